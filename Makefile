@@ -1,0 +1,45 @@
+# provernet — developer entry points. Everything installs into this checkout:
+# Python packages into .venv, pinned npm tools (anvil, solc, snarkjs) into .tools.
+
+PYTHON ?= python3.11
+VENV   := .venv
+PY     := $(VENV)/bin/python
+export PROVERNET_TOOLS := $(CURDIR)/.tools
+
+.PHONY: help venv tools test lint typecheck check contracts bench clean
+
+help:
+	@echo "make test       install everything the tests need and run the whole suite"
+	@echo "make check      lint and type-check"
+	@echo "make contracts  recompile contracts/ with the pinned solc"
+	@echo "make bench      run the benchmarks in bench/"
+
+$(VENV)/.installed: pyproject.toml .ci/constraints.txt
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) not found; install Python 3.11 or run make PYTHON=/path/to/python3.11" >&2; exit 2; }
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade "pip==25.3"
+	$(PY) -m pip install --quiet -c .ci/constraints.txt -e ".[dev]"
+	@touch $@
+
+venv: $(VENV)/.installed
+
+tools: venv
+	$(PY) -m node.tools install
+
+test: venv tools
+	$(PY) -m pytest -q
+
+lint: venv
+	$(VENV)/bin/ruff check protocol node tests bench devnet
+	$(VENV)/bin/ruff format --check protocol node tests bench devnet
+
+typecheck: venv
+	$(VENV)/bin/mypy protocol node
+
+check: lint typecheck
+
+bench: venv tools
+	$(PY) bench/run.py
+
+clean:
+	rm -rf $(VENV) .tools .pytest_cache .mypy_cache .ruff_cache

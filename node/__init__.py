@@ -1,0 +1,1 @@
+"""provernet's daemon, CLI and every piece of I/O: sockets, files, processes, RPC."""

@@ -1,0 +1,1 @@
+"""provernet's pure library: cryptography, circuits, messages and market rules, with no I/O."""
