@@ -1,7 +1,7 @@
 """The pinned external tools provernet drives (anvil, solc, snarkjs, circomlibjs).
 
 They come from the npm registry at the exact versions in ``node/npm/package.json``
-and its lock file, installed with ``npm install`` against the committed lock file into one tools folder:
+and its committed lock file, installed with ``npm install`` into one tools folder:
 ``$PROVERNET_TOOLS`` if set, else ``~/.cache/provernet/tools``. A stamp file holding
 the lock file's sha256 makes installation idempotent.
 """
@@ -40,9 +40,7 @@ def tools_dir(env: Mapping[str, str] | None = None) -> Path:
 
 def _manifest_files() -> dict[str, bytes]:
     base = resources.files("node") / "npm"
-    return {
-        name: (base / name).read_bytes() for name in ("package.json", "package-lock.json")
-    }
+    return {name: (base / name).read_bytes() for name in ("package.json", "package-lock.json")}
 
 
 def _lock_digest(files: Mapping[str, bytes]) -> str:
