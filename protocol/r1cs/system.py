@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from protocol.errors import LocalProtocolError
 
 # BN254 scalar field order (EIP-196/197, circom's default prime).
-R = 21888242871839275222246398745575217451402136326424390041578838519052932272641
+R = 21888242871839275222246405745257275088548364400416034343698204186575808495617
 
 ONE = 0  # index of the constant-one wire
 
