@@ -1,0 +1,1 @@
+"""A whole provernet market on one machine: local chain, nodes, reference models."""
