@@ -1,0 +1,29 @@
+"""Fixtures for the chain client tests: a web3 client on the session's anvil, isolated per test."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from web3 import Web3
+
+from node.anvil import AnvilProcess, rpc_call
+from node.chain.rpc import RetryPolicy, connect
+
+FAST_RETRY = RetryPolicy(attempts=2, backoff_s=0.01, timeout_s=5.0)
+
+
+@pytest.fixture
+def chain(anvil: AnvilProcess) -> Iterator[AnvilProcess]:
+    """The session's anvil, rolled back to its state before the test afterwards."""
+    snapshot = rpc_call(anvil.rpc_url, "evm_snapshot")
+    try:
+        yield anvil
+    finally:
+        rpc_call(anvil.rpc_url, "evm_revert", [snapshot])
+
+
+@pytest.fixture
+def w3(chain: AnvilProcess) -> Web3:
+    """A web3 client on the isolated chain."""
+    return connect(chain.rpc_url, expected_chain_id=chain.chain_id, retry=FAST_RETRY)
