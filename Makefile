@@ -38,6 +38,9 @@ typecheck: venv
 
 check: lint typecheck
 
+contracts: tools
+	node contracts/compile.mjs
+
 bench: venv tools
 	$(PY) bench/run.py
 
