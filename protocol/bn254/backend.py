@@ -1,0 +1,131 @@
+"""A pluggable fast path for the heavy BN254 operations of a prover.
+
+``Backend`` is the interface; ``PureBackend`` is the pure-Python reference that
+every other backend is tested against. Bases are loaded once (``load_g1`` /
+``load_g2``) and reused across MSMs, so a native backend can keep its own point
+representation. ``ntt(..., coset=True)`` works on the coset
+``COSET_SHIFT * <omega>`` with ``omega = root_of_unity(len(values))``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from protocol.bn254.fixed_base import g1_fixed_base_batch, g2_fixed_base_batch
+from protocol.bn254.msm import msm_g1, msm_g2
+from protocol.bn254.ntt import COSET_SHIFT, coset_intt, coset_ntt, intt, ntt, root_of_unity
+from protocol.bn254.types import G1Affine, G2Affine
+from protocol.errors import LocalProtocolError
+
+
+class G1Bases(Protocol):
+    """Backend-specific G1 bases, opaque to callers; ``len`` is the point count."""
+
+    def __len__(self) -> int: ...
+
+
+class G2Bases(Protocol):
+    """Backend-specific G2 bases, opaque to callers; ``len`` is the point count."""
+
+    def __len__(self) -> int: ...
+
+
+class Backend(Protocol):
+    """The operations a prover and a setup spend their time in."""
+
+    name: str
+
+    def load_g1(self, points: Sequence[G1Affine]) -> G1Bases: ...
+    def load_g2(self, points: Sequence[G2Affine]) -> G2Bases: ...
+    def msm_g1(self, bases: G1Bases, scalars: Sequence[int]) -> G1Affine: ...
+    def msm_g2(self, bases: G2Bases, scalars: Sequence[int]) -> G2Affine: ...
+    def ntt(
+        self, values: Sequence[int], *, inverse: bool = False, coset: bool = False
+    ) -> list[int]: ...
+    def g1_fixed_base_batch(self, base: G1Affine, scalars: Sequence[int]) -> list[G1Affine]: ...
+    def g2_fixed_base_batch(self, base: G2Affine, scalars: Sequence[int]) -> list[G2Affine]: ...
+
+
+@dataclass(frozen=True)
+class _PureG1Bases:
+    points: tuple[G1Affine, ...]
+
+    def __len__(self) -> int:
+        return len(self.points)
+
+
+@dataclass(frozen=True)
+class _PureG2Bases:
+    points: tuple[G2Affine, ...]
+
+    def __len__(self) -> int:
+        return len(self.points)
+
+
+class PureBackend:
+    """The pure-Python reference backend."""
+
+    name = "pure"
+
+    def load_g1(self, points: Sequence[G1Affine]) -> G1Bases:
+        return _PureG1Bases(tuple(points))
+
+    def load_g2(self, points: Sequence[G2Affine]) -> G2Bases:
+        return _PureG2Bases(tuple(points))
+
+    def msm_g1(self, bases: G1Bases, scalars: Sequence[int]) -> G1Affine:
+        if not isinstance(bases, _PureG1Bases):
+            raise LocalProtocolError("msm_g1: bases were not loaded by this backend")
+        return msm_g1(bases.points, scalars)
+
+    def msm_g2(self, bases: G2Bases, scalars: Sequence[int]) -> G2Affine:
+        if not isinstance(bases, _PureG2Bases):
+            raise LocalProtocolError("msm_g2: bases were not loaded by this backend")
+        return msm_g2(bases.points, scalars)
+
+    def ntt(
+        self, values: Sequence[int], *, inverse: bool = False, coset: bool = False
+    ) -> list[int]:
+        omega = root_of_unity(len(values))
+        if coset:
+            transform = coset_intt if inverse else coset_ntt
+            return transform(values, omega, COSET_SHIFT)
+        return (intt if inverse else ntt)(values, omega)
+
+    def g1_fixed_base_batch(self, base: G1Affine, scalars: Sequence[int]) -> list[G1Affine]:
+        return g1_fixed_base_batch(base, scalars)
+
+    def g2_fixed_base_batch(self, base: G2Affine, scalars: Sequence[int]) -> list[G2Affine]:
+        return g2_fixed_base_batch(base, scalars)
+
+
+# Backends in order of preference; a native backend registers itself in front.
+_FACTORIES: dict[str, Callable[[], Backend]] = {"pure": PureBackend}
+_PREFERENCE: list[str] = ["pure"]
+
+
+def register_backend(name: str, factory: Callable[[], Backend], *, preferred: bool) -> None:
+    """Make a backend available by name; ``preferred`` puts it first for ``get_backend()``."""
+    _FACTORIES[name] = factory
+    if name in _PREFERENCE:
+        _PREFERENCE.remove(name)
+    if preferred:
+        _PREFERENCE.insert(0, name)
+    else:
+        _PREFERENCE.append(name)
+
+
+def available_backends() -> list[str]:
+    """Names of the backends that can be used, best first."""
+    return list(_PREFERENCE)
+
+
+def get_backend(name: str | None = None) -> Backend:
+    """The backend called ``name``, or the best available one when ``name`` is None."""
+    chosen = _PREFERENCE[0] if name is None else name
+    factory = _FACTORIES.get(chosen)
+    if factory is None:
+        raise LocalProtocolError(f"unknown BN254 backend {chosen!r}; have {available_backends()}")
+    return factory()
