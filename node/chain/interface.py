@@ -1,0 +1,84 @@
+"""The chain as the market engine sees it: a small synchronous interface.
+
+``Web3Chain`` (node/chain/client.py) implements it on a real RPC endpoint; unit
+tests use an in-memory fake. Every method may block on the network: the daemon
+calls them through ``trio.to_thread.run_sync``. Transactions wait until mined and
+raise the contract's named ``ContractRevert`` (or ``TransactionFailed``) on failure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol, runtime_checkable
+
+from node.chain.events import EventBatch
+from node.chain.sender import TxRecord, TxStatus
+from node.chain.types import (
+    Bid,
+    JobInfo,
+    JobRequest,
+    ModelInfo,
+    ModelSpec,
+    StakeInfo,
+    TxResult,
+)
+
+
+@runtime_checkable
+class Chain(Protocol):
+    """Everything the node does on-chain, for one account."""
+
+    @property
+    def chain_id(self) -> int: ...
+
+    @property
+    def address(self) -> str:
+        """The account this chain client signs for."""
+        ...
+
+    def block_number(self) -> int: ...
+
+    def timestamp(self) -> int:
+        """The latest block's timestamp (the contracts' clock)."""
+        ...
+
+    # ModelRegistry
+    def register_model(self, spec: ModelSpec) -> tuple[int, TxResult]: ...
+    def deprecate_model(self, model_id: int) -> TxResult: ...
+    def get_model(self, model_id: int) -> ModelInfo: ...
+    def verifying_key_of(self, model_id: int) -> bytes: ...
+    def model_count(self) -> int: ...
+
+    # ProverStaking
+    def deposit_stake(self, amount: int) -> TxResult: ...
+    def request_withdrawal(self, amount: int) -> TxResult: ...
+    def withdraw_stake(self) -> TxResult: ...
+    def stake_of(self, prover: str) -> StakeInfo: ...
+
+    # JobMarket
+    def create_job(self, request: JobRequest) -> tuple[int, TxResult]: ...
+    def award_job(self, bid: Bid, signature: bytes) -> TxResult: ...
+    def submit_proof(
+        self, job_id: int, proof: Sequence[int], outputs: Sequence[int]
+    ) -> TxResult: ...
+    def slash(self, job_id: int) -> TxResult: ...
+    def cancel_job(self, job_id: int) -> TxResult: ...
+    def withdraw(self) -> TxResult:
+        """Pull this account's market balance (fees, refunds)."""
+        ...
+
+    def get_job(self, job_id: int) -> JobInfo: ...
+    def balance_of(self, account: str) -> int: ...
+    def job_count(self) -> int: ...
+    def bid_digest(self, bid: Bid) -> bytes:
+        """The EIP-712 digest a prover signs for ``bid``."""
+        ...
+
+    # Events and reconciliation
+    def events_since(self, from_block: int, to_block: int | None = None) -> EventBatch:
+        """Confirmed events from ``from_block``; resume from the batch's ``next_block``."""
+        ...
+
+    def settle(self, record: TxRecord) -> TxStatus:
+        """Where a stored transaction stands; rebroadcasts it if it was dropped."""
+        ...

@@ -1,0 +1,125 @@
+"""Values the chain client hands to the node: models, jobs, stakes, bids, sent transactions.
+
+Field names mirror the Solidity structs in snake case; amounts are wei, deadlines
+unix timestamps (block time).
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from node.chain.events import ChainEvent
+from node.chain.sender import Receipt, TxRecord
+
+
+class JobStatus(enum.IntEnum):
+    """IJobMarket.JobStatus, in declaration order."""
+
+    NONE = 0
+    OPEN = 1
+    AWARDED = 2
+    FULFILLED = 3
+    RESCUED = 4
+    SLASHED = 5
+    CANCELLED = 6
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What ModelRegistry.registerModel takes."""
+
+    onnx_sha256: bytes
+    circuit_hash: bytes
+    manifest_hash: bytes
+    n_public: int
+    constraint_count: int
+    verifying_key: bytes
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """IModelRegistry.Model."""
+
+    owner: str
+    constraint_count: int
+    n_public: int
+    deprecated: bool
+    verifying_key: str
+    onnx_sha256: bytes
+    circuit_hash: bytes
+    manifest_hash: bytes
+
+
+@dataclass(frozen=True)
+class JobRequest:
+    """What JobMarket.createJob takes; ``max_fee`` is the escrowed payment."""
+
+    model_id: int
+    input_commitment: int
+    collateral: int
+    bid_deadline: int
+    proof_deadline: int
+    max_fee: int
+
+
+@dataclass(frozen=True)
+class JobInfo:
+    """IJobMarket.Job."""
+
+    requester: str
+    bid_deadline: int
+    proof_deadline: int
+    status: JobStatus
+    prover: str
+    fee: int
+    verifying_key: str
+    max_fee: int
+    collateral: int
+    model_id: int
+    input_commitment: int
+
+
+@dataclass(frozen=True)
+class Bid:
+    """IJobMarket.Bid: a prover's signed offer for one job."""
+
+    job_id: int
+    prover: str
+    fee: int
+    expiry: int
+
+    def as_tuple(self) -> tuple[int, str, int, int]:
+        """The ABI tuple (jobId, prover, fee, expiry)."""
+        return (self.job_id, self.prover, self.fee, self.expiry)
+
+
+@dataclass(frozen=True)
+class StakeInfo:
+    """A prover's stake in ProverStaking."""
+
+    stake: int
+    locked: int
+    pending_withdrawal: int
+    available_at: int
+
+    @property
+    def free(self) -> int:
+        """Stake that can back new collateral."""
+        return self.stake - self.locked
+
+
+@dataclass(frozen=True)
+class TxResult:
+    """A mined transaction with the provernet events it emitted."""
+
+    record: TxRecord
+    receipt: Receipt
+    events: tuple[ChainEvent, ...]
+
+    def event(self, name: str) -> ChainEvent:
+        """The first event called ``name``."""
+        for event in self.events:
+            if event.name == name:
+                return event
+        raise LookupError(f"{self.record.label} emitted no {name} event")

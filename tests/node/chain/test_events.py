@@ -1,0 +1,141 @@
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from web3 import Web3
+from web3.types import RPCEndpoint, RPCResponse
+
+from node.anvil import AnvilProcess, rpc_call
+from node.chain.client import Web3Chain
+from node.chain.contracts import load_artifacts
+from node.chain.deploy import Deployment
+from node.chain.errors import ChainError, ChainReorg
+from node.chain.events import ChainEvent, EventWatcher
+from node.chain.rpc import RetryingHTTPProvider
+from node.keys import dev_account
+
+from .conftest import FAST_RETRY, mine
+
+DEPOSITS = 18
+
+
+class LimitedLogsProvider(RetryingHTTPProvider):
+    """Refuses getLogs queries wider than ``limit`` blocks, like hosted RPC providers."""
+
+    def __init__(self, url: str, limit: int) -> None:
+        super().__init__(url, FAST_RETRY)
+        self.limit = limit
+        self.ranges: list[tuple[int, int]] = []
+
+    def make_request(self, method: RPCEndpoint, params: Any) -> RPCResponse:
+        if method == "eth_getLogs":
+            start, stop = int(params[0]["fromBlock"], 16), int(params[0]["toBlock"], 16)
+            self.ranges.append((start, stop))
+            if stop - start + 1 > self.limit:
+                error = {"code": -32005, "message": f"block range too large (max {self.limit})"}
+                return {"jsonrpc": "2.0", "id": 1, "error": error}
+        return super().make_request(method, params)
+
+
+def watched(deployment: Deployment) -> dict[str, tuple[str, Any]]:
+    artifacts = load_artifacts()
+    return {name: (addr, artifacts[name].abi) for name, addr in deployment.contracts.items()}
+
+
+def deposit_many(w3: Web3, deployment: Deployment, count: int = DEPOSITS) -> None:
+    """``count`` stake deposits, one block each, from provers 1 to 3 in turn."""
+    provers = [Web3Chain(w3, deployment, dev_account(i)) for i in (1, 2, 3)]
+    for n in range(count):
+        provers[n % 3].deposit_stake(n + 1)
+
+
+def deposits(events: tuple[ChainEvent, ...]) -> list[int]:
+    return [int(e.args["amount"]) for e in events if e.name == "StakeDeposited"]
+
+
+def test_events_come_in_chain_order_across_many_small_ranges(
+    chain: AnvilProcess, w3: Web3, deployment: Deployment
+) -> None:
+    deposit_many(w3, deployment)
+    provider = LimitedLogsProvider(chain.rpc_url, limit=1000)
+    watcher = EventWatcher(Web3(provider), watched(deployment), confirmations=0, max_range=3)
+    batch = watcher.fetch_events(deployment.block)
+    assert deposits(batch.events) == list(range(1, DEPOSITS + 1))
+    assert [e.position for e in batch.events] == sorted(e.position for e in batch.events)
+    assert batch.events[0].name == "MarketSet"  # the deployment's wiring comes first
+    assert batch.next_block == w3.eth.block_number + 1
+    assert all(stop - start < 3 for start, stop in provider.ranges)
+    first = next(e for e in batch.events if e.name == "StakeDeposited")
+    assert first.args["prover"] == dev_account(1).address
+    assert first.contract == "ProverStaking"
+
+
+def test_range_too_large_errors_halve_the_span(
+    chain: AnvilProcess, w3: Web3, deployment: Deployment
+) -> None:
+    deposit_many(w3, deployment)
+    provider = LimitedLogsProvider(chain.rpc_url, limit=2)
+    watcher = EventWatcher(Web3(provider), watched(deployment), confirmations=0, max_range=16)
+    batch = watcher.fetch_events(deployment.block)
+    assert deposits(batch.events) == list(range(1, DEPOSITS + 1))
+    assert provider.ranges[0][1] - provider.ranges[0][0] == 15  # refused, then halved
+    assert watcher.span <= 4
+
+
+def test_a_one_block_refusal_is_an_error_not_a_loop(
+    chain: AnvilProcess, w3: Web3, deployment: Deployment
+) -> None:
+    provider = LimitedLogsProvider(chain.rpc_url, limit=0)
+    watcher = EventWatcher(Web3(provider), watched(deployment), confirmations=0, max_range=4)
+    with pytest.raises(ChainError, match="eth_getLogs"):
+        watcher.fetch_events(deployment.block)
+
+
+def test_restart_from_the_stored_block_neither_skips_nor_repeats(
+    w3: Web3, deployment: Deployment
+) -> None:
+    deposit_many(w3, deployment)
+    middle = deployment.block + DEPOSITS // 2
+    first = EventWatcher(w3, watched(deployment), confirmations=0, max_range=4)
+    before = first.fetch_events(deployment.block, to_block=middle)
+    assert before.next_block == middle + 1
+    restarted = EventWatcher(w3, watched(deployment), confirmations=0, max_range=5)
+    after = restarted.fetch_events(before.next_block)
+    assert deposits(before.events) + deposits(after.events) == list(range(1, DEPOSITS + 1))
+    assert deposits(before.events)
+    assert deposits(after.events)
+
+
+def test_confirmations_hold_back_the_unconfirmed_tail(
+    chain: AnvilProcess, w3: Web3, deployment: Deployment
+) -> None:
+    watcher = EventWatcher(w3, watched(deployment), confirmations=3, max_range=10)
+    mine(chain, 3)
+    start = watcher.fetch_events(deployment.block).next_block
+    deposit_block = Web3Chain(w3, deployment, dev_account(1)).deposit_stake(5).receipt.block_number
+    held = watcher.fetch_events(start, include_unconfirmed=True)
+    assert deposits(held.events) == [5]
+    assert not held.events[-1].confirmed
+    assert held.next_block <= deposit_block  # the tail will be read again
+    assert watcher.fetch_events(held.next_block).events == ()
+    mine(chain, 2)
+    assert watcher.fetch_events(held.next_block).events == ()  # two blocks deep: not yet
+    mine(chain, 1)
+    confirmed = watcher.fetch_events(held.next_block)
+    assert deposits(confirmed.events) == [5]
+    assert confirmed.events[-1].confirmed
+
+
+def test_a_reorg_below_the_resume_point_is_detected(
+    chain: AnvilProcess, w3: Web3, deployment: Deployment
+) -> None:
+    watcher = EventWatcher(w3, watched(deployment), confirmations=0, max_range=10)
+    fork_point = rpc_call(chain.rpc_url, "evm_snapshot")
+    mine(chain, 2)
+    batch = watcher.fetch_events(deployment.block)
+    rpc_call(chain.rpc_url, "evm_revert", [fork_point])
+    Web3Chain(w3, deployment, dev_account(1)).deposit_stake(1)  # a different block
+    mine(chain, 1)
+    with pytest.raises(ChainReorg):
+        watcher.fetch_events(batch.next_block)
