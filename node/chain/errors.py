@@ -13,6 +13,7 @@ one subclass per error name on first sight (``revert_class("JobNotAwarded")``), 
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -20,6 +21,7 @@ from typing import Any
 from eth_abi.abi import decode as abi_decode
 from eth_abi.exceptions import DecodingError
 from eth_utils.abi import collapse_if_tuple, function_signature_to_4byte_selector
+from eth_utils.address import to_checksum_address
 
 # Solidity's built-in revert payloads (docs: "Error handling: Assert, Require, Revert").
 ERROR_STRING_SELECTOR = function_signature_to_4byte_selector("Error(string)")
@@ -41,13 +43,19 @@ class ChainError(Exception):
     """Root of every chain-client failure."""
 
 
+def _short_reason(cause: BaseException) -> str:
+    """The OS-level reason inside urllib3's nested messages, when there is one."""
+    found = re.search(r"\[Errno -?\d+\] [^'\")]+", str(cause))
+    return found.group(0) if found else f"{type(cause).__name__}: {cause}"
+
+
 class RpcUnreachable(ChainError):
     """The Ethereum RPC endpoint did not answer, even after retries."""
 
     def __init__(self, url: str, method: str, attempts: int, cause: BaseException) -> None:
         super().__init__(
             f"cannot reach the Ethereum RPC at {url} ({method} failed {attempts} time(s), "
-            f"last: {type(cause).__name__}: {cause}); check that the node is running "
+            f"last: {_short_reason(cause)}); check that the node is running "
             "and that --rpc-url is right"
         )
         self.url, self.method, self.attempts = url, method, attempts
@@ -140,6 +148,15 @@ def revert_class(name: str) -> type[ContractRevert]:
         return cls
 
 
+def normalise_abi_value(abi_type: str, value: Any) -> Any:
+    """Addresses as checksum strings, as web3 returns them from calls."""
+    if abi_type == "address":
+        return to_checksum_address(value)
+    if abi_type == "address[]":
+        return [to_checksum_address(v) for v in value]
+    return value
+
+
 def _signature(entry: Mapping[str, Any]) -> tuple[str, list[str], list[str]]:
     types = [collapse_if_tuple(dict(arg)) for arg in entry.get("inputs", [])]
     names = [arg.get("name") or f"arg{i}" for i, arg in enumerate(entry.get("inputs", []))]
@@ -177,7 +194,7 @@ class RevertDecoder:
             values = abi_decode(types, bytes(data[4:]))
         except DecodingError:
             return UnknownRevert(f"malformed {name}", {"data": "0x" + bytes(data).hex()}, data)
-        args = dict(zip(names, values, strict=True))
+        args = {n: normalise_abi_value(t, v) for n, t, v in zip(names, types, values, strict=True)}
         if name == "Panic":
             args["reason"] = PANIC_CODES.get(int(args["code"]), "unknown panic code")
         return revert_class(name)(name, args, bytes(data))

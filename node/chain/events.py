@@ -31,7 +31,7 @@ from web3.exceptions import Web3RPCError
 from web3.types import FilterParams, LogReceipt
 
 from node.chain.contracts import ABI
-from node.chain.errors import ChainError, ChainReorg
+from node.chain.errors import ChainError, ChainReorg, normalise_abi_value
 
 # Phrases hosted providers use when a getLogs query is too wide (Alchemy, Infura,
 # QuickNode, geth's --rpc.logs limits, Erigon): each means "ask for fewer blocks".
@@ -98,15 +98,6 @@ def _event_type(contract: str, entry: Mapping[str, Any]) -> _EventType:
     )
 
 
-def _normalise(abi_type: str, value: Any) -> Any:
-    """Addresses as checksum strings, as web3 returns them elsewhere."""
-    if abi_type == "address":
-        return Web3.to_checksum_address(value)
-    if abi_type == "address[]":
-        return [Web3.to_checksum_address(v) for v in value]
-    return value
-
-
 def _is_static(abi_type: str) -> bool:
     return (
         abi_type not in ("string", "bytes") and not abi_type.endswith("]") and "(" not in abi_type
@@ -135,10 +126,12 @@ class EventDecoder:
         args: dict[str, Any] = {}
         for (name, typ), topic in zip(kind.indexed, topics[1:], strict=True):
             # Indexed dynamic values are stored as their keccak hash only.
-            args[name] = _normalise(typ, abi_decode([typ], topic)[0]) if _is_static(typ) else topic
+            args[name] = (
+                normalise_abi_value(typ, abi_decode([typ], topic)[0]) if _is_static(typ) else topic
+            )
         values = abi_decode([typ for _, typ in kind.data], bytes(log["data"]))
         for (name, typ), value in zip(kind.data, values, strict=True):
-            args[name] = _normalise(typ, value)
+            args[name] = normalise_abi_value(typ, value)
         return ChainEvent(
             contract=kind.contract,
             name=kind.name,

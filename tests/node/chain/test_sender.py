@@ -10,7 +10,7 @@ from web3.types import RPCEndpoint, RPCResponse
 
 from node.anvil import AnvilProcess
 from node.chain.errors import NonceConflict, TransactionUnsettled
-from node.chain.rpc import RetryingHTTPProvider, RetryPolicy
+from node.chain.rpc import RetryingHTTPProvider
 from node.chain.sender import SenderConfig, TxRecord, TxSender, TxStatus
 from node.keys import dev_account
 
@@ -151,15 +151,3 @@ def test_settle_rebroadcasts_a_dropped_record_after_restart(chain: AnvilProcess,
     restarted = TxSender(w3, dev_account(0), config=QUICK)
     assert restarted.settle(stored[0]) in (TxStatus.PENDING, TxStatus.LANDED)
     assert restarted.wait(stored[0]).succeeded
-
-
-def test_unreachable_rpc_fails_fast_with_a_named_error() -> None:
-    import time
-
-    from node.chain.errors import RpcUnreachable
-    from node.chain.rpc import connect
-
-    started = time.monotonic()
-    with pytest.raises(RpcUnreachable, match="check that the node is running"):
-        connect("http://127.0.0.1:9", retry=RetryPolicy(attempts=3, backoff_s=0.01))
-    assert time.monotonic() - started < 2
