@@ -1,0 +1,154 @@
+"""``compile_model`` and ``accuracy_report``: the compiler's entry points."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from protocol.zkml import activations, floatir
+from protocol.zkml.errors import CompileError, InputError
+from protocol.zkml.floatir import Pwl
+from protocol.zkml.lowering import lower, scale_for
+from protocol.zkml.model import DEFAULT_INPUT_RANGE, CompiledModel, CompileOptions
+from protocol.zkml.onnx_import import Graph, import_onnx
+from protocol.zkml.report import AccuracyReport, Approximation, CompileReport
+
+DEFAULT_OPTIONS = CompileOptions()
+
+
+def _samples(calibration: NDArray[Any], graph: Graph) -> NDArray[np.float64]:
+    n_in = math.prod(graph.input_shape)
+    x = np.asarray(calibration, dtype=np.float64)
+    if (
+        x.size == 0
+        or x.size % n_in
+        or x.shape[-len(graph.input_shape[1:]) or None :] != graph.input_shape[1:]
+    ):
+        raise CompileError(
+            f"calibration data of shape {x.shape} does not hold inputs of shape "
+            f"{graph.input_shape}",
+            hint="pass an array of shape (n_samples, *input_shape)",
+        )
+    if not np.all(np.isfinite(x)):
+        raise CompileError(
+            "calibration data contains NaN or infinite values", hint="clean the samples"
+        )
+    return x.reshape(-1, n_in)
+
+
+def _ranges(
+    graph: Graph, calibration: NDArray[Any] | None, options: CompileOptions
+) -> tuple[dict[str, float], tuple[float, float], int]:
+    """(max |x| per tensor, input range, number of calibration samples)."""
+    n_in = math.prod(graph.input_shape)
+    if calibration is None:
+        lo, hi = options.input_range or DEFAULT_INPUT_RANGE
+        bounds = floatir.intervals(
+            graph.nodes, graph.input_name, np.full(n_in, lo), np.full(n_in, hi)
+        )
+        stats = {
+            k: float(max(np.max(np.abs(a), initial=0.0), np.max(np.abs(b), initial=0.0)))
+            for k, (a, b) in bounds.items()
+        }
+        return stats, (lo, hi), 0
+    x = _samples(calibration, graph)
+    stats = floatir.max_abs(floatir.evaluate(graph.nodes, graph.input_name, x))
+    lo, hi = options.input_range or (float(x.min()), float(x.max()))
+    if lo == hi:
+        lo, hi = lo - 1.0, hi + 1.0
+    return stats, (lo, hi), len(x)
+
+
+def _approximations(graph: Graph) -> tuple[Approximation, ...]:
+    sigmoid = activations.sigmoid()
+    return tuple(
+        Approximation(
+            n.name,
+            n.op_type,
+            f"piecewise-linear interpolation at {len(sigmoid.knots)} nodes, saturating beyond",
+            activations.sigmoid_error_bound(),
+            activations.sigmoid_error_sampled(),
+        )
+        for n in graph.nodes
+        if isinstance(n.kind, Pwl) and n.op_type == "Sigmoid"
+    )
+
+
+def compile_model(
+    onnx_bytes: bytes,
+    calibration: NDArray[Any] | None = None,
+    options: CompileOptions = DEFAULT_OPTIONS,
+) -> CompiledModel:
+    """Compile an ONNX model into a circuit; raises CompileError on anything unsupported."""
+    options.check()
+    graph = import_onnx(onnx_bytes)
+    stats, input_range, n_samples = _ranges(graph, calibration, options)
+    input_scale = scale_for(max(abs(input_range[0]), abs(input_range[1])), options.input_bits, 1.0)
+    program, tensors = lower(
+        graph.nodes,
+        (graph.input_name, graph.output_name),
+        math.prod(graph.input_shape),
+        stats,
+        input_scale,
+        (options.input_bits, options.activation_bits, options.weight_bits),
+        options.headroom,
+    )
+    r1cs = program.emit()
+    report = CompileReport(
+        ops=graph.ops,
+        opset=graph.opset,
+        layers=r1cs.sections,
+        tensors=tuple(tensors),
+        approximations=_approximations(graph),
+        n_constraints=r1cs.n_constraints,
+        n_wires=r1cs.n_wires,
+        n_public=r1cs.n_public,
+        input_scale=input_scale,
+        input_bits=options.input_bits,
+        input_range=input_range,
+        output_scale=program.sources[program.output].scale,
+        calibration_samples=n_samples,
+    )
+    return CompiledModel(
+        r1cs,
+        graph.input_shape,
+        graph.output_shape,
+        graph.input_name,
+        graph.output_name,
+        report,
+        program,
+        graph.nodes,
+        input_range,
+    )
+
+
+def accuracy_report(
+    model: CompiledModel, samples: NDArray[Any], reference_outputs: NDArray[Any]
+) -> AccuracyReport:
+    """Compare the quantized circuit's outputs with reference float outputs (e.g. onnxruntime)."""
+    x = np.asarray(samples, dtype=np.float64).reshape(-1, math.prod(model.input_shape))
+    ref = np.asarray(reference_outputs, dtype=np.float64).reshape(len(x), -1)
+    errors, agree, rejected = [], 0, 0
+    for xi, ri in zip(x, ref, strict=True):
+        try:
+            out = np.array(
+                model.dequantize_output(
+                    model.infer_quantized(model.quantize_input(xi.reshape(model.input_shape)))
+                )
+            )
+        except InputError:
+            rejected += 1
+            continue
+        errors.append(float(np.max(np.abs(out - ri))))
+        agree += int(np.argmax(out) == np.argmax(ri))
+    accepted = len(x) - rejected
+    return AccuracyReport(
+        samples=len(x),
+        rejected=rejected,
+        max_abs_error=max(errors, default=0.0),
+        mean_abs_error=float(np.mean(errors)) if errors else 0.0,
+        argmax_agreement=agree / accepted if accepted else 0.0,
+    )

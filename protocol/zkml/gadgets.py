@@ -1,0 +1,228 @@
+"""Fixed-point gadgets: the constraints and the witness of each, side by side.
+
+Each gadget owns a contiguous block of wires, one fixed-size record per output
+element; the ``*Layout`` classes define where each value sits in a record and are
+the single source of truth for both ``emit_*`` (constraints) and ``witness_*``
+(values, vectorised with numpy). A witness record array has shape
+``(n_elements, layout.size)`` and is written to the block row by row.
+
+Bit decompositions never materialise their lowest bit: bit 0 is the linear
+combination ``value - sum_{j>=1} 2^j b_j`` and its booleanity constraint replaces
+the recomposition constraint, so a ``B``-bit range check costs exactly ``B``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from protocol.r1cs.system import ConstraintSystem, LinearCombination
+from protocol.zkml.errors import InputError
+
+LC = LinearCombination
+IntArray = NDArray[np.int64]
+AnyIntArray = NDArray[np.int64] | NDArray[np.object_]
+ZERO = LinearCombination()
+UNIT = LinearCombination.constant(1)
+
+
+def emit_bits(cs: ConstraintSystem, value: LC, wires: Sequence[int]) -> list[LC]:
+    """Constrain ``value`` to ``[0, 2^(len(wires)+1))``; returns its bits, bit 0 first."""
+    rest = [LC.wire(w) for w in wires]
+    low = value
+    for j, w in enumerate(wires, start=1):
+        low = low - LC.wire(w, 1 << j)
+    for w in wires:
+        cs.enforce_bit(w)
+    cs.enforce(low, low - 1, ZERO)
+    return [low, *rest]
+
+
+def bits_of(values: AnyIntArray, nbits: int) -> IntArray:
+    """Bits ``0 .. nbits-1`` of non-negative integers, shape ``(n, nbits)``."""
+    v = np.asarray(values).astype(np.int64)
+    return (v[:, None] >> np.arange(nbits, dtype=np.int64)) & 1
+
+
+@dataclass(frozen=True)
+class RequantLayout:
+    """Record of one rescale ``acc + 2^(k-1) = q 2^k + r`` (optionally fused with ReLU).
+
+    Wires: remainder bits 1..k-1, then the bits of ``q + 2^(B-1)`` (all B when
+    ``k > 0``; bits 1..B-1 when ``k == 0`` and ``q = acc``), then ``relu(q)``.
+    """
+
+    k: int
+    bits: int
+    relu: bool
+
+    @property
+    def r_wires(self) -> int:
+        return max(self.k - 1, 0)
+
+    @property
+    def q_wires(self) -> int:
+        return self.bits if self.k > 0 else self.bits - 1
+
+    @property
+    def size(self) -> int:
+        return self.r_wires + self.q_wires + int(self.relu)
+
+
+def emit_requant(
+    cs: ConstraintSystem, accs: Sequence[LC], lay: RequantLayout
+) -> tuple[list[LC], list[LC]]:
+    """Constrain the rescale of each accumulator; returns (q, relu(q) or [])."""
+    start = cs.alloc_many(len(accs) * lay.size).start
+    qs: list[LC] = []
+    ys: list[LC] = []
+    half = 1 << (lay.bits - 1)
+    for e, acc in enumerate(accs):
+        base = start + e * lay.size
+        q_first = base + lay.r_wires
+        q_wires = range(q_first, q_first + lay.q_wires)
+        if lay.k == 0:
+            q_bits = emit_bits(cs, acc + half, q_wires)
+            q = acc
+        else:
+            q_bits = [LC.wire(w) for w in q_wires]
+            for w in q_wires:
+                cs.enforce_bit(w)
+            q = LC.sum_of((w, 1 << j) for j, w in enumerate(q_wires)) - half
+            emit_bits(cs, acc + (1 << (lay.k - 1)) - q * (1 << lay.k), range(base, q_first))
+        qs.append(q)
+        if lay.relu:
+            y = base + lay.size - 1
+            cs.enforce(q_bits[-1], q, LC.wire(y))
+            ys.append(LC.wire(y))
+    return qs, ys
+
+
+def witness_requant(
+    acc: AnyIntArray, lay: RequantLayout, layer: str
+) -> tuple[IntArray, IntArray, IntArray]:
+    """Records, q and relu(q) for accumulators ``acc``; raises InputError on overflow."""
+    if lay.k > 0:
+        t = acc + (1 << (lay.k - 1))
+        q_any = t >> lay.k
+        r = np.asarray(t - (q_any << lay.k)).astype(np.int64)
+    else:
+        q_any, r = acc, np.zeros(len(acc), dtype=np.int64)
+    half = 1 << (lay.bits - 1)
+    if len(acc) and (np.max(q_any) >= half or np.min(q_any) < -half):
+        worst = max(int(np.max(q_any)), -int(np.min(q_any)))
+        raise InputError(
+            f"layer '{layer}': value {worst} leaves its calibrated {lay.bits}-bit range for "
+            "this input; recompile the model with calibration data that covers such inputs"
+        )
+    q = np.asarray(q_any).astype(np.int64)
+    parts = [bits_of(r, lay.k)[:, 1:]] if lay.k > 1 else []
+    q_bits = bits_of(q + half, lay.bits)
+    parts.append(q_bits if lay.k > 0 else q_bits[:, 1:])
+    y = np.maximum(q, 0)
+    if lay.relu:
+        parts.append(y[:, None])
+    rec = np.concatenate(parts, axis=1) if parts else np.zeros((len(q), 0), dtype=np.int64)
+    return rec, q, y
+
+
+@dataclass(frozen=True)
+class ReluLayout:
+    """Record of ``relu(x - t)``: bits 1..B-1 of ``x - t + 2^(B-1)``, then the result."""
+
+    bits: int
+
+    @property
+    def size(self) -> int:
+        return self.bits
+
+
+def emit_relu(cs: ConstraintSystem, xs: Sequence[LC], knot: int, lay: ReluLayout) -> list[LC]:
+    """Constrain ``relu(x - knot)`` for each x (whose range must fit ``lay.bits``)."""
+    start = cs.alloc_many(len(xs) * lay.size).start
+    out = []
+    for e, x in enumerate(xs):
+        base = start + e * lay.size
+        v = x - knot
+        bits = emit_bits(cs, v + (1 << (lay.bits - 1)), range(base, base + lay.bits - 1))
+        y = LC.wire(base + lay.bits - 1)
+        cs.enforce(bits[-1], v, y)
+        out.append(y)
+    return out
+
+
+def witness_relu(x: IntArray, knot: int, lay: ReluLayout) -> tuple[IntArray, IntArray]:
+    """Records and values of ``relu(x - knot)``."""
+    v = x - knot
+    y = np.maximum(v, 0)
+    bits = bits_of(v + (1 << (lay.bits - 1)), lay.bits)[:, 1:]
+    return np.concatenate([bits, y[:, None]], axis=1), y
+
+
+@dataclass(frozen=True)
+class MaxLayout:
+    """Record of one max over a window of ``width`` values.
+
+    Wires: the maximum m, bits 1..B-1 of each ``m - x_i``, then the running products
+    ``(m - x_0)(m - x_1)...`` that prove one difference is zero.
+    """
+
+    width: int
+    bits: int
+
+    @property
+    def n_products(self) -> int:
+        return max(self.width - 2, 0)
+
+    @property
+    def size(self) -> int:
+        return 1 + self.width * (self.bits - 1) + self.n_products
+
+
+def emit_max(cs: ConstraintSystem, windows: Sequence[Sequence[LC]], lay: MaxLayout) -> list[LC]:
+    """Constrain ``m = max(window)`` for each window (values within ``lay.bits`` of each other)."""
+    start = cs.alloc_many(len(windows) * lay.size).start
+    out = []
+    for e, window in enumerate(windows):
+        base = start + e * lay.size
+        m = LC.wire(base)
+        diffs = []
+        for i, x in enumerate(window):
+            first = base + 1 + i * (lay.bits - 1)
+            emit_bits(cs, m - x, range(first, first + lay.bits - 1))
+            diffs.append(m - x)
+        prods = base + 1 + lay.width * (lay.bits - 1)
+        acc = diffs[0]
+        for i, d in enumerate(diffs[1:-1]):
+            p = LC.wire(prods + i)
+            cs.enforce(acc, d, p)
+            acc = p
+        cs.enforce(acc, diffs[-1] if lay.width > 1 else UNIT, ZERO)
+        out.append(m)
+    return out
+
+
+def witness_max(windows: IntArray, lay: MaxLayout) -> tuple[NDArray[np.object_], IntArray]:
+    """Records (Python ints: the products can exceed 64 bits) and maxima of ``windows``."""
+    m = windows.max(axis=1)
+    d = m[:, None] - windows
+    parts: list[NDArray[np.object_]] = [m[:, None].astype(object)]
+    parts += [bits_of(d[:, i], lay.bits)[:, 1:].astype(object) for i in range(lay.width)]
+    acc = d[:, 0].astype(object)
+    for i in range(1, lay.width - 1):
+        acc = acc * d[:, i].astype(object)
+        parts.append(acc[:, None])
+    return np.concatenate(parts, axis=1), m
+
+
+def emit_mul(cs: ConstraintSystem, a: Sequence[LC], b: Sequence[LC]) -> list[LC]:
+    """Constrain ``z = a * b`` elementwise (one wire and one constraint each)."""
+    start = cs.alloc_many(len(a)).start
+    out = []
+    for e, (x, y) in enumerate(zip(a, b, strict=True)):
+        cs.enforce(x, y, LC.wire(start + e))
+        out.append(LC.wire(start + e))
+    return out

@@ -1,0 +1,270 @@
+"""Float IR to the quantized program: scales, bit widths and gadget choice.
+
+Each variable tensor becomes an ``Affine`` over constrained sources. Linear nodes
+quantize their coefficients to ``weight_bits`` (or fewer bits when that is exact)
+and compose at no constraint cost. A nonlinear node first materialises its input:
+the affine value is rescaled to the tensor's scale, chosen from its calibrated
+range so that ``headroom * max|x|`` fits ``activation_bits`` signed bits.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import NDArray
+
+from protocol.zkml.affine import INT64_SAFE, Affine
+from protocol.zkml.errors import CompileError
+from protocol.zkml.floatir import Combine, Linear, MaxWindow, Node, Product, Pwl
+from protocol.zkml.gadgets import MaxLayout, ReluLayout, RequantLayout
+from protocol.zkml.program import (
+    MaxStep,
+    MulStep,
+    Program,
+    ReluStep,
+    RequantStep,
+    Source,
+    Step,
+    ViewStep,
+)
+
+IntArray = NDArray[np.int64]
+FIELD_SAFE_BITS = 200  # accumulators stay below 2^200, far below R / 2 ~ 2^253
+MAX_SHIFT = 60  # rescale shifts (and their remainders) stay within int64
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    """A constrained tensor in the report: its scale exponent, bit width and bounds."""
+
+    name: str
+    layer: str
+    scale: int
+    bits: int
+    lo: int
+    hi: int
+
+
+def scale_for(max_abs: float, bits: int, headroom: float) -> int:
+    """The largest power-of-two scale keeping ``headroom * max_abs`` within ``bits`` signed bits."""
+    top = (1 << (bits - 1)) - 1
+    if max_abs <= 0.0:
+        return bits - 2
+    return math.floor(math.log2(top / (headroom * max_abs)))
+
+
+def signed_bits(lo: int, hi: int) -> int:
+    """Bits B such that ``[lo, hi]`` lies within ``[-2^(B-1), 2^(B-1))``."""
+    return max(2, 1 + max(max(hi, 0).bit_length(), max(-lo - 1, 0).bit_length()))
+
+
+def quantize_coefs(coef: NDArray[np.float64], weight_bits: int) -> tuple[IntArray, int]:
+    """Integer coefficients and their scale; exact when few bits suffice."""
+    top = float(np.max(np.abs(coef), initial=0.0))
+    if top == 0.0:
+        return np.zeros(coef.shape, dtype=np.int64), 0
+    scale = (weight_bits - 1) - math.ceil(math.log2(top + 1e-300))
+    if top * 2.0**scale > (1 << (weight_bits - 1)) - 1:
+        scale -= 1
+    for exact in range(0, max(scale, 0) + 1):
+        scaled = coef * 2.0**exact
+        if np.all(scaled == np.round(scaled)) and np.max(np.abs(scaled)) < 2**62:
+            return scaled.astype(np.int64), exact
+    return np.round(coef * 2.0**scale).astype(np.int64), scale
+
+
+@dataclass
+class Lowering:
+    """The mutable state of one lowering pass (see module docstring)."""
+
+    stats: Mapping[str, float]  # calibrated max |x| per tensor
+    activation_bits: int
+    weight_bits: int
+    headroom: float
+    sources: list[Source] = field(default_factory=list)
+    steps: list[Step] = field(default_factory=list)
+    env: dict[str, Affine] = field(default_factory=dict)
+    tensors: list[TensorInfo] = field(default_factory=list)
+
+    def add_source(self, src: Source, name: str, layer: str) -> int:
+        self.sources.append(src)
+        bits = signed_bits(src.lo, src.hi)
+        self.tensors.append(TensorInfo(name, layer, src.scale, bits, src.lo, src.hi))
+        return len(self.sources) - 1
+
+    def _requant_bounds(self, relu: bool) -> tuple[Source, Source]:
+        half = 1 << (self.activation_bits - 1)
+        return Source(0, 0, -half, half - 1), Source(0, 0, 0, half - 1)
+
+    def materialize(
+        self, a: Affine, tensor: str, layer: str, relu: bool = False
+    ) -> tuple[int, int]:
+        """Constrain an affine value; returns (q source, relu(q) source or -1)."""
+        if a.is_view(self.sources[a.srcs[0]].scale) and not relu:
+            base = self.sources[a.srcs[0]]
+            out = self.add_source(Source(a.n, base.scale, base.lo, base.hi), tensor, layer)
+            self.steps.append(ViewStep(layer, a.srcs[0], a.idx[:, 0].copy(), out))
+            return out, -1
+        scale = scale_for(self.stats[tensor], self.activation_bits, self.headroom)
+        k = a.scale - scale
+        if k < 0:
+            a, k = a.shifted(-k), 0
+        if k > MAX_SHIFT:
+            raise CompileError(
+                f"rescaling tensor '{tensor}' needs a {k}-bit shift", layer, "", "lower weight_bits"
+            )
+        bound = a.bound([max(-self.sources[s].lo, self.sources[s].hi) for s in a.srcs])
+        if bound.bit_length() > FIELD_SAFE_BITS:
+            raise CompileError(
+                f"accumulator of '{tensor}' may reach 2^{bound.bit_length()}", layer, ""
+            )
+        q_info, y_info = self._requant_bounds(relu)
+        q = self.add_source(Source(a.n, scale, q_info.lo, q_info.hi), tensor, layer)
+        y = (
+            self.add_source(Source(a.n, scale, y_info.lo, y_info.hi), f"relu({tensor})", layer)
+            if relu
+            else -1
+        )
+        lay = RequantLayout(k, self.activation_bits, relu)
+        self.steps.append(RequantStep(layer, a, lay, bound >= INT64_SAFE, q, y))
+        return q, y
+
+    def source_affine(self, src: int) -> Affine:
+        s = self.sources[src]
+        return Affine.source(src, s.size, s.scale)
+
+    def linear(self, node: Node, kind: Linear) -> None:
+        a = self.env[node.inputs[0]]
+        coef, cs = quantize_coefs(kind.coef, self.weight_bits)
+        bias = np.round(kind.bias * 2.0 ** (a.scale + cs))
+        if np.max(np.abs(bias), initial=0.0) >= INT64_SAFE:
+            raise CompileError(
+                "a bias is too large for its scale", node.name, node.op_type, "lower weight_bits"
+            )
+        try:
+            self.env[node.output] = a.compose(kind.idx, coef, bias.astype(np.int64), cs)
+        except OverflowError as exc:
+            raise CompileError(
+                str(exc), node.name, node.op_type, "lower weight_bits or activation_bits"
+            ) from exc
+
+    def combine(self, node: Node, kind: Combine) -> None:
+        ins = [self.env[i] for i in node.inputs]
+        scale = max(a.scale for a in ins)
+        n = len(kind.bias)
+        acc: Affine | None = None
+        for a, part in zip(ins, kind.parts, strict=True):
+            a = a.shifted(scale - a.scale)
+            rows = np.zeros(n, dtype=np.int64)
+            rows[part.rows] = part.cols
+            mask = np.zeros((n, 1), dtype=np.int64)
+            mask[part.rows] = int(part.coef)
+            term = a.compose(rows[:, None], mask, np.zeros(n, dtype=np.int64), 0)
+            acc = term if acc is None else acc.plus(term)
+        assert acc is not None
+        bias = np.round(kind.bias * 2.0**scale).astype(np.int64)
+        self.env[node.output] = Affine(
+            acc.srcs, acc.sizes, acc.idx, acc.coef, acc.bias + bias, acc.scale
+        )
+
+    def maxpool(self, node: Node, kind: MaxWindow) -> None:
+        src, _ = self.materialize(self.env[node.inputs[0]], node.inputs[0], node.name)
+        s = self.sources[src]
+        lay = MaxLayout(kind.windows.shape[1], max(1, (s.hi - s.lo).bit_length()))
+        out = self.add_source(
+            Source(len(kind.windows), s.scale, s.lo, s.hi), node.output, node.name
+        )
+        self.steps.append(MaxStep(node.name, src, kind.windows, lay, out))
+        self.env[node.output] = self.source_affine(out)
+
+    def product(self, node: Node, kind: Product) -> None:
+        a, _ = self.materialize(self.env[node.inputs[0]], node.inputs[0], node.name)
+        b, _ = self.materialize(self.env[node.inputs[1]], node.inputs[1], node.name)
+        sa, sb = self.sources[a], self.sources[b]
+        corners = [x * y for x in (sa.lo, sa.hi) for y in (sb.lo, sb.hi)]
+        wide = max(abs(c) for c in corners) >= INT64_SAFE
+        out = self.add_source(
+            Source(len(kind.ia), sa.scale + sb.scale, min(corners), max(corners)),
+            node.output,
+            node.name,
+        )
+        self.steps.append(MulStep(node.name, a, kind.ia, b, kind.ib, wide, out))
+        self.env[node.output] = self.source_affine(out)
+
+    def pwl(self, node: Node, kind: Pwl) -> None:
+        a, tensor = self.env[node.inputs[0]], node.inputs[0]
+        view = a.is_view(self.sources[a.srcs[0]].scale)
+        scale = (
+            a.scale if view else scale_for(self.stats[tensor], self.activation_bits, self.headroom)
+        )
+        knots = [round(t * 2.0**scale) for t in kind.knots]
+        q, y = self.materialize(a, tensor, node.name, relu=0 in knots and not view)
+        src = self.sources[q]
+        terms: list[tuple[int, float]] = []
+        a0, const = kind.a0, kind.c * 2.0**scale
+        for t, slope in zip(knots, kind.slopes, strict=True):
+            if t <= src.lo:  # relu(q - t) = q - t on the whole range
+                a0, const = a0 + slope, const - slope * t
+            elif t >= src.hi:  # relu(q - t) = 0 on the whole range
+                continue
+            elif t == 0 and y >= 0:
+                terms.append((y, slope))
+            else:
+                lay = ReluLayout(signed_bits(src.lo - t, src.hi - t))
+                out = self.add_source(
+                    Source(src.size, scale, 0, src.hi - t), f"{node.output}@{t}", node.name
+                )
+                self.steps.append(ReluStep(node.name, q, t, lay, out))
+                terms.append((out, slope))
+        if a0 or not terms:
+            terms.insert(0, (q, a0))
+        self.env[node.output] = self._weighted(terms, src.size, const, scale, node)
+
+    def _weighted(
+        self, terms: list[tuple[int, float]], n: int, const: float, scale: int, node: Node
+    ) -> Affine:
+        coefs, cs = quantize_coefs(np.array([c for _, c in terms]), self.weight_bits)
+        idx = (
+            np.arange(n, dtype=np.int64)[:, None] + n * np.arange(len(terms), dtype=np.int64)[None]
+        )
+        bias = np.full(n, round(const * 2.0**cs), dtype=np.int64)
+        srcs = tuple(s for s, _ in terms)
+        coef = np.broadcast_to(coefs, (n, len(terms))).copy()
+        return Affine(srcs, (n,) * len(terms), idx, coef, bias, scale + cs)
+
+
+def lower(
+    nodes: tuple[Node, ...],
+    io: tuple[str, str],
+    n_inputs: int,
+    stats: Mapping[str, float],
+    input_scale: int,
+    bits: tuple[int, int, int],
+    headroom: float,
+) -> tuple[Program, list[TensorInfo]]:
+    """The program for an imported graph; ``bits`` = (input, activation, weight) bits."""
+    input_name, output_name = io
+    input_bits, activation_bits, weight_bits = bits
+    low = Lowering(stats, activation_bits, weight_bits, headroom)
+    half = 1 << (input_bits - 1)
+    inp = low.add_source(Source(n_inputs, input_scale, -half, half - 1), input_name, "input")
+    low.env[input_name] = low.source_affine(inp)
+    producer = {input_name: "input"}
+    for node in nodes:
+        producer[node.output] = node.name
+        kind = node.kind
+        if isinstance(kind, Linear):
+            low.linear(node, kind)
+        elif isinstance(kind, Combine):
+            low.combine(node, kind)
+        elif isinstance(kind, Pwl):
+            low.pwl(node, kind)
+        elif isinstance(kind, MaxWindow):
+            low.maxpool(node, kind)
+        else:
+            low.product(node, kind)
+    out, _ = low.materialize(low.env[output_name], output_name, producer[output_name])
+    return Program(input_bits, tuple(low.sources), tuple(low.steps), out), low.tensors

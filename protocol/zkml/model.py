@@ -1,0 +1,259 @@
+"""Compiling an ONNX model into a circuit, and using the compiled model.
+
+``compile_model`` imports the ONNX bytes into the float IR, chooses ranges (from
+calibration samples, or interval bounds over ``CompileOptions.input_range``),
+lowers the IR to the quantized program and emits its R1CS. A ``CompiledModel``
+quantizes inputs, commits to them, generates witnesses and reports.
+
+Public signals of the circuit: ``[input commitment, outputs...]``; private inputs:
+the quantized input values, then the salt (see ``poseidon_gadget`` for the exact
+commitment).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from protocol.errors import RemoteProtocolError
+from protocol.r1cs.system import R1CS, R
+from protocol.zkml import floatir, poseidon_gadget, serialize
+from protocol.zkml.errors import CompileError, InputError
+from protocol.zkml.floatir import Node
+from protocol.zkml.program import Program, validate_program
+from protocol.zkml.report import CompileReport
+
+FORMAT_VERSION = 1
+DEFAULT_INPUT_RANGE = (-1.0, 1.0)
+IntArray = NDArray[np.int64]
+
+
+@dataclass(frozen=True)
+class CompileOptions:
+    """Quantization choices.
+
+    ``activation_bits``: signed bits of every rescaled tensor (16: ~25 constraints
+    per ReLU neuron with 8-bit weights). ``weight_bits``: signed bits of weights
+    (free in the circuit; more bits cost wider remainders). ``input_bits``: signed
+    bits per input value (each costs one constraint). ``headroom``: calibrated
+    ranges are multiplied by it before choosing scales. ``input_range``: the
+    accepted input interval; defaults to the calibration samples' range, or
+    [-1, 1] without samples, where tensor ranges come from interval bounds.
+    """
+
+    activation_bits: int = 16
+    weight_bits: int = 10
+    input_bits: int = 10
+    headroom: float = 2.0
+    input_range: tuple[float, float] | None = None
+
+    def check(self) -> None:
+        """Raise CompileError when the options are out of their supported ranges."""
+        ok = (
+            2 <= self.activation_bits <= 32
+            and 2 <= self.weight_bits <= 24
+            and 2 <= self.input_bits <= 32
+            and self.headroom >= 1.0
+            and (self.input_range is None or self.input_range[0] < self.input_range[1])
+        )
+        if not ok:
+            raise CompileError(
+                f"invalid options {self}", hint="use bits in 2..32, headroom >= 1, lo < hi"
+            )
+
+
+@dataclass(frozen=True)
+class Witness:
+    """A full wire assignment and what the proof will show."""
+
+    values: list[int]
+    outputs_q: list[int]
+    commitment: int
+    public: list[int]
+
+
+@dataclass(frozen=True)
+class CompiledModel:
+    """A model compiled to a circuit (see module docstring)."""
+
+    r1cs: R1CS
+    input_shape: tuple[int, ...]
+    output_shape: tuple[int, ...]
+    input_name: str
+    output_name: str
+    report: CompileReport
+    program: Program = field(repr=False)
+    nodes: tuple[Node, ...] = field(repr=False)
+    input_range: tuple[float, float] = (-1.0, 1.0)
+
+    @property
+    def input_scale(self) -> int:
+        return self.report.input_scale
+
+    @property
+    def output_scale(self) -> int:
+        return self.report.output_scale
+
+    def _flat(self, x: NDArray[Any]) -> NDArray[Any]:
+        x = np.asarray(x)
+        if x.shape not in (self.input_shape, self.input_shape[1:]):
+            raise InputError(f"input has shape {x.shape}, the model expects {self.input_shape}")
+        return x.reshape(-1)
+
+    def quantize_input(self, x: NDArray[Any]) -> IntArray:
+        """Fixed-point input values; raises InputError on shape, NaN/inf or range."""
+        flat = self._flat(np.asarray(x, dtype=np.float64))
+        if not np.all(np.isfinite(flat)):
+            raise InputError("input contains NaN or infinite values")
+        lo, hi = self.input_range
+        if np.any(flat < lo) or np.any(flat > hi):
+            raise InputError(
+                f"input values span [{flat.min():g}, {flat.max():g}], outside the calibrated range "
+                f"[{lo:g}, {hi:g}]; recompile with calibration data covering such inputs"
+            )
+        half = 1 << (self.report.input_bits - 1)
+        return np.clip(np.round(flat * 2.0**self.input_scale), -half, half - 1).astype(np.int64)
+
+    def _check_quantized(self, x_q: NDArray[Any]) -> IntArray:
+        arr = np.asarray(x_q)
+        flat = arr if arr.shape == (self.program.n_inputs,) else self._flat(arr)
+        if flat.dtype.kind not in "iu":
+            raise InputError("quantized input must be integers (use quantize_input)")
+        return flat.astype(np.int64)
+
+    def input_commitment(self, x_q: NDArray[Any], salt: int) -> int:
+        """The Poseidon commitment the circuit computes (see ``poseidon_gadget``)."""
+        half = 1 << (self.report.input_bits - 1)
+        u = (self._check_quantized(x_q) + half).tolist()
+        return poseidon_gadget.commitment_native(
+            poseidon_gadget.pack(u, self.report.input_bits), _salt(salt)
+        )
+
+    def generate_witness(self, x_q: NDArray[Any], salt: int) -> Witness:
+        """The witness for quantized input ``x_q``; raises InputError on range overflow."""
+        values, outputs, commitment = self.program.witness(self._check_quantized(x_q), _salt(salt))
+        return Witness(values, outputs, commitment, values[1 : 1 + self.r1cs.n_public])
+
+    def infer_quantized(self, x_q: NDArray[Any]) -> list[int]:
+        """The circuit's integer outputs for ``x_q``, without building a witness."""
+        vals = self.program.run(self._check_quantized(x_q))
+        return [int(v) for v in vals[self.program.output].tolist()]
+
+    def dequantize_output(self, outputs_q: Sequence[int]) -> list[float]:
+        """Float values of integer outputs."""
+        return [int(v) / 2.0**self.output_scale for v in outputs_q]
+
+    def infer_float(self, x: NDArray[Any]) -> NDArray[np.float64]:
+        """The float reference of the compiled IR (Sigmoid as its approximation)."""
+        flat = self._flat(np.asarray(x, dtype=np.float64))
+        env = floatir.evaluate(self.nodes, self.input_name, flat[None])
+        out: NDArray[np.float64] = env[self.output_name][0].reshape(self.output_shape)
+        return out
+
+    def to_bytes(self) -> bytes:
+        """Versioned msgpack of everything but the constraints (store the R1CS beside it)."""
+        meta = _Meta(
+            FORMAT_VERSION,
+            self.input_shape,
+            self.output_shape,
+            self.input_name,
+            self.output_name,
+            self.input_range,
+            self.r1cs.n_wires,
+            self.r1cs.n_public,
+            self.r1cs.n_constraints,
+        )
+        return serialize.encode((meta, self.report, self.program, self.nodes))
+
+    @classmethod
+    def from_bytes(cls, data: bytes, r1cs: R1CS | None = None) -> CompiledModel:
+        """Load ``to_bytes`` output; with ``r1cs`` (the stored circuit) nothing is rebuilt,
+        without it the constraints are regenerated from the stored program."""
+        decoded = serialize.decode(data, _TYPES)
+        if not (isinstance(decoded, tuple) and len(decoded) == 4 and isinstance(decoded[0], _Meta)):
+            raise RemoteProtocolError("malformed compiled model")
+        meta, report, program, nodes = decoded
+        if meta.version != FORMAT_VERSION:
+            raise RemoteProtocolError(
+                f"compiled model format {meta.version}, expected {FORMAT_VERSION}"
+            )
+        if not isinstance(report, CompileReport) or not isinstance(nodes, tuple):
+            raise RemoteProtocolError("malformed compiled model")
+        validate_program(program)
+        if r1cs is None:
+            r1cs = replace(program.emit(), sections=report.layers)
+        if (r1cs.n_wires, r1cs.n_public, r1cs.n_constraints) != (
+            meta.n_wires,
+            meta.n_public,
+            meta.n_constraints,
+        ):
+            raise RemoteProtocolError("the R1CS does not match the compiled model")
+        if program.n_wires() != r1cs.n_wires:
+            raise RemoteProtocolError("the compiled program does not match its wire count")
+        return cls(
+            r1cs,
+            meta.input_shape,
+            meta.output_shape,
+            meta.input_name,
+            meta.output_name,
+            report,
+            program,
+            nodes,
+            meta.input_range,
+        )
+
+
+@dataclass(frozen=True)
+class _Meta:
+    version: int
+    input_shape: tuple[int, ...]
+    output_shape: tuple[int, ...]
+    input_name: str
+    output_name: str
+    input_range: tuple[float, float]
+    n_wires: int
+    n_public: int
+    n_constraints: int
+
+
+def _salt(salt: int) -> int:
+    if not isinstance(salt, int) or not 0 <= salt < R:
+        raise InputError("the salt must be an integer in [0, R)")
+    return salt
+
+
+def _registry() -> dict[str, type]:
+    from protocol.zkml import affine, gadgets, lowering, program, report
+
+    classes: list[type] = [
+        _Meta,
+        report.CompileReport,
+        report.Approximation,
+        lowering.TensorInfo,
+        affine.Affine,
+        program.Program,
+        program.Source,
+        program.RequantStep,
+        program.ReluStep,
+        program.MaxStep,
+        program.MulStep,
+        program.ViewStep,
+        gadgets.RequantLayout,
+        gadgets.ReluLayout,
+        gadgets.MaxLayout,
+        floatir.Node,
+        floatir.Linear,
+        floatir.Combine,
+        floatir.Part,
+        floatir.Pwl,
+        floatir.MaxWindow,
+        floatir.Product,
+    ]
+    return {c.__name__: c for c in classes}
+
+
+_TYPES = _registry()

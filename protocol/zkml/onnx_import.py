@@ -1,0 +1,209 @@
+"""ONNX bytes to the float IR: parsing, checking, constant folding, op lowering.
+
+The importer accepts one input and one output tensor with static shapes and a
+batch dimension of 1, opsets 11 to 18, constant weights, and the ops in
+``SUPPORTED_OPS``. Everything else fails with a ``CompileError`` naming the node,
+its op and what the model owner can do. BatchNormalization, bias additions and
+layout ops are folded into the neighbouring linear node.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import onnx
+from onnx import numpy_helper
+
+from protocol.zkml import floatir, onnx_ops, onnx_table
+from protocol.zkml.errors import CompileError, unsupported
+from protocol.zkml.floatir import Linear, Node
+
+MIN_OPSET, MAX_OPSET = 11, 18
+SUPPORTED_OPS = frozenset(onnx_table.CONVERTERS) | frozenset(onnx_table.FOLDABLE) | {"Constant"}
+_SOFTMAX = {"Softmax", "LogSoftmax"}
+
+
+@dataclass(frozen=True)
+class Graph:
+    """An imported model: its IR nodes and the names and shapes of input and output."""
+
+    nodes: tuple[Node, ...]
+    input_name: str
+    input_shape: tuple[int, ...]
+    output_name: str
+    output_shape: tuple[int, ...]
+    ops: tuple[str, ...]  # the ONNX op types of the model, in order
+    opset: int
+
+
+@dataclass
+class _State:
+    consts: dict[str, np.ndarray[Any, Any]] = field(default_factory=dict)
+    shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    nodes: list[Node] = field(default_factory=list)
+
+
+def _parse(data: bytes) -> onnx.ModelProto:
+    try:
+        model = onnx.ModelProto.FromString(data)
+    except Exception as exc:  # protobuf raises DecodeError and a few others on garbage
+        raise CompileError(
+            f"the ONNX file could not be parsed ({exc})", hint="export it again"
+        ) from exc
+    if not model.graph.node:
+        raise CompileError(
+            "the ONNX file holds no graph", hint="check that the file is a complete model"
+        )
+    try:
+        onnx.checker.check_model(model)
+        return onnx.shape_inference.infer_shapes(model, strict_mode=True)
+    except Exception as exc:  # the checker and inference raise several onnx error types
+        raise CompileError(f"the ONNX model is invalid ({exc})", hint="fix the export") from exc
+
+
+def _opset(model: onnx.ModelProto) -> int:
+    versions = [o.version for o in model.opset_import if o.domain in ("", "ai.onnx")]
+    others = [o.domain for o in model.opset_import if o.domain not in ("", "ai.onnx")]
+    if others or not versions or not MIN_OPSET <= versions[0] <= MAX_OPSET:
+        raise CompileError(
+            f"opset {versions or others} is not supported",
+            hint=f"export with a default-domain opset between {MIN_OPSET} and {MAX_OPSET}",
+        )
+    return versions[0]
+
+
+def _static_shape(value: onnx.ValueInfoProto) -> tuple[int, ...]:
+    tt = value.type.tensor_type
+    if not tt.HasField("shape"):
+        raise CompileError(f"tensor '{value.name}' has no shape", hint="export with a static shape")
+    dims = []
+    for d in tt.shape.dim:
+        if not d.HasField("dim_value") or d.dim_value <= 0:
+            raise CompileError(
+                f"tensor '{value.name}' has a dynamic dimension '{d.dim_param or '?'}'",
+                hint="export the model with static shapes and a batch dimension of 1",
+            )
+        dims.append(int(d.dim_value))
+    return tuple(dims)
+
+
+def _io(model: onnx.ModelProto) -> tuple[onnx.ValueInfoProto, onnx.ValueInfoProto]:
+    inits = {i.name for i in model.graph.initializer}
+    inputs = [i for i in model.graph.input if i.name not in inits]
+    outputs = list(model.graph.output)
+    if len(inputs) != 1 or len(outputs) != 1:
+        raise CompileError(
+            f"the model has {len(inputs)} inputs and {len(outputs)} outputs",
+            hint="provernet proves models with exactly one input and one output tensor",
+        )
+    return inputs[0], outputs[0]
+
+
+def _check_batch(value: onnx.ValueInfoProto, shape: tuple[int, ...]) -> None:
+    if len(shape) >= 2 and shape[0] != 1:
+        raise CompileError(
+            f"tensor '{value.name}' has batch dimension {shape[0]}",
+            hint="export the model with a batch dimension of 1",
+        )
+
+
+def _convert_node(state: _State, node: onnx.NodeProto, name: str, opset: int, output: str) -> None:
+    op = node.op_type
+    if op == "Constant":
+        state.consts[node.output[0]] = onnx_ops.constant_value(node)
+        return
+    live = [i for i in node.input if i and i not in state.consts]
+    if not live and op in onnx_table.FOLDABLE:
+        state.consts[node.output[0]] = onnx_table.FOLDABLE[op](node, state.consts, opset)
+        return
+    if op == "Shape" and len(live) == 1:
+        state.consts[node.output[0]] = np.array(state.shapes[live[0]], dtype=np.int64)
+        return
+    if op in _SOFTMAX:
+        hint = "remove the final Softmax; provernet proves the logits and the argmax is the same"
+        if node.output[0] != output:
+            hint = "Softmax is only accepted at the end of a model, where it should be removed"
+        raise unsupported(name, op, hint)
+    convert: Callable[..., floatir.Node] | None = onnx_table.CONVERTERS.get(op)
+    if convert is None:
+        raise unsupported(name, op, f"supported ops are {', '.join(sorted(SUPPORTED_OPS))}")
+    if len([o for o in node.output if o]) != 1:
+        raise unsupported(name, op, "only the first output of a node may be used")
+    ctx = onnx_ops.Ctx(name, op, opset, state.consts, state.shapes)
+    ir = convert(ctx, node)
+    state.shapes[ir.output] = ir.shape
+    state.nodes.append(ir)
+
+
+def _fold_linear(nodes: list[Node], output: str) -> list[Node]:
+    """Merge chains of linear nodes where one side is elementwise or a gather."""
+    uses: dict[str, int] = {}
+    for n in nodes:
+        for i in n.inputs:
+            uses[i] = uses.get(i, 0) + 1
+    merged: dict[str, Node] = {}
+    out: list[Node] = []
+    for n in nodes:
+        src = merged.get(n.inputs[0]) if len(n.inputs) == 1 else None
+        if (
+            isinstance(n.kind, Linear)
+            and src is not None
+            and isinstance(src.kind, Linear)
+            and uses.get(src.output) == 1
+            and src.output != output
+            and (n.kind.idx.shape[1] == 1 or src.kind.idx.shape[1] == 1)
+        ):
+            out.remove(src)
+            n = Node(
+                f"{src.name}+{n.name}",
+                src.op_type,
+                src.inputs,
+                n.output,
+                n.shape,
+                src.kind.then(n.kind),
+            )
+        merged[n.output] = n
+        out.append(n)
+    return out
+
+
+def import_onnx(data: bytes) -> Graph:
+    """Parse and convert an ONNX model (see module docstring)."""
+    model = _parse(data)
+    opset = _opset(model)
+    inp, outp = _io(model)
+    in_shape, out_shape = _static_shape(inp), _static_shape(outp)
+    _check_batch(inp, in_shape)
+    _check_batch(outp, out_shape)
+    state = _State()
+    for init in model.graph.initializer:
+        state.consts[init.name] = numpy_helper.to_array(init)
+    state.shapes[inp.name] = in_shape
+    for i, node in enumerate(model.graph.node):
+        _convert_node(state, node, node.name or f"{node.op_type}_{i}", opset, outp.name)
+    if outp.name not in state.shapes or outp.name == inp.name:
+        raise CompileError(
+            f"output '{outp.name}' does not depend on the input",
+            hint="the model's output must be computed from its input",
+        )
+    if state.shapes[outp.name] != out_shape:
+        raise CompileError(
+            f"output '{outp.name}' has shape {state.shapes[outp.name]}, declared {out_shape}"
+        )
+    nodes = _prune(_fold_linear(state.nodes, outp.name), outp.name)
+    ops = tuple(n.op_type for n in model.graph.node)
+    return Graph(tuple(nodes), inp.name, in_shape, outp.name, out_shape, ops, opset)
+
+
+def _prune(nodes: list[Node], output: str) -> list[Node]:
+    """Drop nodes the output does not depend on."""
+    needed = {output}
+    keep: list[Node] = []
+    for n in reversed(nodes):
+        if n.output in needed:
+            needed.update(n.inputs)
+            keep.append(n)
+    return keep[::-1]

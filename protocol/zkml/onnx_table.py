@@ -1,0 +1,90 @@
+"""The table of supported ONNX ops: converters and constant folders."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+import onnx
+from onnx import helper
+
+from protocol.zkml import onnx_ops as o
+from protocol.zkml import onnx_spatial as sp
+from protocol.zkml.floatir import Node
+
+Converter = Callable[[o.Ctx, onnx.NodeProto], Node]
+Array = np.ndarray[Any, Any]
+Folder = Callable[[onnx.NodeProto, Mapping[str, Array], int], Array]
+
+CONVERTERS: dict[str, Converter] = {
+    "Identity": o._identity,
+    "Flatten": o._flatten,
+    "Reshape": o._reshape,
+    "Squeeze": o._squeeze,
+    "Unsqueeze": o._unsqueeze,
+    "Transpose": o._transpose,
+    "Concat": o._concat,
+    "Add": o._binary,
+    "Sub": o._binary,
+    "Mul": o._binary,
+    "Div": o._binary,
+    "Gemm": o._gemm,
+    "MatMul": o._matmul,
+    "Conv": sp._conv,
+    "MaxPool": sp._maxpool,
+    "AveragePool": sp._avgpool,
+    "GlobalAveragePool": sp._global_avgpool,
+    "BatchNormalization": sp._batchnorm,
+    "Relu": sp._relu,
+    "LeakyRelu": sp._leaky_relu,
+    "Sigmoid": sp._sigmoid,
+    "Clip": sp._clip,
+}
+
+
+def _ins(node: onnx.NodeProto, consts: Mapping[str, Array]) -> list[Array]:
+    return [consts[i] for i in node.input if i]
+
+
+def _axes_of(node: onnx.NodeProto, consts: Mapping[str, Array], opset: int) -> list[int]:
+    if opset < 13 or len(node.input) < 2:
+        return list(o._attr(node, "axes", []))
+    return [int(a) for a in consts[node.input[1]].ravel()]
+
+
+def _unsqueeze(node: onnx.NodeProto, consts: Mapping[str, Array], opset: int) -> Array:
+    x = consts[node.input[0]]
+    axes = _axes_of(node, consts, opset)
+    return np.expand_dims(x, tuple(a % (x.ndim + len(axes)) for a in axes))
+
+
+def _squeeze(node: onnx.NodeProto, consts: Mapping[str, Array], opset: int) -> Array:
+    x = consts[node.input[0]]
+    axes = _axes_of(node, consts, opset)
+    return np.squeeze(x, axis=tuple(axes) if axes else None)
+
+
+def _reshape(node: onnx.NodeProto, consts: Mapping[str, Array], opset: int) -> Array:
+    x, shape = _ins(node, consts)[:2]
+    target = [x.shape[i] if d == 0 else int(d) for i, d in enumerate(shape.ravel())]
+    return x.reshape(target)
+
+
+FOLDABLE: dict[str, Folder] = {
+    "Identity": lambda n, c, v: _ins(n, c)[0],
+    "Cast": lambda n, c, v: _ins(n, c)[0].astype(
+        helper.tensor_dtype_to_np_dtype(o._attr(n, "to", 1))
+    ),
+    "Gather": lambda n, c, v: np.take(_ins(n, c)[0], _ins(n, c)[1], axis=o._attr(n, "axis", 0)),
+    "Concat": lambda n, c, v: np.concatenate(_ins(n, c), axis=o._attr(n, "axis", 0)),
+    "Unsqueeze": _unsqueeze,
+    "Squeeze": _squeeze,
+    "Reshape": _reshape,
+    "Transpose": lambda n, c, v: np.transpose(_ins(n, c)[0], o._attr(n, "perm", None)),
+    "Add": lambda n, c, v: np.add(*_ins(n, c)),
+    "Sub": lambda n, c, v: np.subtract(*_ins(n, c)),
+    "Mul": lambda n, c, v: np.multiply(*_ins(n, c)),
+    "Div": lambda n, c, v: np.divide(*_ins(n, c)),
+    "Shape": lambda n, c, v: np.array(_ins(n, c)[0].shape, dtype=np.int64),
+}
