@@ -1,0 +1,149 @@
+"""web3.py helpers for the contract tests: artifacts, deployment, reverts, time, bids."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from eth_account import Account
+from eth_account.messages import encode_typed_data
+from eth_utils import keccak
+from web3 import Web3
+from web3.contract import Contract
+from web3.exceptions import ContractCustomError, ContractLogicError
+from web3.logs import DISCARD
+from web3.types import TxReceipt
+
+BUILD = Path(__file__).resolve().parents[2] / "contracts" / "build"
+
+
+def artifact(name: str) -> dict[str, Any]:
+    """A compiled artifact: contracts/build/<name>.json or contracts/build/test/<name>.json."""
+    path = BUILD / f"{name}.json"
+    if not path.is_file():
+        path = BUILD / "test" / f"{name}.json"
+    data: dict[str, Any] = json.loads(path.read_text())
+    return data
+
+
+def deploy(w3: Web3, name: str, *args: Any, sender: str) -> Contract:
+    """Deploy an artifact from ``sender`` and return the bound contract."""
+    art = artifact(name)
+    factory = w3.eth.contract(abi=art["abi"], bytecode=art["bytecode"])
+    receipt = wait(w3, factory.constructor(*args).transact({"from": sender}))
+    return w3.eth.contract(address=receipt["contractAddress"], abi=art["abi"])
+
+
+def wait(w3: Web3, tx_hash: bytes) -> TxReceipt:
+    """The receipt of a mined transaction; fails the test if it reverted."""
+    receipt = w3.eth.wait_for_transaction_receipt(tx_hash)
+    assert receipt["status"] == 1, f"transaction reverted: {receipt}"
+    return receipt
+
+
+def send(w3: Web3, call: Any, sender: str, value: int = 0) -> TxReceipt:
+    """Transact a bound contract call from an unlocked anvil account."""
+    return wait(w3, call.transact({"from": sender, "value": value}))
+
+
+def events(contract: Contract, name: str, receipt: TxReceipt) -> list[dict[str, Any]]:
+    """The arguments of ``contract``'s ``name`` events in ``receipt`` (other logs skipped)."""
+    logs = contract.events[name]().process_receipt(receipt, errors=DISCARD)
+    return [dict(log["args"]) for log in logs]
+
+
+def error_selector(abi: Sequence[dict[str, Any]], name: str) -> bytes:
+    """The 4-byte selector of the custom error ``name`` declared in ``abi``."""
+    for item in abi:
+        if item["type"] == "error" and item["name"] == name:
+            types = ",".join(inp["type"] for inp in item["inputs"])
+            return keccak(text=f"{name}({types})")[:4]
+    raise KeyError(f"no error {name} in the ABI")
+
+
+def revert_data(action: Callable[[], object]) -> bytes:
+    """Run ``action`` (a transact or call) and return its revert data; fails if it succeeds."""
+    with pytest.raises((ContractCustomError, ContractLogicError)) as info:
+        action()
+    data = info.value.data
+    if isinstance(data, dict):  # web3 reports some reverts as {"data": "0x..."}
+        data = data.get("data")
+    assert isinstance(data, str), f"no revert data in {info.value!r}"
+    return bytes.fromhex(data.removeprefix("0x"))
+
+
+def assert_reverts(contract: Contract, name: str, action: Callable[[], object]) -> bytes:
+    """Run ``action`` and check it reverted with ``contract``'s custom error ``name``."""
+    data = revert_data(action)
+    assert data[:4] == error_selector(contract.abi, name), f"expected {name}, got 0x{data.hex()}"
+    return data[4:]
+
+
+def now(w3: Web3) -> int:
+    """The latest block's timestamp."""
+    return int(w3.eth.get_block("latest")["timestamp"])
+
+
+def set_time(w3: Web3, timestamp: int) -> None:
+    """Mine an empty block at ``timestamp``; the next transaction lands at or after it."""
+    w3.provider.make_request("evm_mine", [timestamp])  # type: ignore[arg-type]
+
+
+def next_tx_at(w3: Web3, timestamp: int) -> None:
+    """Make the next mined block carry exactly ``timestamp``."""
+    w3.provider.make_request("evm_setNextBlockTimestamp", [timestamp])  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class Signer:
+    """An anvil dev account with its private key (for EIP-712 bids)."""
+
+    address: str
+    key: str
+
+
+def bid_signature(
+    signer: Signer,
+    market_address: str,
+    chain_id: int,
+    job_id: int,
+    fee: int,
+    expiry: int,
+    prover: str | None = None,
+) -> bytes:
+    """``signer``'s EIP-712 signature over a Bid (naming ``prover``, default the signer)."""
+    typed = {
+        "types": {
+            "EIP712Domain": [
+                {"name": "name", "type": "string"},
+                {"name": "version", "type": "string"},
+                {"name": "chainId", "type": "uint256"},
+                {"name": "verifyingContract", "type": "address"},
+            ],
+            "Bid": [
+                {"name": "jobId", "type": "uint256"},
+                {"name": "prover", "type": "address"},
+                {"name": "fee", "type": "uint256"},
+                {"name": "expiry", "type": "uint64"},
+            ],
+        },
+        "primaryType": "Bid",
+        "domain": {
+            "name": "provernet JobMarket",
+            "version": "1",
+            "chainId": chain_id,
+            "verifyingContract": market_address,
+        },
+        "message": {
+            "jobId": job_id,
+            "prover": prover or signer.address,
+            "fee": fee,
+            "expiry": expiry,
+        },
+    }
+    signed = Account.sign_message(encode_typed_data(full_message=typed), signer.key)
+    return bytes(signed.signature)

@@ -1,0 +1,47 @@
+"""Contract-test fixtures: real snarkjs proofs and one deployment on the session's anvil.
+
+Each test gets the deployment inside an anvil snapshot that is reverted afterwards,
+so tests are independent and the expensive set-up happens once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from web3 import Web3
+
+from node.anvil import AnvilProcess
+from tests.contracts.circuits import ProvedCircuit, Snarkjs, prove_toy_circuit
+from tests.contracts.deployment import Deployment, deploy_all
+
+# Public-signal counts under test, with how many distinct proofs each needs.
+PROOFS_PER_CIRCUIT = {1: 2, 3: 3, 11: 1}
+
+
+@pytest.fixture(scope="session")
+def circuits(tmp_path_factory: pytest.TempPathFactory) -> dict[int, ProvedCircuit]:
+    """Toy circuits with snarkjs keys and proofs, made once per session."""
+    snarkjs = Snarkjs(tmp_path_factory.mktemp("snarkjs"))
+    return {n: prove_toy_circuit(snarkjs, n, k) for n, k in PROOFS_PER_CIRCUIT.items()}
+
+
+@pytest.fixture(scope="session")
+def w3(anvil: AnvilProcess) -> Web3:
+    """A web3 client of the session's anvil."""
+    return Web3(Web3.HTTPProvider(anvil.rpc_url))
+
+
+@pytest.fixture(scope="session")
+def deployed(w3: Web3, circuits: dict[int, ProvedCircuit]) -> Deployment:
+    """The contracts, deployed once per session."""
+    return deploy_all(w3, circuits)
+
+
+@pytest.fixture
+def chain(deployed: Deployment) -> Iterator[Deployment]:
+    """The deployment, with every change the test makes reverted afterwards."""
+    snapshot = deployed.w3.provider.make_request("evm_snapshot", [])["result"]
+    yield deployed
+    reverted = deployed.w3.provider.make_request("evm_revert", [snapshot])  # type: ignore[list-item]
+    assert reverted["result"] is True

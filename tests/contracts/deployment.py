@@ -1,0 +1,165 @@
+"""The contracts deployed on a test chain, named actors, and shortcuts for the job lifecycle.
+
+alice requests proofs; bob and carol are staked provers; dave is an outsider with
+no stake; the deployer owns nothing but deploys everything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from web3 import Web3
+from web3.contract import Contract
+from web3.types import TxReceipt
+
+from node.anvil import DEV_PRIVATE_KEYS
+from tests.contracts.chain import Signer, bid_signature, deploy, now, send
+from tests.contracts.circuits import ProvedCircuit, Statement
+
+WITHDRAWAL_DELAY = 7 * 24 * 3600  # seconds: a week, as a devnet would use
+RESCUE_WINDOW = 3600  # seconds after a proof deadline during which others may rescue
+STAKE = Web3.to_wei(10, "ether")
+MAX_FEE = Web3.to_wei(1, "ether")
+FEE = Web3.to_wei(6, "ether") // 10
+COLLATERAL = Web3.to_wei(2, "ether")
+BID_WINDOW = 600  # seconds from creation to the bid deadline in the shortcuts
+PROOF_WINDOW = 1800  # seconds from the bid deadline to the proof deadline
+JOB_FIELDS = (
+    "requester",
+    "bidDeadline",
+    "proofDeadline",
+    "status",
+    "prover",
+    "fee",
+    "verifyingKey",
+    "maxFee",
+    "collateral",
+    "modelId",
+    "inputCommitment",
+)
+
+
+def vk_bytes(words: Sequence[int]) -> bytes:
+    """Key words as the registry's byte encoding."""
+    return b"".join(w.to_bytes(32, "big") for w in words)
+
+
+def _signer(w3: Web3, index: int) -> Signer:
+    key = DEV_PRIVATE_KEYS[index]
+    return Signer(w3.eth.account.from_key(key).address, key)
+
+
+@dataclass
+class Deployment:
+    """Registry, staking, market and a verifier harness with one model per toy circuit."""
+
+    w3: Web3
+    registry: Contract
+    staking: Contract
+    market: Contract
+    harness: Contract
+    circuits: dict[int, ProvedCircuit]
+    models: dict[int, int] = field(default_factory=dict)
+
+    @property
+    def chain_id(self) -> int:
+        return int(self.w3.eth.chain_id)
+
+    @property
+    def deployer(self) -> Signer:
+        return _signer(self.w3, 0)
+
+    @property
+    def alice(self) -> Signer:
+        return _signer(self.w3, 1)
+
+    @property
+    def bob(self) -> Signer:
+        return _signer(self.w3, 2)
+
+    @property
+    def carol(self) -> Signer:
+        return _signer(self.w3, 3)
+
+    @property
+    def dave(self) -> Signer:
+        return _signer(self.w3, 4)
+
+    def register(self, circuit: ProvedCircuit, owner: Signer) -> int:
+        """Register ``circuit`` as a model owned by ``owner``; returns its id."""
+        call = self.registry.functions.registerModel(
+            b"\x01" * 32,
+            b"\x02" * 32,
+            b"\x03" * 32,
+            circuit.n_public,
+            circuit.r1cs.n_constraints,
+            vk_bytes(circuit.vk_words),
+        )
+        model_id = int(call.call({"from": owner.address}))
+        send(self.w3, call, owner.address)
+        return model_id
+
+    def create_job(
+        self,
+        n_public: int = 3,
+        statement: int = 0,
+        *,
+        requester: Signer | None = None,
+        max_fee: int = MAX_FEE,
+        collateral: int = COLLATERAL,
+        commitment: int | None = None,
+    ) -> int:
+        """Create a job for a toy model with the commitment of one of its proved statements."""
+        requester = requester or self.alice
+        bid_deadline = now(self.w3) + BID_WINDOW
+        if commitment is None:
+            commitment = self.circuits[n_public].statements[statement].commitment
+        call = self.market.functions.createJob(
+            self.models[n_public], commitment, collateral, bid_deadline, bid_deadline + PROOF_WINDOW
+        )
+        job_id = int(call.call({"from": requester.address, "value": max_fee}))
+        send(self.w3, call, requester.address, max_fee)
+        return job_id
+
+    def bid(
+        self, job_id: int, prover: Signer, fee: int = FEE, expiry: int | None = None
+    ) -> tuple[tuple[int, str, int, int], bytes]:
+        """A signed bid as the (bid tuple, signature) awardJob takes."""
+        expiry = now(self.w3) + 3600 if expiry is None else expiry
+        signature = bid_signature(prover, self.market.address, self.chain_id, job_id, fee, expiry)
+        return (job_id, prover.address, fee, expiry), signature
+
+    def award(self, job_id: int, prover: Signer, fee: int = FEE) -> TxReceipt:
+        """Award ``job_id`` to ``prover``'s bid as its requester."""
+        requester = self.market.functions.getJob(job_id).call()[0]
+        bid, signature = self.bid(job_id, prover, fee)
+        return send(self.w3, self.market.functions.awardJob(job_id, bid, signature), requester)
+
+    def submit(self, job_id: int, statement: Statement, sender: Signer) -> TxReceipt:
+        """Submit ``statement``'s proof and outputs for ``job_id``."""
+        call = self.market.functions.submitProof(job_id, list(statement.proof), statement.outputs)
+        return send(self.w3, call, sender.address)
+
+    def job(self, job_id: int) -> dict[str, Any]:
+        """getJob as a dict keyed by the struct's field names."""
+        return dict(zip(JOB_FIELDS, self.market.functions.getJob(job_id).call(), strict=True))
+
+
+def deploy_all(w3: Web3, circuits: dict[int, ProvedCircuit]) -> Deployment:
+    """Deploy every contract, register one model per circuit, and stake bob and carol."""
+    deployer = _signer(w3, 0).address
+    registry = deploy(w3, "ModelRegistry", sender=deployer)
+    staking = deploy(w3, "ProverStaking", WITHDRAWAL_DELAY, sender=deployer)
+    market = deploy(
+        w3, "JobMarket", registry.address, staking.address, RESCUE_WINDOW, sender=deployer
+    )
+    send(w3, staking.functions.setMarket(market.address), deployer)
+    harness = deploy(w3, "VerifierHarness", sender=deployer)
+    d = Deployment(w3, registry, staking, market, harness, circuits)
+    for n, circuit in circuits.items():
+        d.models[n] = d.register(circuit, d.deployer)
+    for prover in (d.bob, d.carol):
+        send(w3, staking.functions.deposit(), prover.address, STAKE)
+    return d

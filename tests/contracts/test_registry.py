@@ -1,0 +1,82 @@
+"""ModelRegistry: registration, the key data contract, deprecation."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from protocol.bn254.fields import P
+from tests.contracts.chain import assert_reverts, events, send
+from tests.contracts.deployment import Deployment, vk_bytes
+
+pytestmark = [pytest.mark.slow, pytest.mark.snarkjs]
+
+
+def test_registration_stores_the_record_and_the_key(chain: Deployment) -> None:
+    circuit = chain.circuits[11]
+    model_id = chain.models[11]
+    owner, constraints, n_public, deprecated, key, onnx, circ, manifest = (
+        chain.registry.functions.getModel(model_id).call()
+    )
+    assert (owner, constraints, n_public, deprecated) == (
+        chain.deployer.address,
+        circuit.r1cs.n_constraints,
+        11,
+        False,
+    )
+    assert (onnx, circ, manifest) == (b"\x01" * 32, b"\x02" * 32, b"\x03" * 32)
+    assert chain.registry.functions.verifyingKeyOf(model_id).call() == vk_bytes(circuit.vk_words)
+    code = chain.w3.eth.get_code(key)
+    assert code == b"\x00" + vk_bytes(circuit.vk_words)  # STOP byte: the key cannot be called
+    assert chain.registry.functions.modelCount().call() == len(chain.circuits)
+
+
+def test_registration_is_permissionless_and_emits(chain: Deployment) -> None:
+    call = chain.registry.functions.registerModel(
+        b"\x0a" * 32, b"\x0b" * 32, b"\x0c" * 32, 1, 2, vk_bytes(chain.circuits[1].vk_words)
+    )
+    receipt = send(chain.w3, call, chain.dave.address)
+    (event,) = events(chain.registry, "ModelRegistered", receipt)
+    assert event["owner"] == chain.dave.address
+    assert event["modelId"] == len(chain.circuits) + 1
+
+
+def test_malformed_keys_are_refused(chain: Deployment) -> None:
+    reg, words = chain.registry, list(chain.circuits[3].vk_words)
+    dave = chain.dave.address
+
+    def register(n_public: int, key: bytes) -> Callable[[], object]:
+        return lambda: reg.functions.registerModel(
+            b"\x00" * 32, b"\x00" * 32, b"\x00" * 32, n_public, 1, key
+        ).transact({"from": dave})
+
+    assert_reverts(reg, "BadKeyLength", register(2, vk_bytes(words)))
+    assert_reverts(reg, "BadKeyLength", register(3, vk_bytes(words)[:-1]))
+    assert_reverts(reg, "BadPublicSignalCount", register(0, vk_bytes(words[:16])))
+    assert_reverts(reg, "BadPublicSignalCount", register(376, b""))
+    words[5] = P
+    args = assert_reverts(reg, "KeyCoordinateOutOfField", register(3, vk_bytes(words)))
+    assert int.from_bytes(args, "big") == 5
+
+
+def test_only_the_owner_deprecates_once(chain: Deployment) -> None:
+    reg, model_id = chain.registry, chain.models[1]
+    assert_reverts(
+        reg,
+        "NotModelOwner",
+        lambda: reg.functions.deprecateModel(model_id).transact({"from": chain.dave.address}),
+    )
+    receipt = send(chain.w3, reg.functions.deprecateModel(model_id), chain.deployer.address)
+    assert events(reg, "ModelDeprecated", receipt) == [{"modelId": model_id}]
+    assert reg.functions.getModel(model_id).call()[3] is True
+    assert_reverts(
+        reg,
+        "ModelAlreadyDeprecated",
+        lambda: reg.functions.deprecateModel(model_id).transact({"from": chain.deployer.address}),
+    )
+    assert_reverts(
+        reg,
+        "UnknownModel",
+        lambda: reg.functions.deprecateModel(77).transact({"from": chain.deployer.address}),
+    )
