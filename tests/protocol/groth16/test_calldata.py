@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import pytest
 
+from node.anvil import AnvilProcess, rpc_call
 from protocol.bn254.curve import G1, G2, g1_mul, g2_mul
 from protocol.bn254.encoding import g1_to_bytes, g2_to_bytes
-from protocol.bn254.fields import R
+from protocol.bn254.fields import P, R
 from protocol.errors import LocalProtocolError
 from protocol.groth16.calldata import (
+    g1_words,
     proof_to_evm_bytes,
     proof_to_evm_words,
     public_to_evm_words,
@@ -16,7 +18,9 @@ from protocol.groth16.calldata import (
     words_to_bytes,
 )
 from protocol.groth16.keys import Proof
+from protocol.groth16.prove import prove
 from protocol.groth16.snarkjs import proof_to_json
+from protocol.groth16.verify import public_input_point
 from tests.protocol.groth16.conftest import Circuit
 
 PROOF = Proof(g1_mul(G1, 11), g2_mul(G2, 13), g1_mul(G1, 17))
@@ -51,3 +55,30 @@ def test_vk_words_layout(multi_public_circuit: Circuit) -> None:
     assert len(data) == 448 + 64 * (vk.n_public + 1)
     assert data[64:192] == g2_to_bytes(vk.beta_g2)
     assert data[448:512] == g1_to_bytes(vk.gamma_abc_g1[0])
+
+
+def _pairing_precompile(anvil: AnvilProcess, words: list[int]) -> int:
+    data = "0x" + words_to_bytes(words).hex()
+    call = {"to": "0x" + "00" * 19 + "08", "data": data}
+    return int(str(rpc_call(anvil.rpc_url, "eth_call", [call, "latest"])), 16)
+
+
+def test_evm_pairing_precompile_accepts_our_words(
+    anvil: AnvilProcess, multi_public_circuit: Circuit
+) -> None:
+    c = multi_public_circuit
+    proof = prove(c.pk, c.r1cs, c.witness, 0x1234567, 0x89ABCDEF)
+    vk_words = vk_to_evm_words(c.pk.vk)
+    alpha, beta, gamma, delta = vk_words[:2], vk_words[2:6], vk_words[6:10], vk_words[10:14]
+    words = proof_to_evm_words(proof)
+    a, b, c_words = words[:2], words[2:6], words[6:]
+
+    def check(public: list[int]) -> int:
+        vk_x = g1_words(public_input_point(c.pk.vk, public))
+        neg_a = [a[0], (P - a[1]) % P]
+        return _pairing_precompile(
+            anvil, [*neg_a, *b, *alpha, *beta, *vk_x, *gamma, *c_words, *delta]
+        )
+
+    assert check(c.public) == 1
+    assert check([c.public[0] + 1, *c.public[1:]]) == 0
