@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from eth_typing import ChecksumAddress
 from web3 import Web3
 
 from node.chain.contracts import CONTRACT_NAMES, Artifact, BoundContract, load_artifacts
@@ -52,10 +53,10 @@ class Deployment:
     deployer: str = ""
     params: Mapping[str, int] = field(default_factory=dict)
 
-    def address(self, name: str) -> str:
+    def address(self, name: str) -> ChecksumAddress:
         """The address of contract ``name``."""
         try:
-            return self.contracts[name]
+            return Web3.to_checksum_address(self.contracts[name])
         except KeyError:
             raise DeploymentFileError(f"the deployment has no {name} contract") from None
 

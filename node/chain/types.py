@@ -36,6 +36,11 @@ class ModelSpec:
     constraint_count: int
     verifying_key: bytes
 
+    def __post_init__(self) -> None:
+        for name in ("onnx_sha256", "circuit_hash", "manifest_hash"):
+            if len(getattr(self, name)) != 32:
+                raise ValueError(f"{name} must be 32 bytes, not {len(getattr(self, name))}")
+
 
 @dataclass(frozen=True)
 class ModelInfo:

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from web3 import Web3
@@ -34,7 +34,7 @@ class LimitedLogsProvider(RetryingHTTPProvider):
             self.ranges.append((start, stop))
             if stop - start + 1 > self.limit:
                 error = {"code": -32005, "message": f"block range too large (max {self.limit})"}
-                return {"jsonrpc": "2.0", "id": 1, "error": error}
+                return cast(RPCResponse, {"jsonrpc": "2.0", "id": 1, "error": error})
         return super().make_request(method, params)
 
 
