@@ -11,7 +11,7 @@ polynomials at tau; the prover computes the quotient
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from protocol.bn254.backend import Backend
@@ -75,21 +75,19 @@ class Matrices:
 
     @classmethod
     def from_r1cs(cls, r1cs: R1CS) -> Matrices:
-        def rows(side: str) -> tuple[Row, ...]:
-            out = []
-            for con in r1cs.constraints:
-                terms = getattr(con, side)
-                out.append((tuple(terms), tuple(terms.values())))
-            return tuple(out)
-
+        cons = r1cs.constraints
         return cls(
             n_wires=r1cs.n_wires,
             n_public=r1cs.n_public_total,
             domain_size=domain_size(r1cs),
-            a=rows("a"),
-            b=rows("b"),
-            c=rows("c"),
+            a=_rows(con.a for con in cons),
+            b=_rows(con.b for con in cons),
+            c=_rows(con.c for con in cons),
         )
+
+
+def _rows(sides: Iterable[Mapping[int, int]]) -> tuple[Row, ...]:
+    return tuple((tuple(terms), tuple(terms.values())) for terms in sides)
 
 
 def _evaluate(rows: Sequence[Row], witness: Sequence[int]) -> list[int]:
