@@ -5,16 +5,26 @@ from typing import Any
 
 import pytest
 import requests
+from eth_account import Account
 from web3 import Web3
 from web3.types import RPCEndpoint, RPCResponse
 
-from node.anvil import AnvilProcess
-from node.chain.errors import NonceConflict, TransactionUnsettled
+from node.anvil import AnvilProcess, rpc_call
+from node.chain.client import Web3Chain
+from node.chain.deploy import Deployment
+from node.chain.errors import (
+    NonceConflict,
+    ReceiptTimeout,
+    TransactionFailed,
+    TransactionRejected,
+    TransactionUnsettled,
+    revert_class,
+)
 from node.chain.rpc import RetryingHTTPProvider
 from node.chain.sender import SenderConfig, TxRecord, TxSender, TxStatus
 from node.keys import dev_account
 
-from .conftest import FAST_RETRY
+from .conftest import FAST_RETRY, mine
 
 BOB = dev_account(1).address
 QUICK = SenderConfig(retry_pause_s=0.01, receipt_timeout_s=10)
@@ -151,3 +161,41 @@ def test_settle_rebroadcasts_a_dropped_record_after_restart(chain: AnvilProcess,
     restarted = TxSender(w3, dev_account(0), config=QUICK)
     assert restarted.settle(stored[0]) in (TxStatus.PENDING, TxStatus.LANDED)
     assert restarted.wait(stored[0]).succeeded
+
+
+def test_a_mined_revert_is_named_by_replaying_it(w3: Web3, deployment: Deployment) -> None:
+    staking = Web3Chain(w3, deployment, dev_account(1)).contracts["ProverStaking"]
+    sender = TxSender(w3, dev_account(1), decoder=staking.decoder, config=QUICK)
+    # An explicit gas limit skips estimation, so the reverting call is mined.
+    record = sender.send(staking.address, staking.encode("deposit"), gas=100_000)
+    with pytest.raises(TransactionFailed, match="reverted in block") as caught:
+        sender.wait(record)
+    assert isinstance(caught.value.revert, revert_class("ZeroAmount"))
+    assert sender.reconcile(record) is TxStatus.LANDED
+
+
+def test_an_unmined_send_is_pending_until_a_block_includes_it(
+    chain: AnvilProcess, w3: Web3
+) -> None:
+    sender = TxSender(w3, dev_account(0), config=QUICK)
+    rpc_call(chain.rpc_url, "evm_setAutomine", [False])
+    try:
+        record = sender.send(BOB, value=1)
+        with pytest.raises(ReceiptTimeout, match="may still land"):
+            sender.wait(record, timeout_s=0.2)
+        assert sender.reconcile(record) is TxStatus.PENDING
+        assert sender.settle(record) is TxStatus.PENDING  # known to the node: not resent
+        follow_up = sender.send(BOB, value=2)
+        assert follow_up.nonce == record.nonce + 1
+    finally:
+        rpc_call(chain.rpc_url, "evm_setAutomine", [True])
+    mine(chain)
+    assert sender.wait(record).block_number == sender.wait(follow_up).block_number
+
+
+def test_refused_sends_use_no_nonce(w3: Web3) -> None:
+    poor = Account.create()
+    sender = TxSender(w3, poor, config=QUICK)
+    with pytest.raises(TransactionRejected, match="refused"):
+        sender.send(BOB, value=10**18, gas=21_000)
+    assert w3.eth.get_transaction_count(poor.address, "pending") == 0
