@@ -179,10 +179,12 @@ class EventWatcher:
         confirmed_head = head - self.confirmations
         end = confirmed_head if to_block is None else min(to_block, confirmed_head)
         self._check_continuity(from_block)
-        events = list(self._read(from_block, end, confirmed=True)) if end >= from_block else []
+        events: list[ChainEvent] = []
         if end >= from_block:
-            block = self.w3.eth.get_block(end)
-            self._last_seen = (end, bytes(block["hash"]))
+            # Taken before reading: a reorg during the reads shows up at the next check.
+            end_hash = bytes(self.w3.eth.get_block(end)["hash"])
+            events = self._read(from_block, end, confirmed=True)
+            self._last_seen = (end, end_hash)
         if include_unconfirmed and to_block is None:
             tail_start = max(from_block, confirmed_head + 1)
             events += self._read(tail_start, head, confirmed=False)
@@ -211,6 +213,8 @@ class EventWatcher:
                 self.span, self._successes = max(1, self.span // 2), 0
                 continue
             for log in logs:
+                if log.get("removed"):
+                    continue
                 event = self.decoder.decode(log, confirmed=confirmed)
                 if event is not None:
                     events.append(event)

@@ -5,7 +5,9 @@ under one lock: take the next nonce, estimate gas (a call that would revert rais
 its named ``ContractRevert`` here and uses no nonce), sign, hand the ``TxRecord``
 to the ``on_signed`` hook (the node stores it before anything leaves), broadcast.
 
-Invariant: each nonce is signed into at most one transaction. A broadcast that
+Invariant: a nonce goes out in at most one transaction. It is signed anew only
+when the RPC node refused the previous transaction outright (no funds, fee too
+low), so that nothing carrying it ever reached the network. A broadcast that
 fails in transport is never re-signed; the sender reconciles with the chain —
 by hash, then by the account's mined nonce — and finds the transaction
 
@@ -221,6 +223,8 @@ class TxSender:
             if status is TxStatus.DROPPED:
                 self._broadcast(record)
                 status = self.reconcile(record)
+            if status is not TxStatus.REPLACED and record.sender == self.address:
+                self._next_nonce = max(self._next_nonce or 0, record.nonce + 1)
             return status
 
     def _settle_unsettled(self) -> None:
