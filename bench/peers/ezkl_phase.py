@@ -1,0 +1,76 @@
+"""Run one EZKL phase in this process and print its timing as JSON (EZKL's virtualenv only).
+
+``python ezkl_phase.py PHASE ARGS_JSON`` calls ``ezkl.PHASE(**ARGS)`` and prints
+``{"phase", "seconds", "result"}`` on the last line of stdout. ``seconds`` times the
+EZKL call alone, not interpreter start-up or the import. Some EZKL entry points
+return awaitables; those are run to completion inside the timed region.
+This file imports only the standard library and ezkl, so it runs in the isolated
+EZKL virtualenv and never in provernet's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import inspect
+import json
+import time
+from collections.abc import Awaitable
+from typing import Any
+
+import ezkl  # type: ignore[import-not-found,unused-ignore]
+
+PHASES = (
+    "gen_settings",
+    "calibrate_settings",
+    "compile_circuit",
+    "gen_srs",
+    "setup",
+    "gen_witness",
+    "prove",
+    "verify",
+)
+
+
+async def _await(value: Awaitable[Any]) -> Any:
+    return await value
+
+
+def _run_args(options: dict[str, Any]) -> Any:
+    run_args = ezkl.PyRunArgs()
+    for key, value in options.items():
+        setattr(run_args, key, value)
+    return run_args
+
+
+def call(phase: str, kwargs: dict[str, Any]) -> tuple[float, Any]:
+    """Call ``ezkl.<phase>(**kwargs)``; return (seconds, result)."""
+    if "py_run_args" in kwargs:
+        kwargs = {**kwargs, "py_run_args": _run_args(kwargs["py_run_args"])}
+    function = getattr(ezkl, phase)
+    start = time.perf_counter()
+    result = function(**kwargs)
+    if inspect.isawaitable(result):
+        result = asyncio.run(_await(result))
+    return time.perf_counter() - start, result
+
+
+def main() -> int:
+    """Parse ``PHASE ARGS_JSON``, run the phase, print the JSON summary."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("phase", choices=PHASES)
+    parser.add_argument("args_json", help="keyword arguments of the ezkl call, as JSON")
+    args = parser.parse_args()
+    seconds, result = call(args.phase, json.loads(args.args_json))
+    if result is False:
+        print(json.dumps({"phase": args.phase, "error": "ezkl returned False"}))
+        return 1
+    summary = (
+        result if isinstance(result, bool | int | float | str | None) else type(result).__name__
+    )
+    print(json.dumps({"phase": args.phase, "seconds": seconds, "result": summary}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
