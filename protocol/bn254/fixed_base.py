@@ -1,9 +1,9 @@
 """Many multiples ``k_i * B`` of one base point, as a trusted setup needs them.
 
 A table of every signed window digit times ``2^(c*w) * B`` is built once and
-normalised with one inversion; each scalar then costs one mixed addition per
-non-zero window digit, and all results are normalised with one more inversion.
-Scalars are taken mod R.
+normalised with one inversion; each result is then the sum of one table entry
+per non-zero window digit, and all those sums are computed together in affine
+form with shared inversions. Scalars are taken mod R.
 """
 
 from __future__ import annotations
@@ -66,15 +66,12 @@ def fixed_base_batch(ops: GroupOps[A, J], base: A, scalars: Sequence[int]) -> li
     digits = signed_digits(reduced, c, _SCALAR_BITS)
     table = _table(ops, base, c, len(digits))
     neg_table = [[ops.neg(p) for p in row] for row in table]
-    add_mixed = ops.add_mixed
-    results: list[J] = []
-    for i in range(len(reduced)):
-        acc = ops.infinity
-        for w, row in enumerate(digits):
-            d = row[i]
+    groups: list[list[A]] = [[] for _ in reduced]
+    for w, row in enumerate(digits):
+        positive, negative = table[w], neg_table[w]
+        for i, d in enumerate(row):
             if d > 0:
-                acc = add_mixed(acc, table[w][d - 1])
+                groups[i].append(positive[d - 1])
             elif d < 0:
-                acc = add_mixed(acc, neg_table[w][-d - 1])
-        results.append(acc)
-    return ops.batch_to_affine(results)
+                groups[i].append(negative[-d - 1])
+    return ops.sum_groups(groups)

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Generic, TypeVar, cast
 
+from protocol.bn254.batch_affine import g1_sum_groups, g2_sum_groups
 from protocol.bn254.curve import (
     G1_INFINITY_JAC,
     G2_INFINITY_JAC,
@@ -31,7 +32,7 @@ from protocol.bn254.curve import (
     g2_to_affine,
 )
 from protocol.bn254.fields import R
-from protocol.bn254.types import G1Affine, G1Jac, G2Affine, G2Jac
+from protocol.bn254.types import Fq2, G1Affine, G1Jac, G2Affine, G2Jac
 from protocol.errors import LocalProtocolError
 
 A = TypeVar("A")  # affine point (None is infinity)
@@ -49,6 +50,16 @@ class GroupOps(Generic[A, J]):
     neg: Callable[[A], A]
     to_affine: Callable[[J], A]
     batch_to_affine: Callable[[Sequence[J]], list[A]]
+    # The sum of each list of finite points (see protocol.bn254.batch_affine).
+    sum_groups: Callable[[list[list[A]]], list[A]]
+
+
+def _g1_sum_groups(groups: list[list[G1Affine]]) -> list[G1Affine]:
+    return g1_sum_groups(cast(list[list[tuple[int, int]]], groups))
+
+
+def _g2_sum_groups(groups: list[list[G2Affine]]) -> list[G2Affine]:
+    return g2_sum_groups(cast(list[list[tuple[Fq2, Fq2]]], groups))
 
 
 G1_OPS: GroupOps[G1Affine, G1Jac] = GroupOps(
@@ -59,6 +70,7 @@ G1_OPS: GroupOps[G1Affine, G1Jac] = GroupOps(
     g1_neg,
     g1_to_affine,
     g1_batch_to_affine,
+    _g1_sum_groups,
 )
 G2_OPS: GroupOps[G2Affine, G2Jac] = GroupOps(
     G2_INFINITY_JAC,
@@ -68,12 +80,14 @@ G2_OPS: GroupOps[G2Affine, G2Jac] = GroupOps(
     g2_neg,
     g2_to_affine,
     g2_batch_to_affine,
+    _g2_sum_groups,
 )
 
-# Relative cost of a full Jacobian addition and of a doubling against a mixed
-# addition (field multiplications: 16 and 7 against 11), used to pick windows.
-_FULL_ADD_COST = 1.5
-_DOUBLE_COST = 0.7
+# Costs relative to one batched affine addition into a bucket, measured with
+# bench/msm_pure.py-style timings (about 3 us): a bucket's share of the running
+# sum (one mixed plus one full Jacobian addition) and a Jacobian doubling.
+_BUCKET_COST = 3.5
+_DOUBLE_COST = 1.0
 _MAX_WINDOW = 20
 
 
@@ -96,15 +110,16 @@ def msm_jac(ops: GroupOps[A, J], points: Sequence[A], scalars: Sequence[int]) ->
         return ops.infinity
     bits = max(k.bit_length() for k in ks)
     if bits == 1:
-        return _plain_sum(ops, bases)
+        return ops.add_mixed(ops.infinity, ops.sum_groups([bases])[0])
     c = choose_window(len(ks), bits)
+    half = 1 << (c - 1)
     negated = [ops.neg(p) for p in bases]
-    digits = signed_digits(ks, c, bits)
     acc = ops.infinity
-    for w in range(len(digits) - 1, -1, -1):
+    for row in reversed(signed_digits(ks, c, bits)):
         for _ in range(c):
             acc = ops.double(acc)
-        acc = ops.add(acc, _window_sum(ops, bases, negated, digits[w], 1 << (c - 1)))
+        buckets = _bucket_sums(ops, bases, negated, row, half)
+        acc = ops.add(acc, _weighted_bucket_sum(ops, buckets))
     return acc
 
 
@@ -128,20 +143,12 @@ def _signed_terms(
     return bases, ks
 
 
-def _plain_sum(ops: GroupOps[A, J], bases: Sequence[A]) -> J:
-    add_mixed = ops.add_mixed
-    acc = ops.infinity
-    for p in bases:
-        acc = add_mixed(acc, p)
-    return acc
-
-
 def choose_window(n: int, bits: int) -> int:
     """The window width (in bits) that minimises the estimated cost of an MSM."""
 
     def cost(c: int) -> float:
         windows = bits // c + 1
-        return windows * (n + _FULL_ADD_COST * (1 << c) + _DOUBLE_COST * c)
+        return windows * (n + _BUCKET_COST * (1 << (c - 1)) + _DOUBLE_COST * c)
 
     return min(range(1, _MAX_WINDOW + 1), key=cost)
 
@@ -171,31 +178,31 @@ def signed_digits(scalars: Sequence[int], c: int, bits: int) -> list[list[int]]:
     return out
 
 
-def _window_sum(
-    ops: GroupOps[A, J], bases: Sequence[A], negated: Sequence[A], digits: Sequence[int], half: int
-) -> J:
-    # sum(d_i * P_i) for digits |d_i| <= half: bucket points by digit, then sum
-    # buckets with the running-sum trick (sum_j j * B_j with 2 * half additions).
+def _bucket_sums(
+    ops: GroupOps[A, J],
+    bases: Sequence[A],
+    negated: Sequence[A],
+    digits: Sequence[int],
+    half: int,
+) -> list[A]:
+    # Bucket d - 1 sums the points whose digit is d, and the negations of those
+    # whose digit is -d; all buckets are summed together in affine form.
+    groups: list[list[A]] = [[] for _ in range(half)]
+    for i, d in enumerate(digits):
+        if d > 0:
+            groups[d - 1].append(bases[i])
+        elif d < 0:
+            groups[-d - 1].append(negated[i])
+    return ops.sum_groups(groups)
+
+
+def _weighted_bucket_sum(ops: GroupOps[A, J], buckets: Sequence[A]) -> J:
+    # sum((d + 1) * buckets[d]) with the running-sum trick: 2 * len(buckets) additions.
     add_mixed = ops.add_mixed
     add = ops.add
-    infinity = ops.infinity
-    buckets: list[J | None] = [None] * (half + 1)
-    for i, d in enumerate(digits):
-        if d == 0:
-            continue
-        if d > 0:
-            p = bases[i]
-        else:
-            p = negated[i]
-            d = -d
-        b = buckets[d]
-        buckets[d] = add_mixed(infinity if b is None else b, p)
-    running: J | None = None
-    total: J | None = None
-    for d in range(half, 0, -1):
-        b = buckets[d]
-        if b is not None:
-            running = b if running is None else add(running, b)
-        if running is not None:
-            total = running if total is None else add(total, running)
-    return infinity if total is None else total
+    running = ops.infinity
+    total = ops.infinity
+    for b in reversed(buckets):
+        running = add_mixed(running, b)
+        total = add(total, running)
+    return total

@@ -54,7 +54,7 @@ def test_pure_backend_ntt_flags(rng: random.Random) -> None:
 def test_bases_from_elsewhere_are_refused() -> None:
     backend = PureBackend()
     with pytest.raises(LocalProtocolError):
-        backend.msm_g1(backend.load_g2([G2]), [1])  # type: ignore[arg-type]
+        backend.msm_g1(backend.load_g2([G2]), [1])
     with pytest.raises(LocalProtocolError):
         backend.msm_g2(backend.load_g1([G1]), [1])
 
