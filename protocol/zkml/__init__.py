@@ -6,11 +6,13 @@ input commitment the circuit exposes as its first public signal.
 
 from protocol.zkml.compiler import accuracy_report, compile_model
 from protocol.zkml.errors import CompileError, InputError
+from protocol.zkml.model import FORMAT_VERSION as CIRCUIT_FORMAT_VERSION
 from protocol.zkml.model import CompiledModel, CompileOptions, Witness
 from protocol.zkml.onnx_import import SUPPORTED_OPS
-from protocol.zkml.report import AccuracyReport, Approximation, CompileReport
+from protocol.zkml.report import AccuracyReport, Approximation, CompileReport, format_report
 
 __all__ = [
+    "CIRCUIT_FORMAT_VERSION",
     "SUPPORTED_OPS",
     "AccuracyReport",
     "Approximation",
@@ -22,4 +24,5 @@ __all__ = [
     "Witness",
     "accuracy_report",
     "compile_model",
+    "format_report",
 ]

@@ -1,9 +1,9 @@
 """ONNX bytes to the float IR: parsing, checking, constant folding, op lowering.
 
-The importer accepts one input and one output tensor with static shapes and a
-batch dimension of 1, opsets 11 to 18, constant weights, and the ops in
-``SUPPORTED_OPS``. Everything else fails with a ``CompileError`` naming the node,
-its op and what the model owner can do. BatchNormalization, bias additions and
+The importer accepts one input and one output tensor with static shapes (batch
+dimension 1; a static shape is always one sample), opsets 11 to 18, constant
+weights, and the ops in ``SUPPORTED_OPS``. Everything else fails with a
+``CompileError`` naming the node, its op and what the model owner can do. BatchNormalization, bias additions and
 layout ops are folded into the neighbouring linear node.
 """
 
@@ -102,14 +102,6 @@ def _io(model: onnx.ModelProto) -> tuple[onnx.ValueInfoProto, onnx.ValueInfoProt
     return inputs[0], outputs[0]
 
 
-def _check_batch(value: onnx.ValueInfoProto, shape: tuple[int, ...]) -> None:
-    if len(shape) >= 2 and shape[0] != 1:
-        raise CompileError(
-            f"tensor '{value.name}' has batch dimension {shape[0]}",
-            hint="export the model with a batch dimension of 1",
-        )
-
-
 def _convert_node(state: _State, node: onnx.NodeProto, name: str, opset: int, output: str) -> None:
     op = node.op_type
     if op == "Constant":
@@ -176,8 +168,6 @@ def import_onnx(data: bytes) -> Graph:
     opset = _opset(model)
     inp, outp = _io(model)
     in_shape, out_shape = _static_shape(inp), _static_shape(outp)
-    _check_batch(inp, in_shape)
-    _check_batch(outp, out_shape)
     state = _State()
     for init in model.graph.initializer:
         state.consts[init.name] = numpy_helper.to_array(init)

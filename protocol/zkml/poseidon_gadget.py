@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Generic, TypeVar
 
-from protocol.poseidon import SBOX_ALPHA, PoseidonParams, poseidon, poseidon_params
+from protocol.poseidon import SBOX_ALPHA, poseidon, poseidon_params
 from protocol.r1cs.system import ConstraintSystem, LinearCombination, R
 
 T = TypeVar("T", LinearCombination, int)
@@ -34,6 +34,9 @@ class _Backend(Generic[T]):
         raise NotImplementedError
 
     def sbox(self, x: T) -> T:
+        raise NotImplementedError
+
+    def mix(self, mds: Sequence[Sequence[int]], state: list[T]) -> list[T]:
         raise NotImplementedError
 
 
@@ -51,6 +54,19 @@ class _Circuit(_Backend[LinearCombination]):
         self.cs.enforce(x4, x, x5)
         return x5
 
+    def mix(
+        self, mds: Sequence[Sequence[int]], state: list[LinearCombination]
+    ) -> list[LinearCombination]:
+        # Accumulate raw terms: building intermediate combinations dominates emission time.
+        out = []
+        for row in mds:
+            acc: dict[int, int] = {}
+            for m, x in zip(row, state, strict=True):
+                for w, c in x.terms.items():
+                    acc[w] = acc.get(w, 0) + m * c
+            out.append(LinearCombination(acc))
+        return out
+
 
 class _Witness(_Backend[int]):
     def __init__(self) -> None:
@@ -66,12 +82,8 @@ class _Witness(_Backend[int]):
         self.trace += (x2, x4, x5)
         return x5
 
-
-def _mix(params: PoseidonParams, state: list[T]) -> list[T]:
-    return [
-        sum((m * x for m, x in zip(row, state, strict=True)), start=0 * state[0])
-        for row in params.mds
-    ]
+    def mix(self, mds: Sequence[Sequence[int]], state: list[int]) -> list[int]:
+        return [sum(m * x for m, x in zip(row, state, strict=True)) % R for row in mds]
 
 
 def _hash(backend: _Backend[T], inputs: Sequence[T]) -> T:
@@ -86,7 +98,7 @@ def _hash(backend: _Backend[T], inputs: Sequence[T]) -> T:
                 state[0] = backend.const(pow(constants[0], SBOX_ALPHA, R))
             else:
                 state[i] = backend.sbox(state[i])
-        state = _mix(params, state)
+        state = backend.mix(params.mds, state)
     return state[0]
 
 

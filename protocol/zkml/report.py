@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from protocol.zkml.lowering import TensorInfo
 
@@ -36,32 +39,55 @@ class CompileReport:
     output_scale: int
     calibration_samples: int  # 0 when ranges come from interval bounds
 
+    def to_json(self) -> dict[str, Any]:
+        """The report as JSON-ready values (for manifests and ``format_report``)."""
+        return {
+            "constraints": self.n_constraints,
+            "wires": self.n_wires,
+            "public_signals": self.n_public,
+            "opset": self.opset,
+            "ops": list(self.ops),
+            "layers": [{"name": n, "constraints": c} for n, c in self.layers],
+            "input": {
+                "bits": self.input_bits,
+                "scale": self.input_scale,
+                "range": list(self.input_range),
+            },
+            "output_scale": self.output_scale,
+            "calibration_samples": self.calibration_samples,
+            "tensors": [dataclasses.asdict(t) for t in self.tensors],
+            "approximations": [dataclasses.asdict(a) for a in self.approximations],
+        }
+
     def summary(self) -> str:
         """A human-readable table of the report."""
-        head = f"{self.n_constraints} constraints, {self.n_wires} wires"
-        lines = [f"{head}, {self.n_public} public signals"]
-        lines += [f"  {name:<32} {count:>8}" for name, count in self.layers]
-        ranges = (
-            f"calibrated on {self.calibration_samples} samples"
-            if self.calibration_samples
-            else "interval bounds"
-        )
-        lines.append(
-            f"input range [{self.input_range[0]:g}, {self.input_range[1]:g}] ({ranges}), "
-            f"{self.input_bits}-bit inputs at scale 2^{self.input_scale}; "
-            f"outputs at scale 2^{self.output_scale}"
-        )
-        lines += [
-            f"  tensor {t.name:<28} scale 2^{t.scale:<4} {t.bits:>3} bits  "
-            f"[{t.lo}, {t.hi}]  ({t.layer})"
-            for t in self.tensors
-        ]
-        lines += [
-            f"  {a.node} ({a.op_type}): {a.method}; |error| <= {a.max_error:.4g} "
-            f"(largest seen {a.sampled_error:.4g})"
-            for a in self.approximations
-        ]
-        return "\n".join(lines)
+        return "\n".join(format_report(self.to_json()))
+
+
+def format_report(info: Mapping[str, Any]) -> list[str]:
+    """Human-readable lines for a report in its ``to_json`` form."""
+    head = f"{info['constraints']} constraints, {info['wires']} wires"
+    lines = [f"{head}, {info['public_signals']} public signals"]
+    lines += [f"  {la['name']:<32} {la['constraints']:>8}" for la in info["layers"]]
+    n_cal = info["calibration_samples"]
+    ranges = f"calibrated on {n_cal} samples" if n_cal else "interval bounds"
+    inp = info["input"]
+    lines.append(
+        f"input range [{inp['range'][0]:g}, {inp['range'][1]:g}] ({ranges}), "
+        f"{inp['bits']}-bit inputs at scale 2^{inp['scale']}; "
+        f"outputs at scale 2^{info['output_scale']}"
+    )
+    lines += [
+        f"  tensor {t['name']:<28} scale 2^{t['scale']:<4} {t['bits']:>3} bits  "
+        f"[{t['lo']}, {t['hi']}]  ({t['layer']})"
+        for t in info["tensors"]
+    ]
+    lines += [
+        f"  {a['node']} ({a['op_type']}): {a['method']}; |error| <= {a['max_error']:.4g} "
+        f"(largest seen {a['sampled_error']:.4g})"
+        for a in info["approximations"]
+    ]
+    return lines
 
 
 @dataclass(frozen=True)
@@ -73,3 +99,7 @@ class AccuracyReport:
     max_abs_error: float
     mean_abs_error: float
     argmax_agreement: float  # fraction of accepted samples with the same argmax
+
+    def to_json(self) -> dict[str, Any]:
+        """The report as JSON-ready values."""
+        return dataclasses.asdict(self)

@@ -1,0 +1,213 @@
+"""Tiny ONNX models, one or two ops each, with random weights (fixed seeds)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+from onnx import helper
+
+from tests.protocol.zkml.helpers import init, make_model
+
+
+def _w(seed: int, *shape: int) -> np.ndarray:
+    return np.random.default_rng(seed).normal(0.0, 0.6, size=shape)
+
+
+def gemm() -> tuple[bytes, tuple[int, ...]]:
+    node = helper.make_node(
+        "Gemm", ["x", "w", "b"], ["y"], name="fc", transB=1, alpha=0.5, beta=2.0
+    )
+    return make_model([node], (1, 4), (1, 3), [init("w", _w(2, 3, 4)), init("b", _w(3, 3))]), (1, 4)
+
+
+def gemm_trans_a() -> tuple[bytes, tuple[int, ...]]:
+    node = helper.make_node("Gemm", ["x", "w"], ["y"], name="fc", transA=1)
+    return make_model([node], (4, 1), (1, 3), [init("w", _w(4, 4, 3))]), (4, 1)
+
+
+def matmul_add_relu() -> tuple[bytes, tuple[int, ...]]:
+    nodes = [
+        helper.make_node("MatMul", ["x", "w"], ["h"], name="mm"),
+        helper.make_node("Add", ["h", "b"], ["a"], name="bias"),
+        helper.make_node("Relu", ["a"], ["y"], name="act"),
+    ]
+    return make_model(nodes, (1, 4), (1, 3), [init("w", _w(5, 4, 3)), init("b", _w(6, 3))]), (1, 4)
+
+
+def _gemm_then(op: str, **attrs: float) -> Callable[[], tuple[bytes, tuple[int, ...]]]:
+    def build() -> tuple[bytes, tuple[int, ...]]:
+        nodes = [
+            helper.make_node("Gemm", ["x", "w"], ["h"], name="fc", transB=1),
+            helper.make_node(op, ["h"], ["y"], name="act", **attrs),
+        ]
+        return make_model(nodes, (1, 4), (1, 3), [init("w", _w(7, 3, 4))]), (1, 4)
+
+    return build
+
+
+def clip(lo: float | None, hi: float | None) -> Callable[[], tuple[bytes, tuple[int, ...]]]:
+    def build() -> tuple[bytes, tuple[int, ...]]:
+        inits = [init("w", _w(8, 3, 4))]
+        names = ["h", "", ""]
+        if lo is not None:
+            inits.append(init("lo", np.array(lo, dtype=np.float32)))
+            names[1] = "lo"
+        if hi is not None:
+            inits.append(init("hi", np.array(hi, dtype=np.float32)))
+            names[2] = "hi"
+        nodes = [
+            helper.make_node("Gemm", ["x", "w"], ["h"], name="fc", transB=1),
+            helper.make_node("Clip", names, ["y"], name="clip"),
+        ]
+        return make_model(nodes, (1, 4), (1, 3), inits, opset=11), (1, 4)
+
+    return build
+
+
+def conv_relu() -> tuple[bytes, tuple[int, ...]]:
+    nodes = [
+        helper.make_node("Conv", ["x", "w", "b"], ["c"], name="conv", pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["c"], ["y"], name="act"),
+    ]
+    inits = [init("w", _w(9, 2, 1, 3, 3)), init("b", _w(10, 2))]
+    return make_model(nodes, (1, 1, 4, 4), (1, 2, 4, 4), inits), (1, 1, 4, 4)
+
+
+def conv_strided() -> tuple[bytes, tuple[int, ...]]:
+    node = helper.make_node(
+        "Conv", ["x", "w"], ["y"], name="conv", strides=[2, 1], dilations=[1, 2], pads=[0, 1, 1, 0]
+    )
+    return make_model([node], (1, 2, 5, 5), (1, 1, 3, 4), [init("w", _w(11, 1, 2, 2, 2))]), (
+        1,
+        2,
+        5,
+        5,
+    )
+
+
+def conv_bn_maxpool() -> tuple[bytes, tuple[int, ...]]:
+    nodes = [
+        helper.make_node("Conv", ["x", "w"], ["c"], name="conv", pads=[1, 1, 1, 1]),
+        helper.make_node("BatchNormalization", ["c", "s", "bb", "m", "v"], ["n"], name="bn"),
+        helper.make_node("MaxPool", ["n"], ["y"], name="pool", kernel_shape=[2, 2], strides=[2, 2]),
+    ]
+    inits = [
+        init("w", _w(12, 2, 1, 3, 3)),
+        init("s", np.array([1.5, 0.7])),
+        init("bb", np.array([0.1, -0.2])),
+        init("m", np.array([0.05, -0.1])),
+        init("v", np.array([0.9, 1.3])),
+    ]
+    return make_model(nodes, (1, 1, 4, 4), (1, 2, 2, 2), inits), (1, 1, 4, 4)
+
+
+def maxpool_padded() -> tuple[bytes, tuple[int, ...]]:
+    node = helper.make_node(
+        "MaxPool", ["x"], ["y"], name="pool", kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1]
+    )
+    return make_model([node], (1, 1, 4, 4), (1, 1, 2, 2)), (1, 1, 4, 4)
+
+
+def avgpool() -> tuple[bytes, tuple[int, ...]]:
+    node = helper.make_node(
+        "AveragePool",
+        ["x"],
+        ["y"],
+        name="pool",
+        kernel_shape=[3, 3],
+        pads=[1, 1, 1, 1],
+        strides=[2, 2],
+    )
+    return make_model([node], (1, 2, 4, 4), (1, 2, 2, 2)), (1, 2, 4, 4)
+
+
+def global_avgpool() -> tuple[bytes, tuple[int, ...]]:
+    node = helper.make_node("GlobalAveragePool", ["x"], ["y"], name="gap")
+    return make_model([node], (1, 2, 3, 3), (1, 2, 1, 1)), (1, 2, 3, 3)
+
+
+def batchnorm_alone() -> tuple[bytes, tuple[int, ...]]:
+    node = helper.make_node("BatchNormalization", ["x", "s", "b", "m", "v"], ["y"], name="bn")
+    inits = [init(n, np.random.default_rng(99).uniform(0.5, 1.5, 2)) for n in ("s", "b", "m", "v")]
+    return make_model([node], (1, 2, 2, 2), (1, 2, 2, 2), inits), (1, 2, 2, 2)
+
+
+def layout_chain(opset: int) -> Callable[[], tuple[bytes, tuple[int, ...]]]:
+    def build() -> tuple[bytes, tuple[int, ...]]:
+        if opset < 13:
+            unsq = helper.make_node("Unsqueeze", ["t"], ["u"], name="unsq", axes=[0])
+            sq = helper.make_node("Squeeze", ["u"], ["s"], name="sq", axes=[0])
+            inits = [init("shape", np.array([1, 6, 2], dtype=np.int64))]
+        else:
+            unsq = helper.make_node("Unsqueeze", ["t", "ax"], ["u"], name="unsq")
+            sq = helper.make_node("Squeeze", ["u", "ax"], ["s"], name="sq")
+            inits = [
+                init("shape", np.array([1, 6, 2], dtype=np.int64)),
+                init("ax", np.array([0], dtype=np.int64)),
+            ]
+        nodes = [
+            helper.make_node("Reshape", ["x", "shape"], ["r"], name="reshape"),
+            helper.make_node("Transpose", ["r"], ["t"], name="tr", perm=[0, 2, 1]),
+            unsq,
+            sq,
+            helper.make_node("Identity", ["s"], ["i"], name="id"),
+            helper.make_node("Flatten", ["i"], ["f"], name="flat"),
+            helper.make_node("Relu", ["f"], ["y"], name="act"),
+        ]
+        return make_model(nodes, (1, 3, 4), (1, 12), inits, opset=opset), (1, 3, 4)
+
+    return build
+
+
+def branches() -> tuple[bytes, tuple[int, ...]]:
+    """Add, Sub and Concat of computed tensors, Mul by a constant, Div by a constant."""
+    nodes = [
+        helper.make_node("Gemm", ["x", "w1"], ["a"], name="fa", transB=1),
+        helper.make_node("Relu", ["a"], ["ra"], name="ra"),
+        helper.make_node("Gemm", ["x", "w2"], ["b"], name="fb", transB=1),
+        helper.make_node("Add", ["ra", "b"], ["s"], name="add"),
+        helper.make_node("Sub", ["s", "x"], ["d"], name="sub"),
+        helper.make_node("Mul", ["d", "k"], ["m"], name="mulc"),
+        helper.make_node("Div", ["ra", "two"], ["h"], name="div"),
+        helper.make_node("Concat", ["m", "h", "c"], ["y"], name="cat", axis=1),
+    ]
+    inits = [
+        init("w1", _w(13, 4, 4)),
+        init("w2", _w(14, 4, 4)),
+        init("k", _w(15, 4)),
+        init("two", np.array(2.0)),
+        init("c", np.array([[0.25, -0.5]])),
+    ]
+    return make_model(nodes, (1, 4), (1, 10), inits), (1, 4)
+
+
+def product() -> tuple[bytes, tuple[int, ...]]:
+    nodes = [
+        helper.make_node("Gemm", ["x", "w"], ["a"], name="fc", transB=1),
+        helper.make_node("Mul", ["a", "x"], ["y"], name="mul"),
+    ]
+    return make_model(nodes, (1, 3), (1, 3), [init("w", _w(16, 3, 3))]), (1, 3)
+
+
+CASES: dict[str, Callable[[], tuple[bytes, tuple[int, ...]]]] = {
+    "gemm": gemm,
+    "gemm_trans_a": gemm_trans_a,
+    "matmul_add_relu": matmul_add_relu,
+    "leaky_relu": _gemm_then("LeakyRelu", alpha=0.1),
+    "sigmoid": _gemm_then("Sigmoid"),
+    "clip_both": clip(-0.5, 0.75),
+    "clip_relu6": clip(0.0, 6.0),
+    "clip_max_only": clip(None, 0.3),
+    "conv_relu": conv_relu,
+    "conv_strided": conv_strided,
+    "conv_bn_maxpool": conv_bn_maxpool,
+    "maxpool_padded": maxpool_padded,
+    "avgpool": avgpool,
+    "global_avgpool": global_avgpool,
+    "batchnorm_alone": batchnorm_alone,
+    "layout_opset11": layout_chain(11),
+    "layout_opset13": layout_chain(13),
+    "branches": branches,
+    "product": product,
+}

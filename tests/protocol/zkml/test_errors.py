@@ -1,0 +1,147 @@
+"""Compile errors name the node, its op and a remedy; input errors reject bad inputs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from onnx import TensorProto, helper
+
+from protocol.errors import RemoteProtocolError
+from protocol.zkml import CompiledModel, CompileError, CompileOptions, InputError, compile_model
+from tests.protocol.zkml.helpers import SALT, init, make_model, tensor
+from tests.protocol.zkml.models import matmul_add_relu
+
+
+def _fc(extra: list, out: str = "h", out_shape: tuple[int, ...] = (1, 3)) -> bytes:
+    nodes = [helper.make_node("Gemm", ["x", "w"], ["h"], name="fc", transB=1), *extra]
+    return make_model(nodes, (1, 4), out_shape, [init("w", np.ones((3, 4)))], out_name=out)
+
+
+def test_unsupported_op_names_node_and_op() -> None:
+    data = _fc([helper.make_node("Tanh", ["h"], ["y"], name="squash")], out="y")
+    with pytest.raises(CompileError) as err:
+        compile_model(data)
+    assert err.value.node_name == "squash"
+    assert err.value.op_type == "Tanh"
+    assert "node 'squash' (op Tanh) is not supported" in str(err.value)
+    assert err.value.hint
+
+
+def test_softmax_at_the_end_says_to_remove_it() -> None:
+    data = _fc([helper.make_node("Softmax", ["h"], ["y"], name="probs", axis=1)], out="y")
+    with pytest.raises(
+        CompileError, match=r"node 'probs' \(op Softmax\).*remove the final Softmax"
+    ):
+        compile_model(data)
+
+
+def test_dynamic_batch_dimension_names_the_tensor() -> None:
+    node = helper.make_node("Relu", ["x"], ["y"], name="act")
+    graph = helper.make_graph(
+        [node],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 4])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    with pytest.raises(CompileError, match=r"tensor 'x' has a dynamic dimension 'batch'"):
+        compile_model(model.SerializeToString())
+
+
+def test_weight_that_is_a_graph_input_is_rejected() -> None:
+    node = helper.make_node("MatMul", ["x", "w"], ["y"], name="mm")
+    graph = helper.make_graph(
+        [node], "g", [tensor("x", (1, 4)), tensor("w", (4, 3))], [tensor("y", (1, 3))]
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    with pytest.raises(CompileError, match="2 inputs"):
+        compile_model(model.SerializeToString())
+
+
+def test_weight_computed_from_the_input_is_rejected() -> None:
+    nodes = [
+        helper.make_node("Relu", ["x"], ["r"], name="act"),
+        helper.make_node("MatMul", ["x", "r2"], ["y"], name="mm"),
+        helper.make_node("Reshape", ["r", "shape"], ["r2"], name="rs"),
+    ]
+    nodes = [nodes[0], nodes[2], nodes[1]]
+    inits = [init("shape", np.array([4, 1], dtype=np.int64))]
+    data = make_model(nodes, (1, 4), (1, 1), inits)
+    with pytest.raises(CompileError, match=r"node 'mm' \(op MatMul\).*'r2' is not a constant"):
+        compile_model(data)
+
+
+@pytest.mark.parametrize("cut", [1, 10, 40, -7])
+def test_truncated_onnx_bytes(cut: int) -> None:
+    data, _ = matmul_add_relu()
+    with pytest.raises(CompileError):
+        compile_model(data[:cut])
+
+
+def test_garbage_bytes() -> None:
+    with pytest.raises(CompileError):
+        compile_model(b"\xff\x00not an onnx model at all\x13\x37" * 5)
+
+
+def test_unsupported_opset() -> None:
+    node = helper.make_node("Relu", ["x"], ["y"], name="act")
+    with pytest.raises(CompileError, match="opset"):
+        compile_model(make_model([node], (1, 4), (1, 4), opset=9))
+
+
+def test_grouped_conv_is_rejected() -> None:
+    node = helper.make_node("Conv", ["x", "w"], ["y"], name="dw", group=2)
+    data = make_model([node], (1, 2, 3, 3), (1, 2, 1, 1), [init("w", np.ones((2, 1, 3, 3)))])
+    with pytest.raises(CompileError, match=r"node 'dw' \(op Conv\).*group"):
+        compile_model(data)
+
+
+def test_bad_calibration_shape() -> None:
+    data, _ = matmul_add_relu()
+    with pytest.raises(CompileError, match="calibration"):
+        compile_model(data, np.zeros((5, 1, 7)))
+
+
+@pytest.fixture(scope="module")
+def model() -> CompiledModel:
+    data, _ = matmul_add_relu()
+    cal = np.random.default_rng(1).uniform(-1.0, 1.0, (16, 1, 4))
+    return compile_model(data, cal)
+
+
+class TestInputErrors:
+    def test_wrong_shape(self, model: CompiledModel) -> None:
+        with pytest.raises(InputError, match="shape"):
+            model.quantize_input(np.zeros((1, 5)))
+
+    @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+    def test_non_finite(self, model: CompiledModel, bad: float) -> None:
+        with pytest.raises(InputError, match="NaN or infinite"):
+            model.quantize_input(np.array([[0.1, bad, 0.2, 0.3]]))
+
+    def test_outside_calibrated_range(self, model: CompiledModel) -> None:
+        lo, hi = model.input_range
+        with pytest.raises(InputError, match="calibrated range"):
+            model.quantize_input(np.array([[0.0, hi + 0.5, 0.0, 0.0]]))
+        assert model.quantize_input(np.array([[lo, hi, 0.0, 0.0]])).shape == (4,)
+
+    def test_intermediate_overflow_names_the_layer(self) -> None:
+        data, _ = matmul_add_relu()
+        cal = np.full((4, 1, 4), 0.01)
+        narrow = compile_model(data, cal, CompileOptions(input_range=(-100.0, 100.0)))
+        x_q = narrow.quantize_input(np.array([[50.0, -50.0, 50.0, -50.0]]))
+        with pytest.raises(InputError, match=r"layer 'act'.*recompile"):
+            narrow.generate_witness(x_q, SALT)
+
+    def test_quantized_input_out_of_bits(self, model: CompiledModel) -> None:
+        with pytest.raises(InputError):
+            model.generate_witness(np.array([1 << 20, 0, 0, 0]), SALT)
+
+    def test_bad_salt(self, model: CompiledModel) -> None:
+        x_q = model.quantize_input(np.zeros((1, 4)))
+        with pytest.raises(InputError, match="salt"):
+            model.input_commitment(x_q, -1)
+
+    def test_errors_are_remote(self) -> None:
+        assert issubclass(InputError, RemoteProtocolError)
+        assert issubclass(CompileError, RemoteProtocolError)

@@ -1,0 +1,63 @@
+"""The trained reference models in devnet/models: cost, accuracy, and valid witnesses."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from protocol.r1cs.system import first_unsatisfied
+from protocol.zkml import CompiledModel, accuracy_report, compile_model
+from protocol.zkml.program import RequantStep
+from tests.protocol.zkml.helpers import SALT, run_onnxruntime
+
+MODELS = Path(__file__).parents[3] / "devnet" / "models"
+
+
+def _load(name: str) -> tuple[bytes, np.ndarray, np.ndarray]:
+    data = (MODELS / f"{name}.onnx").read_bytes()
+    cal = np.load(MODELS / f"{name}_calibration.npy")
+    sample = np.asarray(json.loads((MODELS / f"{name}_input.json").read_text())["input"])
+    return data, cal, sample
+
+
+def _check(name: str, max_constraints: int) -> CompiledModel:
+    data, cal, sample = _load(name)
+    model = compile_model(data, cal)
+    assert model.r1cs.n_constraints <= max_constraints
+    assert sum(n for _, n in model.report.layers) == model.r1cs.n_constraints
+    reference = np.stack([run_onnxruntime(data, x) for x in cal])
+    acc = accuracy_report(model, cal, reference)
+    assert acc.rejected == 0
+    assert acc.argmax_agreement == 1.0
+    assert acc.max_abs_error < 0.25
+    x_q = model.quantize_input(sample.reshape(model.input_shape))
+    witness = model.generate_witness(x_q, SALT)
+    assert first_unsatisfied(model.r1cs, witness.values) is None
+    assert witness.public[0] == model.input_commitment(x_q, SALT)
+    assert int(np.argmax(witness.outputs_q)) == 9  # the sample's label (manifest.json)
+    return model
+
+
+def test_digits_mlp_costs_k_plus_b_plus_one_per_relu_neuron() -> None:
+    model = _check("digits_mlp", max_constraints=2500)
+    sections = dict(model.report.layers)
+    for step in model.program.steps:
+        if isinstance(step, RequantStep):
+            per = step.lay.k + step.lay.bits + int(step.lay.relu)
+            assert sections[step.layer] == per * step.affine.n
+            assert per <= 28  # k = 10 or 11 with the default 10-bit weights, B = 16
+    assert sections["input range"] == 64 * model.report.input_bits
+    assert sections["commitment"] == 297 + 1  # Poseidon of salt + 3 packed elements
+
+
+@pytest.mark.slow
+def test_digits_cnn() -> None:
+    _check("digits_cnn", max_constraints=17_000)
+
+
+@pytest.mark.slow
+def test_mnist784_mlp() -> None:
+    _check("mnist784_mlp", max_constraints=12_000)
