@@ -3,8 +3,9 @@
 The importer accepts one input and one output tensor with static shapes (batch
 dimension 1; a static shape is always one sample), opsets 11 to 18, constant
 weights, and the ops in ``SUPPORTED_OPS``. Everything else fails with a
-``CompileError`` naming the node, its op and what the model owner can do. BatchNormalization, bias additions and
-layout ops are folded into the neighbouring linear node.
+``CompileError`` naming the node, its op and what the model owner can do.
+BatchNormalization, bias additions and layout ops are folded into the
+neighbouring linear node.
 """
 
 from __future__ import annotations
