@@ -48,15 +48,19 @@ def _check_root(omega: int, n: int, what: str) -> int:
     return omega
 
 
-def _transform(values: Sequence[int], omega: int) -> list[int]:
+def _transform(values: Sequence[int], omega: int, scale: int = 1) -> list[int]:
     # Stockham-style: at each level, residue class r holds the transform of
-    # values[r::classes]; two classes merge into one of twice the length.
+    # values[r::classes]; two classes merge into one of twice the length. Sums and
+    # differences stay unreduced (one bit of growth per level) until the end.
     n = len(values)
-    twiddles = [1] * max(n // 2, 1)
-    for j in range(1, n // 2):
+    if n == 1:
+        return [values[0] * scale % R]
+    half = n // 2
+    twiddles = [1] * half
+    for j in range(1, half):
         twiddles[j] = twiddles[j - 1] * omega % R
-    classes: list[list[int]] = [[v % R] for v in values]
-    m = 1
+    classes = [[a + b, a - b] for a, b in zip(values[:half], values[half:], strict=True)]
+    m = 2
     while m < n:
         half = len(classes) // 2
         tw = twiddles[:: n // (2 * m)]
@@ -65,12 +69,12 @@ def _transform(values: Sequence[int], omega: int) -> list[int]:
             even = classes[r]
             odd = [o * t % R for o, t in zip(classes[r + half], tw, strict=True)]
             merged.append(
-                [(e + o) % R for e, o in zip(even, odd, strict=True)]
-                + [(e - o) % R for e, o in zip(even, odd, strict=True)]
+                [e + o for e, o in zip(even, odd, strict=True)]
+                + [e - o for e, o in zip(even, odd, strict=True)]
             )
         classes = merged
         m *= 2
-    return classes[0] if classes else []
+    return [v * scale % R for v in classes[0]]
 
 
 def ntt(values: Sequence[int], omega: int) -> list[int]:
@@ -83,8 +87,7 @@ def intt(values: Sequence[int], omega: int) -> list[int]:
     """Coefficients of the polynomial whose evaluations at ``omega^i`` are ``values``."""
     n = len(values)
     omega = _check_root(omega, n, "intt")
-    n_inv = pow(n, -1, R)
-    return [v * n_inv % R for v in _transform(values, pow(omega, -1, R))]
+    return _transform(values, pow(omega, -1, R), pow(n, -1, R))
 
 
 def _scale_by_powers(values: Sequence[int], factor: int) -> list[int]:
