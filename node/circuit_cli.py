@@ -1,0 +1,499 @@
+"""``provernet circuit ...``: the offline toolchain (compile, setup, prove, verify, info).
+
+No network and no node are needed. The heavy lifting is protocol/'s; this module
+reads and writes the circuit and proof directories (node.artifacts), draws the
+randomness (toxic waste, r and s, salts) from the OS CSPRNG, and reports progress
+on stderr while results go to stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from node import artifacts as art
+from node import model_io
+from node.artifacts import CircuitDir
+from node.exit_codes import (
+    ARTIFACT_MISMATCH,
+    FAILED,
+    INPUT_REJECTED,
+    OK,
+    UNSUPPORTED_MODEL,
+    USAGE,
+    CliError,
+)
+from protocol import zkml
+from protocol.bn254.backend import get_backend
+from protocol.errors import RemoteProtocolError
+from protocol.groth16 import keys as g16keys
+from protocol.groth16 import snarkjs
+from protocol.groth16.prove import prove
+from protocol.groth16.setup import ToxicWaste, setup
+from protocol.groth16.verify import verify
+from protocol.r1cs import binfmt
+from protocol.r1cs.system import R1CS, R
+from protocol.zkml.model import FORMAT_VERSION as CIRCUIT_FORMAT_VERSION
+
+PROVERNET_VERSION = "0.1.0"
+
+
+def _progress(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+class _Stage:
+    """Times one stage of long work and reports it on stderr."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.start = time.perf_counter()
+        _progress(f"  {name} ...")
+
+    def done(self, detail: str = "") -> float:
+        elapsed = time.perf_counter() - self.start
+        suffix = f" ({detail})" if detail else ""
+        _progress(f"  {self.name}: done in {elapsed:.2f} s{suffix}")
+        return elapsed
+
+
+# ----------------------------------------------------------------------------- compile
+
+
+def cmd_compile(args: argparse.Namespace) -> int:
+    """Compile an ONNX model into a circuit directory."""
+    out = Path(args.out)
+    if (out / art.MANIFEST).exists() and not args.force:
+        raise CliError(
+            f"{out} already holds a compiled circuit; pass --force to replace it "
+            "(its keys become useless)",
+            USAGE,
+        )
+    onnx_bytes = model_io.read_model(Path(args.model))
+    samples = model_io.read_samples(Path(args.calibration)) if args.calibration else None
+    options = _options(args)
+    stage = _Stage("compiling")
+    try:
+        model = _compile(onnx_bytes, samples, options, args)
+    except zkml.CompileError as exc:
+        raise CliError(str(exc), UNSUPPORTED_MODEL) from None
+    stage.done(f"{model.r1cs.n_constraints} constraints")
+    accuracy = _accuracy(model, onnx_bytes, samples, args)
+    out.mkdir(parents=True, exist_ok=True)
+    cdir = CircuitDir(out, _new_manifest(model, onnx_bytes, accuracy, samples))
+    cdir.record("model", art.MODEL_FILE, onnx_bytes)
+    cdir.record("circuit", art.CIRCUIT_FILE, model.to_bytes())
+    cdir.record("r1cs", art.R1CS_FILE, binfmt.r1cs_to_bytes(model.r1cs))
+    for stale in (art.PROVING_KEY_FILE, art.VERIFICATION_KEY_FILE):
+        (out / stale).unlink(missing_ok=True)
+    cdir.save()
+    return _emit(args, _info_object(cdir), f"compiled {args.model} into {out}")
+
+
+def _options(args: argparse.Namespace) -> zkml.CompileOptions:
+    options = zkml.CompileOptions(
+        activation_bits=args.activation_bits,
+        weight_bits=args.weight_bits,
+        input_bits=args.input_bits,
+        headroom=args.headroom,
+        input_range=tuple(args.input_range) if args.input_range else None,
+    )
+    try:
+        options.check()
+    except zkml.CompileError as exc:
+        raise CliError(str(exc), USAGE) from None
+    return options
+
+
+def report_to_json(report: zkml.CompileReport) -> dict[str, Any]:
+    """The compile report as plain JSON (stored in the manifest, printed by ``info``)."""
+    return {
+        "layers": [{"name": name, "constraints": n} for name, n in report.layers],
+        "ops": list(report.ops),
+        "opset": report.opset,
+        "tensors": [asdict(t) for t in report.tensors],
+        "approximations": [asdict(a) for a in report.approximations],
+        "input": {
+            "scale": report.input_scale,
+            "bits": report.input_bits,
+            "range": list(report.input_range),
+        },
+        "output": {"scale": report.output_scale},
+        "calibration_samples": report.calibration_samples,
+    }
+
+
+def _compile(
+    onnx_bytes: bytes, samples: Any, options: zkml.CompileOptions, args: argparse.Namespace
+) -> zkml.CompiledModel:
+    if samples is None:
+        return zkml.compile_model(onnx_bytes, None, options)
+    input_shape = model_io.onnx_input_shape(onnx_bytes)
+    if input_shape is not None:
+        samples = model_io.conform_samples(samples, input_shape, Path(args.calibration))
+    return zkml.compile_model(onnx_bytes, samples, options)
+
+
+def _accuracy(
+    model: zkml.CompiledModel, onnx_bytes: bytes, samples: Any, args: argparse.Namespace
+) -> dict[str, Any] | None:
+    if samples is None:
+        return None
+    stage = _Stage("measuring accuracy against the float model (onnxruntime)")
+    conformed = model_io.conform_samples(samples, model.input_shape, Path(args.calibration))
+    reference = model_io.float_reference(onnx_bytes, model.input_name, conformed)
+    report = zkml.accuracy_report(model, conformed, reference)
+    stage.done()
+    return asdict(report)
+
+
+def _new_manifest(
+    model: zkml.CompiledModel,
+    onnx_bytes: bytes,
+    accuracy: dict[str, Any] | None,
+    samples: Any,
+) -> dict[str, Any]:
+    n_out = model.r1cs.n_public - 1
+    return {
+        "format": art.FORMAT,
+        "format_version": art.FORMAT_VERSION,
+        "provernet_version": PROVERNET_VERSION,
+        "circuit_format": CIRCUIT_FORMAT_VERSION,
+        "proving_key_format": g16keys.PROVING_KEY_FORMAT_VERSION,
+        "onnx_sha256": art.sha256_hex(onnx_bytes),
+        "input": {"name": model.input_name, "shape": list(model.input_shape)},
+        "output": {"name": model.output_name, "shape": list(model.output_shape)},
+        "public_signals": ["input_commitment"] + [f"output[{i}]" for i in range(n_out)],
+        "constraints": model.r1cs.n_constraints,
+        "wires": model.r1cs.n_wires,
+        "quantization": report_to_json(model.report),
+        "calibration": {
+            "samples": 0 if samples is None else int(samples.shape[0]),
+            "accuracy": accuracy,
+        },
+        "files": {},
+    }
+
+
+# ----------------------------------------------------------------------------- setup
+
+
+def _load_r1cs(cdir: CircuitDir) -> R1CS:
+    try:
+        return binfmt.r1cs_from_bytes(cdir.read_checked("r1cs"))
+    except RemoteProtocolError as exc:
+        raise CliError(f"{cdir.path / art.R1CS_FILE} is corrupt: {exc}", USAGE) from None
+
+
+def cmd_setup(args: argparse.Namespace) -> int:
+    """Run the circuit-specific Groth16 setup and write the keys."""
+    cdir = CircuitDir.open(Path(args.dir))
+    if "proving_key" in cdir.manifest.get("files", {}) and not args.force:
+        raise CliError(
+            f"{cdir.path} already has keys; a new setup makes proofs for the old verifying "
+            "key (and any on-chain registration of it) impossible. Pass --force to replace them",
+            USAGE,
+        )
+    r1cs = _load_r1cs(cdir)
+    backend = get_backend(args.backend)
+    stage = _Stage(f"Groth16 setup for {r1cs.n_constraints} constraints ({backend.name} backend)")
+    toxic = ToxicWaste.from_entropy(os.urandom(64))
+    pk = setup(r1cs, toxic, backend=backend)
+    del toxic  # the toxic waste must not outlive the setup
+    elapsed = stage.done()
+    cdir.record("proving_key", art.PROVING_KEY_FILE, g16keys.proving_key_to_bytes(pk))
+    vk_json = json.dumps(snarkjs.vk_to_json(pk.vk), indent=2).encode() + b"\n"
+    cdir.record("verification_key", art.VERIFICATION_KEY_FILE, vk_json)
+    cdir.manifest["setup"] = {
+        "kind": "single-party",
+        "trusted": "whoever ran this setup must have discarded its toxic waste",
+        "seconds": round(elapsed, 3),
+        "backend": backend.name,
+    }
+    cdir.save()
+    return _emit(args, _info_object(cdir), f"wrote keys to {cdir.path}")
+
+
+# ----------------------------------------------------------------------------- prove
+
+
+def _load_model(cdir: CircuitDir, r1cs: R1CS) -> zkml.CompiledModel:
+    try:
+        return zkml.CompiledModel.from_bytes(cdir.read_checked("circuit"), r1cs)
+    except RemoteProtocolError as exc:
+        raise CliError(f"{cdir.path / art.CIRCUIT_FILE} is corrupt: {exc}", USAGE) from None
+
+
+def cmd_prove(args: argparse.Namespace) -> int:
+    """Prove one inference on a private input."""
+    cdir = CircuitDir.open(Path(args.dir))
+    out = Path(args.out)
+    _refuse_foreign_proof_dir(out, cdir)
+    x, salt = model_io.read_input(Path(args.input))
+    r1cs = _load_r1cs(cdir)
+    model = _load_model(cdir, r1cs)
+    try:
+        pk = g16keys.proving_key_from_bytes(cdir.read_checked("proving_key"))
+    except RemoteProtocolError as exc:
+        raise CliError(f"{cdir.path / art.PROVING_KEY_FILE} is corrupt: {exc}", USAGE) from None
+    try:
+        x_q = model.quantize_input(x)
+        salt = model_io.fresh_salt() if salt is None else salt
+        stage = _Stage("computing the witness")
+        witness = model.generate_witness(x_q, salt)
+        stage.done()
+    except zkml.InputError as exc:
+        raise CliError(f"input rejected: {exc}", INPUT_REJECTED) from None
+    backend = get_backend(args.backend)
+    stage = _Stage(f"proving ({backend.name} backend)")
+    proof = prove(
+        pk, r1cs, witness.values, secrets.randbelow(R), secrets.randbelow(R), backend=backend
+    )
+    prove_seconds = stage.done()
+    if not verify(pk.vk, witness.public, proof):
+        raise CliError("internal error: the proof just made does not verify", FAILED)
+    out.mkdir(parents=True, exist_ok=True)
+    art.write_json(out / art.PROOF_FILE, snarkjs.proof_to_json(proof))
+    art.write_json(out / art.PUBLIC_FILE, snarkjs.public_to_json(witness.public))
+    art.write_atomic(out / art.WITNESS_FILE, binfmt.wtns_to_bytes(witness.values))
+    output = {
+        "output": model.dequantize_output(witness.outputs_q),
+        "output_q": [int(v) for v in witness.outputs_q],
+        "input_commitment": str(witness.commitment),
+        "salt": str(salt),
+        "circuit_sha256": cdir.circuit_id,
+        "prove_seconds": round(prove_seconds, 3),
+    }
+    art.write_json(out / art.OUTPUT_FILE, output)
+    return _emit(args, output, f"proof written to {out}\noutput: {output['output']}")
+
+
+def _refuse_foreign_proof_dir(out: Path, cdir: CircuitDir) -> None:
+    existing = out / art.OUTPUT_FILE
+    if not existing.is_file():
+        return
+    try:
+        previous = json.loads(existing.read_bytes()).get("circuit_sha256")
+    except (OSError, ValueError, AttributeError):
+        previous = None
+    if previous not in (None, cdir.circuit_id):
+        raise CliError(
+            f"{out} holds a proof for another circuit ({previous}); choose another --out",
+            ARTIFACT_MISMATCH,
+        )
+
+
+# ----------------------------------------------------------------------------- verify
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    """Check a proof directory against a circuit's verifying key: exit 0, 1 or 2."""
+    cdir = CircuitDir.open(Path(args.dir))
+    proof_dir = Path(args.proof_dir)
+    try:
+        vk = snarkjs.vk_from_json(json.loads(cdir.read_checked("verification_key")))
+        proof = snarkjs.proof_from_json(art.read_json(proof_dir / art.PROOF_FILE, "proof"))
+        public = snarkjs.public_from_json(
+            art.read_json(proof_dir / art.PUBLIC_FILE, "public signals")
+        )
+        valid = verify(vk, public, proof)
+    except (RemoteProtocolError, ValueError) as exc:
+        raise CliError(f"malformed proof or key: {exc}", USAGE) from None
+    reason = _output_mismatch(proof_dir, public, cdir) if valid else "the pairing check failed"
+    result = {"valid": reason is None, "reason": reason}
+    human = "proof is valid" if reason is None else f"proof is NOT valid: {reason}"
+    _emit(args, result, human)
+    return OK if reason is None else FAILED
+
+
+def _output_mismatch(proof_dir: Path, public: list[int], cdir: CircuitDir) -> str | None:
+    """Why output.json disagrees with the proven public signals, or None."""
+    path = proof_dir / art.OUTPUT_FILE
+    if not path.is_file():
+        return None
+    output = art.read_json(path, "output")
+    if not isinstance(output, dict):
+        return f"{path} is not a JSON object"
+    circuit = output.get("circuit_sha256")
+    if circuit is not None and circuit != cdir.circuit_id:
+        return f"the proof directory was made for another circuit ({circuit})"
+    proven_q = [v - R if v > R // 2 else v for v in public[1:]]
+    if [int(v) for v in output.get("output_q", [])] != proven_q:
+        return f"{path} claims outputs that differ from the proven public signals"
+    if str(output.get("input_commitment")) != str(public[0]):
+        return f"{path} claims an input commitment that differs from the proven one"
+    return None
+
+
+# ----------------------------------------------------------------------------- info
+
+
+def _info_object(cdir: CircuitDir) -> dict[str, Any]:
+    m = cdir.manifest
+    return {
+        "dir": str(cdir.path),
+        "constraints": m["constraints"],
+        "wires": m["wires"],
+        "public_signals": m["public_signals"],
+        "input": m["input"],
+        "output": m["output"],
+        "onnx_sha256": m["onnx_sha256"],
+        "circuit_sha256": m["files"]["r1cs"]["sha256"],
+        "quantization": m["quantization"],
+        "calibration": m["calibration"],
+        "setup": m.get("setup"),
+        "files": m["files"],
+        "backend": get_backend(None).name,
+    }
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    """Describe a compiled circuit."""
+    cdir = CircuitDir.open(Path(args.dir))
+    info = _info_object(cdir)
+    return _emit(args, info, _format_info(info))
+
+
+def _format_info(info: dict[str, Any]) -> str:
+    lines = [
+        f"circuit       {info['dir']}",
+        f"constraints   {info['constraints']}",
+        f"wires         {info['wires']}",
+        f"public        {len(info['public_signals'])} signals: input_commitment, "
+        f"{len(info['public_signals']) - 1} outputs",
+        f"input         {info['input']['name']} {info['input']['shape']}",
+        f"output        {info['output']['name']} {info['output']['shape']}",
+        f"onnx sha256   {info['onnx_sha256']}",
+        f"circuit id    {info['circuit_sha256']}",
+        f"backend       {info['backend']}",
+        f"keys          {'present' if info['setup'] else 'none (run `provernet circuit setup`)'}",
+        "",
+    ]
+    lines += _format_quantization(info["quantization"])
+    lines.append("")
+    acc = info["calibration"]["accuracy"]
+    if acc is None:
+        lines.append("accuracy      not measured (compile with --calibration SAMPLES)")
+    else:
+        lines += [
+            f"accuracy      over {info['calibration']['samples']} calibration samples:",
+            f"  max abs error     {acc['max_abs_error']:.6g}",
+            f"  argmax agreement  {acc['argmax_agreement'] * 100:.2f} %",
+        ]
+    return "\n".join(lines)
+
+
+def _format_quantization(q: dict[str, Any]) -> list[str]:
+    total = sum(layer["constraints"] for layer in q["layers"]) or 1
+    lines = ["constraints per layer:"]
+    for layer in q["layers"]:
+        share = 100 * layer["constraints"] / total
+        lines.append(f"  {layer['name']:<36} {layer['constraints']:>9}  {share:5.1f} %")
+    lo, hi = q["input"]["range"]
+    lines += [
+        "",
+        f"input         range [{lo:g}, {hi:g}], {q['input']['bits']}-bit values at scale "
+        f"2^{q['input']['scale']}; outputs at scale 2^{q['output']['scale']}",
+        "tensors (scale, bits, integer bounds):",
+    ]
+    lines += [
+        f"  {t['name']:<36} 2^{t['scale']:<4} {t['bits']:>3} bits  [{t['lo']}, {t['hi']}]"
+        for t in q["tensors"]
+    ]
+    for a in q["approximations"]:
+        lines.append(
+            f"approximation {a['node']} ({a['op_type']}): {a['method']}; "
+            f"|error| <= {a['max_error']:.4g} (largest seen {a['sampled_error']:.4g})"
+        )
+    return lines
+
+
+# ----------------------------------------------------------------------------- plumbing
+
+
+def _emit(args: argparse.Namespace, obj: dict[str, Any], human: str) -> int:
+    if getattr(args, "json", False):
+        print(json.dumps(obj, indent=2))
+    else:
+        print(human)
+    return OK
+
+
+def add_circuit_commands(groups: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register ``provernet circuit compile|setup|prove|verify|info``."""
+    circuit = groups.add_parser("circuit", help="offline circuit toolchain (no node needed)")
+    sub = circuit.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    p = sub.add_parser("compile", help="compile an ONNX model into a circuit directory")
+    p.add_argument("model", metavar="MODEL.onnx")
+    p.add_argument("--out", required=True, metavar="DIR")
+    p.add_argument("--calibration", metavar="SAMPLES", help=".npy array or JSON list of inputs")
+    p.add_argument("--force", action="store_true", help="replace an existing circuit in DIR")
+    defaults = zkml.CompileOptions()
+    p.add_argument(
+        "--activation-bits",
+        type=int,
+        default=defaults.activation_bits,
+        help="signed bits of rescaled activations (default %(default)s)",
+    )
+    p.add_argument(
+        "--weight-bits",
+        type=int,
+        default=defaults.weight_bits,
+        help="signed bits of weights (default %(default)s)",
+    )
+    p.add_argument(
+        "--input-bits",
+        type=int,
+        default=defaults.input_bits,
+        help="signed bits per input value (default %(default)s)",
+    )
+    p.add_argument(
+        "--headroom",
+        type=float,
+        default=defaults.headroom,
+        help="factor applied to calibrated ranges (default %(default)s)",
+    )
+    p.add_argument(
+        "--input-range",
+        type=float,
+        nargs=2,
+        metavar=("LO", "HI"),
+        help="accepted input interval (default: the calibration range, else -1 1)",
+    )
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_compile)
+
+    p = sub.add_parser("setup", help="run the circuit-specific Groth16 setup")
+    p.add_argument("dir", metavar="DIR")
+    p.add_argument("--force", action="store_true", help="replace existing keys")
+    p.add_argument("--backend", default=None, help="arithmetic backend (default: fastest)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_setup)
+
+    p = sub.add_parser("prove", help="prove one inference")
+    p.add_argument("dir", metavar="DIR")
+    p.add_argument("--input", required=True, metavar="INPUT.json")
+    p.add_argument("--out", required=True, metavar="PROOFDIR")
+    p.add_argument("--backend", default=None, help="arithmetic backend (default: fastest)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_prove)
+
+    p = sub.add_parser("verify", help="verify a proof: exit 0 valid, 1 invalid, 2 malformed")
+    p.add_argument("dir", metavar="DIR")
+    p.add_argument("proof_dir", metavar="PROOFDIR")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_verify)
+
+    p = sub.add_parser("info", help="describe a compiled circuit")
+    p.add_argument("dir", metavar="DIR")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_info)

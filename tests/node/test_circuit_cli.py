@@ -1,0 +1,247 @@
+"""The offline toolchain as a user drives it: compile, setup, prove, verify, info.
+
+One digits MLP (the project's reference model, trained on real data) is compiled
+and set up once per session; each test then exercises one behaviour a user relies
+on, through ``node.cli.main`` exactly as the ``provernet`` script runs it.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from onnx import TensorProto, helper
+
+from node import tools
+from node.cli import main
+
+MODELS = Path(__file__).resolve().parents[2] / "devnet" / "models"
+MLP = MODELS / "digits_mlp.onnx"
+CALIBRATION = MODELS / "digits_mlp_calibration.npy"
+INPUT = MODELS / "digits_mlp_input.json"
+
+
+def run(*argv: str | Path) -> int:
+    return main([str(a) for a in argv])
+
+
+@pytest.fixture(scope="session")
+def circuit_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("mlp") / "circuit"
+    assert run("circuit", "compile", MLP, "--out", out, "--calibration", CALIBRATION) == 0
+    assert run("circuit", "setup", out) == 0
+    return out
+
+
+@pytest.fixture(scope="session")
+def proof_dir(circuit_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("proof") / "proof"
+    assert run("circuit", "prove", circuit_dir, "--input", INPUT, "--out", out) == 0
+    return out
+
+
+@pytest.fixture
+def proof_copy(proof_dir: Path, tmp_path: Path) -> Path:
+    copy = tmp_path / "proof"
+    shutil.copytree(proof_dir, copy)
+    return copy
+
+
+def test_circuit_dir_holds_every_artifact(circuit_dir: Path) -> None:
+    names = {p.name for p in circuit_dir.iterdir()}
+    assert {
+        "manifest.json",
+        "model.onnx",
+        "circuit.bin",
+        "circuit.r1cs",
+        "proving_key.bin",
+        "verification_key.json",
+    } <= names
+    manifest = json.loads((circuit_dir / "manifest.json").read_text())
+    assert manifest["onnx_sha256"] == manifest["files"]["model"]["sha256"]
+    assert manifest["public_signals"][0] == "input_commitment"
+    assert len(manifest["public_signals"]) == 11
+
+
+def test_info_json_reports_constraints_layers_and_accuracy(
+    circuit_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    capsys.readouterr()
+    assert run("circuit", "info", circuit_dir, "--json") == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["constraints"] > 0
+    layers = info["quantization"]["layers"]
+    assert sum(layer["constraints"] for layer in layers) == info["constraints"]
+    assert info["calibration"]["accuracy"]["argmax_agreement"] >= 0.9
+    assert run("circuit", "info", circuit_dir) == 0
+    human = capsys.readouterr().out
+    assert "constraints" in human
+    assert "argmax agreement" in human
+
+
+def test_proof_dir_matches_the_float_model(proof_dir: Path) -> None:
+    names = {p.name for p in proof_dir.iterdir()}
+    assert {"proof.json", "public.json", "witness.wtns", "output.json"} <= names
+    output = json.loads((proof_dir / "output.json").read_text())
+    public = json.loads((proof_dir / "public.json").read_text())
+    assert public[0] == output["input_commitment"]
+    assert len(output["output"]) == len(output["output_q"]) == 10
+    x = np.asarray(json.loads(INPUT.read_text())["input"], dtype=np.float32)
+    import onnxruntime as ort
+
+    logits = ort.InferenceSession(str(MLP)).run(None, {"input": x})[0].ravel()
+    assert int(np.argmax(output["output"])) == int(np.argmax(logits))
+    assert np.max(np.abs(np.asarray(output["output"]) - logits)) < 0.25
+
+
+def test_verify_accepts_a_valid_proof(circuit_dir: Path, proof_dir: Path) -> None:
+    assert run("circuit", "verify", circuit_dir, proof_dir) == 0
+
+
+def test_verify_rejects_a_tampered_output(circuit_dir: Path, proof_copy: Path) -> None:
+    public = json.loads((proof_copy / "public.json").read_text())
+    public[1] = str(int(public[1]) + 1)
+    (proof_copy / "public.json").write_text(json.dumps(public))
+    assert run("circuit", "verify", circuit_dir, proof_copy) == 1
+
+
+def test_verify_rejects_output_json_that_lies(circuit_dir: Path, proof_copy: Path) -> None:
+    output = json.loads((proof_copy / "output.json").read_text())
+    output["output_q"][0] += 1
+    (proof_copy / "output.json").write_text(json.dumps(output))
+    assert run("circuit", "verify", circuit_dir, proof_copy) == 1
+
+
+@pytest.mark.parametrize(
+    "corruption",
+    [
+        lambda d: (d / "proof.json").write_text("{not json"),
+        lambda d: (d / "proof.json").write_text(json.dumps({"pi_a": ["1", "2", "1"]})),
+        lambda d: (d / "public.json").write_text(json.dumps(["1", "x"])),
+        lambda d: (d / "public.json").unlink(),
+    ],
+)
+def test_verify_exits_2_on_malformed_files(
+    circuit_dir: Path, proof_copy: Path, corruption: object
+) -> None:
+    corruption(proof_copy)  # type: ignore[operator]
+    assert run("circuit", "verify", circuit_dir, proof_copy) == 2
+
+
+@pytest.mark.snarkjs
+def test_snarkjs_accepts_our_proof_and_files(circuit_dir: Path, proof_dir: Path) -> None:
+    snarkjs = str(tools.require("snarkjs"))
+    ok = subprocess.run(
+        [
+            snarkjs,
+            "groth16",
+            "verify",
+            circuit_dir / "verification_key.json",
+            proof_dir / "public.json",
+            proof_dir / "proof.json",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    check = subprocess.run(
+        [snarkjs, "wtns", "check", circuit_dir / "circuit.r1cs", proof_dir / "witness.wtns"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert check.returncode == 0, check.stdout + check.stderr
+
+
+def _write_input(path: Path, value: object) -> Path:
+    path.write_text(json.dumps({"input": value}))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("value", "needle"),
+    [
+        ([[0.0] * 63], "shape"),
+        ([[float("nan")] + [0.0] * 63], "NaN"),
+        ([[1e6] * 64], "range"),
+    ],
+)
+def test_prove_rejects_bad_inputs_with_exit_4(
+    circuit_dir: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    value: object,
+    needle: str,
+) -> None:
+    bad = tmp_path / "input.json"
+    if needle == "NaN":
+        bad.write_text('{"input": [[NaN' + ", 0.0" * 63 + "]]}")
+    else:
+        _write_input(bad, value)
+    assert run("circuit", "prove", circuit_dir, "--input", bad, "--out", tmp_path / "p") == 4
+    assert needle.lower() in capsys.readouterr().err.lower()
+    assert not (tmp_path / "p").exists()
+
+
+def test_compile_rejects_truncated_onnx(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    broken = tmp_path / "broken.onnx"
+    broken.write_bytes(MLP.read_bytes()[:200])
+    code = run("circuit", "compile", broken, "--out", tmp_path / "c")
+    assert code == 3
+    assert "error:" in capsys.readouterr().err
+
+
+def test_compile_names_the_unsupported_op(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    node = helper.make_node("Tanh", ["x"], ["y"], name="squash")
+    graph = helper.make_graph(
+        [node],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])],
+    )
+    path = tmp_path / "tanh.onnx"
+    path.write_bytes(
+        helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]).SerializeToString()
+    )
+    assert run("circuit", "compile", path, "--out", tmp_path / "c") == 3
+    err = capsys.readouterr().err
+    assert "squash" in err
+    assert "Tanh" in err
+
+
+def test_setup_refuses_to_overwrite_keys(circuit_dir: Path) -> None:
+    assert run("circuit", "setup", circuit_dir) == 2
+
+
+def test_corrupt_proving_key_is_detected(circuit_dir: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "c"
+    shutil.copytree(circuit_dir, copy)
+    key = copy / "proving_key.bin"
+    data = bytearray(key.read_bytes())
+    data[100] ^= 1
+    key.write_bytes(bytes(data))
+    assert run("circuit", "prove", copy, "--input", INPUT, "--out", tmp_path / "p") == 5
+
+
+def test_proof_from_another_model_is_rejected(
+    circuit_dir: Path, proof_copy: Path, tmp_path: Path
+) -> None:
+    output = json.loads((proof_copy / "output.json").read_text())
+    output["circuit_sha256"] = "00" * 32
+    (proof_copy / "output.json").write_text(json.dumps(output))
+    assert run("circuit", "verify", circuit_dir, proof_copy) == 1
+    assert run("circuit", "prove", circuit_dir, "--input", INPUT, "--out", proof_copy) == 5
+
+
+def test_bad_cli_arguments_exit_2(tmp_path: Path) -> None:
+    with pytest.raises(SystemExit) as exc:
+        run("circuit", "prove", tmp_path)
+    assert exc.value.code == 2
+    assert run("circuit", "info", tmp_path / "missing") == 2
