@@ -95,6 +95,16 @@ def _io(model: onnx.ModelProto) -> tuple[onnx.ValueInfoProto, onnx.ValueInfoProt
     inits = {i.name for i in model.graph.initializer}
     inputs = [i for i in model.graph.input if i.name not in inits]
     outputs = list(model.graph.output)
+    for extra in inputs[1:]:
+        for i, node in enumerate(model.graph.node):
+            if extra.name in node.input and node.input[0] != extra.name:
+                raise CompileError(
+                    f"operand '{extra.name}' is a graph input, not a constant",
+                    node.name or f"{node.op_type}_{i}",
+                    node.op_type,
+                    "store weights as initializers (export with constant weights); "
+                    "provernet proves models with exactly one input tensor",
+                )
     if len(inputs) != 1 or len(outputs) != 1:
         raise CompileError(
             f"the model has {len(inputs)} inputs and {len(outputs)} outputs",

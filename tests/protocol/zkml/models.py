@@ -211,3 +211,45 @@ CASES: dict[str, Callable[[], tuple[bytes, tuple[int, ...]]]] = {
     "branches": branches,
     "product": product,
 }
+
+
+def exported_flatten() -> tuple[bytes, tuple[int, ...]]:
+    """A PyTorch-style flatten: Shape, Gather, Unsqueeze and Concat of Constant nodes."""
+    const = helper.make_node(
+        "Constant",
+        [],
+        ["idx"],
+        name="c0",
+        value=helper.make_tensor("v", 7, [], [0]),  # 7 = INT64
+    )
+    minus_one = helper.make_node("Constant", [], ["m1"], name="c1", value_ints=[-1])
+    nodes = [
+        helper.make_node("Relu", ["x"], ["r"], name="act"),
+        helper.make_node("Shape", ["r"], ["s"], name="shape"),
+        const,
+        helper.make_node("Gather", ["s", "idx"], ["n"], name="gather", axis=0),
+        helper.make_node("Unsqueeze", ["n", "zero"], ["n1"], name="unsq"),
+        minus_one,
+        helper.make_node("Concat", ["n1", "m1"], ["target"], name="cat", axis=0),
+        helper.make_node("Reshape", ["r", "target"], ["f"], name="reshape"),
+        helper.make_node("Gemm", ["f", "w", "b"], ["y"], name="fc", transB=1),
+    ]
+    inits = [
+        init("zero", np.array([0], dtype=np.int64)),
+        init("w", _w(30, 2, 8)),
+        init("b", _w(31, 2)),
+    ]
+    return make_model(nodes, (1, 2, 2, 2), (1, 2), inits, opset=18), (1, 2, 2, 2)
+
+
+def wide() -> tuple[bytes, tuple[int, ...]]:
+    """Products and sums whose accumulators exceed 64 bits at wide bit settings."""
+    nodes = [
+        helper.make_node("Mul", ["x", "x"], ["p"], name="square"),
+        helper.make_node("Gemm", ["p", "w"], ["y"], name="fc", transB=1),
+    ]
+    return make_model(nodes, (1, 6), (1, 2), [init("w", _w(32, 2, 6))]), (1, 6)
+
+
+CASES["exported_flatten_opset18"] = exported_flatten
+CASES["layout_opset18"] = layout_chain(18)

@@ -54,7 +54,21 @@ def test_weight_that_is_a_graph_input_is_rejected() -> None:
         [node], "g", [tensor("x", (1, 4)), tensor("w", (4, 3))], [tensor("y", (1, 3))]
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
-    with pytest.raises(CompileError, match="2 inputs"):
+    with pytest.raises(CompileError, match=r"node 'mm' \(op MatMul\).*'w' is a graph input") as err:
+        compile_model(model.SerializeToString())
+    assert "initializers" in err.value.hint
+
+
+def test_two_outputs_are_rejected() -> None:
+    nodes = [
+        helper.make_node("Relu", ["x"], ["y"], name="a"),
+        helper.make_node("Neg", ["x"], ["z"]),
+    ]
+    graph = helper.make_graph(
+        nodes, "g", [tensor("x", (1, 4))], [tensor("y", (1, 4)), tensor("z", (1, 4))]
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    with pytest.raises(CompileError, match="1 inputs and 2 outputs"):
         compile_model(model.SerializeToString())
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from protocol.r1cs.system import R, first_unsatisfied
-from protocol.zkml import CompiledModel, compile_model
+from protocol.zkml import CompiledModel, CompileOptions, compile_model
 from protocol.zkml.activations import sigmoid_error_bound
 from tests.protocol.zkml.helpers import (
     SALT,
@@ -18,7 +18,7 @@ from tests.protocol.zkml.helpers import (
     run_onnxruntime,
     unpinned_wires,
 )
-from tests.protocol.zkml.models import CASES
+from tests.protocol.zkml.models import CASES, wide
 
 
 @pytest.fixture(scope="module", params=sorted(CASES))
@@ -69,3 +69,38 @@ def test_every_wire_is_pinned(case: tuple[str, bytes, CompiledModel, np.ndarray]
 def test_sections_sum_to_the_total(case: tuple[str, bytes, CompiledModel, np.ndarray]) -> None:
     _, _, model, _ = case
     assert sum(n for _, n in model.report.layers) == model.r1cs.n_constraints
+
+
+def test_wide_accumulators_use_python_integers() -> None:
+    data, shape = wide()
+    options = CompileOptions(activation_bits=32, weight_bits=24, input_bits=32)
+    cal = calibration(shape)
+    model = compile_model(data, cal, options)
+    assert any(getattr(step, "wide", False) for step in model.program.steps)
+    for x in cal[:3]:
+        x_q = model.quantize_input(x)
+        witness = model.generate_witness(x_q, SALT)
+        assert first_unsatisfied(model.r1cs, witness.values) is None
+        assert witness.outputs_q == reference_run(model.program, x_q.tolist())
+        assert quantized_close(model, x) < 1e-4
+
+
+def test_without_calibration_interval_bounds_cover_the_input_range() -> None:
+    data, shape = CASES["branches"]()
+    model = compile_model(data)
+    assert model.input_range == (-1.0, 1.0)
+    assert model.report.calibration_samples == 0
+    rng = np.random.default_rng(5)
+    corners = rng.choice([-1.0, 1.0], size=(16, *shape))
+    for x in [*corners, *rng.uniform(-1.0, 1.0, size=(16, *shape))]:
+        witness = model.generate_witness(model.quantize_input(x), SALT)
+        assert first_unsatisfied(model.r1cs, witness.values) is None
+
+
+def test_sigmoid_reports_its_approximation() -> None:
+    data, shape = CASES["sigmoid"]()
+    model = compile_model(data, calibration(shape))
+    (approx,) = model.report.approximations
+    assert approx.node == "act"
+    assert approx.op_type == "Sigmoid"
+    assert approx.sampled_error <= approx.max_error < 0.06
