@@ -5,7 +5,11 @@ same thing. A reduced scalar above ``R/2`` is replaced by ``R - k`` with the poi
 negated, so the small negative values common in ML witnesses cost as little as
 small positive ones; the window size then follows the largest remaining bit
 length. Digits are signed (``-2^(c-1) .. 2^(c-1)``), which halves the buckets.
-Points at infinity and zero scalars contribute nothing and are skipped.
+Each window's buckets are filled with batched affine additions (one shared
+inversion per level, see ``batch_affine``), then weighted by a running sum in
+Jacobian coordinates. Points at infinity and zero scalars contribute nothing and
+are skipped; 0/1 scalars reduce to a plain sum. Points are not validated here:
+callers pass points checked on decoding (see ``encoding``).
 """
 
 from __future__ import annotations
