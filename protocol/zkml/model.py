@@ -21,7 +21,9 @@ from numpy.typing import NDArray
 
 from protocol.errors import RemoteProtocolError
 from protocol.r1cs.system import R1CS, R
-from protocol.zkml import floatir, poseidon_gadget, serialize
+from protocol.zkml import affine, floatir, gadgets, lowering, poseidon_gadget, serialize
+from protocol.zkml import program as program_mod
+from protocol.zkml import report as report_mod
 from protocol.zkml.errors import CompileError, InputError
 from protocol.zkml.floatir import Node
 from protocol.zkml.program import Program, validate_program
@@ -156,68 +158,51 @@ class CompiledModel:
 
     def to_bytes(self) -> bytes:
         """Versioned msgpack of everything but the constraints (store the R1CS beside it)."""
+        r1cs = self.r1cs
         meta = _Meta(
-            FORMAT_VERSION,
             self.input_shape,
             self.output_shape,
             self.input_name,
             self.output_name,
             self.input_range,
-            self.r1cs.n_wires,
-            self.r1cs.n_public,
-            self.r1cs.n_constraints,
+            (r1cs.n_wires, r1cs.n_public, r1cs.n_constraints),
         )
-        return serialize.encode((meta, self.report, self.program, self.nodes))
+        body = serialize.encode((meta, self.report, self.program, self.nodes))
+        return serialize.seal(FORMAT_VERSION, body)
 
     @classmethod
     def from_bytes(cls, data: bytes, r1cs: R1CS | None = None) -> CompiledModel:
-        """Load ``to_bytes`` output; with ``r1cs`` (the stored circuit) nothing is rebuilt,
-        without it the constraints are regenerated from the stored program."""
-        decoded = serialize.decode(data, _TYPES)
-        if not (isinstance(decoded, tuple) and len(decoded) == 4 and isinstance(decoded[0], _Meta)):
+        """Load ``to_bytes`` output; raises RemoteProtocolError on anything malformed.
+
+        With ``r1cs`` (the stored circuit, checked against the recorded sizes) nothing
+        is rebuilt; without it the constraints are regenerated from the stored program.
+        """
+        decoded = serialize.decode(serialize.unseal(data, FORMAT_VERSION), _TYPES)
+        if not (isinstance(decoded, tuple) and len(decoded) == 4):
             raise RemoteProtocolError("malformed compiled model")
         meta, report, program, nodes = decoded
-        if meta.version != FORMAT_VERSION:
-            raise RemoteProtocolError(
-                f"compiled model format {meta.version}, expected {FORMAT_VERSION}"
-            )
-        if not isinstance(report, CompileReport) or not isinstance(nodes, tuple):
+        ok = isinstance(meta, _Meta) and isinstance(report, CompileReport)
+        if not ok or not all(isinstance(n, Node) for n in nodes):
             raise RemoteProtocolError("malformed compiled model")
         validate_program(program)
         if r1cs is None:
             r1cs = replace(program.emit(), sections=report.layers)
-        if (r1cs.n_wires, r1cs.n_public, r1cs.n_constraints) != (
-            meta.n_wires,
-            meta.n_public,
-            meta.n_constraints,
-        ):
+        sizes = (r1cs.n_wires, r1cs.n_public, r1cs.n_constraints)
+        if sizes != meta.sizes or program.n_wires() != r1cs.n_wires:
             raise RemoteProtocolError("the R1CS does not match the compiled model")
-        if program.n_wires() != r1cs.n_wires:
-            raise RemoteProtocolError("the compiled program does not match its wire count")
-        return cls(
-            r1cs,
-            meta.input_shape,
-            meta.output_shape,
-            meta.input_name,
-            meta.output_name,
-            report,
-            program,
-            nodes,
-            meta.input_range,
-        )
+        shapes = (meta.input_shape, meta.output_shape)
+        names = (meta.input_name, meta.output_name)
+        return cls(r1cs, *shapes, *names, report, program, nodes, meta.input_range)
 
 
 @dataclass(frozen=True)
 class _Meta:
-    version: int
     input_shape: tuple[int, ...]
     output_shape: tuple[int, ...]
     input_name: str
     output_name: str
     input_range: tuple[float, float]
-    n_wires: int
-    n_public: int
-    n_constraints: int
+    sizes: tuple[int, int, int]  # the R1CS's wires, public signals and constraints
 
 
 def _salt(salt: int) -> int:
@@ -226,22 +211,21 @@ def _salt(salt: int) -> int:
     return salt
 
 
-def _registry() -> dict[str, type]:
-    from protocol.zkml import affine, gadgets, lowering, program, report
-
-    classes: list[type] = [
+_TYPES = {
+    c.__name__: c
+    for c in (
         _Meta,
-        report.CompileReport,
-        report.Approximation,
+        report_mod.CompileReport,
+        report_mod.Approximation,
         lowering.TensorInfo,
         affine.Affine,
-        program.Program,
-        program.Source,
-        program.RequantStep,
-        program.ReluStep,
-        program.MaxStep,
-        program.MulStep,
-        program.ViewStep,
+        program_mod.Program,
+        program_mod.Source,
+        program_mod.RequantStep,
+        program_mod.ReluStep,
+        program_mod.MaxStep,
+        program_mod.MulStep,
+        program_mod.ViewStep,
         gadgets.RequantLayout,
         gadgets.ReluLayout,
         gadgets.MaxLayout,
@@ -252,8 +236,5 @@ def _registry() -> dict[str, type]:
         floatir.Pwl,
         floatir.MaxWindow,
         floatir.Product,
-    ]
-    return {c.__name__: c for c in classes}
-
-
-_TYPES = _registry()
+    )
+}

@@ -1,13 +1,16 @@
 """Versioned msgpack encoding of the compiler's frozen dataclasses and numpy arrays.
 
-Only the dataclasses registered in ``TYPES`` and arrays of the dtypes in
-``DTYPES`` can be decoded; anything else, and any malformed input, raises
-``RemoteProtocolError``. Lists decode as tuples (the dataclasses hold tuples).
+``seal`` wraps an encoded body in an envelope ``[MAGIC, version, sha256(body),
+body]`` so that any corruption is detected before decoding. Only the dataclasses
+in the caller's registry and arrays of the dtypes in ``DTYPES`` can be decoded;
+anything else, and any malformed input, raises ``RemoteProtocolError``. Lists
+decode as tuples (the dataclasses hold tuples).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from collections.abc import Mapping
 from typing import Any
 
@@ -17,6 +20,7 @@ import numpy as np
 from protocol.errors import RemoteProtocolError
 
 DTYPES = {"<i8": np.dtype("<i8"), "<f8": np.dtype("<f8"), "|b1": np.dtype("|b1")}
+MAGIC = "provernet-zkml"
 MAX_BYTES = 1 << 30  # 1 GiB: larger compiled models are rejected rather than decoded
 
 
@@ -68,3 +72,24 @@ def decode(data: bytes, types: Mapping[str, type]) -> Any:
         raise
     except Exception as exc:  # msgpack, numpy and constructors raise many types on garbage
         raise RemoteProtocolError(f"malformed compiled model: {type(exc).__name__}: {exc}") from exc
+
+
+def seal(version: int, body: bytes) -> bytes:
+    """The envelope holding ``body`` (see module docstring)."""
+    digest = hashlib.sha256(body).digest()
+    return bytes(msgpack.packb([MAGIC, version, digest, body], use_bin_type=True))
+
+
+def unseal(data: bytes, version: int) -> bytes:
+    """The body of an envelope of this ``version``; raises RemoteProtocolError otherwise."""
+    try:
+        magic, got, digest, body = msgpack.unpackb(data, raw=False, max_bin_len=MAX_BYTES)
+    except Exception as exc:  # msgpack raises several types on garbage
+        raise RemoteProtocolError(f"malformed compiled model: {type(exc).__name__}") from exc
+    if magic != MAGIC or not isinstance(body, bytes):
+        raise RemoteProtocolError("not a provernet compiled model")
+    if got != version:
+        raise RemoteProtocolError(f"compiled model format {got}, expected {version}")
+    if hashlib.sha256(body).digest() != digest:
+        raise RemoteProtocolError("compiled model is corrupt (digest mismatch)")
+    return body

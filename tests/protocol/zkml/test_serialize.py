@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
-
 import numpy as np
 import pytest
 
 from protocol.errors import RemoteProtocolError
-from protocol.zkml import CompiledModel, compile_model
+from protocol.zkml import CompiledModel, compile_model, serialize
+from protocol.zkml.model import FORMAT_VERSION
 from tests.protocol.zkml.helpers import SALT, calibration
 from tests.protocol.zkml.models import conv_bn_maxpool, gemm
 
@@ -47,19 +46,29 @@ def test_truncated_bytes(model: CompiledModel, cut: int) -> None:
         CompiledModel.from_bytes(model.to_bytes()[:cut])
 
 
-def test_flipped_bytes_never_escape_as_other_errors(model: CompiledModel) -> None:
+def test_any_flipped_byte_is_detected(model: CompiledModel) -> None:
     data = bytearray(model.to_bytes())
     rng = np.random.default_rng(11)
     for pos in rng.integers(0, len(data), 40):
         corrupt = bytearray(data)
         corrupt[pos] ^= 0xFF
-        with contextlib.suppress(RemoteProtocolError):
+        with pytest.raises(RemoteProtocolError):
             CompiledModel.from_bytes(bytes(corrupt), model.r1cs)
+
+
+def test_other_versions_are_refused(model: CompiledModel) -> None:
+    body = serialize.unseal(model.to_bytes(), FORMAT_VERSION)
+    with pytest.raises(RemoteProtocolError, match="format 2"):
+        CompiledModel.from_bytes(serialize.seal(FORMAT_VERSION + 1, body), model.r1cs)
 
 
 def test_non_model_msgpack(model: CompiledModel) -> None:
     import msgpack
 
-    for value in ([1, 2, 3], {"#dc": "Program", "f": {}}, {"#dc": "os.system", "f": {}}):
+    bodies = ([1, 2, 3], {"#dc": "Program", "f": {}}, {"#dc": "os.system", "f": {}}, "x")
+    for value in bodies:
+        sealed = serialize.seal(FORMAT_VERSION, msgpack.packb(value))
+        with pytest.raises(RemoteProtocolError):
+            CompiledModel.from_bytes(sealed, model.r1cs)
         with pytest.raises(RemoteProtocolError):
             CompiledModel.from_bytes(msgpack.packb(value), model.r1cs)
