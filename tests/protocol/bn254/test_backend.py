@@ -16,7 +16,7 @@ from protocol.bn254.fixed_base import g1_fixed_base_batch, g2_fixed_base_batch
 from protocol.bn254.msm import msm_g1, msm_g2
 from protocol.bn254.ntt import COSET_SHIFT, coset_intt, coset_ntt, intt, ntt, root_of_unity
 from protocol.errors import LocalProtocolError
-from tests.protocol.bn254.conftest import random_g1, random_g2
+from tests.protocol.bn254.helpers import random_g1, random_g2
 
 
 def test_pure_is_the_default_backend() -> None:

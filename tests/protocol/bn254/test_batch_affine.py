@@ -6,7 +6,7 @@ from protocol.bn254 import batch_affine
 from protocol.bn254.batch_affine import g1_sum_groups, g2_sum_groups
 from protocol.bn254.curve import G1, G2, g1_add, g1_double, g1_neg, g2_add, g2_neg
 from protocol.bn254.types import G1Affine, G2Affine
-from tests.protocol.bn254.conftest import random_g1, random_g2
+from tests.protocol.bn254.helpers import random_g1, random_g2
 
 
 def total_g1(points: list[tuple[int, int]]) -> G1Affine:

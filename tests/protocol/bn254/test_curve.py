@@ -9,7 +9,7 @@ from protocol.bn254 import curve as c
 from protocol.bn254.fields import P, R
 from protocol.bn254.pairing import from_py_ecc_g1, from_py_ecc_g2, to_py_ecc_g1, to_py_ecc_g2
 from protocol.bn254.types import G1Affine, G1Jac
-from tests.protocol.bn254.conftest import random_g1, random_g2, twist_point_outside_g2
+from tests.protocol.bn254.helpers import random_g1, random_g2, twist_point_outside_g2
 
 EDGE_SCALARS = [0, 1, 2, 3, R - 1, R - 2, R, R + 1, 2**128, -1, -5, (R - 1) // 2, (R + 1) // 2]
 

@@ -10,7 +10,7 @@ from protocol.bn254 import encoding as e
 from protocol.bn254.curve import G1, G2
 from protocol.bn254.fields import P, R
 from protocol.errors import LocalProtocolError, RemoteProtocolError
-from tests.protocol.bn254.conftest import random_g1, random_g2, twist_point_outside_g2
+from tests.protocol.bn254.helpers import random_g1, random_g2, twist_point_outside_g2
 
 
 def word(v: int) -> bytes:

@@ -5,7 +5,7 @@ import random
 from protocol.bn254.curve import G1, G2, g1_mul, g2_mul
 from protocol.bn254.fields import R
 from protocol.bn254.fixed_base import g1_fixed_base_batch, g2_fixed_base_batch
-from tests.protocol.bn254.conftest import random_g1
+from tests.protocol.bn254.helpers import random_g1
 
 EDGES = [0, 1, 2, R - 1, R, R + 1, -1, -12345, (R - 1) // 2, (R + 1) // 2, 2**253, 2**254 - 1]
 

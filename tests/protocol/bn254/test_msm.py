@@ -14,7 +14,7 @@ from protocol.bn254.msm import choose_window, msm_g1, msm_g2, signed_digits
 from protocol.bn254.pairing import from_py_ecc_g1, to_py_ecc_g1
 from protocol.bn254.types import G1Affine, G2Affine
 from protocol.errors import LocalProtocolError
-from tests.protocol.bn254.conftest import random_g1, random_g2
+from tests.protocol.bn254.helpers import random_g1, random_g2
 
 POOL_RNG = random.Random(7)
 POOL: list[G1Affine] = [random_g1(POOL_RNG) for _ in range(12)]

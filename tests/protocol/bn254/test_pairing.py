@@ -8,7 +8,7 @@ from protocol.bn254.curve import G1, G2, g1_mul, g1_neg, g2_mul, g2_neg
 from protocol.bn254.fields import R
 from protocol.bn254.pairing import pairing, pairing_check
 from protocol.errors import LocalProtocolError
-from tests.protocol.bn254.conftest import twist_point_outside_g2
+from tests.protocol.bn254.helpers import twist_point_outside_g2
 
 
 def test_bilinearity_through_pairing_check(rng: random.Random) -> None:
