@@ -3,7 +3,11 @@
 One instance serves one account on one deployment. Construction checks the chain
 id and that every contract has code (``open``); transactions go through one
 ``TxSender`` (one nonce sequence, reconciliation, the ``on_signed`` hook), reads
-through ``BoundContract`` calls, and events through one ``EventWatcher``.
+through ``BoundContract`` calls, and events through one ``EventWatcher``, which
+belongs to a single caller (the daemon's chain-event task).
+
+``confirmations`` counts blocks: an automining devnet (anvil without
+``--block-time``) makes blocks only for transactions, so use 0 there.
 """
 
 from __future__ import annotations

@@ -98,6 +98,10 @@ def scenario(chains: dict[int, Chain], advance: Callable[[int], None]) -> Transc
     step("nothing left", alice.withdraw)
     step("stake withdrawn", bob.withdraw_stake)
     step("stake after", lambda: bob.stake_of(bob.address))
+    step("key", lambda: alice.verifying_key_of(1) == key)
+    step("deprecate", lambda: alice.deprecate_model(1))
+    step("deprecate again", lambda: alice.deprecate_model(1))
+    step("deprecated model", lambda: alice.create_job(request))
     step("counts", lambda: (alice.job_count(), alice.model_count()))
     return log
 
@@ -127,6 +131,8 @@ def test_fake_chain_matches_the_real_contracts(
     assert outcomes["balance"] == ETH // 100 + ETH // 10 + ETH // 100
     assert outcomes["forged"] == ("revert", "InvalidBidSignature", {})
     assert outcomes["cancel"] == [("JobCancelled", {"jobId": 2})]
+    assert outcomes["key"] is True
+    assert outcomes["deprecated model"] == ("revert", "ModelDeprecated", {"modelId": 1})
     real_events = [(e.name, normalise(dict(e.args))) for e in real[1].events_since(start).events]
     fake_events = [(e.name, normalise(dict(e.args))) for e in fake[1].events_since(1).events]
     assert real_events == fake_events
