@@ -110,11 +110,24 @@ def msm_jac(ops: GroupOps[A, J], points: Sequence[A], scalars: Sequence[int]) ->
     if len(points) != len(scalars):
         raise LocalProtocolError(f"msm: {len(points)} points but {len(scalars)} scalars")
     bases, ks = _signed_terms(ops, points, scalars)
-    if not ks:
-        return ops.infinity
+    # Terms are split by scalar size (bands of 1, 2, 3-4, 5-8, ... bits) so that a
+    # few full-size scalars do not make every small one pay for 254-bit windows.
+    bands: dict[int, tuple[list[A], list[int]]] = {}
+    for p, k in zip(bases, ks, strict=True):
+        band_bases, band_ks = bands.setdefault((k.bit_length() - 1).bit_length(), ([], []))
+        band_bases.append(p)
+        band_ks.append(k)
+    acc = ops.infinity
+    for band_bases, band_ks in bands.values():
+        acc = ops.add(acc, _pippenger(ops, band_bases, band_ks))
+    return acc
+
+
+def _pippenger(ops: GroupOps[A, J], bases: Sequence[A], ks: Sequence[int]) -> J:
+    # sum(ks[i] * bases[i]) for finite points and scalars in (0, R/2].
     bits = max(k.bit_length() for k in ks)
     if bits == 1:
-        return ops.add_mixed(ops.infinity, ops.sum_groups([bases])[0])
+        return ops.add_mixed(ops.infinity, ops.sum_groups([list(bases)])[0])
     c = choose_window(len(ks), bits)
     half = 1 << (c - 1)
     negated = [ops.neg(p) for p in bases]
