@@ -2,8 +2,8 @@
 
 Fields (``fields``), the groups G1 and G2 (``curve``, ``g2``), EVM encodings
 (``encoding``), the pairing (``pairing``, the only py_ecc user), multi-scalar
-multiplication (``msm``), NTTs over Fr (``ntt``), fixed-base batches
-(``fixed_base``) and a pluggable fast path (``backend``).
+multiplication (``msm``, on top of ``batch_affine``), NTTs over Fr (``ntt``),
+fixed-base batches (``fixed_base``) and a pluggable fast path (``backend``).
 """
 
 from __future__ import annotations
