@@ -19,7 +19,7 @@ from web3.contract import Contract
 from web3.exceptions import ContractLogicError, Web3RPCError
 from web3.types import BlockIdentifier
 
-from node.chain.errors import DeploymentFileError, RevertDecoder, revert_data
+from node.chain.errors import DeploymentFileError, RevertDecoder, revert_from_web3
 
 # Deployment order: each contract's constructor takes the ones before it.
 CONTRACT_NAMES = ("ModelRegistry", "ProverStaking", "JobMarket")
@@ -84,7 +84,4 @@ class BoundContract:
         try:
             return self.contract.functions[function](*args).call(block_identifier=block)
         except (ContractLogicError, Web3RPCError) as exc:
-            data = revert_data(exc)
-            if data is None:
-                raise
-            raise self.decoder.decode(data) from exc
+            raise revert_from_web3(exc, self.decoder) from exc

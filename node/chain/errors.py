@@ -22,6 +22,7 @@ from eth_abi.abi import decode as abi_decode
 from eth_abi.exceptions import DecodingError
 from eth_utils.abi import collapse_if_tuple, function_signature_to_4byte_selector
 from eth_utils.address import to_checksum_address
+from web3.exceptions import ContractLogicError
 
 # Solidity's built-in revert payloads (docs: "Error handling: Assert, Require, Revert").
 ERROR_STRING_SELECTOR = function_signature_to_4byte_selector("Error(string)")
@@ -186,6 +187,8 @@ class RevertDecoder:
 
     def decode(self, data: bytes) -> ContractRevert:
         """The exception for ``data`` (selector + ABI-encoded arguments)."""
+        if len(data) < 4:
+            return UnknownRevert("a revert without an error selector", {}, bytes(data))
         known = self._errors.get(bytes(data[:4]))
         if known is None:
             return UnknownRevert(f"unknown error 0x{bytes(data[:4]).hex()}", {}, bytes(data))
@@ -234,3 +237,14 @@ def revert_data(exc: BaseException) -> bytes | None:
         return bytes.fromhex(data.removeprefix("0x"))
     except ValueError:
         return None
+
+
+def revert_from_web3(exc: Exception, decoder: RevertDecoder) -> ChainError:
+    """The named error for a failed call or gas estimate that web3 reported."""
+    data = revert_data(exc)
+    if data is not None:
+        return decoder.decode(data)
+    message = str(getattr(exc, "message", None) or exc)
+    if isinstance(exc, ContractLogicError):
+        return UnknownRevert(message or "execution reverted", {}, b"")
+    return TransactionRejected(f"the RPC node refused the call: {message}")

@@ -37,6 +37,7 @@ from web3.exceptions import ContractLogicError, TransactionNotFound, Web3RPCErro
 from web3.types import TxParams, TxReceipt
 
 from node.chain.errors import (
+    ContractRevert,
     NonceConflict,
     ReceiptTimeout,
     RevertDecoder,
@@ -44,7 +45,7 @@ from node.chain.errors import (
     TransactionFailed,
     TransactionRejected,
     TransactionUnsettled,
-    revert_data,
+    revert_from_web3,
 )
 from node.chain.rpc import TRANSPORT_ERRORS
 
@@ -251,7 +252,7 @@ class TxSender:
             try:
                 estimate = self.w3.eth.estimate_gas(cast(TxParams, params))
             except (ContractLogicError, Web3RPCError) as exc:
-                raise self._revert_or(exc) from exc
+                raise revert_from_web3(exc, self.decoder) from exc
             gas = estimate * (100 + self.config.gas_margin_percent) // 100
         base_fee = int(self.w3.eth.get_block("latest").get("baseFeePerGas", 0))
         tip = int(self.w3.eth.max_priority_fee)
@@ -319,7 +320,7 @@ class TxSender:
             ) from cause
         return status
 
-    def _replay(self, record: TxRecord, block: int) -> Any:
+    def _replay(self, record: TxRecord, block: int) -> ContractRevert | None:
         """The named revert of a mined, failed transaction, by replaying it as a call."""
         call: dict[str, Any] = {"from": record.sender, "value": record.value, "data": record.data}
         if record.to is not None:
@@ -327,13 +328,6 @@ class TxSender:
         try:
             self.w3.eth.call(cast(TxParams, call), block_identifier=max(0, block - 1))
         except (ContractLogicError, Web3RPCError) as exc:
-            return self._revert_or(exc)
-        return None
-
-    def _revert_or(self, exc: Exception) -> Exception:
-        data = revert_data(exc)
-        if data is None:
-            if isinstance(exc, Web3RPCError):
-                return TransactionRejected(f"the RPC node refused the call: {exc.message}")
-            return exc
-        return self.decoder.decode(data)
+            error = revert_from_web3(exc, self.decoder)
+            return error if isinstance(error, ContractRevert) else None
+        return None  # it succeeds now: the state it failed on has changed

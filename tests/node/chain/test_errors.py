@@ -4,11 +4,19 @@ import pytest
 from eth_abi.abi import encode
 from eth_utils.abi import function_signature_to_4byte_selector
 from web3 import Web3
+from web3.exceptions import ContractLogicError, Web3RPCError
 
 from node.chain.client import Web3Chain
 from node.chain.contracts import load_artifacts
 from node.chain.deploy import Deployment
-from node.chain.errors import ContractRevert, RevertDecoder, UnknownRevert, revert_class
+from node.chain.errors import (
+    ContractRevert,
+    RevertDecoder,
+    TransactionRejected,
+    UnknownRevert,
+    revert_class,
+    revert_from_web3,
+)
 from node.chain.types import JobRequest
 from node.keys import dev_account
 
@@ -58,3 +66,14 @@ def test_real_reverts_raise_the_named_errors(w3: Web3, deployment: Deployment) -
     with pytest.raises(revert_class("UnknownModel")):
         prover.create_job(JobRequest(9, 1, 0, 2**40, 2**40 + 1, 10**15))
     assert w3.eth.get_transaction_count(prover.sender.account.address) == 0  # nothing was sent
+
+
+def test_reverts_without_data_are_still_chain_errors() -> None:
+    decoder = RevertDecoder(ABIS)
+    bare = revert_from_web3(ContractLogicError("execution reverted", data=None), decoder)
+    assert isinstance(bare, UnknownRevert)
+    empty = revert_from_web3(ContractLogicError("execution reverted", data="0x"), decoder)
+    assert isinstance(empty, UnknownRevert)
+    refused = revert_from_web3(Web3RPCError("insufficient funds for gas"), decoder)
+    assert isinstance(refused, TransactionRejected)
+    assert "insufficient funds" in str(refused)
