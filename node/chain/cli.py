@@ -18,7 +18,13 @@ from eth_account.signers.local import LocalAccount
 
 from node import keys
 from node.chain.deploy import Deployment, DeployParams, deploy_contracts
-from node.chain.errors import ChainError, DeploymentFileError, RpcUnreachable, WrongChain
+from node.chain.errors import (
+    ChainError,
+    DeploymentFileError,
+    InvalidRpcUrl,
+    RpcUnreachable,
+    WrongChain,
+)
 from node.chain.rpc import RetryPolicy, connect
 from node.chain.sender import TxSender
 from node.exit_codes import FAILED, OK, UNAVAILABLE, USAGE, CliError
@@ -122,7 +128,7 @@ def cmd_deploy(args: argparse.Namespace) -> int:
         deployment.save(args.out)
     except RpcUnreachable as exc:
         raise CliError(str(exc), UNAVAILABLE) from exc
-    except (DeploymentFileError, WrongChain) as exc:
+    except (DeploymentFileError, InvalidRpcUrl, WrongChain) as exc:
         raise CliError(str(exc), USAGE) from exc
     except ChainError as exc:
         raise CliError(str(exc), FAILED) from exc

@@ -86,6 +86,10 @@ class NoContractCode(ChainError):
         self.name, self.address, self.chain_id = name, address, chain_id
 
 
+class InvalidRpcUrl(ChainError, ValueError):
+    """The RPC endpoint is not an http(s) URL."""
+
+
 class DeploymentFileError(ChainError):
     """A deployment file is missing, malformed or incomplete."""
 

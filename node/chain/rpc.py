@@ -13,13 +13,14 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 from eth_typing import ChecksumAddress
 from web3 import HTTPProvider, Web3
 from web3.types import RPCEndpoint, RPCResponse
 
-from node.chain.errors import NoContractCode, RpcUnreachable, WrongChain
+from node.chain.errors import InvalidRpcUrl, NoContractCode, RpcUnreachable, WrongChain
 
 # Methods whose repetition could change chain state; a transport failure on these
 # is surfaced at once so that the caller can reconcile.
@@ -73,7 +74,9 @@ class RetryingHTTPProvider(HTTPProvider):
 def connect(
     rpc_url: str, *, expected_chain_id: int | None = None, retry: RetryPolicy | None = None
 ) -> Web3:
-    """A web3 client for ``rpc_url``; raises RpcUnreachable or WrongChain."""
+    """A web3 client for ``rpc_url``; raises InvalidRpcUrl, RpcUnreachable or WrongChain."""
+    if urlsplit(rpc_url).scheme not in ("http", "https") or not urlsplit(rpc_url).netloc:
+        raise InvalidRpcUrl(f"{rpc_url!r} is not an RPC URL; write e.g. http://127.0.0.1:8545")
     w3 = Web3(RetryingHTTPProvider(rpc_url, retry or RetryPolicy()))
     actual = int(w3.eth.chain_id)
     if expected_chain_id is not None and actual != expected_chain_id:

@@ -75,6 +75,7 @@ def test_deploy_with_a_keystore(
     [
         (["--chain-id", "1"], USAGE, "serves chain id 31337, but chain id 1"),
         (["--dev-account", "11"], USAGE, "dev account 11 does not exist"),
+        (["--rpc-url", "localhost:8545"], USAGE, "is not an RPC URL"),
     ],
 )
 def test_configuration_errors_exit_2_with_one_line(
