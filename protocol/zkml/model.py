@@ -26,8 +26,9 @@ from protocol.zkml import program as program_mod
 from protocol.zkml import report as report_mod
 from protocol.zkml.errors import CompileError, InputError
 from protocol.zkml.floatir import Node
-from protocol.zkml.program import Program, validate_program
+from protocol.zkml.program import Program
 from protocol.zkml.report import CompileReport
+from protocol.zkml.validate import validate_program
 
 FORMAT_VERSION = 1
 DEFAULT_INPUT_RANGE = (-1.0, 1.0)

@@ -189,19 +189,8 @@ class Program:
         cs = ConstraintSystem()
         commit = cs.alloc_public()
         outs = [cs.alloc_public() for _ in range(self.n_outputs)]
-        xs = [LC.wire(cs.alloc_private_input()) for _ in range(self.n_inputs)]
-        salt = LC.wire(cs.alloc_private_input())
-        cs.section("input range")
-        half = 1 << (self.input_bits - 1)
-        start = cs.alloc_many(self.n_inputs * (self.input_bits - 1)).start
-        for e, x in enumerate(xs):
-            first = start + e * (self.input_bits - 1)
-            gadgets.emit_bits(cs, x + half, range(first, first + self.input_bits - 1))
-        cs.section("commitment")
-        packed = poseidon_gadget.pack([x + half for x in xs], self.input_bits)
-        cs.enforce_equal(LC.wire(commit), poseidon_gadget.emit_commitment(cs, packed, salt))
         lcs: list[list[LC]] = [[] for _ in self.sources]
-        lcs[0] = xs
+        lcs[0] = self._emit_input(cs, commit)
         for step in self.steps:
             cs.section(step.layer)
             before = cs.n_wires
@@ -214,6 +203,21 @@ class Program:
         for wire, lc in zip(outs, lcs[self.output], strict=True):
             cs.enforce_equal(LC.wire(wire), lc)
         return cs.finish()
+
+    def _emit_input(self, cs: ConstraintSystem, commit: int) -> list[LC]:
+        """Private inputs and salt, their range checks and the commitment; returns the inputs."""
+        xs = [LC.wire(cs.alloc_private_input()) for _ in range(self.n_inputs)]
+        salt = LC.wire(cs.alloc_private_input())
+        cs.section("input range")
+        half = 1 << (self.input_bits - 1)
+        start = cs.alloc_many(self.n_inputs * (self.input_bits - 1)).start
+        for e, x in enumerate(xs):
+            first = start + e * (self.input_bits - 1)
+            gadgets.emit_bits(cs, x + half, range(first, first + self.input_bits - 1))
+        cs.section("commitment")
+        packed = poseidon_gadget.pack([x + half for x in xs], self.input_bits)
+        cs.enforce_equal(LC.wire(commit), poseidon_gadget.emit_commitment(cs, packed, salt))
+        return xs
 
     def n_wires(self) -> int:
         """Total wires, computed from the layouts alone."""
@@ -252,70 +256,3 @@ class Program:
         head = [1, commitment, *outputs, *x_q.tolist(), salt % R]
         values = [int(v) % R for block in [head, *blocks] for v in block]
         return values, outputs, commitment
-
-
-def _ok_index(arr: object, limit: int) -> bool:
-    return (
-        isinstance(arr, np.ndarray)
-        and arr.dtype == np.int64
-        and (arr.size == 0 or (int(arr.min()) >= 0 and int(arr.max()) < limit))
-    )
-
-
-def _check_step(step: object, sources: Sequence[Source], index: int) -> bool:
-    n = len(sources)
-    if isinstance(step, RequantStep):
-        a = step.affine
-        ok = all(isinstance(s, int) and 0 <= s < index for s in a.srcs) and 0 < step.lay.bits <= 62
-        ok = ok and a.sizes == tuple(sources[s].size for s in a.srcs) and 0 <= step.lay.k <= 62
-        ok = (
-            ok
-            and _ok_index(a.idx, sum(a.sizes))
-            and a.coef.shape == a.idx.shape
-            and a.bias.shape == (len(a.idx),)
-        )
-        return (
-            ok
-            and step.q_out == index
-            and sources[index].size == a.n
-            and step.y_out in (-1, index + 1)
-        )
-    if isinstance(step, ReluStep):
-        return 0 <= step.src < index == step.out and 2 <= step.lay.bits <= 62
-    if isinstance(step, MaxStep):
-        ok = 0 <= step.src < index == step.out and 1 <= step.lay.bits <= 62
-        return (
-            ok
-            and _ok_index(step.windows, sources[step.src].size)
-            and step.windows.shape[1] == step.lay.width
-        )
-    if isinstance(step, MulStep):
-        ok = 0 <= step.a < index == step.out and 0 <= step.b < index
-        return (
-            ok
-            and _ok_index(step.ia, sources[step.a].size)
-            and _ok_index(step.ib, sources[step.b].size)
-        )
-    if isinstance(step, ViewStep):
-        return 0 <= step.src < index == step.out and _ok_index(step.index, sources[step.src].size)
-    return n < 0
-
-
-def validate_program(program: object) -> None:
-    """Raise RemoteProtocolError unless ``program`` is a well-formed Program (decoded data)."""
-    from protocol.errors import RemoteProtocolError
-
-    ok = isinstance(program, Program) and all(isinstance(s, Source) for s in program.sources)
-    if ok:
-        assert isinstance(program, Program)
-        produced = 1
-        for step in program.steps:
-            out = step.q_out if isinstance(step, RequantStep) else step.out
-            if out != produced or not _check_step(step, program.sources, produced):
-                ok = False
-                break
-            produced += 2 if isinstance(step, RequantStep) and step.y_out >= 0 else 1
-        ok = ok and produced == len(program.sources) and 0 <= program.output < produced
-        ok = ok and 2 <= program.input_bits <= 32
-    if not ok:
-        raise RemoteProtocolError("malformed compiled program")

@@ -61,3 +61,24 @@ def test_digits_cnn() -> None:
 @pytest.mark.slow
 def test_mnist784_mlp() -> None:
     _check("mnist784_mlp", max_constraints=12_000)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["digits_mlp", "digits_cnn", "mnist784_mlp"])
+def test_quantized_circuit_agrees_with_onnxruntime_on_the_test_split(name: str) -> None:
+    from devnet.models import data as digits
+
+    split = digits.load_split()
+    images = {
+        "digits_mlp": digits.as_flat(split.test_images),
+        "digits_cnn": digits.as_channels(split.test_images),
+        "mnist784_mlp": digits.as_flat(digits.upsample(split.test_images)),
+    }[name]
+    onnx_bytes, cal, _ = _load(name)
+    model = compile_model(onnx_bytes, cal)
+    samples = images.reshape(-1, *model.input_shape)
+    reference = np.stack([run_onnxruntime(onnx_bytes, x) for x in samples])
+    acc = accuracy_report(model, samples, reference)
+    assert acc.rejected == 0
+    assert acc.argmax_agreement >= 0.99
+    assert acc.max_abs_error < 0.25

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
 from protocol.errors import RemoteProtocolError
 from protocol.zkml import CompiledModel, compile_model, serialize
+from protocol.zkml import model as model_module
 from protocol.zkml.model import FORMAT_VERSION
+from protocol.zkml.program import MaxStep
 from tests.protocol.zkml.helpers import SALT, calibration
 from tests.protocol.zkml.models import conv_bn_maxpool, gemm
 
@@ -72,3 +76,33 @@ def test_non_model_msgpack(model: CompiledModel) -> None:
             CompiledModel.from_bytes(sealed, model.r1cs)
         with pytest.raises(RemoteProtocolError):
             CompiledModel.from_bytes(msgpack.packb(value), model.r1cs)
+
+
+def _with_program(model: CompiledModel, program: object) -> bytes:
+    """A correctly sealed compiled model holding ``program`` (a crafted file)."""
+    meta, report, _, nodes = serialize.decode(
+        serialize.unseal(model.to_bytes(), FORMAT_VERSION), model_module._TYPES
+    )
+    body = serialize.encode((meta, report, program, nodes))
+    return serialize.seal(FORMAT_VERSION, body)
+
+
+def test_crafted_programs_are_rejected(model: CompiledModel) -> None:
+    program = model.program
+    maxstep = next(s for s in program.steps if isinstance(s, MaxStep))
+    at = program.steps.index(maxstep)
+    bad_windows = replace(maxstep, windows=maxstep.windows + 10_000)
+    float_windows = replace(maxstep, windows=maxstep.windows.astype(np.float64))
+    crafted = [
+        replace(program, steps=(*program.steps[:at], bad_windows, *program.steps[at + 1 :])),
+        replace(program, steps=(*program.steps[:at], float_windows, *program.steps[at + 1 :])),
+        replace(program, output=len(program.sources)),
+        replace(program, input_bits=1),
+        replace(program, steps=program.steps[1:]),
+        "not a program",
+    ]
+    untouched = CompiledModel.from_bytes(_with_program(model, program), model.r1cs)
+    assert untouched.program.n_wires() == model.r1cs.n_wires
+    for bad in crafted:
+        with pytest.raises(RemoteProtocolError):
+            CompiledModel.from_bytes(_with_program(model, bad), model.r1cs)
