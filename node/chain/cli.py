@@ -17,6 +17,7 @@ from pathlib import Path
 from eth_account.signers.local import LocalAccount
 
 from node import keys
+from node.anvil import DEFAULT_CHAIN_ID
 from node.chain.deploy import Deployment, DeployParams, deploy_contracts
 from node.chain.errors import (
     ChainError,
@@ -117,13 +118,11 @@ def cmd_deploy(args: argparse.Namespace) -> int:
         params = DeployParams(args.withdrawal_delay, args.rescue_window)
     except (keys.KeyLoadError, ValueError) as exc:
         raise CliError(str(exc), USAGE) from exc
-    quiet = args.json
     try:
         retry = RetryPolicy(attempts=max(1, args.rpc_attempts))
         w3 = connect(args.rpc_url, expected_chain_id=args.chain_id, retry=retry)
-        if not quiet:
-            print(f"deploying from {account.address} to chain {w3.eth.chain_id}", file=sys.stderr)
-        progress = None if quiet else (lambda line: print(f"  {line}", file=sys.stderr))
+        _announce(args, account.address, int(w3.eth.chain_id))
+        progress = None if args.json else (lambda line: print(f"  {line}", file=sys.stderr))
         deployment = deploy_contracts(TxSender(w3, account), params, progress=progress)
         deployment.save(args.out)
     except RpcUnreachable as exc:
@@ -134,6 +133,17 @@ def cmd_deploy(args: argparse.Namespace) -> int:
         raise CliError(str(exc), FAILED) from exc
     _report(deployment, args.out, as_json=args.json)
     return OK
+
+
+def _announce(args: argparse.Namespace, deployer: str, chain_id: int) -> None:
+    if args.dev_account is not None and chain_id != DEFAULT_CHAIN_ID:
+        print(
+            f"warning: dev account keys are public; anyone can take what account "
+            f"{args.dev_account} holds on chain {chain_id}",
+            file=sys.stderr,
+        )
+    if not args.json:
+        print(f"deploying from {deployer} to chain {chain_id}", file=sys.stderr)
 
 
 def _report(deployment: Deployment, out: Path, *, as_json: bool) -> None:
