@@ -52,34 +52,6 @@ def add_contracts_commands(subparsers: argparse._SubParsersAction) -> None:  # t
         help="deploy ModelRegistry, ProverStaking and JobMarket and write a deployment file",
     )
     deploy.add_argument("--rpc-url", required=True, help="Ethereum JSON-RPC endpoint")
-    key = deploy.add_mutually_exclusive_group(required=True)
-    key.add_argument(
-        "--dev-account", type=int, metavar="N", help="sign with anvil's dev account N (0-9)"
-    )
-    key.add_argument("--keystore", type=Path, metavar="FILE", help="encrypted JSON keystore")
-    deploy.add_argument(
-        "--password-file",
-        type=Path,
-        metavar="FILE",
-        help=f"keystore password file (default: ${keys.PASSWORD_ENV})",
-    )
-    deploy.add_argument("--out", type=Path, required=True, help="deployment file to write")
-    deploy.add_argument("--force", action="store_true", help="replace an existing --out file")
-    defaults = DeployParams()
-    deploy.add_argument(
-        "--withdrawal-delay",
-        type=parse_duration,
-        default=defaults.withdrawal_delay_s,
-        metavar="DURATION",
-        help="wait between a stake withdrawal request and its payout (default: 7d)",
-    )
-    deploy.add_argument(
-        "--rescue-window",
-        type=parse_duration,
-        default=defaults.rescue_window_s,
-        metavar="DURATION",
-        help="after a missed proof deadline, how long others may still deliver (default: 1h)",
-    )
     deploy.add_argument(
         "--chain-id", type=int, help="refuse to deploy unless the RPC serves this chain id"
     )
@@ -90,11 +62,49 @@ def add_contracts_commands(subparsers: argparse._SubParsersAction) -> None:  # t
         metavar="N",
         help="tries per RPC read before giving up (default: %(default)s)",
     )
+    add_key_options(deploy)
+    _add_deploy_params(deploy)
+    deploy.add_argument("--out", type=Path, required=True, help="deployment file to write")
+    deploy.add_argument("--force", action="store_true", help="replace an existing --out file")
     deploy.add_argument("--json", action="store_true", help="print the deployment as JSON")
     deploy.set_defaults(func=cmd_deploy)
 
 
-def _account(args: argparse.Namespace) -> LocalAccount:
+def add_key_options(parser: argparse.ArgumentParser) -> None:
+    """``--dev-account N | --keystore FILE [--password-file FILE]`` (read by ``account_from``)."""
+    key = parser.add_mutually_exclusive_group(required=True)
+    key.add_argument(
+        "--dev-account", type=int, metavar="N", help="sign with anvil's dev account N (0-9)"
+    )
+    key.add_argument("--keystore", type=Path, metavar="FILE", help="encrypted JSON keystore")
+    parser.add_argument(
+        "--password-file",
+        type=Path,
+        metavar="FILE",
+        help=f"keystore password file (default: ${keys.PASSWORD_ENV})",
+    )
+
+
+def _add_deploy_params(parser: argparse.ArgumentParser) -> None:
+    defaults = DeployParams()
+    parser.add_argument(
+        "--withdrawal-delay",
+        type=parse_duration,
+        default=defaults.withdrawal_delay_s,
+        metavar="DURATION",
+        help="wait between a stake withdrawal request and its payout (default: 7d)",
+    )
+    parser.add_argument(
+        "--rescue-window",
+        type=parse_duration,
+        default=defaults.rescue_window_s,
+        metavar="DURATION",
+        help="after a missed proof deadline, how long others may still deliver (default: 1h)",
+    )
+
+
+def account_from(args: argparse.Namespace) -> LocalAccount:
+    """The signing account chosen by ``add_key_options``; raises KeyLoadError."""
     if args.dev_account is not None:
         return keys.dev_account(args.dev_account)
     if not args.keystore.is_file():
@@ -114,7 +124,7 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     """Deploy the contracts and write the deployment file."""
     _check_out(args.out, args.force)
     try:
-        account = _account(args)
+        account = account_from(args)
         params = DeployParams(args.withdrawal_delay, args.rescue_window)
     except (keys.KeyLoadError, ValueError) as exc:
         raise CliError(str(exc), USAGE) from exc
