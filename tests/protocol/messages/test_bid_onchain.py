@@ -1,0 +1,113 @@
+"""Bids signed here are exactly what a real JobMarket on anvil recovers and awards."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from web3 import Web3
+
+from node.anvil import DEV_PRIVATE_KEYS, AnvilProcess, rpc_call
+from node.chain import types as chain_types
+from node.chain.client import Web3Chain
+from node.chain.deploy import DeployParams, deploy_contracts
+from node.chain.errors import ContractRevert
+from node.chain.rpc import RetryPolicy, connect
+from node.chain.sender import TxSender
+from node.keys import dev_account
+from protocol.messages import bid_digest, market_domain_separator, recover_bid_signer, sign_bid
+
+from .samples import PEER_B
+
+ALICE, BOB = 1, 2  # dev accounts: requester, prover
+ETH = 10**18
+
+
+@pytest.fixture(scope="module")
+def market(anvil: AnvilProcess) -> Iterator[dict[int, Web3Chain]]:
+    """Contracts on the session anvil (rolled back after this module): alice and bob's clients."""
+    snapshot = rpc_call(anvil.rpc_url, "evm_snapshot")
+    try:
+        w3 = connect(
+            anvil.rpc_url,
+            expected_chain_id=anvil.chain_id,
+            retry=RetryPolicy(attempts=2, backoff_s=0.01, timeout_s=5.0),
+        )
+        deployment = deploy_contracts(TxSender(w3, dev_account(0)), DeployParams())
+        yield {n: Web3Chain(w3, deployment, dev_account(n), confirmations=0) for n in (ALICE, BOB)}
+    finally:
+        rpc_call(anvil.rpc_url, "evm_revert", [snapshot])
+
+
+def _key(account: int) -> bytes:
+    return bytes.fromhex(DEV_PRIVATE_KEYS[account][2:])
+
+
+def _market_address(chain: Web3Chain) -> bytes:
+    return bytes.fromhex(chain.deployment.address("JobMarket")[2:])
+
+
+def test_domain_separator_matches_the_contract(market: dict[int, Web3Chain]) -> None:
+    chain = market[ALICE]
+    onchain = bytes(chain.contracts["JobMarket"].call("domainSeparator"))
+    assert market_domain_separator(chain.chain_id, _market_address(chain)) == onchain
+
+
+@settings(max_examples=10, deadline=None)
+@given(st.integers(0, 2**256 - 1), st.integers(0, 2**256 - 1), st.integers(0, 2**64 - 1))
+def test_bid_digest_matches_the_contract(
+    market: dict[int, Web3Chain], job_id: int, fee: int, expiry: int
+) -> None:
+    chain = market[BOB]
+    bid = sign_bid(
+        _key(BOB),
+        chain.chain_id,
+        _market_address(chain),
+        job_id=job_id,
+        fee=fee,
+        expiry=expiry,
+        peer_id=PEER_B,
+    )
+    onchain = chain.bid_digest(chain_types.Bid(job_id, chain.address, fee, expiry))
+    assert bid_digest(chain.chain_id, _market_address(chain), bid) == onchain
+
+
+def test_award_job_accepts_our_signed_bid(market: dict[int, Web3Chain]) -> None:
+    alice, bob = market[ALICE], market[BOB]
+    key_data = bytes(448 + 64 * 2)  # an all-zero key for one public signal: never verified here
+    spec = chain_types.ModelSpec(b"\x01" * 32, b"\x02" * 32, b"\x03" * 32, 1, 1000, key_data)
+    model_id, _ = alice.register_model(spec)
+    bob.deposit_stake(ETH)
+    now = alice.timestamp()
+    request = chain_types.JobRequest(model_id, 777, ETH // 10, now + 1000, now + 2000, ETH // 100)
+    job_id, _ = alice.create_job(request)
+    market_address = _market_address(alice)
+    bid = sign_bid(
+        _key(BOB),
+        alice.chain_id,
+        market_address,
+        job_id=job_id,
+        fee=ETH // 200,
+        expiry=now + 500,
+        peer_id=PEER_B,
+    )
+    assert recover_bid_signer(alice.chain_id, market_address, bid) == bytes.fromhex(bob.address[2:])
+    onchain_bid = chain_types.Bid(job_id, bob.address, bid.fee, bid.expiry)
+    forged = sign_bid(
+        _key(ALICE),
+        alice.chain_id,
+        market_address,
+        job_id=job_id,
+        fee=bid.fee,
+        expiry=bid.expiry,
+        peer_id=PEER_B,
+    )
+    with pytest.raises(ContractRevert, match="InvalidBidSignature"):
+        alice.award_job(onchain_bid, forged.signature)
+    result = alice.award_job(onchain_bid, bid.signature)
+    assert result.event("JobAwarded").args["prover"] == Web3.to_checksum_address(bob.address)
+    job = alice.get_job(job_id)
+    assert (job.status, job.fee) == (chain_types.JobStatus.AWARDED, ETH // 200)
+    assert bob.stake_of(bob.address).locked == ETH // 10
