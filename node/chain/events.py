@@ -13,9 +13,10 @@ to resume from next time (the caller stores it: a restarted node resumes there).
   shallow reorg cannot remove an event the caller has acted on. Asked for, those
   unconfirmed events come back flagged ``confirmed=False`` without moving the resume
   point: the unconfirmed tail is read again on every poll until it is deep enough.
-- Deep reorgs: the hash of the last block a batch covered is remembered; if that
-  block has been replaced when the next batch starts after it, ``ChainReorg`` is
-  raised rather than silently skipping events.
+- Deep reorgs: the hash of the last block a batch covered is remembered (and
+  returned as the batch's ``anchor``, for ``resume_after`` after a restart); if
+  that block has been replaced when the next batch starts after it,
+  ``ChainReorg`` is raised rather than silently skipping events.
 """
 
 from __future__ import annotations
@@ -75,6 +76,9 @@ class EventBatch:
     events: tuple[ChainEvent, ...]
     next_block: int
     confirmed_head: int
+    # (number, hash) of the last block covered; stored with next_block, it lets a
+    # restarted watcher detect a reorg that happened while it was down.
+    anchor: tuple[int, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -174,7 +178,12 @@ class EventWatcher:
     def fetch_events(
         self, from_block: int, to_block: int | None = None, *, include_unconfirmed: bool = False
     ) -> EventBatch:
-        """Events from ``from_block`` to ``to_block`` (default: the confirmed head)."""
+        """Events from ``from_block`` to ``to_block`` (default: the confirmed head).
+
+        With ``include_unconfirmed`` (and no ``to_block``) the events of the blocks
+        above the confirmed head come too, flagged ``confirmed=False``; ``next_block``
+        stays below them, so they are read again until confirmed.
+        """
         head = int(self.w3.eth.block_number)
         confirmed_head = head - self.confirmations
         end = confirmed_head if to_block is None else min(to_block, confirmed_head)
@@ -189,7 +198,13 @@ class EventWatcher:
             tail_start = max(from_block, confirmed_head + 1)
             events += self._read(tail_start, head, confirmed=False)
         events.sort(key=lambda event: event.position)
-        return EventBatch(tuple(events), max(from_block, end + 1), confirmed_head)
+        anchor = (self._last_seen[0], "0x" + self._last_seen[1].hex()) if self._last_seen else None
+        return EventBatch(tuple(events), max(from_block, end + 1), confirmed_head, anchor)
+
+    def resume_after(self, anchor: tuple[int, str]) -> None:
+        """Start from a stored batch's ``anchor``: the next fetch checks that block first."""
+        number, block_hash = anchor
+        self._last_seen = (number, bytes.fromhex(block_hash.removeprefix("0x")))
 
     def _check_continuity(self, from_block: int) -> None:
         if self._last_seen is None or self._last_seen[0] != from_block - 1:

@@ -101,6 +101,9 @@ def test_restart_from_the_stored_block_neither_skips_nor_repeats(
     before = first.fetch_events(deployment.block, to_block=middle)
     assert before.next_block == middle + 1
     restarted = EventWatcher(w3, watched(deployment), confirmations=0, max_range=5)
+    assert before.anchor is not None
+    assert before.anchor[0] == middle
+    restarted.resume_after(before.anchor)  # the chain did not change: no reorg reported
     after = restarted.fetch_events(before.next_block)
     assert deposits(before.events) + deposits(after.events) == list(range(1, DEPOSITS + 1))
     assert deposits(before.events)
@@ -137,5 +140,10 @@ def test_a_reorg_below_the_resume_point_is_detected(
     rpc_call(chain.rpc_url, "evm_revert", [fork_point])
     Web3Chain(w3, deployment, dev_account(1)).deposit_stake(1)  # a different block
     mine(chain, 1)
+    assert batch.anchor is not None
+    restarted = EventWatcher(w3, watched(deployment), confirmations=0, max_range=10)
+    restarted.resume_after(batch.anchor)
+    with pytest.raises(ChainReorg):
+        restarted.fetch_events(batch.next_block)
     with pytest.raises(ChainReorg):
         watcher.fetch_events(batch.next_block)
