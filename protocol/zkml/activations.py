@@ -16,12 +16,20 @@ from protocol.zkml.floatir import Pwl
 
 # Interpolation nodes: denser near 0 where sigmoid bends most (|sigma'''| peaks there).
 SIGMOID_NODES = (-6.0, -4.0, -2.5, -1.5, -0.75, 0.0, 0.75, 1.5, 2.5, 4.0, 6.0)
-# max |sigma''(x)| = 1 / (6 sqrt 3), reached at x = ln(2 +- sqrt 3).
-SIGMOID_MAX_SECOND_DERIVATIVE = 1.0 / (6.0 * math.sqrt(3.0))
+# |sigma''(x)| = sigma (1 - sigma) |1 - 2 sigma| is even, and on x >= 0 rises to its
+# maximum 1 / (6 sqrt 3) at x = ln(2 + sqrt 3), then falls.
+SIGMOID_SECOND_DERIVATIVE_PEAK = math.log(2.0 + math.sqrt(3.0))
 
 
 def _sigmoid(x: float) -> float:
     return 1.0 / (1.0 + math.exp(-x))
+
+
+def _max_second_derivative(a: float, b: float) -> float:
+    """max |sigma''| over [a, b]: at an endpoint or at a peak inside (see above)."""
+    peak = SIGMOID_SECOND_DERIVATIVE_PEAK
+    points = [a, b, *(p for p in (-peak, peak) if a < p < b)]
+    return max(abs(_sigmoid(x) * (1 - _sigmoid(x)) * (1 - 2 * _sigmoid(x))) for x in points)
 
 
 def relu() -> Pwl:
@@ -64,15 +72,17 @@ def sigmoid_error_bound() -> float:
     """A rigorous bound on ``|approximation(x) - sigmoid(x)|`` over all real x.
 
     On each segment the error is at most the larger endpoint error plus the
-    linear-interpolation remainder ``h^2 / 8 * max|sigma''|``; beyond the outer
-    nodes it is at most ``sigmoid(first node)`` (the saturation gap).
+    linear-interpolation remainder ``h^2 / 8 * max|sigma''|`` (the maximum taken
+    over the segment); beyond the outer nodes it is at most ``sigmoid(first
+    node)`` (the saturation gap).
     """
     ts, vs = SIGMOID_NODES, _sigmoid_values()
     errs = [abs(v - _sigmoid(t)) for t, v in zip(ts, vs, strict=True)]
     bound = _sigmoid(ts[0])
     for i in range(len(ts) - 1):
-        h = ts[i + 1] - ts[i]
-        bound = max(bound, max(errs[i], errs[i + 1]) + h * h / 8 * SIGMOID_MAX_SECOND_DERIVATIVE)
+        a, b = ts[i], ts[i + 1]
+        remainder = (b - a) ** 2 / 8 * _max_second_derivative(a, b)
+        bound = max(bound, max(errs[i], errs[i + 1]) + remainder)
     return bound
 
 

@@ -32,9 +32,10 @@ UNIT = LinearCombination.constant(1)
 def emit_bits(cs: ConstraintSystem, value: LC, wires: Sequence[int]) -> list[LC]:
     """Constrain ``value`` to ``[0, 2^(len(wires)+1))``; returns its bits, bit 0 first."""
     rest = [LC.wire(w) for w in wires]
-    low = value
+    terms = dict(value.terms)  # the wires are fresh, so no term collides
     for j, w in enumerate(wires, start=1):
-        low = low - LC.wire(w, 1 << j)
+        terms[w] = -(1 << j)
+    low = LC(terms)
     for w in wires:
         cs.enforce_bit(w)
     cs.enforce(low, low - 1, ZERO)
