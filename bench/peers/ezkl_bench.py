@@ -90,6 +90,7 @@ class Runner:
             "load_before": round(done.load_before, 2),
             "peak_rss_mib": round(done.peak_rss_bytes / MIB, 1),
             "result": summary["result"],
+            "async": summary["async"],
         }
 
 

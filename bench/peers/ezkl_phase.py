@@ -43,16 +43,17 @@ def _run_args(options: dict[str, Any]) -> Any:
     return run_args
 
 
-def call(phase: str, kwargs: dict[str, Any]) -> tuple[float, Any]:
-    """Call ``ezkl.<phase>(**kwargs)``; return (seconds, result)."""
+def call(phase: str, kwargs: dict[str, Any]) -> tuple[float, Any, bool]:
+    """Call ``ezkl.<phase>(**kwargs)``; return (seconds, result, whether it was awaited)."""
     if "py_run_args" in kwargs:
         kwargs = {**kwargs, "py_run_args": _run_args(kwargs["py_run_args"])}
     function = getattr(ezkl, phase)
     start = time.perf_counter()
     result = function(**kwargs)
-    if inspect.isawaitable(result):
+    awaited = inspect.isawaitable(result)
+    if awaited:
         result = asyncio.run(_await(result))
-    return time.perf_counter() - start, result
+    return time.perf_counter() - start, result, awaited
 
 
 def main() -> int:
@@ -61,14 +62,15 @@ def main() -> int:
     parser.add_argument("phase", choices=PHASES)
     parser.add_argument("args_json", help="keyword arguments of the ezkl call, as JSON")
     args = parser.parse_args()
-    seconds, result = call(args.phase, json.loads(args.args_json))
+    seconds, result, awaited = call(args.phase, json.loads(args.args_json))
     if result is False:
         print(json.dumps({"phase": args.phase, "error": "ezkl returned False"}))
         return 1
     summary = (
         result if isinstance(result, bool | int | float | str | None) else type(result).__name__
     )
-    print(json.dumps({"phase": args.phase, "seconds": seconds, "result": summary}))
+    summary_doc = {"phase": args.phase, "seconds": seconds, "result": summary, "async": awaited}
+    print(json.dumps(summary_doc))
     return 0
 
 

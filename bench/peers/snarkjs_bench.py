@@ -1,9 +1,11 @@
 """snarkjs 0.7.6 Groth16 on a circom-format circuit: the peer point for provernet's prover.
 
 ``python -m bench.peers.snarkjs_bench --r1cs C.r1cs --wtns W.wtns`` times snarkjs on
-our own ``.r1cs``/``.wtns`` files; ``--synthetic N`` first writes a chained-squares
-circuit of N constraints (full-size field values, snarkjs's worst case) with
-provernet's R1CS writer; ``--prepare-ptau 12 16`` only prepares (and times) powers
+our own ``.r1cs``/``.wtns`` files; ``--all`` compiles every reference model of
+``devnet/models/manifest.json`` with provernet's zkML compiler and benches its
+circuit and witness; ``--synthetic N`` first writes a chained-squares circuit of N
+constraints (full-size field values, snarkjs's worst case) with provernet's R1CS
+writer; ``--prepare-ptau 12 16`` only prepares (and times) powers
 of tau 2^12..2^16. A powers-of-tau file of the needed size is made locally
 (``powersoftau new``, one contribution with fixed entropy, ``prepare phase2``) and
 cached in ``bench/out/ptau/`` with its preparation times beside it. Then
@@ -21,14 +23,19 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from bench.peers.measure import MIB, machine, run_measured
 from node import tools
 from protocol.r1cs.binfmt import r1cs_to_bytes, wtns_to_bytes
 from protocol.r1cs.system import ConstraintSystem, LinearCombination, R
+from protocol.zkml.compiler import compile_model
 
 REPO = Path(__file__).resolve().parents[2]
 OUT = REPO / "bench" / "out"
 PTAU_DIR = OUT / "ptau"
+MANIFEST = REPO / "devnet" / "models" / "manifest.json"
+BENCH_SALT = 1  # the input commitment's salt; any fixed value serves for timing
 # Fixed entropy: these keys are for timing only, so reproducibility beats secrecy.
 ENTROPY = "provernet-bench-fixed-entropy"
 _R1CS_HEADER_SECTION = 1
@@ -219,6 +226,20 @@ def to_markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def write_model_circuit(manifest: Path, entry: dict[str, Any], folder: Path) -> tuple[Path, Path]:
+    """Compile a reference model with provernet's zkML compiler; write its circuit and witness."""
+    base = manifest.parent
+    calibration = np.load(base / entry["calibration"]["file"])
+    compiled = compile_model((base / entry["file"]).read_bytes(), calibration)
+    sample = np.asarray(json.loads((base / entry["sample_input"]["file"]).read_text())["input"])
+    witness = compiled.generate_witness(compiled.quantize_input(sample), BENCH_SALT)
+    folder.mkdir(parents=True, exist_ok=True)
+    r1cs_path, wtns_path = folder / f"{entry['name']}.r1cs", folder / f"{entry['name']}.wtns"
+    r1cs_path.write_bytes(r1cs_to_bytes(compiled.r1cs))
+    wtns_path.write_bytes(wtns_to_bytes(witness.values))
+    return r1cs_path, wtns_path
+
+
 def main(argv: list[str] | None = None) -> int:
     """Benchmark snarkjs Groth16 on the given circuit(s), or only prepare powers of tau."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -226,8 +247,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--wtns", type=Path, help="snarkjs .wtns witness for --r1cs")
     parser.add_argument("--synthetic", type=int, nargs="*", default=[], metavar="N",
                         help="also bench chained-squares circuits of N constraints")  # fmt: skip
+    parser.add_argument("--all", action="store_true",
+                        help="compile and bench every reference model")  # fmt: skip
+    parser.add_argument("--manifest", type=Path, default=MANIFEST)
     parser.add_argument("--prepare-ptau", type=int, nargs=2, metavar=("LO", "HI"),
-                        help="only prepare and time powers of tau 2^LO..2^HI")  # fmt: skip
+                        help="prepare and time powers of tau 2^LO..2^HI")  # fmt: skip
     parser.add_argument("--repeats", type=int, default=3, help="prove this many times")
     parser.add_argument("--json", type=Path, help="also write the JSON report here")
     parser.add_argument("--markdown", type=Path, help="also write a Markdown report here")
@@ -242,6 +266,10 @@ def main(argv: list[str] | None = None) -> int:
         lo, hi = args.prepare_ptau
         report["ptau"] = {p: prepare_ptau(snarkjs, p)[1] for p in range(lo, hi + 1)}
     circuits = [write_synthetic(n, OUT / "snarkjs" / "synthetic") for n in args.synthetic]
+    if args.all:
+        entries = json.loads(args.manifest.read_text())["models"]
+        folder = OUT / "snarkjs" / "models"
+        circuits += [write_model_circuit(args.manifest, entry, folder) for entry in entries]
     if args.r1cs and args.wtns:
         circuits.append((args.r1cs, args.wtns))
     elif args.r1cs or args.wtns:
