@@ -204,7 +204,15 @@ class Web3Chain:
 
     # Events and reconciliation
 
-    def events_since(self, from_block: int, to_block: int | None = None) -> EventBatch:
+    def events_since(
+        self,
+        from_block: int,
+        to_block: int | None = None,
+        *,
+        anchor: tuple[int, str] | None = None,
+    ) -> EventBatch:
+        if anchor is not None:
+            self.watcher.resume_after(anchor)
         return self.watcher.fetch_events(from_block, to_block)
 
     def settle(self, record: TxRecord) -> TxStatus:

@@ -75,8 +75,18 @@ class Chain(Protocol):
         ...
 
     # Events and reconciliation
-    def events_since(self, from_block: int, to_block: int | None = None) -> EventBatch:
-        """Confirmed events from ``from_block``; resume from the batch's ``next_block``."""
+    def events_since(
+        self,
+        from_block: int,
+        to_block: int | None = None,
+        *,
+        anchor: tuple[int, str] | None = None,
+    ) -> EventBatch:
+        """Confirmed events from ``from_block``; resume from the batch's ``next_block``.
+
+        After a restart, pass the stored ``anchor`` of the last batch: a reorg that
+        replaced its block raises ``ChainReorg`` instead of skipping events.
+        """
         ...
 
     def settle(self, record: TxRecord) -> TxStatus:

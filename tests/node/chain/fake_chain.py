@@ -466,7 +466,13 @@ class FakeChain:
 
     # Events and reconciliation
 
-    def events_since(self, from_block: int, to_block: int | None = None) -> EventBatch:
+    def events_since(
+        self,
+        from_block: int,
+        to_block: int | None = None,
+        *,
+        anchor: tuple[int, str] | None = None,  # the fake never reorganises
+    ) -> EventBatch:
         end = self.ledger.block if to_block is None else min(to_block, self.ledger.block)
         events = tuple(e for e in self.ledger.events if from_block <= e.block_number <= end)
         return EventBatch(events, max(from_block, end + 1), self.ledger.block)
