@@ -101,8 +101,9 @@ class FakeLedger:
             for i, (contract, name, args) in enumerate(emitted)
         )
         self.events.extend(events)
+        nonce = sum(1 for tx in self.txs.values() if tx.sender == sender)
         record = TxRecord(
-            label, sender, None, 0, "0x", self.block, 0, 0, 0, self.chain_id, tx_hash, "0x"
+            label, sender, None, 0, "0x", nonce, 0, 0, 0, self.chain_id, tx_hash, "0x"
         )
         self.txs[tx_hash] = record
         receipt = Receipt(tx_hash, self.block, block_hash, True, 0, None, cast(TxReceipt, {}))
