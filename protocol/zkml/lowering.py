@@ -95,9 +95,10 @@ class Lowering:
         self.tensors.append(TensorInfo(name, layer, src.scale, bits, src.lo, src.hi))
         return len(self.sources) - 1
 
-    def _requant_bounds(self, relu: bool) -> tuple[Source, Source]:
-        half = 1 << (self.activation_bits - 1)
-        return Source(0, 0, -half, half - 1), Source(0, 0, 0, half - 1)
+    def note_constant(self, name: str, layer: str, values: IntArray, scale: int) -> None:
+        """Report a quantized constant (weights, biases, slopes) with its scale and width."""
+        lo, hi = int(values.min(initial=0)), int(values.max(initial=0))
+        self.tensors.append(TensorInfo(name, layer, scale, signed_bits(lo, hi), lo, hi))
 
     def materialize(
         self, a: Affine, tensor: str, layer: str, relu: bool = False
@@ -121,7 +122,8 @@ class Lowering:
             raise CompileError(
                 f"accumulator of '{tensor}' may reach 2^{bound.bit_length()}", layer, ""
             )
-        q_info, y_info = self._requant_bounds(relu)
+        half = 1 << (self.activation_bits - 1)
+        q_info, y_info = Source(0, 0, -half, half - 1), Source(0, 0, 0, half - 1)
         q = self.add_source(Source(a.n, scale, q_info.lo, q_info.hi), tensor, layer)
         y = (
             self.add_source(Source(a.n, scale, y_info.lo, y_info.hi), f"relu({tensor})", layer)
@@ -144,6 +146,9 @@ class Lowering:
             raise CompileError(
                 "a bias is too large for its scale", node.name, node.op_type, "lower weight_bits"
             )
+        if cs or np.any(np.abs(coef) > 1) or np.any(bias):  # not a pure layout op or sum
+            self.note_constant(f"{node.name}.weights", node.name, coef, cs)
+            self.note_constant(f"{node.name}.bias", node.name, bias.astype(np.int64), a.scale + cs)
         try:
             self.env[node.output] = a.compose(kind.idx, coef, bias.astype(np.int64), cs)
         except OverflowError as exc:
@@ -227,6 +232,8 @@ class Lowering:
         self, terms: list[tuple[int, float]], n: int, const: float, scale: int, node: Node
     ) -> Affine:
         coefs, cs = quantize_coefs(np.array([c for _, c in terms]), self.weight_bits)
+        if cs or np.any(np.abs(coefs) > 1):  # plain ReLU and Clip slopes are exact
+            self.note_constant(f"{node.name}.slopes", node.name, coefs, cs)
         idx = (
             np.arange(n, dtype=np.int64)[:, None] + n * np.arange(len(terms), dtype=np.int64)[None]
         )
