@@ -183,8 +183,10 @@ def to_markdown(report: dict[str, Any]) -> str:
         f"- command: `{report['command']}`",
         f"- machine: {m['nproc']} CPUs ({m['cpu_model']}), {m['ram_gib']} GiB RAM, {m['platform']}",
         f"- date: {m['date_utc']}",
-        "- times are whole snarkjs processes (node start-up included); peak RSS is that "
-        "process's own (wait4 ru_maxrss); prove is the median of the runs listed",
+        "- times are whole snarkjs processes (node start-up included); CPU s is their user + "
+        "system time; load is the 1-minute load average when each started (the machine is "
+        "shared); peak RSS is the process's own (wait4 ru_maxrss); prove is the median of "
+        "the runs listed",
         "",
     ]
     ptau = report.get("ptau") or {
@@ -194,13 +196,14 @@ def to_markdown(report: dict[str, Any]) -> str:
         lines += [
             "## Powers of tau preparation (new + 1 contribution + prepare phase2)",
             "",
-            "| power | new s | contribute s | prepare phase2 s | total s | file MiB |",
+            "| power | new s | contribute s | prepare phase2 s (CPU s) | total s | file MiB |",
             "|---|---|---|---|---|---|",
         ]
         for power, t in sorted(ptau.items()):
             lines.append(
                 f"| 2^{power} | {t['new']['seconds']:.1f} | {t['contribute']['seconds']:.1f} "
-                f"| {t['prepare_phase2']['seconds']:.1f} | {t['total_seconds']:.1f} "
+                f"| {t['prepare_phase2']['seconds']:.1f} ({t['prepare_phase2']['cpu_s']:.1f}) "
+                f"| {t['total_seconds']:.1f} "
                 f"| {t['file_bytes'] / MIB:.1f} |"
             )
         lines.append("")
@@ -209,8 +212,8 @@ def to_markdown(report: dict[str, Any]) -> str:
             "## Circuits",
             "",
             "| circuit | constraints | wires | ptau power | setup s | prove s (runs) "
-            "| prove peak RSS MiB | verify s | zkey MiB | verified |",
-            "|---|---|---|---|---|---|---|---|---|---|",
+            "| prove CPU s | load | prove peak RSS MiB | verify s | zkey MiB | verified |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         for r in report["results"]:
             st, c = r["steps"], r["circuit"]
@@ -218,7 +221,9 @@ def to_markdown(report: dict[str, Any]) -> str:
             lines.append(
                 f"| {Path(r['r1cs']).name} | {c['constraints']} | {c['wires']} | {r['ptau_power']} "
                 f"| {st['groth16_setup']['seconds']:.2f} | {st['groth16_prove']['seconds']:.2f} "
-                f"({runs}) | {st['groth16_prove']['peak_rss_mib']:.0f} "
+                f"({runs}) | {st['groth16_prove']['cpu_s']:.1f} "
+                f"| {st['groth16_prove']['load_before']:.1f} "
+                f"| {st['groth16_prove']['peak_rss_mib']:.0f} "
                 f"| {st['groth16_verify']['seconds']:.2f} "
                 f"| {r['sizes_bytes']['zkey'] / MIB:.1f} | {r['verified']} |"
             )
