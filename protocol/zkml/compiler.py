@@ -20,23 +20,24 @@ DEFAULT_OPTIONS = CompileOptions()
 
 
 def _samples(calibration: NDArray[Any], graph: Graph) -> NDArray[np.float64]:
-    n_in = math.prod(graph.input_shape)
-    x = np.asarray(calibration, dtype=np.float64)
-    if (
-        x.size == 0
-        or x.size % n_in
-        or x.shape[-len(graph.input_shape[1:]) or None :] != graph.input_shape[1:]
-    ):
+    shape = graph.input_shape
+    try:
+        x = np.asarray(calibration, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise CompileError(f"calibration data is not numeric ({exc})") from exc
+    accepted = (
+        x.shape == shape or x.shape[1:] == shape or (shape[:1] == (1,) and x.shape[1:] == shape[1:])
+    )
+    if not accepted or x.size == 0:
         raise CompileError(
-            f"calibration data of shape {x.shape} does not hold inputs of shape "
-            f"{graph.input_shape}",
+            f"calibration data of shape {x.shape} does not hold inputs of shape {shape}",
             hint="pass an array of shape (n_samples, *input_shape)",
         )
     if not np.all(np.isfinite(x)):
         raise CompileError(
             "calibration data contains NaN or infinite values", hint="clean the samples"
         )
-    return x.reshape(-1, n_in)
+    return x.reshape(-1, math.prod(shape))
 
 
 def _ranges(

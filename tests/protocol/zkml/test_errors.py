@@ -159,3 +159,36 @@ class TestInputErrors:
     def test_errors_are_remote(self) -> None:
         assert issubclass(InputError, RemoteProtocolError)
         assert issubclass(CompileError, RemoteProtocolError)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        CompileOptions(activation_bits=1),
+        CompileOptions(weight_bits=40),
+        CompileOptions(headroom=0.5),
+        CompileOptions(input_range=(1.0, -1.0)),
+    ],
+)
+def test_invalid_options(options: CompileOptions) -> None:
+    data, _ = matmul_add_relu()
+    with pytest.raises(CompileError, match="invalid options"):
+        compile_model(data, None, options)
+
+
+@pytest.mark.parametrize(
+    "cal", [np.array([["a", "b", "c", "d"]]), np.full((2, 1, 4), np.nan), np.zeros((0, 1, 4))]
+)
+def test_bad_calibration_values(cal: np.ndarray) -> None:
+    data, _ = matmul_add_relu()
+    with pytest.raises(CompileError, match="calibration"):
+        compile_model(data, cal)
+
+
+def test_rank_one_input_accepts_calibration() -> None:
+    node = helper.make_node("MatMul", ["x", "w"], ["y"], name="mm")
+    data = make_model([node], (4,), (2,), [init("w", np.ones((4, 2)))])
+    model = compile_model(data, np.random.default_rng(2).uniform(-1, 1, (8, 4)))
+    assert model.input_shape == (4,)
+    out_q = model.infer_quantized(model.quantize_input(np.full(4, 0.25)))
+    assert model.dequantize_output(out_q) == [1.0, 1.0]
