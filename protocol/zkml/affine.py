@@ -54,6 +54,9 @@ class Affine:
 
     def shifted(self, bits: int) -> Affine:
         """The same values at scale ``scale + bits`` (multiplied by 2^bits, exact)."""
+        top = max(np.abs(self.coef).max(initial=0), np.abs(self.bias).max(initial=0))
+        if int(top) << bits >= INT64_SAFE:
+            raise OverflowError(f"shifting by {bits} bits exceeds 62-bit coefficients")
         f = np.int64(1 << bits)
         return Affine(
             self.srcs, self.sizes, self.idx, self.coef * f, self.bias * f, self.scale + bits

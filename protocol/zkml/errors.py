@@ -18,7 +18,9 @@ class CompileError(RemoteProtocolError):
         self.node_name = node_name
         self.op_type = op_type
         self.hint = hint
-        where = f"node '{node_name}' (op {op_type}) " if node_name or op_type else ""
+        where = f"node '{node_name}' " if node_name else ""
+        if op_type:
+            where = f"{where}(op {op_type}) " if node_name else f"op {op_type} "
         full = f"{where}{message}"
         if hint:
             full = f"{full}: {hint}"

@@ -76,6 +76,14 @@ def quantize_coefs(coef: NDArray[np.float64], weight_bits: int) -> tuple[IntArra
     return np.round(coef * 2.0**scale).astype(np.int64), scale
 
 
+def _shift(a: Affine, bits: int, tensor: str, layer: str) -> Affine:
+    try:
+        return a.shifted(bits)
+    except OverflowError as exc:
+        hint = "lower weight_bits or activation_bits"
+        raise CompileError(f"tensor '{tensor}': {exc}", layer, "", hint) from exc
+
+
 @dataclass
 class Lowering:
     """The mutable state of one lowering pass (see module docstring)."""
@@ -112,7 +120,7 @@ class Lowering:
         scale = scale_for(self.stats[tensor], self.activation_bits, self.headroom)
         k = a.scale - scale
         if k < 0:
-            a, k = a.shifted(-k), 0
+            a, k = _shift(a, -k, tensor, layer), 0
         if k > MAX_SHIFT:
             raise CompileError(
                 f"rescaling tensor '{tensor}' needs a {k}-bit shift", layer, "", "lower weight_bits"
@@ -162,7 +170,7 @@ class Lowering:
         n = len(kind.bias)
         acc: Affine | None = None
         for a, part in zip(ins, kind.parts, strict=True):
-            a = a.shifted(scale - a.scale)
+            a = _shift(a, scale - a.scale, node.output, node.name)
             rows = np.zeros(n, dtype=np.int64)
             rows[part.rows] = part.cols
             mask = np.zeros((n, 1), dtype=np.int64)
