@@ -13,6 +13,7 @@ from protocol.messages.signing import (
     recover_peer_record_signer,
     sign_bid,
     sign_peer_record,
+    verify_peer_record,
 )
 from protocol.messages.types import (
     GOSSIP_TYPES,
@@ -61,4 +62,5 @@ __all__ = [
     "sign_bid",
     "sign_peer_record",
     "validate_envelope",
+    "verify_peer_record",
 ]

@@ -171,7 +171,8 @@ def decode(
     limit = min(max_size, MAX_FRAME_BYTES)
     if len(data) > limit:
         raise OversizedMessage(f"{len(data)} bytes exceed the limit of {limit}")
-    frame = _unpack(data, limit)
+    # Every element takes at least one byte: no length in a frame may exceed the frame's.
+    frame = _unpack(data, len(data))
     if type(frame) is not list or len(frame) != 2 or type(frame[0]) is not int:
         raise MalformedMessage("a frame is [type_id, fields]")
     cls = REGISTRY.get(frame[0])

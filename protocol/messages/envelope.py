@@ -87,18 +87,18 @@ class ReplayGuard:
 
     capacity: int = 100_000
     per_sender: int = 1_000
-    _expiry: dict[tuple[bytes, int], int] = field(default_factory=dict)
+    _live: set[tuple[bytes, int]] = field(default_factory=set)
     _by_time: list[tuple[int, bytes, int]] = field(default_factory=list)
     _counts: dict[bytes, int] = field(default_factory=dict)
 
     def __len__(self) -> int:
-        return len(self._expiry)
+        return len(self._live)
 
     def prune(self, now: int) -> None:
         """Forget entries whose envelopes have expired at ``now``."""
         while self._by_time and self._by_time[0][0] < now:
             _, sender, nonce = heapq.heappop(self._by_time)
-            del self._expiry[(sender, nonce)]
+            self._live.remove((sender, nonce))
             self._counts[sender] -= 1
             if self._counts[sender] == 0:
                 del self._counts[sender]
@@ -106,13 +106,13 @@ class ReplayGuard:
     def check_and_record(self, sender: bytes, nonce: int, expiry: int, now: int) -> None:
         """Record a fresh (sender, nonce); raises Replayed or ReplayCacheFull."""
         self.prune(now)
-        if (sender, nonce) in self._expiry:
+        if (sender, nonce) in self._live:
             raise Replayed(f"nonce {nonce} from 0x{sender.hex()} was already accepted")
         if self._counts.get(sender, 0) >= self.per_sender:
             raise ReplayCacheFull(f"0x{sender.hex()} has {self.per_sender} live envelopes")
-        if len(self._expiry) >= self.capacity:
+        if len(self._live) >= self.capacity:
             raise ReplayCacheFull(f"{self.capacity} live envelopes are cached")
-        self._expiry[(sender, nonce)] = expiry
+        self._live.add((sender, nonce))
         heapq.heappush(self._by_time, (expiry, sender, nonce))
         self._counts[sender] = self._counts.get(sender, 0) + 1
 

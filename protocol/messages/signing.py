@@ -18,6 +18,7 @@ from protocol.messages.eip712 import (
     sign_digest,
     typed_digest,
 )
+from protocol.messages.errors import BadSignature
 from protocol.messages.types import Bid, Envelope, PeerRecord
 
 MARKET_DOMAIN_NAME = "provernet JobMarket"
@@ -119,3 +120,9 @@ def sign_peer_record(
 def recover_peer_record_signer(chain_id: int, record: PeerRecord) -> bytes:
     """The account that signed ``record``; raises BadSignature."""
     return recover_signer(peer_record_digest(chain_id, record), record.signature)
+
+
+def verify_peer_record(chain_id: int, record: PeerRecord) -> None:
+    """Raise BadSignature unless ``record`` is signed by the account it names."""
+    if recover_peer_record_signer(chain_id, record) != record.account:
+        raise BadSignature(f"the peer record is not signed by 0x{record.account.hex()}")

@@ -59,7 +59,7 @@ _ARTIFACT_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}")
 @register(1, MAX_GOSSIP_PAYLOAD + ENVELOPE_OVERHEAD, gossip=False)
 @dataclass(frozen=True)
 class Envelope(Message):
-    """A gossip payload signed by its sender's Ethereum key (see ``envelope``)."""
+    """A gossip payload (its full frame) signed by its sender's Ethereum key (``envelope``)."""
 
     chain_id: int = wire(UINT64)
     type_id: int = wire(UINT16)
@@ -74,7 +74,13 @@ class Envelope(Message):
 @register(16, 1024, gossip=True, signer_field="requester")
 @dataclass(frozen=True)
 class JobAnnouncement(Message):
-    """A job created on-chain, offered for bids; every field is checkable against getJob."""
+    """A job created on-chain, offered for bids.
+
+    Receivers check: chain id and market are ours; getJob(job_id) is Open and agrees
+    on requester, model, input commitment, max fee, collateral and both deadlines;
+    the model's registered circuit hash and constraint count equal ``circuit_id`` and
+    ``constraint_count`` (pricing trusts the registry, not this claim).
+    """
 
     chain_id: int = wire(UINT64)
     market: bytes = wire(ADDRESS)
@@ -103,7 +109,14 @@ class JobAnnouncement(Message):
 @register(17, 512, gossip=True, signer_field="prover")
 @dataclass(frozen=True)
 class Bid(Message):
-    """A prover's offer: the on-chain EIP-712 ``Bid`` fields, their signature, the peer."""
+    """A prover's offer: the on-chain EIP-712 ``Bid`` fields, their signature, the peer.
+
+    Receivers (the job's requester) check with ``selection.bid_problem``: the job is
+    theirs, the signature recovers ``prover`` for this chain and market, the bid has
+    not expired, the fee is within the max fee and the prover's free stake covers the
+    collateral. ``peer_id`` is where the input goes if the bid wins; the prover's
+    PeerRecord must bind it to ``prover`` before any input is sent.
+    """
 
     job_id: int = wire(U256)
     prover: bytes = wire(ADDRESS)
@@ -130,7 +143,11 @@ class ArtifactRef(Record):
 @register(18, MAX_GOSSIP_PAYLOAD, gossip=True)
 @dataclass(frozen=True)
 class ModelAnnouncement(Message):
-    """A registered model and where its artifacts can be fetched by hash."""
+    """A registered model and where its artifacts can be fetched by hash.
+
+    Receivers check getModel(model_id) for the ONNX hash, circuit hash and manifest
+    hash and the owner, then every fetched artifact against its sha256 and size.
+    """
 
     model_id: int = wire(UINT64)
     name: str = wire(Text(64))
@@ -150,7 +167,10 @@ class ModelAnnouncement(Message):
 @register(19, MAX_GOSSIP_PAYLOAD, gossip=True, signer_field="prover")
 @dataclass(frozen=True)
 class ProverHeartbeat(Message):
-    """A prover's standing offer: free capacity, price and speed, models it can prove."""
+    """A prover's standing offer: free capacity, price and speed, models it can prove.
+
+    Advisory (requesters use it to set max fees and deadlines); nothing is paid on it.
+    """
 
     prover: bytes = wire(ADDRESS)
     peer_id: bytes = wire(PEER_ID)
@@ -168,7 +188,13 @@ class ProverHeartbeat(Message):
 @register(20, 512, gossip=True, signer_field="account")
 @dataclass(frozen=True)
 class PeerRecord(Message):
-    """Binds a libp2p peer id to an Ethereum account, signed by that account (``records``)."""
+    """Binds a libp2p peer id to an Ethereum account, signed by that account.
+
+    Carries its own signature (``signing.sign_peer_record``) so it can be stored and
+    forwarded outside an envelope. Receivers check it with ``verify_peer_record`` and
+    keep, per account, the record with the highest ``seq``; a requester sends an input
+    only over a stream whose authenticated remote peer id is the winner's record's.
+    """
 
     peer_id: bytes = wire(PEER_ID)
     account: bytes = wire(ADDRESS)
@@ -195,7 +221,10 @@ class InputDelivery(Message):
 @register(33, 256, gossip=False)
 @dataclass(frozen=True)
 class InputAck(Message):
-    """The prover accepts an input: the commitment it computed matches the job's."""
+    """The prover accepts an input: the commitment it computed matches the job's.
+
+    The requester checks that the commitment equals the job's input commitment.
+    """
 
     job_id: int = wire(U256)
     input_commitment: int = wire(FIELD_ELEMENT)

@@ -159,6 +159,8 @@ BID_FIELDS = record_to_array(BID)
         (encode(BID)[:-1], MalformedMessage),  # truncated
         (b"", MalformedMessage),
         (b"\xc1", MalformedMessage),  # a reserved msgpack byte
+        (b"\x92\x11\xdd\xff\xff\xff\xff", MalformedMessage),  # claims 2^32 - 1 fields
+        (b"\x92\x22\x91\xc6\x7f\xff\xff\xff", MalformedMessage),  # claims a 2 GB bin
         (bytes(msgpack.packb([17, BID_FIELDS, 0], use_bin_type=True)), MalformedMessage),
         (bytes(msgpack.packb([17, BID_FIELDS], use_bin_type=False)), MalformedMessage),
     ],

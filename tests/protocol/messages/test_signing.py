@@ -11,7 +11,15 @@ from eth_utils.crypto import keccak
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from protocol.messages import Bid, bid_digest, recover_bid_signer, sign_bid, sign_peer_record
+from protocol.messages import (
+    Bid,
+    PeerRecord,
+    bid_digest,
+    recover_bid_signer,
+    sign_bid,
+    sign_peer_record,
+    verify_peer_record,
+)
 from protocol.messages.eip712 import HALF_N, SECP256K1_N, recover_signer, sign_digest
 from protocol.messages.errors import BadSignature
 from protocol.messages.signing import (
@@ -170,3 +178,13 @@ def test_random_signatures_recover_or_raise_bad_signature(digest: bytes, rs: byt
     except BadSignature:
         return
     assert len(address) == 20
+
+
+def test_verify_peer_record_refuses_a_record_naming_another_account() -> None:
+    record = sign_peer_record(BOB_KEY, CHAIN_ID, peer_id=PEER_B, seq=1, timestamp=5)
+    verify_peer_record(CHAIN_ID, record)
+    claimed = PeerRecord(PEER_B, ALICE, 1, 5, record.signature)
+    with pytest.raises(BadSignature):
+        verify_peer_record(CHAIN_ID, claimed)
+    with pytest.raises(BadSignature):
+        verify_peer_record(CHAIN_ID + 1, record)
