@@ -263,6 +263,8 @@ def _gemm(ctx: Ctx, node: onnx.NodeProto) -> Node:
 
 
 def _matmul(ctx: Ctx, node: onnx.NodeProto) -> Node:
+    if node.input[0] in ctx.consts:
+        return _matmul_left(ctx, node)
     x, s = ctx.var(node.input[0])
     w = np.asarray(ctx.const(node.input[1]), dtype=float)
     if w.ndim not in (1, 2) or w.shape[0] != s[-1]:
@@ -277,3 +279,17 @@ def _matmul(ctx: Ctx, node: onnx.NodeProto) -> Node:
     coef = np.broadcast_to(w2.T[None], (lead, n_dim, k_dim)).reshape(lead * n_dim, k_dim)
     out = s[:-1] + ((n_dim,) if w.ndim == 2 else ())
     return _linear(ctx, node, x, out, Linear(idx.astype(np.int64), coef, np.zeros(lead * n_dim)))
+
+
+def _matmul_left(ctx: Ctx, node: onnx.NodeProto) -> Node:
+    """``W @ x`` with a constant 2-D ``W`` and a 2-D variable ``x``."""
+    w = np.asarray(ctx.const(node.input[0]), dtype=float)
+    x, s = ctx.var(node.input[1])
+    if w.ndim != 2 or len(s) != 2 or w.shape[1] != s[0]:
+        raise ctx.fail(f"MatMul of constant {w.shape} and {s} needs 2-D operands that match")
+    (m_dim, k_dim), n_dim = w.shape, s[1]
+    pos = np.arange(k_dim)[None, None, :] * n_dim + np.arange(n_dim)[None, :, None]
+    idx = np.broadcast_to(pos, (m_dim, n_dim, k_dim)).reshape(m_dim * n_dim, k_dim)
+    coef = np.broadcast_to(w[:, None, :], (m_dim, n_dim, k_dim)).reshape(m_dim * n_dim, k_dim)
+    kind = Linear(idx.astype(np.int64), coef, np.zeros(m_dim * n_dim))
+    return _linear(ctx, node, x, (m_dim, n_dim), kind)

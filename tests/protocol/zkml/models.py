@@ -253,3 +253,16 @@ def wide() -> tuple[bytes, tuple[int, ...]]:
 
 CASES["exported_flatten_opset18"] = exported_flatten
 CASES["layout_opset18"] = layout_chain(18)
+
+
+def matmul_left() -> tuple[bytes, tuple[int, ...]]:
+    """A constant matrix times the input, then a second linear layer with no activation."""
+    nodes = [
+        helper.make_node("MatMul", ["w", "x"], ["h"], name="left"),
+        helper.make_node("Gemm", ["h", "v"], ["y"], name="fc"),
+    ]
+    inits = [init("w", _w(40, 3, 4)), init("v", _w(41, 2, 3))]
+    return make_model(nodes, (4, 2), (3, 3), inits), (4, 2)
+
+
+CASES["matmul_left_then_gemm"] = matmul_left
