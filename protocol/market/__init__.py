@@ -25,6 +25,7 @@ from protocol.market.prover import (
     new_prover_job,
     new_rescue_job,
     prover_step,
+    rescue_event,
 )
 from protocol.market.requester import (
     RequesterJob,
@@ -58,6 +59,7 @@ __all__ = [
     "prover_step",
     "proving_seconds",
     "requester_step",
+    "rescue_event",
     "select_winner",
     "submit_gas_estimate",
     "suggest_deadlines",

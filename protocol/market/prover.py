@@ -15,8 +15,10 @@ or by a rescuer's proof.
 
 A prover may also RESCUE someone else's overdue job: it starts in RESCUE, takes
 the input from the requester and follows the same proving states against the end
-of the rescue window; a rescue lost to another prover, a slash or the window's end
-is LOST. Leaving the pipeline (PAID, LOST after input, FAILED) forgets the input.
+of the rescue window, and is PAID when ProofAccepted names it as the rescuer;
+a rescue lost to another prover, a slash or the window's end is LOST. Chain logs
+that may be ours or someone else's become events through ``award_event`` and
+``rescue_event``. Leaving the pipeline (PAID, LOST after input, FAILED) forgets the input.
 """
 
 from __future__ import annotations
@@ -86,6 +88,11 @@ class BidPlaced(Event):
 @dataclass(frozen=True)
 class AwardedToOther(Event):
     """JobAwarded named another prover."""
+
+
+@dataclass(frozen=True)
+class RescueAccepted(Event):
+    """ProofAccepted with rescued = True naming us: our rescue was paid."""
 
 
 @dataclass(frozen=True)
@@ -198,6 +205,7 @@ TABLE: dict[tuple[S, type[Event]], Rule] = {
     (S.PROVING, ProvingFailed): (_retry_or_fail, _after_retry),
     (S.SUBMITTED, TxFailed): (_retry_or_fail, _after_retry),
     (S.SUBMITTED, ChainProofAccepted): (S.PAID, _const(Withdraw(), ForgetInput())),
+    (S.SUBMITTED, RescueAccepted): (S.PAID, _const(Withdraw(), ForgetInput())),
     (S.FAILED, ChainProverSlashed): (S.SLASHED, _none),
     (S.FAILED, ChainProofRescued): (S.SLASHED, _none),
 }
@@ -226,6 +234,11 @@ def award_event(job: ProverJob, prover: bytes, fee: int) -> Event:
     return ChainJobAwarded(prover, fee) if prover == job.me else AwardedToOther()
 
 
+def rescue_event(job: ProverJob, rescuer: bytes) -> Event:
+    """The event for a ProofAccepted log with rescued = True: ours or someone else's."""
+    return RescueAccepted() if rescuer == job.me else ChainProofRescued(rescuer)
+
+
 def _check(job: ProverJob, event: Event, now: int) -> None:
     if isinstance(event, BidPlaced):
         bid = event.bid
@@ -236,11 +249,11 @@ def _check(job: ProverJob, event: Event, now: int) -> None:
     if isinstance(event, ChainJobAwarded) and event.prover != job.me:
         raise IllegalTransition("JobAwarded for another prover: use award_event")
     if isinstance(event, ChainProofAccepted) and job.rescue:
-        raise IllegalTransition("a rescue is paid by ChainProofRescued naming us")
-
-
-def _rescue_paid(job: ProverJob, event: Event) -> bool:
-    return isinstance(event, ChainProofRescued) and job.rescue and event.rescuer == job.me
+        raise IllegalTransition("a rescue is paid by RescueAccepted (see rescue_event)")
+    if isinstance(event, ChainProofRescued) and event.rescuer == job.me:
+        raise IllegalTransition("our own rescue is RescueAccepted: use rescue_event")
+    if isinstance(event, RescueAccepted) and not job.rescue:
+        raise IllegalTransition("the assigned prover cannot rescue its own job")
 
 
 def prover_step(job: ProverJob, event: Event, now: int) -> tuple[ProverJob, Actions]:
@@ -255,8 +268,6 @@ def prover_step(job: ProverJob, event: Event, now: int) -> tuple[ProverJob, Acti
     if isinstance(event, BidDeadlinePassed | ProofDeadlinePassed | RescueWindowClosed):
         raise IllegalTransition("time events come from Tick, not from the caller")
     _check(job, event, now)
-    if _rescue_paid(job, event) and job.state is S.SUBMITTED:
-        return dataclasses.replace(job, state=S.PAID), (Withdraw(), ForgetInput())
     return _apply(job, event, now)
 
 

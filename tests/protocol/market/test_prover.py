@@ -16,6 +16,7 @@ from protocol.market import (
     new_prover_job,
     new_rescue_job,
     prover_step,
+    rescue_event,
 )
 from protocol.market.actions import (
     AckInput,
@@ -46,6 +47,7 @@ from protocol.market.prover import (
     ProofReady,
     ProvingFailed,
     ProvingStarted,
+    RescueAccepted,
 )
 from protocol.messages import sign_bid
 
@@ -179,7 +181,10 @@ def test_rescue_path_is_paid_by_the_rescued_event_naming_us() -> None:
         ],
     )
     assert job.state is S.SUBMITTED
-    job, actions = prover_step(job, ChainProofRescued(BOB), NOW + 910)
+    with pytest.raises(IllegalTransition):
+        prover_step(job, ChainProofRescued(BOB), NOW + 910)  # must go through rescue_event
+    assert rescue_event(job, CAROL) == ChainProofRescued(CAROL)
+    job, actions = prover_step(job, rescue_event(job, BOB), NOW + 910)
     assert (job.state, actions) == (S.PAID, (Withdraw(), ForgetInput()))
 
 
@@ -220,6 +225,7 @@ EVENTS: list[Event] = [
     ChainProofAccepted(),
     ChainProofRescued(CAROL),
     ChainProverSlashed(),
+    RescueAccepted(),
 ]
 
 
@@ -229,7 +235,7 @@ EVENTS: list[Event] = [
     ids=lambda v: getattr(v, "name", type(v).__name__),
 )
 def test_every_pair_outside_the_table_raises(state: ProverState, event: Event) -> None:
-    job = ProverJob(state, JOB, BOB, RESCUE)
+    job = ProverJob(state, JOB, BOB, RESCUE, rescue=isinstance(event, RescueAccepted))
     if (state, type(event)) in TABLE:
         assert isinstance(prover_step(job, event, NOW)[0].state, ProverState)
     else:
