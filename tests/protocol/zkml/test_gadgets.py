@@ -1,0 +1,76 @@
+"""Each gadget on its own: constraints and witness agree, and every wire is pinned."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from protocol.r1cs.system import R, ConstraintSystem, LinearCombination, first_unsatisfied
+from protocol.zkml import gadgets
+from protocol.zkml.errors import InputError
+from tests.protocol.zkml.helpers import unpinned_wires
+
+LC = LinearCombination
+
+
+def _system(values: list[int]) -> tuple[ConstraintSystem, list[LC]]:
+    cs = ConstraintSystem()
+    wires = [cs.alloc_private_input() for _ in values]
+    return cs, [LC.wire(w) for w in wires]
+
+
+def _check(cs: ConstraintSystem, inputs: list[int], records: np.ndarray) -> None:
+    r1cs = cs.finish()
+    witness = [1, *(v % R for v in inputs), *(int(v) % R for v in records.ravel().tolist())]
+    assert len(witness) == r1cs.n_wires
+    assert first_unsatisfied(r1cs, witness) is None
+    # the gadget's inputs are pinned by whatever produced them, not by the gadget
+    assert [w for w in unpinned_wires(r1cs, witness) if w > len(inputs)] == []
+
+
+@pytest.mark.parametrize(("k", "relu"), [(0, False), (0, True), (1, True), (4, False), (4, True)])
+def test_requant(k: int, relu: bool) -> None:
+    bits = 6
+    accs = [-(32 << k), -37, -1, 0, 1, 5, (31 << k) - 1, (1 << k) // 2]
+    accs = [a for a in accs if -(32 << k) <= a + (1 << k >> 1) < (32 << k)]
+    lay = gadgets.RequantLayout(k, bits, relu)
+    cs, lcs = _system(accs)
+    qs, ys = gadgets.emit_requant(cs, lcs, lay)
+    rec, q, y = gadgets.witness_requant(np.array(accs, dtype=np.int64), lay, "layer")
+    expected = [(a + (1 << k >> 1)) // (1 << k) for a in accs]
+    assert q.tolist() == expected
+    assert y.tolist() == [max(v, 0) for v in expected]
+    assert len(cs.constraints) == len(accs) * (k + bits + int(relu))
+    assert len(ys) == (len(accs) if relu else 0) and len(qs) == len(accs)
+    _check(cs, accs, rec)
+
+
+def test_requant_overflow_names_the_layer() -> None:
+    lay = gadgets.RequantLayout(2, 4, False)
+    with pytest.raises(InputError, match="layer 'fc'"):
+        gadgets.witness_requant(np.array([4 * 8], dtype=np.int64), lay, "fc")
+
+
+@pytest.mark.parametrize("knot", [-3, 0, 5])
+def test_relu_shifted(knot: int) -> None:
+    xs = [-8, -3, 0, 4, 5, 7]
+    lay = gadgets.ReluLayout(5)  # x - knot stays within [-16, 16)
+    cs, lcs = _system(xs)
+    gadgets.emit_relu(cs, lcs, knot, lay)
+    rec, y = gadgets.witness_relu(np.array(xs, dtype=np.int64), knot, lay)
+    assert y.tolist() == [max(x - knot, 0) for x in xs]
+    _check(cs, xs, rec)
+
+
+@pytest.mark.parametrize("width", [1, 2, 4, 9])
+def test_max(width: int) -> None:
+    rng = np.random.default_rng(width)
+    values = rng.integers(-20, 20, size=12).tolist()
+    windows = rng.integers(0, len(values), size=(3, width))
+    lay = gadgets.MaxLayout(width, 6)  # differences within [0, 40) < 2^6
+    cs, lcs = _system(values)
+    gadgets.emit_max(cs, [[lcs[i] for i in row] for row in windows.tolist()], lay)
+    rec, m = gadgets.witness_max(np.array(values, dtype=np.int64)[windows], lay)
+    assert m.tolist() == [max(values[i] for i in row) for row in windows.tolist()]
+    assert len(cs.constraints) == 3 * (width * 6 + max(width - 1, 1))
+    _check(cs, values, rec)
