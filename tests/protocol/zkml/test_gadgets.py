@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from protocol.r1cs.system import R, ConstraintSystem, LinearCombination, first_unsatisfied
+from protocol.r1cs.system import ConstraintSystem, LinearCombination, R, first_unsatisfied
 from protocol.zkml import gadgets
 from protocol.zkml.errors import InputError
 from tests.protocol.zkml.helpers import unpinned_wires
