@@ -41,7 +41,8 @@ def test_requant(k: int, relu: bool) -> None:
     assert q.tolist() == expected
     assert y.tolist() == [max(v, 0) for v in expected]
     assert len(cs.constraints) == len(accs) * (k + bits + int(relu))
-    assert len(ys) == (len(accs) if relu else 0) and len(qs) == len(accs)
+    assert len(ys) == (len(accs) if relu else 0)
+    assert len(qs) == len(accs)
     _check(cs, accs, rec)
 
 
