@@ -129,3 +129,14 @@ def get_backend(name: str | None = None) -> Backend:
     if factory is None:
         raise LocalProtocolError(f"unknown BN254 backend {chosen!r}; have {available_backends()}")
     return factory()
+
+
+def _register_native() -> None:
+    try:
+        from protocol.bn254.fast import ZksnakeBackend
+    except ImportError:  # the optional native wheel (extra "fast") is not installed
+        return
+    register_backend(ZksnakeBackend.name, ZksnakeBackend, preferred=True)
+
+
+_register_native()

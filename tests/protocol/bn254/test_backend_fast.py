@@ -1,0 +1,96 @@
+"""The native backend against the pure reference, on random and edge inputs."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from protocol.bn254.backend import PureBackend, available_backends, get_backend
+from protocol.bn254.curve import G1, G2, g1_neg, g2_neg
+from protocol.bn254.fields import R
+from protocol.errors import LocalProtocolError
+from tests.protocol.bn254.helpers import random_g1, random_g2
+
+fast = pytest.importorskip(
+    "protocol.bn254.fast", reason="the native wheel (extra 'fast': zksnake) is not installed"
+)
+
+PURE = PureBackend()
+FAST = fast.ZksnakeBackend()
+
+
+def test_native_backend_is_preferred_when_installed() -> None:
+    assert available_backends()[0] == fast.NAME
+    assert get_backend().name == fast.NAME
+
+
+def _edge_scalars(rng: random.Random, n: int) -> list[int]:
+    special = [0, 1, R - 1, R, R + 5, -3, 2**256 - 1, R // 2, R // 2 + 1]
+    return [special[i] if i < len(special) else rng.randrange(R) for i in range(n)]
+
+
+@pytest.mark.parametrize("n", [1, 2, 17, 300])
+def test_msm_g1_agrees(rng: random.Random, n: int) -> None:
+    points = [random_g1(rng) for _ in range(n)]
+    for scalars in ([rng.randrange(R) for _ in range(n)], _edge_scalars(rng, n)):
+        assert FAST.msm_g1(FAST.load_g1(points), scalars) == PURE.msm_g1(
+            PURE.load_g1(points), scalars
+        )
+
+
+def test_msm_g1_edge_points(rng: random.Random) -> None:
+    p = random_g1(rng)
+    points = [None, p, p, g1_neg(p), G1, None, G1]
+    for scalars in ([5, 1, 2, 3, 0, 7, R - 1], [0] * 7, [1] * 7, _edge_scalars(rng, 7)):
+        expected = PURE.msm_g1(PURE.load_g1(points), scalars)
+        assert FAST.msm_g1(FAST.load_g1(points), scalars) == expected
+    assert FAST.msm_g1(FAST.load_g1([p, g1_neg(p)]), [4, 4]) is None
+    assert FAST.msm_g1(FAST.load_g1([]), []) is None
+
+
+def test_msm_g2_agrees_with_edges(rng: random.Random) -> None:
+    q = random_g2(rng)
+    points = [q, None, G2, q, g2_neg(q), random_g2(rng)]
+    for scalars in ([rng.randrange(R) for _ in range(6)], _edge_scalars(rng, 6), [0] * 6):
+        expected = PURE.msm_g2(PURE.load_g2(points), scalars)
+        assert FAST.msm_g2(FAST.load_g2(points), scalars) == expected
+    assert FAST.msm_g2(FAST.load_g2([q, g2_neg(q)]), [3, 3]) is None
+
+
+def test_msm_refuses_bad_input(rng: random.Random) -> None:
+    with pytest.raises(LocalProtocolError, match="2 points but 1 scalars"):
+        FAST.msm_g1(FAST.load_g1([G1, G1]), [1])
+    with pytest.raises(LocalProtocolError, match="not loaded by this backend"):
+        FAST.msm_g1(PURE.load_g1([G1]), [1])
+    with pytest.raises(LocalProtocolError, match="not loaded by this backend"):
+        FAST.msm_g2(FAST.load_g1([G1]), [1])
+    with pytest.raises(LocalProtocolError, match="not on G1"):
+        FAST.load_g1([(1, 3)])
+    (x0, x1), y = G2
+    with pytest.raises(LocalProtocolError, match="not on the G2 twist"):
+        FAST.load_g2([((x0 + 1, x1), y)])
+
+
+@pytest.mark.parametrize("n", [1, 2, 8, 256])
+def test_ntt_agrees_on_every_flag(rng: random.Random, n: int) -> None:
+    values = [rng.randrange(R) for _ in range(n)]
+    values[0] = R + 7  # unreduced input is taken mod R, as in the pure NTT
+    for inverse in (False, True):
+        for coset in (False, True):
+            got = FAST.ntt(values, inverse=inverse, coset=coset)
+            assert got == PURE.ntt(values, inverse=inverse, coset=coset)
+    assert FAST.ntt(FAST.ntt(values, coset=True), inverse=True, coset=True) == [
+        v % R for v in values
+    ]
+
+
+def test_ntt_refuses_lengths_that_are_not_powers_of_two() -> None:
+    with pytest.raises(LocalProtocolError, match="power of two"):
+        FAST.ntt([1, 2, 3])
+
+
+def test_fixed_base_batches_agree(rng: random.Random) -> None:
+    scalars = _edge_scalars(rng, 12)
+    assert FAST.g1_fixed_base_batch(G1, scalars) == PURE.g1_fixed_base_batch(G1, scalars)
+    assert FAST.g2_fixed_base_batch(G2, scalars[:4]) == PURE.g2_fixed_base_batch(G2, scalars[:4])
