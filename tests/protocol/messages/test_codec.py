@@ -245,6 +245,10 @@ def test_mutated_encodings_decode_or_raise_remote_errors(
     _decode_or_remote_error(bytes(buf))
 
 
+def _nested(inner: st.SearchStrategy[object]) -> st.SearchStrategy[list[object]]:
+    return st.lists(inner, max_size=14)
+
+
 _natives = st.recursive(
     st.none()
     | st.booleans()
@@ -252,7 +256,7 @@ _natives = st.recursive(
     | st.binary(max_size=40)
     | st.text(max_size=10)
     | st.floats(allow_nan=False),
-    lambda inner: st.lists(inner, max_size=14),
+    _nested,
     max_leaves=30,
 )
 
