@@ -30,19 +30,27 @@ from node.exit_codes import (
     USAGE,
     CliError,
 )
+from node.proving import ProverPool, default_workers
 from protocol import zkml
 from protocol.bn254.backend import get_backend
 from protocol.errors import RemoteProtocolError
 from protocol.groth16 import keys as g16keys
 from protocol.groth16 import snarkjs
-from protocol.groth16.prove import prove
-from protocol.groth16.setup import ToxicWaste, setup
+from protocol.groth16.setup import ToxicWaste
 from protocol.groth16.verify import verify
 from protocol.r1cs import binfmt
 from protocol.r1cs.system import R1CS, R
 from protocol.zkml.model import FORMAT_VERSION as CIRCUIT_FORMAT_VERSION
 
 PROVERNET_VERSION = "0.1.0"
+# Below this many constraints a proof takes less than starting worker processes
+# (about 0.5 s each, measured in bench/results/proving.md), so it runs in-process.
+POOL_MIN_CONSTRAINTS = 4096
+
+
+def _pool(backend: str | None, r1cs: R1CS) -> ProverPool:
+    small = r1cs.n_constraints < POOL_MIN_CONSTRAINTS
+    return ProverPool(backend, workers=0 if small else default_workers())
 
 
 def _progress(message: str) -> None:
@@ -202,12 +210,16 @@ def cmd_setup(args: argparse.Namespace) -> int:
             USAGE,
         )
     r1cs = _load_r1cs(cdir)
-    backend = get_backend(args.backend)
-    stage = _Stage(f"Groth16 setup for {r1cs.n_constraints} constraints ({backend.name} backend)")
-    toxic = ToxicWaste.from_entropy(os.urandom(64))
-    pk = setup(r1cs, toxic, backend=backend)
-    del toxic  # the toxic waste must not outlive the setup
-    elapsed = stage.done()
+    with _pool(args.backend, r1cs) as pool:
+        backend = pool.backend
+        stage = _Stage(
+            f"Groth16 setup for {r1cs.n_constraints} constraints ({backend.name} backend, "
+            f"{pool.workers or 'no'} worker processes)"
+        )
+        toxic = ToxicWaste.from_entropy(os.urandom(64))
+        pk = pool.setup(r1cs, toxic)
+        del toxic  # the toxic waste must not outlive the setup
+        elapsed = stage.done()
     cdir.record("proving_key", art.PROVING_KEY_FILE, g16keys.proving_key_to_bytes(pk))
     vk_json = json.dumps(snarkjs.vk_to_json(pk.vk), indent=2).encode() + b"\n"
     cdir.record("verification_key", art.VERIFICATION_KEY_FILE, vk_json)
@@ -251,12 +263,15 @@ def cmd_prove(args: argparse.Namespace) -> int:
         stage.done()
     except zkml.InputError as exc:
         raise CliError(f"input rejected: {exc}", INPUT_REJECTED) from None
-    backend = get_backend(args.backend)
-    stage = _Stage(f"proving ({backend.name} backend)")
-    proof = prove(
-        pk, r1cs, witness.values, secrets.randbelow(R), secrets.randbelow(R), backend=backend
-    )
-    prove_seconds = stage.done()
+    with _pool(args.backend, r1cs) as pool:
+        stage = _Stage(
+            f"proving ({pool.backend.name} backend, {pool.workers or 'no'} worker processes)"
+        )
+        model_key = cdir.manifest["files"]["r1cs"]["sha256"]
+        pool.prepare(model_key, pk, r1cs)
+        proof = pool.prove(model_key, witness.values, secrets.randbelow(R), secrets.randbelow(R))
+        prove_seconds = stage.done()
+        backend_name = pool.backend.name
     if not verify(pk.vk, witness.public, proof):
         raise CliError("internal error: the proof just made does not verify", FAILED)
     out.mkdir(parents=True, exist_ok=True)
@@ -270,6 +285,7 @@ def cmd_prove(args: argparse.Namespace) -> int:
         "salt": str(salt),
         "circuit_sha256": cdir.circuit_id,
         "prove_seconds": round(prove_seconds, 3),
+        "backend": backend_name,
     }
     art.write_json(out / art.OUTPUT_FILE, output)
     return _emit(args, output, f"proof written to {out}\noutput: {output['output']}")
