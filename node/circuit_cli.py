@@ -14,7 +14,6 @@ import os
 import secrets
 import sys
 import time
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +39,6 @@ from protocol.groth16.setup import ToxicWaste
 from protocol.groth16.verify import verify
 from protocol.r1cs import binfmt
 from protocol.r1cs.system import R1CS, R
-from protocol.zkml.model import FORMAT_VERSION as CIRCUIT_FORMAT_VERSION
 
 PROVERNET_VERSION = "0.1.0"
 # Below this many constraints a proof takes less than starting worker processes
@@ -120,24 +118,6 @@ def _options(args: argparse.Namespace) -> zkml.CompileOptions:
     return options
 
 
-def report_to_json(report: zkml.CompileReport) -> dict[str, Any]:
-    """The compile report as plain JSON (stored in the manifest, printed by ``info``)."""
-    return {
-        "layers": [{"name": name, "constraints": n} for name, n in report.layers],
-        "ops": list(report.ops),
-        "opset": report.opset,
-        "tensors": [asdict(t) for t in report.tensors],
-        "approximations": [asdict(a) for a in report.approximations],
-        "input": {
-            "scale": report.input_scale,
-            "bits": report.input_bits,
-            "range": list(report.input_range),
-        },
-        "output": {"scale": report.output_scale},
-        "calibration_samples": report.calibration_samples,
-    }
-
-
 def _compile(
     onnx_bytes: bytes, samples: Any, options: zkml.CompileOptions, args: argparse.Namespace
 ) -> zkml.CompiledModel:
@@ -159,7 +139,7 @@ def _accuracy(
     reference = model_io.float_reference(onnx_bytes, model.input_name, conformed)
     report = zkml.accuracy_report(model, conformed, reference)
     stage.done()
-    return asdict(report)
+    return report.to_json()
 
 
 def _new_manifest(
@@ -173,7 +153,7 @@ def _new_manifest(
         "format": art.FORMAT,
         "format_version": art.FORMAT_VERSION,
         "provernet_version": PROVERNET_VERSION,
-        "circuit_format": CIRCUIT_FORMAT_VERSION,
+        "circuit_format": zkml.CIRCUIT_FORMAT_VERSION,
         "proving_key_format": g16keys.PROVING_KEY_FORMAT_VERSION,
         "onnx_sha256": art.sha256_hex(onnx_bytes),
         "input": {"name": model.input_name, "shape": list(model.input_shape)},
@@ -181,7 +161,7 @@ def _new_manifest(
         "public_signals": ["input_commitment"] + [f"output[{i}]" for i in range(n_out)],
         "constraints": model.r1cs.n_constraints,
         "wires": model.r1cs.n_wires,
-        "quantization": report_to_json(model.report),
+        "quantization": model.report.to_json(),
         "calibration": {
             "samples": 0 if samples is None else int(samples.shape[0]),
             "accuracy": accuracy,
@@ -392,7 +372,7 @@ def _format_info(info: dict[str, Any]) -> str:
         f"keys          {'present' if info['setup'] else 'none (run `provernet circuit setup`)'}",
         "",
     ]
-    lines += _format_quantization(info["quantization"])
+    lines += zkml.format_report(info["quantization"])
     lines.append("")
     acc = info["calibration"]["accuracy"]
     if acc is None:
@@ -404,31 +384,6 @@ def _format_info(info: dict[str, Any]) -> str:
             f"  argmax agreement  {acc['argmax_agreement'] * 100:.2f} %",
         ]
     return "\n".join(lines)
-
-
-def _format_quantization(q: dict[str, Any]) -> list[str]:
-    total = sum(layer["constraints"] for layer in q["layers"]) or 1
-    lines = ["constraints per layer:"]
-    for layer in q["layers"]:
-        share = 100 * layer["constraints"] / total
-        lines.append(f"  {layer['name']:<36} {layer['constraints']:>9}  {share:5.1f} %")
-    lo, hi = q["input"]["range"]
-    lines += [
-        "",
-        f"input         range [{lo:g}, {hi:g}], {q['input']['bits']}-bit values at scale "
-        f"2^{q['input']['scale']}; outputs at scale 2^{q['output']['scale']}",
-        "tensors (scale, bits, integer bounds):",
-    ]
-    lines += [
-        f"  {t['name']:<36} 2^{t['scale']:<4} {t['bits']:>3} bits  [{t['lo']}, {t['hi']}]"
-        for t in q["tensors"]
-    ]
-    for a in q["approximations"]:
-        lines.append(
-            f"approximation {a['node']} ({a['op_type']}): {a['method']}; "
-            f"|error| <= {a['max_error']:.4g} (largest seen {a['sampled_error']:.4g})"
-        )
-    return lines
 
 
 # ----------------------------------------------------------------------------- plumbing

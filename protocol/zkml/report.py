@@ -68,7 +68,11 @@ def format_report(info: Mapping[str, Any]) -> list[str]:
     """Human-readable lines for a report in its ``to_json`` form."""
     head = f"{info['constraints']} constraints, {info['wires']} wires"
     lines = [f"{head}, {info['public_signals']} public signals"]
-    lines += [f"  {la['name']:<32} {la['constraints']:>8}" for la in info["layers"]]
+    total = max(1, sum(la["constraints"] for la in info["layers"]))
+    lines += [
+        f"  {la['name']:<32} {la['constraints']:>8}  {100 * la['constraints'] / total:5.1f} %"
+        for la in info["layers"]
+    ]
     n_cal = info["calibration_samples"]
     ranges = f"calibrated on {n_cal} samples" if n_cal else "interval bounds"
     inp = info["input"]
