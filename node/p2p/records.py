@@ -1,0 +1,113 @@
+"""provernet's wire messages on the network edge: gossip envelopes and peer records.
+
+``market_topics`` gives the rules of the four market topics: each carries signed
+``Envelope``s (protocol.messages) of one payload type. ``decode`` runs every check
+that does not depend on what this node saw before (encoding, chain id, lifetime,
+EIP-712 signature, the payload naming its signer, and the payload's peer id being
+the publishing peer); ``check`` records the (sender, nonce) pair, refusing
+replays. The daemon receives ``Verified`` (signer account, payload, envelope).
+
+Peer records bind a peer id to an Ethereum account: ``local_peer_record`` signs
+ours, ``peer_record_verifier`` checks a remote one against the stream's peer id.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from libp2p.peer.id import ID
+
+from node.p2p.gossip import BIDS_TOPIC, HEARTBEATS_TOPIC, JOBS_TOPIC, MODELS_TOPIC, TopicRules
+from protocol.errors import RemoteProtocolError
+from protocol.messages import (
+    Bid,
+    Envelope,
+    JobAnnouncement,
+    Message,
+    ModelAnnouncement,
+    PeerRecord,
+    ProverHeartbeat,
+    ReplayGuard,
+    Verified,
+    decode_as,
+    encode,
+    recover_peer_record_signer,
+    sign_peer_record,
+    validate_envelope,
+)
+from protocol.messages.errors import BadSignature, UnexpectedMessageType
+
+# Payload fields that name the peer a reply should go to; it must be the publisher.
+PEER_FIELDS = ("peer_id", "requester_peer_id")
+TOPIC_TYPES: dict[str, type[Message]] = {
+    JOBS_TOPIC: JobAnnouncement,
+    BIDS_TOPIC: Bid,
+    MODELS_TOPIC: ModelAnnouncement,
+    HEARTBEATS_TOPIC: ProverHeartbeat,
+}
+
+
+class PeerIdMismatch(RemoteProtocolError):  # noqa: N818 (named for the reason, as in protocol.messages)
+    """A message names a peer id other than the peer that sent it."""
+
+
+def market_topics(
+    chain_id: int, replay: ReplayGuard, wall_clock: Callable[[], float]
+) -> list[TopicRules]:
+    """Rules for the job, bid, model and heartbeat topics on ``chain_id``."""
+    return [
+        envelope_topic(topic, payload, chain_id, replay, wall_clock)
+        for topic, payload in TOPIC_TYPES.items()
+    ]
+
+
+def envelope_topic(
+    topic: str,
+    payload: type[Message],
+    chain_id: int,
+    replay: ReplayGuard,
+    wall_clock: Callable[[], float],
+) -> TopicRules:
+    """Rules for a topic whose messages are envelopes carrying ``payload``."""
+
+    def decode(data: bytes) -> Verified:
+        # A fresh guard: replays are judged in ``check``, once the rest has passed.
+        verified = validate_envelope(
+            data, chain_id=chain_id, now=int(wall_clock()), replay=ReplayGuard()
+        )
+        if not isinstance(verified.message, payload):
+            raise UnexpectedMessageType(f"{type(verified.message).__name__} on {topic}")
+        return verified
+
+    def check(verified: Verified, origin: ID, now: float) -> None:
+        for name in PEER_FIELDS:
+            named = getattr(verified.message, name, None)
+            if named is not None and named != origin.to_bytes():
+                raise PeerIdMismatch(f"{name} is not the publishing peer {origin}")
+        envelope = verified.envelope
+        replay.check_and_record(envelope.sender, envelope.nonce, envelope.expiry, int(now))
+
+    return TopicRules(topic, Envelope.MAX_SIZE, decode, check)
+
+
+def local_peer_record(private_key: bytes, chain_id: int, peer_id: ID, now: int) -> bytes:
+    """Our signed peer record; ``now`` doubles as its sequence number."""
+    record = sign_peer_record(
+        private_key, chain_id, peer_id=peer_id.to_bytes(), seq=now, timestamp=now
+    )
+    return encode(record)
+
+
+def peer_record_verifier(chain_id: int) -> Callable[[bytes, ID], bytes]:
+    """A function giving the account a peer record binds ``peer`` to, or raising."""
+
+    def verify(data: bytes, peer: ID) -> bytes:
+        record = decode_as(data, PeerRecord, PeerRecord.MAX_SIZE)
+        if record.peer_id != peer.to_bytes():
+            raise PeerIdMismatch(f"the record is for another peer than {peer}")
+        signer = recover_peer_record_signer(chain_id, record)
+        if signer != record.account:
+            raise BadSignature("the record is not signed by the account it names")
+        return record.account
+
+    return verify

@@ -1,0 +1,46 @@
+"""Signed provernet messages for the p2p tests: keys, heartbeats, envelopes."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+
+from libp2p.peer.id import ID
+
+from node.anvil import DEV_PRIVATE_KEYS
+from protocol.messages import ProverHeartbeat, encode, seal
+from protocol.messages.eip712 import address_of
+
+CHAIN_ID = 31337
+ALICE_KEY, BOB_KEY, CAROL_KEY = (bytes.fromhex(k[2:]) for k in DEV_PRIVATE_KEYS[1:4])
+ALICE, BOB, CAROL = (address_of(k) for k in (ALICE_KEY, BOB_KEY, CAROL_KEY))
+
+
+def heartbeat(key: bytes, peer: ID, *, capacity: int = 2) -> ProverHeartbeat:
+    """A prover heartbeat from ``key``'s account, naming ``peer``."""
+    return ProverHeartbeat(address_of(key), peer.to_bytes(), capacity, 10**12, 50_000, (1, 2))
+
+
+def sealed_heartbeat(
+    key: bytes,
+    peer: ID,
+    *,
+    nonce: int,
+    capacity: int = 2,
+    now: int | None = None,
+    lifetime_s: int = 60,
+    unsigned: bool = False,
+) -> bytes:
+    """The envelope bytes a prover publishes on the heartbeat topic."""
+    timestamp = int(time.time()) if now is None else now
+    envelope = seal(
+        key,
+        CHAIN_ID,
+        heartbeat(key, peer, capacity=capacity),
+        timestamp=timestamp,
+        lifetime_s=lifetime_s,
+        nonce=nonce,
+    )
+    if unsigned:
+        envelope = dataclasses.replace(envelope, signature=b"")
+    return encode(envelope)
