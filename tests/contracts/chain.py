@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,6 +55,38 @@ def events(contract: Contract, name: str, receipt: TxReceipt) -> list[dict[str, 
     """The arguments of ``contract``'s ``name`` events in ``receipt`` (other logs skipped)."""
     logs = contract.events[name]().process_receipt(receipt, errors=DISCARD)
     return [dict(log["args"]) for log in logs]
+
+
+def rpc_batch(w3: Web3, requests: Sequence[tuple[str, list[Any]]]) -> list[Any]:
+    """Several JSON-RPC calls in one HTTP round trip; results in request order."""
+    body = [
+        {"jsonrpc": "2.0", "id": i, "method": method, "params": params}
+        for i, (method, params) in enumerate(requests)
+    ]
+    url = str(w3.provider.endpoint_uri)  # type: ignore[attr-defined]
+    request = urllib.request.Request(
+        url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        replies = sorted(json.loads(response.read()), key=lambda r: int(r["id"]))
+    for reply in replies:
+        assert "error" not in reply, reply
+    return [reply["result"] for reply in replies]
+
+
+def call_words(contract: Contract, signature: str, *args: str | int) -> tuple[str, list[Any]]:
+    """An eth_call request for ``contract.signature(args)`` with address/uint arguments."""
+    data = keccak(text=signature)[:4] + b"".join(
+        int(a, 16).to_bytes(32, "big") if isinstance(a, str) else a.to_bytes(32, "big")
+        for a in args
+    )
+    return "eth_call", [{"to": contract.address, "data": "0x" + data.hex()}, "latest"]
+
+
+def words(result: str) -> list[int]:
+    """An eth_call result split into uint256 words."""
+    raw = bytes.fromhex(result.removeprefix("0x"))
+    return [int.from_bytes(raw[i : i + 32], "big") for i in range(0, len(raw), 32)]
 
 
 def error_selector(abi: Sequence[dict[str, Any]], name: str) -> bytes:
