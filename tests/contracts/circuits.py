@@ -4,9 +4,10 @@
 "commitment" ``c = x^2 + 7`` of a private ``x``, then outputs ``out_k = (x + k) * x``.
 Every public wire is constrained, so changing any signal breaks the proof.
 
-Keys and proofs come from snarkjs (the pinned npm tool): a small powers-of-tau
-ceremony, ``groth16 setup`` per circuit, ``groth16 prove`` per witness. The same
-zkey can export snarkjs's own Solidity verifier for the gas comparison.
+Keys and proofs come from provernet's own ``protocol.groth16`` (fixed test seed and
+randomisers), or from snarkjs (the pinned npm tool: a small powers-of-tau ceremony,
+``groth16 setup`` per circuit, ``groth16 prove`` per witness), whose zkey can also
+export snarkjs's own Solidity verifier for the gas comparison.
 """
 
 from __future__ import annotations
@@ -18,12 +19,16 @@ from pathlib import Path
 from typing import Any
 
 from node import tools
+from protocol.groth16.calldata import proof_to_evm_words, vk_to_evm_words
+from protocol.groth16.prove import Prover
+from protocol.groth16.setup import ToxicWaste, setup
 from protocol.r1cs.binfmt import r1cs_to_bytes, wtns_to_bytes
 from protocol.r1cs.system import R1CS, ConstraintSystem, LinearCombination, R
 
 # 2^6 = 64 >= constraints + public signals + 1 for every circuit here (11 signals: 23).
 PTAU_POWER = 6
 COMMITMENT_OFFSET = 7  # c = x^2 + 7: any constant works; 7 keeps c != 0 for x = 0
+TEST_ENTROPY = b"provernet contract tests: a fixed, public toxic-waste seed"
 
 
 def toy_circuit(n_public: int) -> R1CS:
@@ -146,13 +151,29 @@ class ProvedCircuit:
 
     n_public: int
     r1cs: R1CS
-    zkey: Path
     vk_words: tuple[int, ...]
     statements: tuple[Statement, ...]
 
 
-def prove_toy_circuit(snarkjs: Snarkjs, n_public: int, n_proofs: int) -> ProvedCircuit:
-    """Set up ``toy_circuit(n_public)`` and prove it for ``x = 1 .. n_proofs``."""
+def prove_toy_circuit(n_public: int, n_proofs: int) -> ProvedCircuit:
+    """Set up ``toy_circuit(n_public)`` with protocol.groth16 and prove ``x = 1 .. n_proofs``."""
+    r1cs = toy_circuit(n_public)
+    pk = setup(r1cs, ToxicWaste.from_entropy(TEST_ENTROPY))
+    prover = Prover(pk, r1cs)
+    statements = []
+    for x in range(1, n_proofs + 1):
+        witness = toy_witness(n_public, x)
+        # Fixed randomisers keep the tests reproducible; any r, s in Fr give a valid proof.
+        proof = prover.prove(witness, r=1000 + x, s=2000 + x)
+        public = tuple(witness[1 : n_public + 1])
+        statements.append(Statement(public, proof_to_evm_words(proof)))
+    return ProvedCircuit(n_public, r1cs, vk_to_evm_words(pk.vk), tuple(statements))
+
+
+def snarkjs_toy_circuit(
+    snarkjs: Snarkjs, n_public: int, n_proofs: int
+) -> tuple[ProvedCircuit, Path]:
+    """The same circuit set up and proved by snarkjs; also returns its zkey."""
     r1cs = toy_circuit(n_public)
     zkey = snarkjs.setup(r1cs, f"toy{n_public}")
     statements = []
@@ -161,4 +182,5 @@ def prove_toy_circuit(snarkjs: Snarkjs, n_public: int, n_proofs: int) -> ProvedC
         if list(statement.public) != toy_witness(n_public, x)[1 : n_public + 1]:
             raise RuntimeError("snarkjs returned unexpected public signals")
         statements.append(statement)
-    return ProvedCircuit(n_public, r1cs, zkey, tuple(snarkjs.vk_words(zkey)), tuple(statements))
+    circuit = ProvedCircuit(n_public, r1cs, tuple(snarkjs.vk_words(zkey)), tuple(statements))
+    return circuit, zkey

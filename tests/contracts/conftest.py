@@ -1,4 +1,4 @@
-"""Contract-test fixtures: real snarkjs proofs and one deployment on the session's anvil.
+"""Contract-test fixtures: real Groth16 proofs and one deployment on the session's anvil.
 
 Each test gets the deployment inside an anvil snapshot that is reverted afterwards,
 so tests are independent and the expensive set-up happens once.
@@ -12,7 +12,7 @@ import pytest
 from web3 import Web3
 
 from node.anvil import AnvilProcess
-from tests.contracts.circuits import ProvedCircuit, Snarkjs, prove_toy_circuit
+from tests.contracts.circuits import ProvedCircuit, prove_toy_circuit
 from tests.contracts.deployment import Deployment, deploy_all
 
 # Public-signal counts under test, with how many distinct proofs each needs.
@@ -20,10 +20,9 @@ PROOFS_PER_CIRCUIT = {1: 2, 3: 3, 11: 1}
 
 
 @pytest.fixture(scope="session")
-def circuits(tmp_path_factory: pytest.TempPathFactory) -> dict[int, ProvedCircuit]:
-    """Toy circuits with snarkjs keys and proofs, made once per session."""
-    snarkjs = Snarkjs(tmp_path_factory.mktemp("snarkjs"))
-    return {n: prove_toy_circuit(snarkjs, n, k) for n, k in PROOFS_PER_CIRCUIT.items()}
+def circuits() -> dict[int, ProvedCircuit]:
+    """Toy circuits with protocol.groth16 keys and proofs, made once per session."""
+    return {n: prove_toy_circuit(n, k) for n, k in PROOFS_PER_CIRCUIT.items()}
 
 
 @pytest.fixture(scope="session")

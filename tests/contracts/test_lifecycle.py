@@ -14,7 +14,7 @@ from tests.contracts.deployment import (
     Deployment,
 )
 
-pytestmark = [pytest.mark.slow, pytest.mark.snarkjs]
+pytestmark = pytest.mark.slow
 
 OPEN, AWARDED, FULFILLED, RESCUED, SLASHED, CANCELLED = range(1, 7)
 

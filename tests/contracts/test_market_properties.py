@@ -29,7 +29,7 @@ from tests.contracts.chain import call_words, next_tx_at, now, rpc_batch, words
 from tests.contracts.circuits import Statement
 from tests.contracts.deployment import RESCUE_WINDOW, STAKE, WITHDRAWAL_DELAY, Deployment
 
-pytestmark = [pytest.mark.slow, pytest.mark.snarkjs]
+pytestmark = pytest.mark.slow
 
 ETH = 10**18
 GAS = 2_000_000  # above any single call here (submitProof with 3 signals is ~0.3M)

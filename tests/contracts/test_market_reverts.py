@@ -11,7 +11,7 @@ from tests.contracts.chain import assert_reverts, bid_signature, send, set_time
 from tests.contracts.circuits import Statement
 from tests.contracts.deployment import COLLATERAL, FEE, MAX_FEE, STAKE, Deployment
 
-pytestmark = [pytest.mark.slow, pytest.mark.snarkjs]
+pytestmark = pytest.mark.slow
 
 
 def _awarded(chain: Deployment) -> int:

@@ -9,7 +9,7 @@ from web3.types import TxReceipt
 from tests.contracts.chain import deploy, error_selector, now, send, set_time
 from tests.contracts.deployment import MAX_FEE, STAKE, WITHDRAWAL_DELAY, Deployment
 
-pytestmark = [pytest.mark.slow, pytest.mark.snarkjs]
+pytestmark = pytest.mark.slow
 
 
 def _forward(

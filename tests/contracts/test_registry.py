@@ -10,7 +10,7 @@ from protocol.bn254.fields import P
 from tests.contracts.chain import assert_reverts, events, send
 from tests.contracts.deployment import Deployment, vk_bytes
 
-pytestmark = [pytest.mark.slow, pytest.mark.snarkjs]
+pytestmark = pytest.mark.slow
 
 
 def test_registration_stores_the_record_and_the_key(chain: Deployment) -> None:

@@ -7,7 +7,7 @@ import pytest
 from tests.contracts.chain import assert_reverts, deploy, now, send, set_time
 from tests.contracts.deployment import COLLATERAL, STAKE, WITHDRAWAL_DELAY, Deployment
 
-pytestmark = [pytest.mark.slow, pytest.mark.snarkjs]
+pytestmark = pytest.mark.slow
 
 
 def test_withdrawal_waits_out_the_delay(chain: Deployment) -> None:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from protocol.bn254.fields import P, R
-from tests.contracts.circuits import Statement
+from tests.contracts.circuits import ProvedCircuit, Snarkjs, Statement, snarkjs_toy_circuit
 from tests.contracts.deployment import Deployment
 
-pytestmark = [pytest.mark.slow, pytest.mark.snarkjs]
+pytestmark = pytest.mark.slow
 
 
 def _verify(chain: Deployment, n_public: int, statement: Statement) -> bool:
@@ -59,3 +59,24 @@ def test_proof_of_another_circuit_fails(chain: Deployment) -> None:
     one = chain.circuits[1].statements[0]
     three = chain.circuits[3].statements[0]
     assert not _verify(chain, 3, Statement(three.public, one.proof))
+
+
+@pytest.fixture(scope="session")
+def snarkjs_circuit(tmp_path_factory: pytest.TempPathFactory) -> ProvedCircuit:
+    """The 3-signal toy circuit set up and proved by snarkjs instead of protocol.groth16."""
+    snarkjs = Snarkjs(tmp_path_factory.mktemp("snarkjs"))
+    return snarkjs_toy_circuit(snarkjs, 3, 1)[0]
+
+
+@pytest.mark.snarkjs
+def test_snarkjs_keys_and_proofs_verify_too(
+    chain: Deployment, snarkjs_circuit: ProvedCircuit
+) -> None:
+    model_id = chain.register(snarkjs_circuit, chain.dave)
+    key = chain.registry.functions.getModel(model_id).call()[4]
+    (statement,) = snarkjs_circuit.statements
+    verify = chain.harness.functions.verify
+    assert verify(key, list(statement.proof), statement.commitment, statement.outputs).call()
+    ours = chain.circuits[3].statements[0]
+    assert ours.public == statement.public  # same circuit and witness, different keys
+    assert not verify(key, list(ours.proof), ours.commitment, ours.outputs).call()
