@@ -25,7 +25,15 @@ from pathlib import Path
 from typing import Any
 
 from bench.peers.measure import KIB, MIB, machine, run_measured
-from bench.peers.snarkjs_bench import OUT, Snarkjs, bench_circuit, write_model_circuit
+from bench.peers.snarkjs_bench import (
+    OUT,
+    PTAU_DIR,
+    Snarkjs,
+    bench_circuit,
+    ptau_power,
+    r1cs_counts,
+    write_model_circuit,
+)
 from node.proving import ProverPool, default_workers
 from protocol.bn254.backend import available_backends
 from protocol.groth16.keys import proving_key_from_bytes, proving_key_to_bytes
@@ -176,8 +184,13 @@ def _rows_for(name: str, r1cs: Path, wtns: Path, args: argparse.Namespace) -> li
         rows.append(
             {"circuit": name, "tool": f"provernet {backend}", "cold_s": round(cold, 3), **got}
         )
-    if not args.no_snarkjs:
-        s = bench_circuit(Snarkjs(), r1cs, wtns, OUT / "snarkjs" / r1cs.stem, repeats=1)
+    power = ptau_power(r1cs_counts(r1cs))
+    if not (PTAU_DIR / f"pot{power}_final.json").exists():
+        # Preparing powers of tau takes tens of minutes here and bench/peers owns that
+        # cache: measure snarkjs only where a prepared file is already there.
+        print(f"{name}: no prepared ptau 2^{power}; snarkjs skipped", file=sys.stderr)
+    elif not args.no_snarkjs:
+        s = bench_circuit(Snarkjs(), r1cs, wtns, OUT / "prove_bench" / r1cs.stem, repeats=1)
         rows.append(
             {
                 "circuit": name,

@@ -9,8 +9,9 @@ pure reference as the only backend.
 Semantics match ``PureBackend`` exactly: scalars are any ints, taken mod R (so
 negative and ``>= R`` scalars are reduced, as in ``msm``); ``None`` is the point
 at infinity; a points/scalars length mismatch raises LocalProtocolError. Loading
-converts Python ints to arkworks points once (about 0.1 ms a point, see
-bench/results/backends.md), so callers keep loaded bases per proving key. Points
+converts Python ints to arkworks points once (0.1 ms a G1 point, 0.3 ms a G2
+point: arkworks checks curve and subgroup; see bench/results/backends.md), so
+callers keep loaded bases per proving key; points at infinity are left out. Points
 are checked on their curve when loaded, since arkworks aborts on a bad point
 instead of raising. The native calls hold the GIL; node/proving runs the
 independent MSMs in processes. Fixed-base batches stay on the pure path: arkworks'
@@ -20,9 +21,9 @@ converted back to ints.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from zksnake._algebra import ec_bn254, polynomial_bn254
 
@@ -30,39 +31,57 @@ from protocol.bn254.curve import G1, G2, g1_is_on_curve, g2_is_on_curve
 from protocol.bn254.fields import R as R_ORDER
 from protocol.bn254.fixed_base import g1_fixed_base_batch, g2_fixed_base_batch
 from protocol.bn254.ntt import COSET_SHIFT, root_of_unity
-from protocol.bn254.types import G1Affine, G2Affine
+from protocol.bn254.types import Fq2, G1Affine, G2Affine
 from protocol.errors import LocalProtocolError
 
 NAME = "zksnake"
 
 
 @dataclass(frozen=True)
-class _NativeG1Bases:
-    points: tuple[Any, ...]
+class _NativeBases:
+    """The finite points in native form and where they sit among the ``size`` loaded."""
+
+    size: int
+    points: list[Any]
+    finite: tuple[int, ...] | None  # None: every point is finite
 
     def __len__(self) -> int:
-        return len(self.points)
+        return self.size
+
+    def scalars_for(self, scalars: Sequence[int], what: str) -> list[int]:
+        if len(scalars) != self.size:
+            raise LocalProtocolError(f"{what}: {self.size} points but {len(scalars)} scalars")
+        if self.finite is None:
+            return [k % R_ORDER for k in scalars]
+        return [scalars[i] % R_ORDER for i in self.finite]
 
 
-@dataclass(frozen=True)
-class _NativeG2Bases:
-    points: tuple[Any, ...]
-
-    def __len__(self) -> int:
-        return len(self.points)
+B = TypeVar("B", bound=_NativeBases)
 
 
-def _native_g1(p: G1Affine) -> Any:
-    if p is None:
-        return ec_bn254.PointG1.identity()
+class _NativeG1Bases(_NativeBases):
+    pass
+
+
+class _NativeG2Bases(_NativeBases):
+    pass
+
+
+def _load(points: Sequence[Any], convert: Callable[[Any], Any], cls: type[B]) -> B:
+    # Points at infinity (wires absent from a query) are dropped with their scalars:
+    # converting a point costs 0.1-0.3 ms, more than its share of the MSM.
+    finite = [i for i, p in enumerate(points) if p is not None]
+    native = [convert(points[i]) for i in finite]
+    return cls(len(points), native, None if len(finite) == len(points) else tuple(finite))
+
+
+def _native_g1(p: tuple[int, int]) -> Any:
     if not g1_is_on_curve(p):
         raise LocalProtocolError(f"load_g1: {p} is not on G1")
     return ec_bn254.PointG1(*p)
 
 
-def _native_g2(p: G2Affine) -> Any:
-    if p is None:
-        return ec_bn254.g2() * 0
+def _native_g2(p: tuple[Fq2, Fq2]) -> Any:
     if not g2_is_on_curve(p):
         raise LocalProtocolError(f"load_g2: {p} is not on the G2 twist")
     (x0, x1), (y0, y1) = p
@@ -80,38 +99,32 @@ def _g2_value(p: Any) -> G2Affine:
     return (x0, x1), (y0, y1)
 
 
-def _reduced(points: Sequence[Any], scalars: Sequence[int], what: str) -> list[int]:
-    if len(points) != len(scalars):
-        raise LocalProtocolError(f"{what}: {len(points)} points but {len(scalars)} scalars")
-    return [k % R_ORDER for k in scalars]
-
-
 class ZksnakeBackend:
     """MSMs and NTTs in arkworks (via zksnake); fixed-base batches on the pure path."""
 
     name = NAME
 
     def load_g1(self, points: Sequence[G1Affine]) -> _NativeG1Bases:
-        return _NativeG1Bases(tuple(_native_g1(p) for p in points))
+        return _load(points, _native_g1, _NativeG1Bases)
 
     def load_g2(self, points: Sequence[G2Affine]) -> _NativeG2Bases:
-        return _NativeG2Bases(tuple(_native_g2(p) for p in points))
+        return _load(points, _native_g2, _NativeG2Bases)
 
     def msm_g1(self, bases: object, scalars: Sequence[int]) -> G1Affine:
         if not isinstance(bases, _NativeG1Bases):
             raise LocalProtocolError("msm_g1: bases were not loaded by this backend")
-        ks = _reduced(bases.points, scalars, "msm_g1")
+        ks = bases.scalars_for(scalars, "msm_g1")
         if not ks:
             return None
-        return _g1_value(ec_bn254.multiscalar_mul_g1(list(bases.points), ks))
+        return _g1_value(ec_bn254.multiscalar_mul_g1(bases.points, ks))
 
     def msm_g2(self, bases: object, scalars: Sequence[int]) -> G2Affine:
         if not isinstance(bases, _NativeG2Bases):
             raise LocalProtocolError("msm_g2: bases were not loaded by this backend")
-        ks = _reduced(bases.points, scalars, "msm_g2")
+        ks = bases.scalars_for(scalars, "msm_g2")
         if not ks:
             return None
-        return _g2_value(ec_bn254.multiscalar_mul_g2(list(bases.points), ks))
+        return _g2_value(ec_bn254.multiscalar_mul_g2(bases.points, ks))
 
     def ntt(
         self, values: Sequence[int], *, inverse: bool = False, coset: bool = False

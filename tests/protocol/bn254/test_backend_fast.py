@@ -47,6 +47,8 @@ def test_msm_g1_edge_points(rng: random.Random) -> None:
         assert FAST.msm_g1(FAST.load_g1(points), scalars) == expected
     assert FAST.msm_g1(FAST.load_g1([p, g1_neg(p)]), [4, 4]) is None
     assert FAST.msm_g1(FAST.load_g1([]), []) is None
+    assert FAST.msm_g1(FAST.load_g1([None, None]), [1, 2]) is None
+    assert FAST.msm_g2(FAST.load_g2([None]), [3]) is None
 
 
 def test_msm_g2_agrees_with_edges(rng: random.Random) -> None:
