@@ -26,7 +26,7 @@ from dataclasses import dataclass, fields
 from types import TracebackType
 from typing import Any
 
-from protocol.bn254.backend import Backend, get_backend
+from protocol.bn254.backend import Backend, available_backends, get_backend
 from protocol.bn254.curve import G1, G2
 from protocol.bn254.types import G1Affine, G2Affine
 from protocol.errors import LocalProtocolError
@@ -175,6 +175,15 @@ class ProverPool:
         for executor in self._executors:
             executor.shutdown(cancel_futures=True)
         self._executors = []
+
+    def status(self) -> dict[str, Any]:
+        """What node status and metrics show about proving: backend, workers, models."""
+        return {
+            "backend": self.backend.name,
+            "available_backends": available_backends(),
+            "workers": self.workers,
+            "prepared_models": sorted(self._provers),
+        }
 
     def prepare(self, key: str, pk: ProvingKey, r1cs: R1CS) -> None:
         """Load ``pk``'s bases for model ``key`` into the workers (once per model)."""

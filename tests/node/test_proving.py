@@ -46,6 +46,12 @@ def test_pool_proofs_equal_in_process_proofs(
     r1cs, witness, pk = circuit
     pool.prepare("m1", pk, r1cs)
     pool.prepare("m1", pk, r1cs)  # a second prepare of one model is free
+    assert pool.status() | {"available_backends": None} == {
+        "backend": pool.backend.name,
+        "available_backends": None,
+        "workers": 2,
+        "prepared_models": ["m1"],
+    }
     proof = pool.prove("m1", witness, R_1, S_1)
     assert proof == Prover(pk, r1cs, pool.backend).prove(witness, R_1, S_1)
     assert verify(pk.vk, witness[1:3], proof)
