@@ -21,6 +21,11 @@ pragma solidity 0.8.28;
 /// Awarding and cancelling split time exactly at the bid deadline: a requester must land the
 /// award transaction by then (bids are collected off-chain before it).
 ///
+/// Bids are EIP-712 typed data: domain {name: "provernet JobMarket", version: "1", chainId,
+/// verifyingContract: this market} (also reported by `eip712Domain`, EIP-5267), type
+/// `Bid(uint256 jobId,address prover,uint256 fee,uint64 expiry)`; signatures are 65 bytes
+/// (r, s, v) with v in {27, 28} and s in the lower half of the curve order (EIP-2).
+///
 /// Every payment is credited to a balance and paid out by `withdraw` (pull payments).
 /// Invariant: the market's ether equals the escrow of Open and Awarded jobs plus all balances.
 interface IJobMarket {
@@ -314,6 +319,27 @@ interface IJobMarket {
     /// @notice The EIP-712 domain separator for the current chain.
     /// @return The separator.
     function domainSeparator() external view returns (bytes32);
+
+    /// @notice The EIP-712 domain of bids (EIP-5267).
+    /// @return fields 0x0f: name, version, chainId and verifyingContract are set.
+    /// @return name "provernet JobMarket".
+    /// @return version "1".
+    /// @return chainId The current chain id.
+    /// @return verifyingContract This market.
+    /// @return salt Unused (zero).
+    /// @return extensions Unused (empty).
+    function eip712Domain()
+        external
+        view
+        returns (
+            bytes1 fields,
+            string memory name,
+            string memory version,
+            uint256 chainId,
+            address verifyingContract,
+            bytes32 salt,
+            uint256[] memory extensions
+        );
 
     /// @notice The number of jobs created so far (also the highest id).
     /// @return The count.

@@ -18,8 +18,10 @@ contract JobMarket is IJobMarket {
     );
     bytes32 private constant BID_TYPEHASH =
         keccak256("Bid(uint256 jobId,address prover,uint256 fee,uint64 expiry)");
-    bytes32 private constant NAME_HASH = keccak256("provernet JobMarket");
-    bytes32 private constant VERSION_HASH = keccak256("1");
+    string private constant NAME = "provernet JobMarket";
+    string private constant VERSION = "1";
+    bytes32 private constant NAME_HASH = keccak256(bytes(NAME));
+    bytes32 private constant VERSION_HASH = keccak256(bytes(VERSION));
     /// @dev secp256k1 group order / 2: signatures with a larger s are rejected (EIP-2).
     uint256 private constant HALF_ORDER =
         0x7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a0;
@@ -236,6 +238,15 @@ contract JobMarket is IJobMarket {
         return keccak256(
             abi.encode(DOMAIN_TYPEHASH, NAME_HASH, VERSION_HASH, block.chainid, address(this))
         );
+    }
+
+    /// @inheritdoc IJobMarket
+    function eip712Domain()
+        external
+        view
+        returns (bytes1, string memory, string memory, uint256, address, bytes32, uint256[] memory)
+    {
+        return (hex"0f", NAME, VERSION, block.chainid, address(this), bytes32(0), new uint256[](0));
     }
 
     /// @inheritdoc IJobMarket

@@ -255,3 +255,29 @@ def test_unknown_job_and_stray_ether(chain: Deployment) -> None:
             {"from": chain.dave.address, "to": m.address, "value": 1}
         ),
     )
+
+
+def test_a_gas_starved_verification_reverts_instead_of_paying(chain: Deployment) -> None:
+    # With too little gas the pairing precompile fails and the verifier returns false: the
+    # transaction must revert (InvalidProof), leaving the job awarded and nobody credited.
+    job_id = _awarded(chain)
+    statement = chain.circuits[3].statements[0]
+    call = chain.market.functions.submitProof(job_id, list(statement.proof), statement.outputs)
+    tx = call.transact({"from": chain.bob.address, "gas": 200_000})
+    assert chain.w3.eth.wait_for_transaction_receipt(tx)["status"] == 0
+    assert chain.job(job_id)["status"] == 2  # still Awarded
+    assert chain.market.functions.balanceOf(chain.bob.address).call() == 0
+    chain.submit(job_id, statement, chain.bob)
+
+
+def test_eip712_domain_names_this_chain_and_market(chain: Deployment) -> None:
+    domain = chain.market.functions.eip712Domain().call()
+    assert domain == [
+        b"\x0f",
+        "provernet JobMarket",
+        "1",
+        chain.chain_id,
+        chain.market.address,
+        b"\x00" * 32,
+        [],
+    ]
