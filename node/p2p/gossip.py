@@ -101,12 +101,14 @@ class GossipGate:
         allow: Callable[[ID, str, float, float], bool],
         penalise: Callable[[ID, float], None],
         wall_clock: Callable[[], float],
+        judged: Callable[[], None] = lambda: None,
     ) -> None:
         self._own_id = own_id
         self._is_banned = is_banned
         self._allow = allow
         self._penalise = penalise
         self._wall_clock = wall_clock
+        self._judged = judged
         self.dropped: Counter[tuple[str, Drop]] = Counter()
         self.accepted: Counter[str] = Counter()
         self._pending: OrderedDict[bytes, GossipMessage] = OrderedDict()
@@ -119,8 +121,10 @@ class GossipGate:
                 reason = self._judge(rules, forwarder, msg)
             except Exception:  # a decoder bug must not take gossipsub down with it
                 logger.exception("the %s validator failed; the message is dropped", rules.topic)
-                self.dropped[(rules.topic, Drop.MALFORMED)] += 1
-                return False
+                reason = Drop.MALFORMED
+                forwarder = self._own_id  # our bug: nobody is penalised
+            finally:
+                self._judged()
             if reason is None:
                 return True
             self.dropped[(rules.topic, reason)] += 1
@@ -133,6 +137,11 @@ class GossipGate:
             return False
 
         return validate
+
+    def judged(self, topic: str) -> int:
+        """How many messages on ``topic`` were accepted or dropped so far."""
+        dropped = sum(n for (t, _), n in self.dropped.items() if t == topic)
+        return self.accepted[topic] + dropped
 
     def take(self, msg: rpc_pb2.Message) -> GossipMessage | None:
         """The decoded form of a delivered message, if this gate accepted it."""

@@ -53,8 +53,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 # A peer that sends bytes no honest peer sends (bad framing, wrong blob) loses this
-# much; two such faults within a minute reach the default ban threshold of -100.
-PEER_FAULT_PENALTY = 50.0
+# much; two such faults within 20 s reach the default ban threshold of -100.
+PEER_FAULT_PENALTY = 60.0
 # A well-framed direct message that its rules refuse (bad signature, unknown job).
 REFUSED_PENALTY = 10.0
 # Peer records are one small signed message (protocol.messages: PeerRecord, 512 bytes).
@@ -82,6 +82,7 @@ class P2PService:
     ) -> None:
         self.config = config
         self.peers = PeerBook(config.score)
+        self._changed = trio.Event()
         self._parts = build_host(key_pair)
         self._host = self._parts.host
         self._inbound = inbound
@@ -99,8 +100,8 @@ class P2PService:
             ),
             penalise=self.penalise,
             wall_clock=time.time,
+            judged=self._notify,
         )
-        self._changed = trio.Event()
         self._nursery: trio.Nursery | None = None
         self._stopped = trio.Event()
 
@@ -220,7 +221,7 @@ class P2PService:
         self._notify()
 
     async def wait_until(self, condition: Callable[[], bool]) -> None:
-        """Return once ``condition()`` holds; it is re-checked on every peer-book change."""
+        """Return once ``condition()`` holds; re-checked on every peer-book or gossip change."""
         while not condition():
             await self._changed.wait()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -18,12 +19,15 @@ from node.p2p import (
     Inbound,
     P2PConfig,
     P2PService,
+    ScorePolicy,
     TopicRules,
     local_peer_record,
+    market_topics,
     peer_id_of,
     peer_record_verifier,
 )
 from node.p2p.direct import BlobLookup
+from protocol.messages import ReplayGuard
 from tests.node.p2p.wire import CHAIN_ID
 
 # Fast redials keep the tests short; the daemon's default is 2 s.
@@ -73,6 +77,11 @@ class Node:
         raise AssertionError(f"{self.name} received {item!r}")
 
 
+def market_rules() -> list[TopicRules]:
+    """The four market topics with this node's own replay guard."""
+    return market_topics(CHAIN_ID, ReplayGuard(), time.time)
+
+
 @asynccontextmanager
 async def open_node(
     name: str,
@@ -86,6 +95,7 @@ async def open_node(
     bids: DirectRules | None = None,
     blobs: BlobLookup | None = None,
     stream_timeout_s: float = 5.0,
+    score: ScorePolicy | None = None,
 ) -> AsyncIterator[Node]:
     """Run a node named ``name`` until the block ends; its sockets are closed after."""
     key_pair = key_pair or create_new_key_pair()
@@ -94,6 +104,7 @@ async def open_node(
         bootstrap=tuple(bootstrap),
         reconnect_interval_s=RECONNECT_S,
         stream_timeout_s=stream_timeout_s,
+        score=score or ScorePolicy(),
     )
     record = None
     if eth_key is not None:
