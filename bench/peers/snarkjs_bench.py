@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import struct
 import sys
 from pathlib import Path
@@ -89,29 +90,48 @@ class Snarkjs:
 
 
 def prepare_ptau(snarkjs: Snarkjs, power: int) -> tuple[Path, dict[str, Any]]:
-    """The prepared powers of tau for 2^power, made and timed once, then cached."""
+    """The prepared powers of tau for 2^power, made and timed once, then cached.
+
+    Intermediate files carry this process's id and the final file appears by an
+    atomic rename, its timings after it, so concurrent benchmarks never read a
+    half-written file (a reader takes the cache only when both are present).
+    """
     final = PTAU_DIR / f"pot{power}_final.ptau"
     timings_file = final.with_suffix(".json")
     if final.exists() and timings_file.exists():
         return final, {"cached": True, **json.loads(timings_file.read_text())}
     PTAU_DIR.mkdir(parents=True, exist_ok=True)
-    new, contributed = PTAU_DIR / f"pot{power}_0000.ptau", PTAU_DIR / f"pot{power}_0001.ptau"
+    new, contributed, prepared = (
+        PTAU_DIR / f"pot{power}_{stage}.{os.getpid()}.tmp" for stage in ("0000", "0001", "final")
+    )
     steps = {
         "new": snarkjs.run("powersoftau", "new", "bn128", str(power), new),
         "contribute": snarkjs.run(
             "powersoftau", "contribute", new, contributed, "--name=bench", f"-e={ENTROPY}"
         ),
-        "prepare_phase2": snarkjs.run("powersoftau", "prepare", "phase2", contributed, final),
+        "prepare_phase2": snarkjs.run("powersoftau", "prepare", "phase2", contributed, prepared),
     }
     new.unlink()
     contributed.unlink()
+    os.replace(prepared, final)
     timings: dict[str, Any] = {
         name: {k: v for k, v in step.items() if k != "stdout"} for name, step in steps.items()
     }
     timings["total_seconds"] = round(sum(step["seconds"] for step in steps.values()), 3)
     timings["file_bytes"] = final.stat().st_size
-    timings_file.write_text(json.dumps(timings, indent=1))
+    staged = timings_file.with_suffix(f".{os.getpid()}.tmp")
+    staged.write_text(json.dumps(timings, indent=1))
+    os.replace(staged, timings_file)
     return final, {"cached": False, **timings}
+
+
+def cached_ptau_timings() -> dict[int, Any]:
+    """The recorded preparation times of every cached powers-of-tau file, by power."""
+    found = {}
+    for timings in PTAU_DIR.glob("pot*_final.json"):
+        power = int(timings.name.removeprefix("pot").removesuffix("_final.json"))
+        found[power] = json.loads(timings.read_text())
+    return dict(sorted(found.items()))
 
 
 def bench_circuit(
@@ -189,12 +209,10 @@ def to_markdown(report: dict[str, Any]) -> str:
         "the runs listed",
         "",
     ]
-    ptau = report.get("ptau") or {
-        r["ptau_power"]: r["ptau"] for r in report["results"] if not r["ptau"]["cached"]
-    }
+    ptau = report["ptau"]
     if ptau:
         lines += [
-            "## Powers of tau preparation (new + 1 contribution + prepare phase2)",
+            "## Powers of tau preparation (new + 1 contribution + prepare phase2), as cached",
             "",
             "| power | new s | contribute s | prepare phase2 s (CPU s) | total s | file MiB |",
             "|---|---|---|---|---|---|",
@@ -269,7 +287,8 @@ def main(argv: list[str] | None = None) -> int:
     }
     if args.prepare_ptau:
         lo, hi = args.prepare_ptau
-        report["ptau"] = {p: prepare_ptau(snarkjs, p)[1] for p in range(lo, hi + 1)}
+        for power in range(lo, hi + 1):
+            prepare_ptau(snarkjs, power)
     circuits = [write_synthetic(n, OUT / "snarkjs" / "synthetic") for n in args.synthetic]
     if args.all:
         entries = json.loads(args.manifest.read_text())["models"]
@@ -283,6 +302,7 @@ def main(argv: list[str] | None = None) -> int:
         bench_circuit(snarkjs, r1cs, wtns, OUT / "snarkjs" / r1cs.stem, args.repeats)
         for r1cs, wtns in circuits
     ]
+    report["ptau"] = cached_ptau_timings()
     text = json.dumps(report, indent=1)
     print(text)
     if args.json:
