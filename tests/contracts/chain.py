@@ -17,7 +17,7 @@ from web3 import Web3
 from web3.contract import Contract
 from web3.exceptions import ContractCustomError, ContractLogicError
 from web3.logs import DISCARD
-from web3.types import TxReceipt
+from web3.types import RPCEndpoint, TxReceipt
 
 BUILD = Path(__file__).resolve().parents[2] / "contracts" / "build"
 
@@ -121,14 +121,31 @@ def now(w3: Web3) -> int:
     return int(w3.eth.get_block("latest")["timestamp"])
 
 
+def rpc(w3: Web3, method: str, params: list[Any]) -> Any:
+    """One raw JSON-RPC call (anvil's evm_* methods); returns its result."""
+    reply = w3.provider.make_request(RPCEndpoint(method), params)
+    assert "error" not in reply, reply
+    return reply["result"]
+
+
+def snapshot(w3: Web3) -> str:
+    """Take an anvil snapshot; returns its id."""
+    return str(rpc(w3, "evm_snapshot", []))
+
+
+def revert_to(w3: Web3, snapshot_id: str) -> None:
+    """Return the chain to a snapshot (which is consumed)."""
+    assert rpc(w3, "evm_revert", [snapshot_id]) is True
+
+
 def set_time(w3: Web3, timestamp: int) -> None:
     """Mine an empty block at ``timestamp``; the next transaction lands at or after it."""
-    w3.provider.make_request("evm_mine", [timestamp])  # type: ignore[arg-type]
+    rpc(w3, "evm_mine", [timestamp])
 
 
 def next_tx_at(w3: Web3, timestamp: int) -> None:
     """Make the next mined block carry exactly ``timestamp``."""
-    w3.provider.make_request("evm_setNextBlockTimestamp", [timestamp])  # type: ignore[arg-type]
+    rpc(w3, "evm_setNextBlockTimestamp", [timestamp])
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ import pytest
 from web3 import Web3
 
 from node.anvil import AnvilProcess
+from tests.contracts.chain import revert_to, snapshot
 from tests.contracts.circuits import ProvedCircuit, prove_toy_circuit
 from tests.contracts.deployment import Deployment, deploy_all
 
@@ -40,7 +41,6 @@ def deployed(w3: Web3, circuits: dict[int, ProvedCircuit]) -> Deployment:
 @pytest.fixture
 def chain(deployed: Deployment) -> Iterator[Deployment]:
     """The deployment, with every change the test makes reverted afterwards."""
-    snapshot = deployed.w3.provider.make_request("evm_snapshot", [])["result"]
+    snapshot_id = snapshot(deployed.w3)
     yield deployed
-    reverted = deployed.w3.provider.make_request("evm_revert", [snapshot])  # type: ignore[list-item]
-    assert reverted["result"] is True
+    revert_to(deployed.w3, snapshot_id)

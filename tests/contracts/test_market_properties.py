@@ -25,7 +25,15 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from tests.contracts.chain import call_words, next_tx_at, now, rpc_batch, words
+from tests.contracts.chain import (
+    call_words,
+    next_tx_at,
+    now,
+    revert_to,
+    rpc_batch,
+    snapshot,
+    words,
+)
 from tests.contracts.circuits import Statement
 from tests.contracts.deployment import RESCUE_WINDOW, STAKE, WITHDRAWAL_DELAY, Deployment
 
@@ -53,7 +61,7 @@ class MarketMachine(RuleBasedStateMachine):
     def __init__(self, chain: Deployment) -> None:
         super().__init__()
         self.c = chain
-        self.snapshot = chain.w3.provider.make_request("evm_snapshot", [])["result"]
+        self.snapshot = snapshot(chain.w3)
         self.t = now(chain.w3)
         self.requesters = [chain.alice, chain.dave]
         self.provers = [chain.bob, chain.carol, chain.dave]
@@ -67,7 +75,7 @@ class MarketMachine(RuleBasedStateMachine):
         self.pending = {a: [0, 0] for a in self.accounts}  # [amount, availableAt]
 
     def teardown(self) -> None:
-        self.c.w3.provider.make_request("evm_revert", [self.snapshot])
+        revert_to(self.c.w3, self.snapshot)
 
     def _tx(self, call: Any, sender: str, value: int = 0) -> bool:
         self.t += 1
