@@ -36,6 +36,7 @@ from node.p2p.gossip import (
 from node.p2p.identity import load_or_create_identity, peer_id_of
 from node.p2p.peers import PeerBook, ScorePolicy
 from node.p2p.records import (
+    envelope_delivery,
     envelope_topic,
     local_peer_record,
     market_topics,
@@ -74,6 +75,7 @@ __all__ = [
     "StreamTimeout",
     "TopicRules",
     "Truncated",
+    "envelope_delivery",
     "envelope_topic",
     "load_or_create_identity",
     "local_peer_record",

@@ -61,7 +61,7 @@ async def open_direct_stream(
             await _reset(stream)
         raise
     with trio.CancelScope(shield=True):
-        await _close(stream)
+        await close_quietly(stream)
 
 
 async def request(
@@ -150,7 +150,8 @@ def _decode_reply(body: bytes, expected: type[object]) -> object:
         raise BadMessage(f"not a {expected.__name__} or ErrorReply: {exc}") from exc
 
 
-async def _close(stream: INetStream) -> None:
+async def close_quietly(stream: INetStream) -> None:
+    """Close ``stream``, resetting it if the peer already dropped it."""
     try:
         await stream.close()
     except Exception:  # closing a stream the peer already dropped is not an error

@@ -1,11 +1,13 @@
 """provernet's wire messages on the network edge: gossip envelopes and peer records.
 
 ``market_topics`` gives the rules of the four market topics: each carries signed
-``Envelope``s (protocol.messages) of one payload type. ``decode`` runs every check
-that does not depend on what this node saw before (encoding, chain id, lifetime,
-EIP-712 signature, the payload naming its signer, and the payload's peer id being
-the publishing peer); ``check`` records the (sender, nonce) pair, refusing
-replays. The daemon receives ``Verified`` (signer account, payload, envelope).
+``Envelope``s (protocol.messages) of one payload type. ``envelope_delivery`` gives
+the same rules to a direct protocol (bids sent straight to the requester).
+``decode`` runs every check that does not depend on what this node saw before or
+on who sent it (encoding, chain id, lifetime, EIP-712 signature, the payload naming
+its signer); ``check`` requires a peer id the payload names to be the sending peer,
+then records the (sender, nonce) pair, refusing replays. The daemon receives
+``Verified`` (signer account, payload, envelope).
 
 Peer records bind a peer id to an Ethereum account: ``local_peer_record`` signs
 ours, ``peer_record_verifier`` checks a remote one against the stream's peer id.
@@ -17,6 +19,7 @@ from collections.abc import Callable
 
 from libp2p.peer.id import ID
 
+from node.p2p.config import DirectRules
 from node.p2p.gossip import BIDS_TOPIC, HEARTBEATS_TOPIC, JOBS_TOPIC, MODELS_TOPIC, TopicRules
 from protocol.errors import RemoteProtocolError
 from protocol.messages import (
@@ -69,25 +72,50 @@ def envelope_topic(
     wall_clock: Callable[[], float],
 ) -> TopicRules:
     """Rules for a topic whose messages are envelopes carrying ``payload``."""
+    decode, check = _envelope_rules(payload, chain_id, replay, wall_clock)
+    return TopicRules(topic, Envelope.MAX_SIZE, decode, check)
 
+
+def envelope_delivery(
+    payload: type[Message],
+    chain_id: int,
+    replay: ReplayGuard,
+    wall_clock: Callable[[], float],
+) -> DirectRules:
+    """Rules for a direct protocol carrying envelopes of ``payload`` (bids to a requester).
+
+    Give it a guard of its own: a bid sent both ways arrives twice, once per guard,
+    and the daemon keeps one by (sender, nonce).
+    """
+    decode, check = _envelope_rules(payload, chain_id, replay, wall_clock)
+    return DirectRules(Envelope.MAX_SIZE, decode, check)
+
+
+def _envelope_rules(
+    payload: type[Message],
+    chain_id: int,
+    replay: ReplayGuard,
+    wall_clock: Callable[[], float],
+) -> tuple[Callable[[bytes], Verified], Callable[[Verified, ID, float], None]]:
     def decode(data: bytes) -> Verified:
         # A fresh guard: replays are judged in ``check``, once the rest has passed.
         verified = validate_envelope(
             data, chain_id=chain_id, now=int(wall_clock()), replay=ReplayGuard()
         )
         if not isinstance(verified.message, payload):
-            raise UnexpectedMessageType(f"{type(verified.message).__name__} on {topic}")
+            name = type(verified.message).__name__
+            raise UnexpectedMessageType(f"expected {payload.__name__}, got {name}")
         return verified
 
     def check(verified: Verified, origin: ID, now: float) -> None:
         for name in PEER_FIELDS:
             named = getattr(verified.message, name, None)
             if named is not None and named != origin.to_bytes():
-                raise PeerIdMismatch(f"{name} is not the publishing peer {origin}")
+                raise PeerIdMismatch(f"{name} is not the sending peer {origin}")
         envelope = verified.envelope
         replay.check_and_record(envelope.sender, envelope.nonce, envelope.expiry, int(now))
 
-    return TopicRules(topic, Envelope.MAX_SIZE, decode, check)
+    return decode, check
 
 
 def local_peer_record(private_key: bytes, chain_id: int, peer_id: ID, now: int) -> bytes:

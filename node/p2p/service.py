@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -33,6 +34,7 @@ from node.p2p.direct import (
     INPUT_PROTOCOL,
     RECORD_PROTOCOL,
     BlobLookup,
+    close_quietly,
     deliver,
     fetch_blob,
     refusal,
@@ -82,6 +84,9 @@ class P2PService:
     ) -> None:
         self.config = config
         self.peers = PeerBook(config.score)
+        # For metrics: failed dials per bootstrap peer, refused streams per (protocol, reason).
+        self.dial_failures: Counter[ID] = Counter()
+        self.direct_dropped: Counter[tuple[str, str]] = Counter()
         self._changed = trio.Event()
         self._parts = build_host(key_pair)
         self._host = self._parts.host
@@ -283,8 +288,11 @@ class P2PService:
         with trio.move_on_after(self.config.stream_timeout_s):
             try:
                 await self._host.connect(info)
+                return
             except Exception as exc:  # libp2p raises many classes for an unreachable peer
                 logger.debug("dialing %s failed: %r", info.peer_id, exc)
+        self.dial_failures[info.peer_id] += 1
+        self._notify()
 
     async def _lift_bans(self) -> None:
         while True:
@@ -361,12 +369,13 @@ class P2PService:
                     raise StreamFailed(f"{peer} is banned")
                 await serve(stream, peer)
             except P2PError as exc:
+                self.direct_dropped[(str(stream.get_protocol()), type(exc).__name__)] += 1
                 self._blame(peer, exc)
             except Exception:  # a bug in a handler must not reach libp2p's nursery
                 logger.exception("handling a stream from %s failed", peer)
             finally:
                 with trio.CancelScope(shield=True):
-                    await _close(stream)
+                    await close_quietly(stream)
 
         return handle
 
@@ -378,12 +387,14 @@ class P2PService:
             body = await receive_frame(stream, rules.max_bytes, timeout)
             now = trio.current_time()
             if not self.peers.allow(peer, protocol, rules.rate_per_s, rules.burst, now):
+                self.direct_dropped[(protocol, "RateLimited")] += 1
                 await send_frame(stream, refusal(ErrorCode.BUSY, "over the rate limit"), timeout)
                 return
             try:
                 message = rules.decode(body)
                 rules.check(message, peer, time.time())
             except RemoteProtocolError as exc:
+                self.direct_dropped[(protocol, type(exc).__name__)] += 1
                 self.penalise(peer, REFUSED_PENALTY)
                 reason = f"{type(exc).__name__}: {exc}"
                 await send_frame(stream, refusal(ErrorCode.MALFORMED, reason), timeout)
@@ -402,10 +413,3 @@ class P2PService:
         timeout = self.config.stream_timeout_s
         self._bind(peer, await receive_frame(stream, MAX_RECORD_BYTES, timeout))
         await send_frame(stream, self._local_record or b"", timeout)
-
-
-async def _close(stream: INetStream) -> None:
-    try:
-        await stream.close()
-    except Exception:  # the peer may have reset it already
-        return

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -21,12 +22,30 @@ from node.p2p import (
     NotBound,
     Refused,
     Truncated,
+    envelope_delivery,
 )
 from node.p2p.framing import receive_frame, send_frame, write_all
-from protocol.messages import BlobHeader, ErrorCode, InputDelivery, decode_as, encode
+from protocol.messages import (
+    Bid,
+    BlobHeader,
+    ErrorCode,
+    InputDelivery,
+    ReplayGuard,
+    decode_as,
+    encode,
+)
 from protocol.messages.types import MAX_INPUT_FRAME
 from tests.node.p2p.nodes import Node, open_node
-from tests.node.p2p.wire import ALICE, ALICE_KEY, BOB, BOB_KEY, CAROL, CAROL_KEY
+from tests.node.p2p.wire import (
+    ALICE,
+    ALICE_KEY,
+    BOB,
+    BOB_KEY,
+    CAROL,
+    CAROL_KEY,
+    CHAIN_ID,
+    sealed_bid,
+)
 
 MB = 1 << 20
 
@@ -106,7 +125,7 @@ async def bound(node: Node, *others: Node) -> None:
 
 async def test_an_input_reaches_only_the_awarded_prover() -> None:
     delivery = InputDelivery(job_id=7, values=(1, -2, 3), salt=99)
-    bids = DirectRules(512, bytes)
+    bids = envelope_delivery(Bid, CHAIN_ID, ReplayGuard(), time.time)
     async with (
         open_node("alice", eth_key=ALICE_KEY, bids=bids) as alice,
         open_node("bob", eth_key=BOB_KEY, inputs=input_rules(), bootstrap=[alice.addr()]) as bob,
@@ -129,8 +148,15 @@ async def test_an_input_reaches_only_the_awarded_prover() -> None:
             with pytest.raises(Refused) as refused:
                 await alice.service.send_input(bob.peer_id, b"\x92\x20\x90")
             assert refused.value.code == ErrorCode.MALFORMED
-            await carol.service.send_bid(alice.peer_id, b"a bid")
+            offer = sealed_bid(CAROL_KEY, carol.peer_id, job_id=7, fee=10**15, nonce=1)
+            await carol.service.send_bid(alice.peer_id, offer)
             bid = await alice.next_message()
-            assert (bid.protocol, bid.data, bid.account) == (BID_PROTOCOL, b"a bid", CAROL)
+            assert (bid.protocol, bid.data, bid.account) == (BID_PROTOCOL, offer, CAROL)
+            assert isinstance(bid.message.message, Bid)
+            assert bid.message.message.fee == 10**15
+            with pytest.raises(Refused):  # the same envelope again is a replay
+                await carol.service.send_bid(alice.peer_id, offer)
+        assert bob.service.direct_dropped[(INPUT_PROTOCOL, "MalformedMessage")] == 1
+        assert alice.service.direct_dropped[(BID_PROTOCOL, "Replayed")] == 1
         carol.assert_inbox_empty()
         bob.assert_inbox_empty()

@@ -27,7 +27,11 @@ async def test_three_nodes_mesh_through_a_bootstrap_node_that_starts_last() -> N
         open_node("carol", topics=market_rules(), bootstrap=[boot_addr]) as carol,
     ):
         assert alice.service.connected_peers() == []
-        await trio.sleep(0.5)  # let the three fail to dial a few times before boot exists
+        boot_id = peer_id_of(boot_key)
+        with trio.fail_after(20):  # each has failed to reach boot (libp2p now blocks it 60 s)
+            for service in (alice.service, bob.service, carol.service):
+                failures = service.dial_failures
+                await service.wait_until(lambda: failures[boot_id] >= 1)  # noqa: B023
         listen = f"/ip4/127.0.0.1/tcp/{port}"
         async with open_node(
             "boot", topics=market_rules(), listen=listen, key_pair=boot_key

@@ -13,13 +13,14 @@ from node.p2p import (
     HEARTBEATS_TOPIC,
     JOBS_TOPIC,
     TopicRules,
+    envelope_delivery,
     local_peer_record,
     market_topics,
     peer_record_verifier,
 )
 from node.p2p.records import PeerIdMismatch
 from protocol.errors import RemoteProtocolError
-from protocol.messages import ReplayGuard, Verified, decode, encode
+from protocol.messages import Bid, ReplayGuard, Verified, decode, encode
 from protocol.messages.errors import (
     BadSignature,
     Expired,
@@ -27,7 +28,14 @@ from protocol.messages.errors import (
     UnexpectedMessageType,
     Unsigned,
 )
-from tests.node.p2p.wire import ALICE, ALICE_KEY, CHAIN_ID, heartbeat, sealed_heartbeat
+from tests.node.p2p.wire import (
+    ALICE,
+    ALICE_KEY,
+    CHAIN_ID,
+    heartbeat,
+    sealed_bid,
+    sealed_heartbeat,
+)
 
 NOW = 1_700_000_000
 
@@ -121,3 +129,19 @@ def test_a_record_claiming_an_account_it_was_not_signed_by_is_refused() -> None:
     claimed = dataclasses.replace(record, account=b"\x11" * 20)  # type: ignore[type-var]
     with pytest.raises(BadSignature):
         peer_record_verifier(CHAIN_ID)(encode(claimed), ALICE_PEER)
+
+
+def test_direct_bids_take_the_envelope_rules_with_their_own_guard() -> None:
+    rules = envelope_delivery(Bid, CHAIN_ID, ReplayGuard(), time.time)
+    offer = sealed_bid(ALICE_KEY, ALICE_PEER, job_id=7, fee=5, nonce=1)
+    verified = rules.decode(offer)
+    rules.check(verified, ALICE_PEER, time.time())
+    assert verified.message.fee == 5
+    with pytest.raises(PeerIdMismatch):
+        rules.check(
+            rules.decode(sealed_bid(ALICE_KEY, ALICE_PEER, job_id=7, fee=5, nonce=2)),
+            BOB_PEER,
+            time.time(),
+        )
+    with pytest.raises(UnexpectedMessageType):
+        rules.decode(sealed_heartbeat(ALICE_KEY, ALICE_PEER, nonce=3))
