@@ -19,6 +19,10 @@ class IdentityError(P2PError):
     """The node's libp2p key file cannot be read, written or trusted."""
 
 
+class InvalidAddress(P2PError):
+    """A configured multiaddr cannot be used (a bootstrap address needs /p2p/<peer id>)."""
+
+
 class NotBound(P2PError):
     """The peer is not bound to the Ethereum account the caller requires."""
 

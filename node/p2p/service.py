@@ -5,7 +5,8 @@ behind their validators (gossip.py), serves the direct protocols (direct.py) and
 keeps dialing the bootstrap peers that are not connected, so start order does not
 matter (LIBP2P_NOTES item 3). Validated gossip and accepted direct messages go to
 the daemon on one trio memory channel, in arrival order per source; outbound
-traffic comes in through the methods below. The peer book (peers.py) holds
+traffic comes in through the methods below. A daemon that stops reading the channel
+stalls delivery, and gossipsub then drops (LIBP2P_NOTES item 4). The peer book (peers.py) holds
 connections, bound accounts, scores and bans; a banned peer is disconnected,
 blacklisted in gossipsub, refused on every stream and not dialed until its ban ends.
 """
@@ -41,7 +42,7 @@ from node.p2p.direct import (
     request,
     serve_blob,
 )
-from node.p2p.errors import NotBound, P2PError, PeerFault, StreamFailed
+from node.p2p.errors import InvalidAddress, NotBound, P2PError, PeerFault, StreamFailed
 from node.p2p.framing import receive_frame, send_frame
 from node.p2p.gossip import GossipGate, TopicRules
 from node.p2p.host import ConnectionEvents, build_host, open_host
@@ -67,7 +68,10 @@ CLOSE_TIMEOUT_S = 5.0
 
 
 class P2PService:
-    """A libp2p node run inside the daemon's nursery: ``await nursery.start(service.run)``."""
+    """A libp2p node run inside the daemon's nursery: ``await nursery.start(service.run)``.
+
+    ``run`` may be called once: a host that has stopped cannot listen again.
+    """
 
     def __init__(
         self,
@@ -96,7 +100,7 @@ class P2PService:
         self._blobs = blobs
         self._local_record = local_record
         self._verify_record = verify_record
-        self._bootstrap = [info_from_p2p_addr(Multiaddr(a)) for a in config.bootstrap]
+        self._bootstrap = [_peer_info(address) for address in config.bootstrap]
         self.gossip = GossipGate(
             self.peer_id,
             is_banned=lambda peer: self.peers.is_banned(peer, trio.current_time()),
@@ -413,3 +417,12 @@ class P2PService:
         timeout = self.config.stream_timeout_s
         self._bind(peer, await receive_frame(stream, MAX_RECORD_BYTES, timeout))
         await send_frame(stream, self._local_record or b"", timeout)
+
+
+def _peer_info(address: str) -> PeerInfo:
+    try:
+        return info_from_p2p_addr(Multiaddr(address))
+    except Exception as exc:  # multiaddr and libp2p raise several unrelated classes
+        raise InvalidAddress(
+            f"bootstrap address {address!r} is not a multiaddr ending in /p2p/<peer id>: {exc}"
+        ) from exc

@@ -23,6 +23,7 @@ from libp2p.stream_muxer.yamux.yamux import Yamux
 from libp2p.transport.tcp.tcp import TCP
 from multiaddr import Multiaddr
 
+from node.p2p import Inbound, InvalidAddress, P2PConfig, P2PService
 from tests.node.p2p.nodes import open_node
 
 
@@ -67,3 +68,10 @@ async def test_a_noise_and_yamux_peer_connects() -> None:
 
 def test_libp2p_logs_reach_the_node_log() -> None:
     assert logging.getLogger("libp2p").propagate
+
+
+@pytest.mark.parametrize("address", ["/ip4/127.0.0.1/tcp/4001", "not a multiaddr"])
+def test_a_bootstrap_address_without_a_peer_id_is_refused_up_front(address: str) -> None:
+    send, _ = trio.open_memory_channel[Inbound](1)
+    with pytest.raises(InvalidAddress, match="bootstrap address"):
+        P2PService(create_new_key_pair(), P2PConfig(bootstrap=(address,)), send)
