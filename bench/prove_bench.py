@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.peers.measure import KIB, MIB, machine, run_measured
+from bench.peers.measure import KIB, MIB, PhaseFailedError, machine, run_measured
 from bench.peers.snarkjs_bench import (
     OUT,
     PTAU_DIR,
@@ -190,7 +190,11 @@ def _rows_for(name: str, r1cs: Path, wtns: Path, args: argparse.Namespace) -> li
         # cache: measure snarkjs only where a prepared file is already there.
         print(f"{name}: no prepared ptau 2^{power}; snarkjs skipped", file=sys.stderr)
     elif not args.no_snarkjs:
-        s = bench_circuit(Snarkjs(), r1cs, wtns, OUT / "prove_bench" / r1cs.stem, repeats=1)
+        try:
+            s = bench_circuit(Snarkjs(), r1cs, wtns, OUT / "prove_bench" / r1cs.stem, repeats=1)
+        except PhaseFailedError as exc:
+            print(f"{name}: snarkjs failed: {exc}", file=sys.stderr)
+            return rows
         rows.append(
             {
                 "circuit": name,
