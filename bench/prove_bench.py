@@ -8,8 +8,9 @@ snarkjs 0.7.6 ``groth16 setup``/``prove`` on the same ``.r1cs``/``.wtns`` files
 (bench/peers/snarkjs_bench), and EZKL's figures on the same ONNX files from
 ``bench/out/peers-ezkl.json`` (bench/peers/ezkl_bench, its own earlier run: EZKL
 takes minutes per model). Every provernet measurement runs in its own child
-process (``--one``) with a ``ProverPool`` of one worker per core; peak RSS is the
-driver process plus its largest worker times the worker count (an upper bound).
+process, setup (``--setup``) apart from proving (``--prove``), with a
+``ProverPool`` of one worker per core; peak RSS is the child process plus its
+largest worker times the worker count (an upper bound).
 Results go to ``bench/results/proving.md`` after every circuit, so a run cut short
 keeps what it measured.
 """
@@ -73,17 +74,32 @@ def write_chain(power: int, folder: Path) -> tuple[Path, Path]:
     return paths
 
 
-def one(r1cs_path: Path, wtns_path: Path, backend: str) -> dict[str, Any]:
-    """Setup, then a cold and a warm proof, in this process and its pool's workers."""
+def _peak_rss(workers: int) -> float:
+    main_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * KIB
+    worker_rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * KIB
+    return round((main_rss + workers * worker_rss) / MIB, 1)
+
+
+def one_setup(r1cs_path: Path, pk_path: Path, backend: str) -> dict[str, Any]:
+    """The setup of one circuit; the proving key goes to ``pk_path``."""
+    r1cs = r1cs_from_bytes(r1cs_path.read_bytes())
+    with ProverPool(backend, workers=default_workers()) as pool:
+        start = time.perf_counter()
+        pk = pool.setup(r1cs, ToxicWaste.from_entropy(ENTROPY))
+        setup_s = time.perf_counter() - start
+        workers = pool.workers
+    pk_path.write_bytes(proving_key_to_bytes(pk))
+    return {"setup_s": round(setup_s, 3), "setup_peak_rss_mib": _peak_rss(workers)}
+
+
+def one_prove(r1cs_path: Path, wtns_path: Path, pk_path: Path, backend: str) -> dict[str, Any]:
+    """A cold proof (decode the key, load its bases, prove), then a warm one."""
     r1cs = r1cs_from_bytes(r1cs_path.read_bytes())
     witness = wtns_from_bytes(wtns_path.read_bytes())
     times: dict[str, float] = {}
     with ProverPool(backend, workers=default_workers()) as pool:
         start = time.perf_counter()
-        pk_bytes = proving_key_to_bytes(pool.setup(r1cs, ToxicWaste.from_entropy(ENTROPY)))
-        times["setup_s"] = time.perf_counter() - start
-        start = time.perf_counter()
-        pk = proving_key_from_bytes(pk_bytes)
+        pk = proving_key_from_bytes(pk_path.read_bytes())
         times["decode_pk_s"] = time.perf_counter() - start
         start = time.perf_counter()
         pool.prepare("bench", pk, r1cs)
@@ -95,26 +111,25 @@ def one(r1cs_path: Path, wtns_path: Path, backend: str) -> dict[str, Any]:
         pool.prove("bench", witness, S_BENCH, R_BENCH)
         times["prove_again_s"] = time.perf_counter() - start
         workers = pool.workers
-    public = witness[1 : 1 + r1cs.n_public_total]
-    main_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * KIB
-    worker_rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * KIB
     return {
         "backend": backend,
         "constraints": r1cs.n_constraints,
         "domain": pk.domain_size,
         "workers": workers,
         **{k: round(v, 3) for k, v in times.items()},
-        "pk_bytes": len(pk_bytes),
-        "peak_rss_mib": round((main_rss + workers * worker_rss) / MIB, 1),
-        "verified": verify(pk.vk, public, proof),
+        "pk_bytes": pk_path.stat().st_size,
+        "peak_rss_mib": _peak_rss(workers),
+        "verified": verify(pk.vk, witness[1 : 1 + r1cs.n_public_total], proof),
     }
 
 
 def measure_provernet(r1cs: Path, wtns: Path, backend: str) -> dict[str, Any]:
-    """``one`` in a child process, with its wall time and CPU time."""
-    argv = [sys.executable, "-m", "bench.prove_bench", "--one", str(r1cs), str(wtns), backend]
-    done = run_measured(argv, cwd=REPO)
-    return {**json.loads(done.stdout), "cpu_s": round(done.cpu_s, 1), "load": done.load_before}
+    """Setup and proving, each in its own child process (peak RSS per phase)."""
+    pk = OUT / "prove_bench" / f"{r1cs.stem}.{backend}.pk"
+    child = [sys.executable, "-m", "bench.prove_bench"]
+    setup_run = run_measured([*child, "--setup", str(r1cs), str(pk), backend], cwd=REPO)
+    prove_run = run_measured([*child, "--prove", str(r1cs), str(wtns), str(pk), backend], cwd=REPO)
+    return {**json.loads(setup_run.stdout), **json.loads(prove_run.stdout)}
 
 
 def _ezkl_figures() -> dict[str, dict[str, Any]]:
@@ -229,17 +244,22 @@ def _ratios(rows: list[dict[str, Any]]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the benchmark (or, with ``--one``, one provernet measurement as JSON)."""
+    """Run the benchmark (or, with ``--setup``/``--prove``, one provernet phase as JSON)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--one", nargs=3, metavar=("R1CS", "WTNS", "BACKEND"))
+    parser.add_argument("--setup", nargs=3, metavar=("R1CS", "PK", "BACKEND"))
+    parser.add_argument("--prove", nargs=4, metavar=("R1CS", "WTNS", "PK", "BACKEND"))
     parser.add_argument("--synthetic", type=int, nargs="*", default=[12, 14, 16], metavar="K")
     parser.add_argument("--no-models", action="store_true")
     parser.add_argument("--no-snarkjs", action="store_true")
     parser.add_argument("--backends", nargs="*", default=sorted(available_backends()))
     parser.add_argument("--markdown", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
-    if args.one:
-        print(json.dumps(one(Path(args.one[0]), Path(args.one[1]), args.one[2])))
+    if args.setup:
+        print(json.dumps(one_setup(Path(args.setup[0]), Path(args.setup[1]), args.setup[2])))
+        return 0
+    if args.prove:
+        r1cs, wtns, pk = map(Path, args.prove[:3])
+        print(json.dumps(one_prove(r1cs, wtns, pk, args.prove[3])))
         return 0
     ezkl = _ezkl_figures()
     report: dict[str, Any] = {
