@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 from node import exit_codes
 from node.circuit_cli import add_circuit_commands
+from node.init_cli import add_node_init_command
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -29,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     groups = parser.add_subparsers(dest="group", metavar="COMMAND")
     groups.required = True
     add_circuit_commands(groups)
+    add_node_commands(groups)
     try:
         from node.chain.cli import add_contracts_commands
     except ImportError:  # the chain client is optional while it is being built
@@ -36,6 +38,14 @@ def build_parser() -> argparse.ArgumentParser:
     else:
         add_contracts_commands(groups)
     return parser
+
+
+def add_node_commands(groups: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Register the ``node`` group: ``init`` (and the daemon's commands as they come)."""
+    group = groups.add_parser("node", help="set up and run a provernet node")
+    commands = group.add_subparsers(dest="command", metavar="COMMAND")
+    commands.required = True
+    add_node_init_command(commands)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
