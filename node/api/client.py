@@ -173,8 +173,11 @@ class ApiClient:
     def _unreachable(self, reason: object) -> ClientError:
         if isinstance(reason, TimeoutError | socket.timeout):
             return DaemonNotAnswering(f"the daemon at {self.base} did not answer in time")
-        if isinstance(reason, ConnectionRefusedError) and self.home is not None:
-            return DaemonNotRunning(self.home)
+        if self.home is not None:
+            # Refused, or cut off by a daemon that has since withdrawn its api.json.
+            stopped = files.read_info(self.home) is None
+            if isinstance(reason, ConnectionRefusedError) or stopped:
+                return DaemonNotRunning(self.home)
         return DaemonNotAnswering(f"the daemon at {self.base} cannot be reached: {reason}")
 
 

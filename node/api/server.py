@@ -3,11 +3,12 @@
 ``ApiServer.run`` binds 127.0.0.1 (any other address is refused), writes the
 token and the port into the home directory (node.api.files), reports the port
 through ``task_status`` and serves until cancelled; then it removes both files
-and drops its connections. Every route needs ``Authorization: Bearer <token>``
-except those registered ``public`` (``/health``, ``/metrics``: see
-node.api.status). Handler outcomes map to statuses: a value -> 200 JSON;
-``HttpError`` -> its status; ``RemoteProtocolError`` -> 400; anything else -> 500
-with the traceback in the log and a generic message to the client.
+before it drops its connections, so a client that is cut off reads "not
+running". Every route needs ``Authorization: Bearer <token>`` except those
+registered ``public`` (``/health``, ``/metrics``: see node.api.status).
+Handler outcomes map to statuses: a value -> 200 JSON; ``HttpError`` -> its
+status; ``RemoteProtocolError`` -> 400; anything else -> 500 with the traceback
+in the log and a generic message to the client.
 """
 
 from __future__ import annotations
@@ -75,24 +76,35 @@ class ApiServer:
         self._host = host
         self._wanted_port = port
         self._connections = 0
+        self._published: files.ApiInfo | None = None
         self.port: int | None = None
+
+    @property
+    def open_connections(self) -> int:
+        """How many client connections are being served now."""
+        return self._connections
 
     async def run(self, *, task_status: TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
         """Serve until cancelled; ``task_status.started`` gets the bound port."""
         listeners = await self._bind()
         self.port = listeners[0].socket.getsockname()[1]
-        info = files.ApiInfo(self._host, self.port, os.getpid())
         try:
             if self.home is not None:
-                files.publish(self.home, info, self.token)
+                self._published = files.ApiInfo(self._host, self.port, os.getpid())
+                files.publish(self.home, self._published, self.token)
             logger.info("API listening on http://%s:%d", self._host, self.port)
             task_status.started(self.port)
             await trio.serve_listeners(self._serve, listeners)
         finally:
-            if self.home is not None:
-                files.withdraw(self.home, info)
+            self._withdraw()
             for listener in listeners:
                 listener.socket.close()
+
+    def _withdraw(self) -> None:
+        """Remove api.json and api.token (once): the daemon is going away."""
+        if self.home is not None and self._published is not None:
+            files.withdraw(self.home, self._published)
+            self._published = None
 
     async def _bind(self) -> list[trio.SocketListener]:
         try:
@@ -110,15 +122,27 @@ class ApiServer:
         self._connections += 1
         try:
             await serve_connection(stream, self.limits, self._respond)
+        except trio.Cancelled:
+            # Only stopping the whole server cancels a connection. Withdraw the files
+            # before this socket closes, so the client that is cut off finds the
+            # daemon gone rather than unreachable.
+            self._withdraw()
+            raise
         finally:
             self._connections -= 1
 
     async def _respond(self, request: HttpRequest) -> HttpResponse:
+        response = await self._answer(request)
+        logger.debug("API %s %s -> %d", request.method, request.target, response.status)
+        return response
+
+    async def _answer(self, request: HttpRequest) -> HttpResponse:
         try:
             result = await self._dispatch(request)
             if isinstance(result, RawResponse):
                 return HttpResponse(result.status, result.body, result.content_type)
-            return HttpResponse(200, json.dumps(result, default=_json_default).encode())
+            body = json.dumps(result, default=_json_default, allow_nan=False)
+            return HttpResponse(200, body.encode())
         except HttpError as exc:
             return error_response(exc.status, exc.code, exc.message, _error_headers(exc))
         except RemoteProtocolError as exc:

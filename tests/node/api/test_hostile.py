@@ -7,6 +7,7 @@ from pathlib import Path
 import hypothesis.strategies as st
 import pytest
 import trio
+import trio.testing
 from hypothesis import HealthCheck, given, settings
 
 from node.api import ApiError, ApiServer, Routes
@@ -85,8 +86,10 @@ async def test_an_idle_keep_alive_connection_is_closed_quietly(
 ):
     daemon = await start_daemon(nursery, tmp_path)
     stream = await trio.open_tcp_stream("127.0.0.1", daemon.port)
+    started = trio.current_time()
     with trio.fail_after(3):
         assert await stream.receive_some(4096) == b""
+    assert trio.current_time() - started >= TEST_LIMITS.request_timeout_s
     await stream.aclose()
 
 
@@ -109,9 +112,11 @@ async def test_connections_over_the_cap_are_closed(nursery: trio.Nursery, tmp_pa
         await trio.open_tcp_stream("127.0.0.1", daemon.port)
         for _ in range(TEST_LIMITS.max_connections)
     ]
-    await trio.sleep(0.05)  # let the server accept them all
+    await trio.testing.wait_all_tasks_blocked(cushion=0.05)
+    assert daemon.server.open_connections == TEST_LIMITS.max_connections
     extra = await trio.open_tcp_stream("127.0.0.1", daemon.port)
-    with trio.fail_after(1):
+    # Closed at once, not after the request timeout that ends idle connections.
+    with trio.fail_after(TEST_LIMITS.request_timeout_s / 2):
         assert await extra.receive_some(10) == b""
     for stream in [extra, *held]:
         await stream.aclose()

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import trio
 
-from node.api import ApiConfigError, ApiError, ApiServer, Routes
+from node.api import ApiConfigError, ApiError, ApiRequest, ApiServer, DaemonNotRunning, Routes
 from node.api.files import INFO_FILE, TOKEN_FILE
 from tests.node.api.harness import raw_request, start_daemon
 
@@ -170,3 +170,60 @@ async def test_a_port_in_use_is_named(nursery: trio.Nursery, tmp_path: Path):
     other = ApiServer(Routes(), port=daemon.port)
     with pytest.raises(ApiConfigError, match=str(daemon.port)):
         await other.run()
+
+
+async def test_shutdown_during_a_long_poll_is_prompt_and_the_client_says_not_running(
+    tmp_path: Path,
+):
+    async with trio.open_nursery() as outer:
+        server_scope = trio.CancelScope()
+        started = trio.Event()
+        daemon_ref = []
+
+        async def serve() -> None:
+            with server_scope:
+                async with trio.open_nursery() as inner:
+                    daemon_ref.append(await start_daemon(inner, tmp_path))
+                    started.set()
+
+        outer.start_soon(serve)
+        await started.wait()
+        client = daemon_ref[0].client()
+
+        def watch() -> object:
+            try:
+                return client.poll("/jobs/1/events", after=0, timeout_s=30)
+            except DaemonNotRunning as exc:
+                return exc
+
+        result: list[object] = []
+
+        async def run_watch() -> None:
+            result.append(await trio.to_thread.run_sync(watch))
+
+        outer.start_soon(run_watch)
+        await trio.sleep(0.2)  # the poll is now waiting inside the server
+        stopped_at = trio.current_time()
+        server_scope.cancel()
+    assert trio.current_time() - stopped_at < 2
+    assert isinstance(result[0], DaemonNotRunning)
+    assert not (tmp_path / INFO_FILE).exists()
+
+
+async def test_a_handler_returning_nan_is_a_500_not_bad_json(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+):
+    routes = Routes()
+
+    async def nan(request: ApiRequest) -> object:
+        return {"x": float("nan")}
+
+    routes.get("/nan", nan)
+    server = ApiServer(routes, token="t")
+    async with trio.open_nursery() as nursery:
+        port = await nursery.start(server.run)
+        with caplog.at_level(logging.ERROR, logger="node.api.server"):
+            answer = await raw_request(port, "GET", "/nan", token="t")
+        nursery.cancel_scope.cancel()
+    assert answer.status == 500
+    assert "Out of range float" in caplog.text
