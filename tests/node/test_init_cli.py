@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import stat
 from pathlib import Path
@@ -10,8 +11,10 @@ import pytest
 from eth_account import Account
 from eth_utils.address import to_checksum_address
 
-from node.anvil import DEV_PRIVATE_KEYS
-from node.chain.deploy import Deployment
+from node.anvil import DEV_PRIVATE_KEYS, AnvilProcess, rpc_call
+from node.chain.deploy import Deployment, DeployParams, deploy_contracts
+from node.chain.rpc import connect
+from node.chain.sender import TxSender
 from node.cli import main
 from node.config import load_config
 from node.exit_codes import OK, USAGE
@@ -166,3 +169,29 @@ def test_init_refuses_a_bad_deployment_file(
     assert init(tmp_path / "home", tmp_path / "absent.json", "--dev-account", "0") == USAGE
     assert "cannot read the deployment file" in capsys.readouterr().err
     assert not (tmp_path / "home").exists()
+
+
+def test_check_asks_the_rpc_whether_the_deployment_is_live(
+    tmp_path: Path, anvil: AnvilProcess, capsys: pytest.CaptureFixture[str]
+) -> None:
+    snapshot = rpc_call(anvil.rpc_url, "evm_snapshot")
+    try:
+        w3 = connect(anvil.rpc_url, expected_chain_id=anvil.chain_id)
+        live = deploy_contracts(TxSender(w3, dev_account(0)), DeployParams())
+        path = tmp_path / "live.json"
+        live.save(path)
+        args = ("--dev-account", "0", "--check")
+        url = ["--rpc-url", anvil.rpc_url]
+        assert main(["--home", str(tmp_path / "a"), "node", "init", *url,
+                     "--deployment", str(path), *args]) == OK  # fmt: skip
+        Deployment(anvil.chain_id, 0, {k: "0x" + "12" * 20 for k in CONTRACTS}).save(path)
+        assert main(["--home", str(tmp_path / "b"), "node", "init", *url,
+                     "--deployment", str(path), *args]) == USAGE  # fmt: skip
+        assert "no contract code for" in capsys.readouterr().err
+        dataclasses.replace(live, chain_id=1).save(path)
+        assert main(["--home", str(tmp_path / "c"), "node", "init", *url,
+                     "--deployment", str(path), *args]) == USAGE  # fmt: skip
+        assert "serves chain id" in capsys.readouterr().err
+        assert not (tmp_path / "b").exists()
+    finally:
+        rpc_call(anvil.rpc_url, "evm_revert", [snapshot])
