@@ -12,7 +12,7 @@ use the same dotted names. Environment variables (``ENV_NAMES``):
     PROVERNET_RPC_URL          chain.rpc_url
     PROVERNET_CHAIN_ID         chain.chain_id
     PROVERNET_CONFIRMATIONS    chain.confirmations
-    PROVERNET_POLL_INTERVAL    chain.poll_interval      (a duration: 2s, 500ms is not accepted)
+    PROVERNET_POLL_INTERVAL    chain.poll_interval      (a duration: 2s, 0.5s)
     PROVERNET_MAX_LOG_RANGE    chain.max_log_range
     PROVERNET_LISTEN           p2p.listen               (comma-separated multiaddrs)
     PROVERNET_BOOTSTRAP        p2p.bootstrap            (comma-separated multiaddrs)
