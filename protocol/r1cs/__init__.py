@@ -2,10 +2,10 @@
 
 from protocol.r1cs.system import (
     ONE,
+    R1CS,
     Constraint,
     ConstraintSystem,
     LinearCombination,
-    R1CS,
     first_unsatisfied,
     is_satisfied,
 )
