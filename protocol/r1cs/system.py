@@ -176,9 +176,7 @@ class ConstraintSystem:
         """Attribute the constraints that follow to ``name`` (a layer, for reports)."""
         self._section = name
 
-    def enforce(
-        self, a: LinearCombination, b: LinearCombination, c: LinearCombination
-    ) -> None:
+    def enforce(self, a: LinearCombination, b: LinearCombination, c: LinearCombination) -> None:
         """Add the constraint ``a * b = c``."""
         for lc in (a, b, c):
             for wire in lc.terms:

@@ -8,9 +8,29 @@ from pathlib import Path
 import protocol
 
 FORBIDDEN = {
-    "asyncio", "trio", "socket", "ssl", "subprocess", "multiprocessing", "threading",
-    "http", "urllib", "requests", "httpx", "web3", "libp2p", "sqlite3", "shutil",
-    "tempfile", "select", "selectors", "signal", "time", "random", "secrets", "node",
+    "asyncio",
+    "trio",
+    "socket",
+    "ssl",
+    "subprocess",
+    "multiprocessing",
+    "threading",
+    "http",
+    "urllib",
+    "requests",
+    "httpx",
+    "web3",
+    "libp2p",
+    "sqlite3",
+    "shutil",
+    "tempfile",
+    "select",
+    "selectors",
+    "signal",
+    "time",
+    "random",
+    "secrets",
+    "node",
 }
 # os.urandom, open() and the clock are the usual leaks; os itself is forbidden too.
 FORBIDDEN |= {"os", "pathlib", "io", "glob"}
