@@ -9,7 +9,7 @@ export PROVERNET_TOOLS := $(CURDIR)/.tools
 .PHONY: help venv tools test lint typecheck check contracts bench clean
 
 help:
-	@echo "make test       install everything the tests need and run the whole suite"
+	@echo "make test       install everything the tests need, lint, type-check, run the whole suite"
 	@echo "make check      lint and type-check"
 	@echo "make contracts  recompile contracts/ with the pinned solc"
 	@echo "make bench      run the benchmarks in bench/"
@@ -26,7 +26,7 @@ venv: $(VENV)/.installed
 tools: venv
 	$(PY) -m node.tools install
 
-test: venv tools
+test: venv tools check
 	$(PY) -m pytest -q
 
 lint: venv
