@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.datasets import load_digits
+from sklearn.datasets import load_digits  # type: ignore[import-untyped,unused-ignore]
 
 from devnet.models.layers import Array as Floats
 from devnet.models.layers import Labels
