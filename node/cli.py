@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from node import exit_codes
 from node.circuit_cli import add_circuit_commands
 from node.init_cli import add_node_init_command
+from node.node_cli import add_node_daemon_commands, add_stake_commands
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     groups.required = True
     add_circuit_commands(groups)
     add_node_commands(groups)
+    add_stake_commands(groups)
     try:
         from node.chain.cli import add_contracts_commands
     except ImportError:  # the chain client is optional while it is being built
@@ -41,11 +43,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def add_node_commands(groups: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    """Register the ``node`` group: ``init`` (and the daemon's commands as they come)."""
+    """Register the ``node`` group: ``init``, ``run``, ``status``, ``peers``."""
     group = groups.add_parser("node", help="set up and run a provernet node")
     commands = group.add_subparsers(dest="command", metavar="COMMAND")
     commands.required = True
     add_node_init_command(commands)
+    add_node_daemon_commands(commands)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

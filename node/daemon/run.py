@@ -1,0 +1,202 @@
+"""``run_node``: the daemon, every service in one nursery.
+
+Start-up, in order: hold the home's lock; load the key; connect the chain (the
+chain id and the contracts' code are checked); open the store; then start, each
+with ``nursery.start`` so it reports when ready:
+
+1. the engine (it reconciles open intents with the chain first),
+2. the p2p service (listen, bootstrap, our signed peer record) and the task
+   forwarding its messages to the engine,
+3. the chain sync task (polls the head, feeds confirmed events to the engine),
+4. the local API (status, peers, stake, metrics), which publishes api.json last,
+   so a CLI that finds the daemon finds it ready.
+
+SIGINT and SIGTERM cancel the nursery: services stop, the API withdraws its
+files, the store closes and the lock is released. Cancelling ``run_node``'s
+caller does the same.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import signal
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import trio
+
+from node.api import ApiServer, Readiness, Routes, add_node_routes
+from node.chain.client import Web3Chain
+from node.config import NodeConfig
+from node.daemon.resources import (
+    DaemonError,
+    Web3TxLookup,
+    load_account,
+    open_chain,
+    open_store,
+)
+from node.daemon.routes import add_daemon_routes, status_source
+from node.engine import Engine, IntentExecutor, StakeCommands, forward
+from node.engine.sync import ChainSync
+from node.home import HomeError, HomeLayout, acquire_home_lock
+from node.metrics import Metrics
+from node.p2p import (
+    Inbound,
+    P2PConfig,
+    P2PService,
+    envelope_delivery,
+    load_or_create_identity,
+    local_peer_record,
+    market_topics,
+    peer_id_of,
+    peer_record_verifier,
+)
+from node.store import ChainCursor, Store
+from protocol.messages import Bid, ReplayGuard
+
+if TYPE_CHECKING:
+    from trio_typing import TaskStatus
+
+logger = logging.getLogger(__name__)
+
+INBOX_SIZE = 256
+
+
+@dataclass(frozen=True)
+class NodeInfo:
+    """What a started daemon reports: where to reach it."""
+
+    address: str
+    peer_id: str
+    listen_addrs: tuple[str, ...]
+    api_port: int
+
+
+@dataclass
+class Services:
+    """The daemon's running parts, for the status provider."""
+
+    config: NodeConfig
+    chain: Web3Chain
+    store: Store
+    engine: Engine
+    p2p: P2PService
+    sync: ChainSync
+    metrics: Metrics
+
+
+async def run_node(
+    config: NodeConfig,
+    home: Path,
+    *,
+    env: Mapping[str, str],
+    handle_signals: bool = True,
+    task_status: TaskStatus[NodeInfo] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Run the daemon of ``home`` until cancelled or signalled; raises DaemonError."""
+    with contextlib.ExitStack() as stack:
+        try:
+            stack.enter_context(acquire_home_lock(home))
+        except HomeError as exc:
+            raise DaemonError(str(exc)) from exc
+        account = load_account(config, env)
+        chain = await trio.to_thread.run_sync(open_chain, config, account)
+        store = stack.enter_context(open_store(home, config))
+        await _serve(config, home, chain, store, handle_signals, task_status)
+
+
+async def _serve(
+    config: NodeConfig,
+    home: Path,
+    chain: Web3Chain,
+    store: Store,
+    handle_signals: bool,
+    task_status: TaskStatus[NodeInfo],
+) -> None:
+    readiness = Readiness("engine", "p2p", "chain sync")
+    metrics = Metrics()
+    executor = IntentExecutor(store, chain, Web3TxLookup(chain))
+    chain.sender.on_signed = executor.on_signed
+    engine = Engine(store, executor)
+    StakeCommands(chain).register(engine)
+    p2p, inbox = _p2p_service(config, home, chain)
+    metrics.watch_p2p(p2p)
+    cursor = store.cursor() or ChainCursor(config.chain.deployment_block, None)
+    sync = ChainSync(
+        chain,
+        engine.inputs.clone(),
+        cursor,
+        poll_interval_s=config.chain.poll_interval_s,
+        on_progress=metrics.set_chain,
+    )
+    services = Services(config, chain, store, engine, p2p, sync, metrics)
+    routes = Routes()
+    add_node_routes(
+        routes, metrics=metrics, readiness=readiness, status_source=status_source(services)
+    )
+    add_daemon_routes(routes, services)
+    api = ApiServer(routes, port=config.api.port, home=home, readiness=readiness)
+    async with trio.open_nursery() as nursery:
+        if handle_signals:
+            await nursery.start(_stop_on_signal, nursery.cancel_scope)
+        await nursery.start(engine.run)
+        readiness.done("engine")
+        await nursery.start(p2p.run)
+        nursery.start_soon(forward, inbox, engine.inputs.clone())
+        readiness.done("p2p")
+        await nursery.start(sync.run)
+        readiness.done("chain sync")
+        port = await nursery.start(api.run)
+        info = NodeInfo(
+            chain.address,
+            p2p.peer_id.to_base58(),
+            tuple(str(a) for a in p2p.listen_addrs()),
+            port,
+        )
+        logger.info("node %s (peer %s) running; API on port %d", info.address, info.peer_id, port)
+        task_status.started(info)
+
+
+def _p2p_service(
+    config: NodeConfig, home: Path, chain: Web3Chain
+) -> tuple[P2PService, trio.MemoryReceiveChannel[Inbound]]:
+    key_pair = load_or_create_identity(HomeLayout(home).p2p_key)
+    chain_id = chain.chain_id
+    now = int(time.time())
+    record = local_peer_record(bytes(chain.sender.account.key), chain_id, peer_id_of(key_pair), now)
+    send, receive = trio.open_memory_channel[Inbound](INBOX_SIZE)
+    service = P2PService(
+        key_pair,
+        P2PConfig(listen=config.p2p.listen, bootstrap=config.p2p.bootstrap),
+        send,
+        topics=market_topics(chain_id, ReplayGuard(), time.time),
+        bids=envelope_delivery(Bid, chain_id, ReplayGuard(), time.time),
+        local_record=record,
+        verify_record=peer_record_verifier(chain_id),
+    )
+    return service, receive
+
+
+async def _stop_on_signal(
+    scope: trio.CancelScope, *, task_status: TaskStatus[None] = trio.TASK_STATUS_IGNORED
+) -> None:
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        task_status.started()
+        async for signum in signals:
+            logger.info("received %s; shutting down", signal.Signals(signum).name)
+            scope.cancel()
+            return
+
+
+def describe(info: NodeInfo) -> dict[str, Any]:
+    """``info`` as JSON."""
+    return {
+        "address": info.address,
+        "peer_id": info.peer_id,
+        "listen_addrs": list(info.listen_addrs),
+        "api_port": info.api_port,
+    }
