@@ -152,5 +152,12 @@ def test_two_daemons_peer_stake_sync_and_stop(
         assert alice.stop(signal.SIGKILL) == -signal.SIGKILL
         assert alice.cli("stake", "status") == UNAVAILABLE
         assert f"the provernet daemon for {alice.root} is not running" in capsys.readouterr().err
+
+        # Restarted after SIGKILL, alice resumes from her stored cursor: nothing is replayed.
+        alice.start()
+        wait_for(lambda: is_up(alice, capsys), 45, f"alice's restart\n{alice.log()}")
+        again = wait_for(alice_processed, 15, "alice to catch up after the restart")
+        assert again["events_applied"] == 0
+        assert alice.stop(signal.SIGINT) == 0
     assert "shutting down" in bob.log()
     assert (bob.root / "logs" / "node.log").read_text().count("running; API on port") == 1
