@@ -21,7 +21,7 @@ from node.chain.errors import ChainError
 from node.chain.rpc import TRANSPORT_ERRORS
 from node.engine import Engine, IntentPendingError
 from node.engine.stake import stake_json
-from node.store import Role
+from node.store import Role, Store
 
 if TYPE_CHECKING:
     from node.daemon.run import Services
@@ -89,7 +89,7 @@ def status_source(services: Services) -> Callable[[], Awaitable[dict[str, Any]]]
             "peers": len(s.p2p.connected_peers()),
             "stake": await _stake(s),
             "backend": _backend(),
-            "jobs": _jobs(s),
+            "jobs": job_counts(s.store),
             "open_intents": len(s.store.open_intents()),
         }
 
@@ -112,9 +112,10 @@ def _backend() -> str:
     return get_backend(None).name
 
 
-def _jobs(services: Services) -> dict[str, dict[str, int]]:
+def job_counts(store: Store) -> dict[str, dict[str, int]]:
+    """How many jobs each role has in each state."""
     counts: dict[str, dict[str, int]] = {}
     for role in Role:
-        by_state = Counter(record.state for record in services.store.list_jobs(role))
+        by_state = Counter(record.state for record in store.list_jobs(role))
         counts[role.value] = dict(sorted(by_state.items()))
     return counts

@@ -19,6 +19,7 @@ caller does the same.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import signal
 import time
@@ -39,8 +40,8 @@ from node.daemon.resources import (
     open_chain,
     open_store,
 )
-from node.daemon.routes import add_daemon_routes, status_source
-from node.engine import Engine, IntentExecutor, StakeCommands, forward
+from node.daemon.routes import add_daemon_routes, job_counts, status_source
+from node.engine import Engine, EngineContext, IntentExecutor, StakeCommands, forward
 from node.engine.sync import ChainSync
 from node.home import HomeError, HomeLayout, acquire_home_lock
 from node.metrics import Metrics
@@ -134,6 +135,7 @@ async def _serve(
         on_progress=metrics.set_chain,
     )
     services = Services(config, chain, store, engine, p2p, sync, metrics)
+    engine.on_tick(functools.partial(_count_jobs, services))
     routes = Routes()
     add_node_routes(
         routes, metrics=metrics, readiness=readiness, status_source=status_source(services)
@@ -159,6 +161,12 @@ async def _serve(
         )
         logger.info("node %s (peer %s) running; API on port %d", info.address, info.peer_id, port)
         task_status.started(info)
+
+
+async def _count_jobs(services: Services, ctx: EngineContext, now: float) -> None:
+    """Refresh the jobs-by-state gauges (a tick is often enough for a scrape)."""
+    for role, counts in job_counts(services.store).items():
+        services.metrics.set_jobs(role, counts)
 
 
 def _p2p_service(

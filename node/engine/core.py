@@ -14,7 +14,8 @@ Inputs arrive on one memory channel (``Engine.inputs``): p2p messages
   ``RemoteProtocolError`` from a handler drops the message (logged at debug).
 - ``Command``: its handler runs as a task of its own (a deposit waits for mining
   without stalling the loop); the answer or the error goes back to the caller.
-- ``Tick``: open intents are reconciled, then every tick handler is awaited.
+- ``Tick``: open intents are reconciled (in a task, unless a send is in flight),
+  then every tick handler is awaited.
 
 Before the loop reads its first input, ``run`` reconciles every open intent with
 the chain (node.engine.intents), so nothing is decided on a stale journal.
@@ -93,13 +94,13 @@ class EngineContext:
     store: Store
     executor: IntentExecutor
     nursery: trio.Nursery
-    _deferred: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    _deferred: list[Callable[[], Awaitable[object]]] = field(default_factory=list)
 
-    def defer(self, work: Callable[[], Awaitable[None]]) -> None:
+    def defer(self, work: Callable[[], Awaitable[object]]) -> None:
         """Start ``work`` as a task once the current chain batch is committed."""
         self._deferred.append(work)
 
-    def spawn(self, work: Callable[[], Awaitable[None]]) -> None:
+    def spawn(self, work: Callable[[], Awaitable[object]]) -> None:
         """Start ``work`` as a task of the engine now."""
         self.nursery.start_soon(work)
 
@@ -183,7 +184,7 @@ class Engine:
                 ctx.spawn(work)
             ctx._deferred.clear()
         elif isinstance(item, Command):
-            ctx.spawn(lambda: self._run_command(ctx, item))
+            ctx.nursery.start_soon(self._run_command, ctx, item)
         elif isinstance(item, Tick):
             await self._tick(ctx, item.now)
         else:
@@ -212,8 +213,10 @@ class Engine:
             command.done.set()
 
     async def _tick(self, ctx: EngineContext, now: float) -> None:
-        if self.store.open_intents():
-            await self.executor.reconcile_open()
+        # Reconcile in a task of its own: RPC round trips must not stall the loop, and
+        # while a send is in flight the executor is busy and the next tick will do.
+        if not self.executor.busy and self.store.open_intents():
+            ctx.spawn(self.executor.reconcile_open)
         for handler in self._ticks:
             await handler(ctx, now)
 

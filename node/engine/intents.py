@@ -102,6 +102,11 @@ class IntentExecutor:
         self._lock = trio.Lock()
         self._in_flight: int | None = None
 
+    @property
+    def busy(self) -> bool:
+        """Whether a send or a reconciliation is under way."""
+        return self._lock.locked()
+
     def on_signed(self, record: TxRecord) -> None:
         """The chain client's hook: a transaction is signed and about to be broadcast.
 

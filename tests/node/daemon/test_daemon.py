@@ -6,47 +6,28 @@ from alice. The CLI in this process talks to them through their local APIs.
 
 from __future__ import annotations
 
+import functools
 import json
 import signal
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import trio
 from web3 import Web3
 
 from node.anvil import AnvilProcess, rpc_call
-from node.chain.deploy import Deployment, DeployParams, deploy_contracts
-from node.chain.rpc import connect
-from node.chain.sender import TxSender
+from node.api.client import ApiClient
+from node.chain.deploy import Deployment
+from node.config import load_config
+from node.daemon import DaemonError, run_node
 from node.exit_codes import FAILED, OK, UNAVAILABLE, USAGE
-from node.keys import dev_account
-from tests.node.daemon.harness import Home, init_home, running, wait_for
+from node.home import acquire_home_lock
+from tests.node.daemon.harness import DAEMON_ENV, Home, init_home, running, wait_for
 
 ETH = 10**18
-WITHDRAWAL_DELAY_S = 3600
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def w3(anvil: AnvilProcess) -> Iterator[Web3]:
-    """A web3 client on the session's anvil, rolled back afterwards."""
-    snapshot = rpc_call(anvil.rpc_url, "evm_snapshot")
-    try:
-        yield connect(anvil.rpc_url, expected_chain_id=anvil.chain_id)
-    finally:
-        rpc_call(anvil.rpc_url, "evm_revert", [snapshot])
-
-
-@pytest.fixture
-def deployment(w3: Web3, tmp_path: Path) -> tuple[Deployment, Path]:
-    deployed = deploy_contracts(
-        TxSender(w3, dev_account(0)), DeployParams(withdrawal_delay_s=WITHDRAWAL_DELAY_S)
-    )
-    path = tmp_path / "deployment.json"
-    deployed.save(path)
-    return deployed, path
 
 
 def cli_json(home: Home, capsys: pytest.CaptureFixture[str], *args: str) -> Any:
@@ -161,3 +142,34 @@ def test_two_daemons_peer_stake_sync_and_stop(
         assert alice.stop(signal.SIGINT) == 0
     assert "shutting down" in bob.log()
     assert (bob.root / "logs" / "node.log").read_text().count("running; API on port") == 1
+
+
+async def test_run_node_in_process_reports_its_addresses_and_cleans_up(
+    anvil: AnvilProcess,
+    deployment: tuple[Deployment, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    def out() -> str:
+        return capsys.readouterr().out
+
+    dave = init_home(tmp_path, "dave", deployment[1], anvil.rpc_url, 4, out)
+    config = load_config(dave.root, DAEMON_ENV, {})
+    run = functools.partial(run_node, config, dave.root, env={}, handle_signals=False)
+    async with trio.open_nursery() as nursery:
+        info = await nursery.start(run)
+        assert (info.address, info.peer_id) == (dave.address, dave.peer_id)
+        assert f"/ip4/127.0.0.1/tcp/{dave.port}/p2p/{dave.peer_id}" in info.listen_addrs
+        with pytest.raises(DaemonError, match="is in use by process"):
+            await run_node(config, dave.root, env={}, handle_signals=False)
+        client = await trio.to_thread.run_sync(ApiClient.for_home, dave.root)
+        answer = await trio.to_thread.run_sync(client.get, "/status")
+        assert answer["ready"] is True
+        assert answer["node"]["roles"] == ["requester", "prover"]
+        assert answer["node"]["jobs"] == {"requester": {}, "prover": {}, "rescuer": {}}
+        metrics = await trio.to_thread.run_sync(client.get_text, "/metrics")
+        assert "provernet_chain_processed_block" in metrics
+        nursery.cancel_scope.cancel()
+    assert not (dave.root / "api.json").exists()
+    with acquire_home_lock(dave.root):  # released
+        pass

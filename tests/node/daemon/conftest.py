@@ -1,0 +1,38 @@
+"""Fixtures for the daemon tests: the contracts on the session anvil, rolled back after."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from web3 import Web3
+
+from node.anvil import AnvilProcess, rpc_call
+from node.chain.deploy import Deployment, DeployParams, deploy_contracts
+from node.chain.rpc import connect
+from node.chain.sender import TxSender
+from node.keys import dev_account
+
+# Long enough that no test sees it pass; the engine tests cover completing one.
+WITHDRAWAL_DELAY_S = 3600
+
+
+@pytest.fixture
+def w3(anvil: AnvilProcess) -> Iterator[Web3]:
+    """A web3 client on the session's anvil, rolled back afterwards."""
+    snapshot = rpc_call(anvil.rpc_url, "evm_snapshot")
+    try:
+        yield connect(anvil.rpc_url, expected_chain_id=anvil.chain_id)
+    finally:
+        rpc_call(anvil.rpc_url, "evm_revert", [snapshot])
+
+
+@pytest.fixture
+def deployment(w3: Web3, tmp_path: Path) -> tuple[Deployment, Path]:
+    deployed = deploy_contracts(
+        TxSender(w3, dev_account(0)), DeployParams(withdrawal_delay_s=WITHDRAWAL_DELAY_S)
+    )
+    path = tmp_path / "deployment.json"
+    deployed.save(path)
+    return deployed, path
