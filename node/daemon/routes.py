@@ -1,9 +1,10 @@
-"""The daemon's own API routes: status details, peers, and the stake commands.
+"""The daemon's own API routes: status details, peers, and the engine's commands.
 
 ``GET /status`` (node.api.status) carries ``status_source``'s answer under
 ``node``; ``GET /peers`` lists connected peers with the account each proved it
-holds; ``GET /stake``, ``POST /stake/deposit {amount}``, ``POST /stake/withdraw
-{amount}`` and ``POST /stake/withdraw/complete`` run the engine's stake commands.
+holds. Every command a role exposes (``Engine.expose``) becomes a route that runs
+it in the engine: the stake commands give ``GET /stake``, ``POST /stake/deposit
+{amount}``, ``POST /stake/withdraw {amount}`` and ``POST /stake/withdraw/complete``.
 """
 
 from __future__ import annotations
@@ -31,12 +32,15 @@ CHAIN_FAILURES: tuple[type[BaseException], ...] = (ChainError, *TRANSPORT_ERRORS
 
 
 def add_command_route(routes: Routes, engine: Engine, method: str, path: str, command: str) -> None:
-    """Serve ``method path`` by running the engine command ``command`` with the body."""
+    """Serve ``method path`` by running the engine command ``command``.
+
+    The command's body is the request's query, path parameters and JSON body, merged.
+    """
 
     async def handle(request: ApiRequest) -> Any:
         body = request.body if isinstance(request.body, dict) else {}
         try:
-            return await engine.call(command, body)
+            return await engine.call(command, {**request.query, **request.params, **body})
         except IntentPendingError as exc:
             raise HttpError(str(exc), status=504, code="pending") from exc
         except CHAIN_FAILURES as exc:
@@ -46,13 +50,10 @@ def add_command_route(routes: Routes, engine: Engine, method: str, path: str, co
 
 
 def add_daemon_routes(routes: Routes, services: Services) -> None:
-    """Register ``/peers`` and the stake routes."""
-    engine = services.engine
+    """Register ``/peers`` and every command the engine's roles expose."""
     routes.get("/peers", functools.partial(_peers, services))
-    add_command_route(routes, engine, "GET", "/stake", "stake.status")
-    add_command_route(routes, engine, "POST", "/stake/deposit", "stake.deposit")
-    add_command_route(routes, engine, "POST", "/stake/withdraw", "stake.withdraw")
-    add_command_route(routes, engine, "POST", "/stake/withdraw/complete", "stake.complete")
+    for exposed in services.engine.routes:
+        add_command_route(routes, services.engine, exposed.method, exposed.path, exposed.command)
 
 
 async def _peers(services: Services, request: ApiRequest) -> dict[str, Any]:
@@ -102,7 +103,7 @@ async def _stake(services: Services) -> dict[str, Any] | None:
         info = await trio.to_thread.run_sync(chain.stake_of, chain.address)
     except CHAIN_FAILURES:
         return None  # the status still answers while the RPC is away
-    return stake_json(chain.address, info, 0)
+    return stake_json(chain.address, info)
 
 
 @functools.cache

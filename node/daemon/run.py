@@ -7,9 +7,11 @@ with ``nursery.start`` so it reports when ready:
 1. the engine (it reconciles open intents with the chain first),
 2. the p2p service (listen, bootstrap, our signed peer record) and the task
    forwarding its messages to the engine,
-3. the chain sync task (polls the head, feeds confirmed events to the engine),
-4. the local API (status, peers, stake, metrics), which publishes api.json last,
-   so a CLI that finds the daemon finds it ready.
+3. the local API (status, peers, the engine's commands, metrics): from here the
+   CLI finds the daemon; until the chain has caught up it answers /status and
+   /health, and the engine's routes say it is starting (503),
+4. the chain sync task (polls the head, feeds confirmed events to the engine);
+   its first round catches up from the stored cursor, then the daemon is ready.
 
 SIGINT and SIGTERM cancel the nursery: services stop, the API withdraws its
 files, the store closes and the lock is released. Cancelling ``run_node``'s
@@ -150,9 +152,9 @@ async def _serve(
         await nursery.start(p2p.run)
         nursery.start_soon(forward, inbox, engine.inputs.clone())
         readiness.done("p2p")
+        port = await nursery.start(api.run)
         await nursery.start(sync.run)
         readiness.done("chain sync")
-        port = await nursery.start(api.run)
         info = NodeInfo(
             chain.address,
             p2p.peer_id.to_base58(),

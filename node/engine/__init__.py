@@ -29,8 +29,12 @@ registers handlers:
 ``engine.on_tick(handler)``
     ``async handler(ctx, now)`` every ``tick_s`` (deadlines, bid windows, retries).
 
-API routes stay thin: the daemon (or the role, through ``add_command_route``)
-maps ``POST /path`` to ``engine.call(name, body)``. In every handler ``ctx.store``
+``engine.expose("POST", "/jobs", "job.submit")``
+    serve a command on the local API; the daemon adds one route per exposed
+    command (node.daemon.routes), whose body is the request's query, path
+    parameters (``/jobs/{id:int}``) and JSON body merged.
+
+In every handler ``ctx.store``
 is the store (used from the trio thread only) and ``ctx.executor.execute(kind,
 job_key, params, lambda chain: chain.award_job(...))`` is the only way to send a
 money-moving transaction.
@@ -42,6 +46,7 @@ from node.engine.core import (
     Engine,
     EngineContext,
     EngineInput,
+    Exposed,
     Tick,
     UnknownCommandError,
     forward,
@@ -55,6 +60,7 @@ __all__ = [
     "Engine",
     "EngineContext",
     "EngineInput",
+    "Exposed",
     "IntentExecutor",
     "IntentPendingError",
     "Reconciled",

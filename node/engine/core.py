@@ -83,6 +83,15 @@ CommandHandler = Callable[["EngineContext", Mapping[str, Any]], Awaitable[Any]]
 TickHandler = Callable[["EngineContext", float], Awaitable[None]]
 
 
+@dataclass(frozen=True)
+class Exposed:
+    """An engine command served on the local API."""
+
+    method: str
+    path: str
+    command: str
+
+
 class UnknownCommandError(Exception):
     """No role registered a handler for this command."""
 
@@ -117,6 +126,7 @@ class Engine:
         self._messages: dict[type, list[MessageHandler]] = {}
         self._commands: dict[str, CommandHandler] = {}
         self._ticks: list[TickHandler] = []
+        self.routes: list[Exposed] = []
         self.applied_events = 0
 
     @property
@@ -143,6 +153,10 @@ class Engine:
     def on_tick(self, handler: TickHandler) -> None:
         """Await ``handler`` on every tick."""
         self._ticks.append(handler)
+
+    def expose(self, method: str, path: str, command: str) -> None:
+        """Serve ``command`` on the local API as ``method path`` (the daemon adds the route)."""
+        self.routes.append(Exposed(method, path, command))
 
     # Callers
 

@@ -35,6 +35,10 @@ class StakeCommands:
         engine.on_command("stake.deposit", self.deposit)
         engine.on_command("stake.withdraw", self.request_withdrawal)
         engine.on_command("stake.complete", self.complete_withdrawal)
+        engine.expose("GET", "/stake", "stake.status")
+        engine.expose("POST", "/stake/deposit", "stake.deposit")
+        engine.expose("POST", "/stake/withdraw", "stake.withdraw")
+        engine.expose("POST", "/stake/withdraw/complete", "stake.complete")
 
     async def status(self, ctx: EngineContext, body: Mapping[str, Any]) -> dict[str, Any]:
         """The account's stake, locked collateral and pending withdrawal."""
@@ -96,17 +100,19 @@ class StakeCommands:
         return {"tx": result.record.tx_hash, "paid": str(paid), **await self.status(ctx, body)}
 
 
-def stake_json(address: str, info: StakeInfo, chain_time: int) -> dict[str, Any]:
+def stake_json(address: str, info: StakeInfo, chain_time: int | None = None) -> dict[str, Any]:
     """The stake as the API answers it (amounts as decimal strings of wei)."""
-    return {
+    answer: dict[str, Any] = {
         "address": address,
         "stake": str(info.stake),
         "locked": str(info.locked),
         "free": str(info.free),
         "pending_withdrawal": str(info.pending_withdrawal),
         "available_at": info.available_at,
-        "chain_time": chain_time,
     }
+    if chain_time is not None:
+        answer["chain_time"] = chain_time  # the contracts' clock, for the withdrawal delay
+    return answer
 
 
 def _amount(body: Mapping[str, Any]) -> int:

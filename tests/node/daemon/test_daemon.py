@@ -42,10 +42,11 @@ def status(home: Home, capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
 
 
 def is_up(home: Home, capsys: pytest.CaptureFixture[str]) -> bool:
+    """Whether the daemon answers and has caught up with the chain."""
     capsys.readouterr()
-    up = home.cli("node", "status", "--json") == OK
-    capsys.readouterr()
-    return up
+    answering = home.cli("node", "status", "--json") == OK
+    out = capsys.readouterr().out
+    return answering and json.loads(out)["ready"] is True
 
 
 def staked(w3: Web3, deployed: Deployment, address: str) -> tuple[int, int]:
