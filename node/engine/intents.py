@@ -177,9 +177,8 @@ class IntentExecutor:
 
     async def _reconcile(self, intent: Intent) -> IntentStatus:
         if intent.status is IntentStatus.RECORDED or intent.tx_hash is None:
-            self.store.mark_failed(
-                intent.id, "the node stopped before signing it; nothing was sent"
-            )
+            # Not in flight, so never signed: the signing hook marks an intent sent first.
+            self.store.mark_failed(intent.id, "it was never signed; nothing was sent")
             return IntentStatus.FAILED
         receipt = await trio.to_thread.run_sync(self.lookup.receipt_of, intent.tx_hash)
         if receipt is not None:
