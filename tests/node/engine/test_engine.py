@@ -30,7 +30,8 @@ from node.engine import (
     StakeCommands,
 )
 from node.engine.sync import ChainSync
-from node.store import ChainCursor, IntentStatus, Store
+from node.store import ChainCursor, DuplicateIntentError, IntentStatus, Role, Store
+from protocol.market import new_requester_job
 from tests.node.chain.fake_chain import FakeLedger
 
 BOB = "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC"
@@ -269,3 +270,31 @@ async def test_chain_events_are_applied_once_with_the_cursor(
     assert seen == [("StakeDeposited", ETH), ("StakeDeposited", 2 * ETH)]
     assert store.cursor() == ChainCursor(3, None)
     assert engine.applied_events == 2
+
+
+async def test_a_job_action_in_doubt_is_never_sent_again(
+    store: Store, chain: HookedChain, ledger: FakeLedger
+) -> None:
+    job, _ = new_requester_job(
+        max_fee=10**16, collateral=10**17, bid_deadline=1_700_000_060,
+        proof_deadline=1_700_000_600, rescue_window=3600,
+    )  # fmt: skip
+    job_key = store.add_job(Role.REQUESTER, job)
+    executor = IntentExecutor(store, cast(Chain, chain), chain)
+    chain.on_signed = executor.on_signed
+    sends = []
+
+    def send(c: Chain) -> TxResult:
+        sends.append(1)
+        return c.deposit_stake(ETH)  # any transaction: the journal is what is tested
+
+    chain.fail_after_landing = lambda record: ReceiptTimeout("no receipt yet")
+    with pytest.raises(IntentPendingError):
+        await executor.execute("create_job", job_key, {}, send)
+    with pytest.raises(DuplicateIntentError):
+        await executor.execute("create_job", job_key, {}, send)
+    [outcome] = await executor.reconcile_open()
+    assert outcome.status is IntentStatus.MINED
+    with pytest.raises(DuplicateIntentError):  # mined: done for good
+        await executor.execute("create_job", job_key, {}, send)
+    assert (len(sends), deposits(ledger)) == (1, 1)
