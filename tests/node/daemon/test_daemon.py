@@ -108,6 +108,9 @@ def test_two_daemons_peer_stake_sync_and_stop(
         assert bob.cli("stake", "withdraw", "5eth") == FAILED
         assert "is free" in capsys.readouterr().err
         assert bob.cli("stake", "deposit", "1 banana") == USAGE
+        capsys.readouterr()
+        assert bob.cli("stake", "deposit", "1000000eth") == FAILED  # dev accounts hold 10,000
+        assert "insufficient balance" in capsys.readouterr().err
 
         # Chain sync follows the head: mined blocks are processed.
         first = status(alice, capsys)["node"]
