@@ -46,12 +46,20 @@ PROVERNET_VERSION = "0.1.0"
 POOL_MIN_CONSTRAINTS = 4096
 
 
-# A one-shot proof pays for loading the key into the native backend's form, which
-# costs more than it saves on ML circuits (mostly small witness values): cold
-# proofs measured 1.6 s pure vs 2.6 s native (digits MLP) and 4.0 s vs 12.6 s
-# (digits CNN) in bench/results/proving.md. The daemon keeps keys loaded and uses
-# the native backend; `circuit prove` defaults to pure.
-ONE_SHOT_PROVE_BACKEND = "pure"
+# A one-shot proof pays for converting the key's points to the native form (about
+# 0.1 ms a G1 point, 0.37 ms a G2 point), as much as a pure MSM term with a
+# full-size scalar costs; ML witnesses are mostly 0/1 and small values. The hybrid
+# backend converts only the G1 bases whose scalars are large (mostly the H query)
+# and keeps small terms pure: cold proofs measured in bench/results/proving.md
+# ("one-shot proofs"). The daemon keeps keys loaded and uses the native backend.
+ONE_SHOT_PREFERENCE = ("hybrid", "pure")
+
+
+def one_shot_backend() -> str:
+    """The backend `circuit prove` uses unless told otherwise: the first installed of
+    ``ONE_SHOT_PREFERENCE``."""
+    have = available_backends()
+    return next(name for name in ONE_SHOT_PREFERENCE if name in have)
 
 
 def _pool(backend: str | None, r1cs: R1CS) -> ProverPool:
@@ -251,16 +259,16 @@ def cmd_prove(args: argparse.Namespace) -> int:
         stage.done()
     except zkml.InputError as exc:
         raise CliError(f"input rejected: {exc}", INPUT_REJECTED) from None
-    with _pool(args.backend or ONE_SHOT_PROVE_BACKEND, r1cs) as pool:
-        stage = _Stage(
-            f"proving ({pool.backend.name} backend, {pool.workers or 'no'} worker processes)"
-        )
+    stage = _Stage("proving")  # worker start-up included: a one-shot proof pays for it
+    vk = pk.vk
+    with _pool(args.backend or one_shot_backend(), r1cs) as pool:
         model_key = cdir.manifest["files"]["r1cs"]["sha256"]
         pool.prepare(model_key, pk, r1cs)
+        del pk  # the workers hold the key's points now; keep the peak RSS down
         proof = pool.prove(model_key, witness.values, secrets.randbelow(R), secrets.randbelow(R))
-        prove_seconds = stage.done()
-        backend_name = pool.backend.name
-    if not verify(pk.vk, witness.public, proof):
+        backend_name, peak_rss_mib = pool.backend.name, pool.peak_rss_mib()
+        prove_seconds = stage.done(f"{backend_name} backend, {pool.workers or 'no'} workers")
+    if not verify(vk, witness.public, proof):
         raise CliError("internal error: the proof just made does not verify", FAILED)
     out.mkdir(parents=True, exist_ok=True)
     art.write_json(out / art.PROOF_FILE, snarkjs.proof_to_json(proof))
@@ -274,6 +282,7 @@ def cmd_prove(args: argparse.Namespace) -> int:
         "circuit_sha256": cdir.circuit_id,
         "prove_seconds": round(prove_seconds, 3),
         "backend": backend_name,
+        "peak_rss_mib": peak_rss_mib,  # this process and its workers, summed
     }
     art.write_json(out / art.OUTPUT_FILE, output)
     return _emit(args, output, f"proof written to {out}\noutput: {output['output']}")
@@ -469,7 +478,7 @@ def add_circuit_commands(groups: argparse._SubParsersAction[argparse.ArgumentPar
     p.add_argument(
         "--backend",
         choices=available_backends(),
-        help=f"arithmetic backend (default: {ONE_SHOT_PROVE_BACKEND}, fastest for one-shot proofs)",
+        help=f"arithmetic backend (default: {one_shot_backend()}, fastest for one-shot proofs)",
     )
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_prove)

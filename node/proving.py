@@ -3,11 +3,14 @@
 A Groth16 proof is five independent MSMs (A, B1, B2, L, H) plus NTTs; the
 backends hold the GIL, so ``ProverPool`` runs the MSMs in ``workers`` spawned
 processes. Each worker is its own single-process executor, so a job always
-reaches the process that holds its bases: ``prepare(key, pk, r1cs)`` sends each
-worker the proving-key points of the MSMs assigned to it, which it loads into
-its backend once (the int-to-native conversion) and keeps under ``key`` until
-``forget(key)``. ``prove(key, ...)`` computes h in this process, ships only
-scalars, and assembles the proof from the five sums. ``setup`` splits the
+reaches the process that holds its bases: ``prepare(key, pk, r1cs)`` cuts every
+MSM into one slice per worker (equal cost whatever the backend and the scalars)
+and sends each worker only its slices' points, which it loads into its backend
+once (the int-to-native conversion) and keeps under ``key`` until
+``forget(key)``; this process then drops its own copy of the points.
+``prove(key, ...)`` computes h in this process, ships only scalars, and adds up
+the slices' sums into the proof. Workers start without the parent's main module
+(see ``_lean_spawn``), so they hold the MSM code and their bases, nothing else. ``setup`` splits the
 fixed-base batches of a setup over the same workers; the toxic waste's scalars
 then cross a local pipe to this node's own children and nowhere else.
 
@@ -20,14 +23,16 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-from collections.abc import Sequence
+import sys
+import types
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, fields
-from types import TracebackType
 from typing import Any
 
 from protocol.bn254.backend import Backend, available_backends, get_backend
-from protocol.bn254.curve import G1, G2
+from protocol.bn254.curve import G1, G2, g1_add, g2_add
 from protocol.bn254.types import G1Affine, G2Affine
 from protocol.errors import LocalProtocolError
 from protocol.groth16.keys import Proof, ProvingKey
@@ -35,9 +40,19 @@ from protocol.groth16.prove import MsmJobs, MsmResults, Prover
 from protocol.groth16.setup import ToxicWaste, setup
 from protocol.r1cs.system import R1CS
 
-# Relative cost of one G2 against one G1 MSM term (ZKML_NOTES: "a G2 MSM costs about 3x").
-_G2_WEIGHT = 3
 _JOBS = tuple(f.name for f in fields(MsmJobs))
+
+
+def peak_rss_bytes() -> int | None:
+    """This process's peak resident set (Linux ``VmHWM``), or None where /proc lacks it."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024  # the kernel reports kB
+    except OSError:
+        pass
+    return None
 
 
 def default_workers() -> int:
@@ -48,7 +63,7 @@ def default_workers() -> int:
 # ---------------------------------------------------------------- worker process side
 
 _WORKER_BACKEND: Backend | None = None
-_WORKER_BASES: dict[tuple[str, str], Any] = {}
+_WORKER_BASES: dict[tuple[str, str], Any] = {}  # (model key, job) -> this worker's slice
 
 
 def _worker_init(backend_name: str) -> None:
@@ -79,6 +94,16 @@ def _worker_msm(key: str, job: str, scalars: Sequence[int]) -> Any:
 def _worker_forget(key: str) -> None:
     for slot in [slot for slot in _WORKER_BASES if slot[0] == key]:
         del _WORKER_BASES[slot]
+
+
+def _worker_info() -> dict[str, Any]:
+    main = sys.modules["__main__"]
+    return {
+        "pid": os.getpid(),
+        "peak_rss_bytes": peak_rss_bytes(),
+        "main_module": getattr(main, "__file__", None) or getattr(main.__spec__, "name", None),
+        "bases": {f"{key}/{job}": len(b) for (key, job), b in sorted(_WORKER_BASES.items())},
+    }
 
 
 def _worker_fixed_base(group: int, scalars: Sequence[int]) -> list[Any]:
@@ -131,16 +156,32 @@ class _LocalSide:
         return self.inner.g2_fixed_base_batch(base, scalars)
 
 
-def assign_jobs(sizes: dict[str, int], workers: int) -> list[list[str]]:
-    """Split the MSM jobs over ``workers`` by estimated cost, largest first."""
-    cost = {job: size * (_G2_WEIGHT if job == "b_g2" else 1) for job, size in sizes.items()}
-    loads = [0] * workers
-    plan: list[list[str]] = [[] for _ in range(workers)]
-    for job in sorted(cost, key=lambda j: (-cost[j], j)):
-        least = loads.index(min(loads))
-        plan[least].append(job)
-        loads[least] += cost[job]
-    return plan
+def slices(size: int, parts: int) -> list[tuple[int, int]]:
+    """``[lo, hi)`` bounds cutting ``size`` terms into ``parts`` near-equal slices."""
+    step, extra = divmod(size, parts)
+    bounds, lo = [], 0
+    for part in range(parts):
+        hi = lo + step + (part < extra)
+        bounds.append((lo, hi))
+        lo = hi
+    return bounds
+
+
+@contextmanager
+def _lean_spawn() -> Iterator[None]:
+    """Start spawned workers without re-importing this program's main module.
+
+    A spawned child runs the parent's ``__main__`` again (for ``provernet`` that is
+    the whole CLI: onnx, onnxruntime, web3), 40 MiB a worker that an MSM never
+    uses; with a bare ``__main__`` in place while the workers start, they import
+    only what their pickled calls name.
+    """
+    main = sys.modules["__main__"]
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        yield
+    finally:
+        sys.modules["__main__"] = main
 
 
 class ProverPool:
@@ -156,8 +197,11 @@ class ProverPool:
             ProcessPoolExecutor(1, ctx, _worker_init, (self.backend.name,))
             for _ in range(self.workers)
         ]
+        with _lean_spawn():  # an executor starts its process at the first submit
+            for started in [ex.submit(os.getpid) for ex in self._executors]:
+                started.result()
         self._provers: dict[str, Prover] = {}
-        self._plans: dict[str, dict[str, int]] = {}
+        self._plans: dict[str, dict[str, list[tuple[int, int]]]] = {}
 
     def __enter__(self) -> ProverPool:
         return self
@@ -166,7 +210,7 @@ class ProverPool:
         self,
         exc_type: type[BaseException] | None,
         exc: BaseException | None,
-        tb: TracebackType | None,
+        tb: types.TracebackType | None,
     ) -> None:
         self.close()
 
@@ -185,6 +229,21 @@ class ProverPool:
             "prepared_models": sorted(self._provers),
         }
 
+    def worker_info(self) -> list[dict[str, Any]]:
+        """Per worker: pid, peak RSS, the main module it runs (None: lean) and its bases."""
+        return [done.result() for done in [ex.submit(_worker_info) for ex in self._executors]]
+
+    def peak_rss_mib(self) -> float | None:
+        """Peak RSS of this process plus every worker's so far (MiB), or None off Linux."""
+        peaks: list[int | None] = [peak_rss_bytes()]
+        peaks += [w["peak_rss_bytes"] for w in self.worker_info()]
+        total = 0
+        for peak in peaks:
+            if peak is None:
+                return None
+            total += peak
+        return round(total / 2**20, 1)
+
     def prepare(self, key: str, pk: ProvingKey, r1cs: R1CS) -> None:
         """Load ``pk``'s bases for model ``key`` into the workers (once per model)."""
         if key in self._provers:
@@ -195,14 +254,16 @@ class ProverPool:
         prover = Prover(pk, r1cs, _LocalSide(self.backend))
         points = {"a": pk.a_query, "b_g1": pk.b_g1_query, "b_g2": pk.b_g2_query}
         points |= {"l": pk.l_query, "h": pk.h_query}
-        plan = assign_jobs({job: len(p) for job, p in points.items()}, self.workers)
-        where = {job: w for w, jobs in enumerate(plan) for job in jobs}
+        plan = {job: slices(len(points[job]), self.workers) for job in _JOBS}
         loads = [
-            self._executors[where[job]].submit(_worker_load, key, job, points[job]) for job in _JOBS
+            ex.submit(_worker_load, key, job, points[job][lo:hi])
+            for job in _JOBS
+            for ex, (lo, hi) in zip(self._executors, plan[job], strict=True)
         ]
         for done in loads:
             done.result()
-        self._provers[key], self._plans[key] = prover, where
+        prover.drop_points()
+        self._provers[key], self._plans[key] = prover, plan
 
     def forget(self, key: str) -> None:
         """Drop model ``key``'s bases everywhere."""
@@ -219,19 +280,33 @@ class ProverPool:
         jobs = prover.msm_jobs(witness)
         if not self._executors:
             return prover.assemble(prover.run(jobs), r, s)
-        where = self._plans[key]
-        pending: dict[str, Future[Any]] = {
-            job: self._executors[where[job]].submit(_worker_msm, key, job, getattr(jobs, job)[1])
-            for job in _JOBS
-        }
-        sums = MsmResults(**{job: done.result() for job, done in pending.items()})
-        return prover.assemble(sums, r, s)
+        plan = self._plans[key]
+        pending: dict[str, list[Future[Any]]] = {}
+        for job in _JOBS:
+            scalars = getattr(jobs, job)[1]
+            if len(scalars) != plan[job][-1][1]:
+                raise LocalProtocolError(
+                    f"{job}: {plan[job][-1][1]} points, {len(scalars)} scalars"
+                )
+            pending[job] = [
+                ex.submit(_worker_msm, key, job, scalars[lo:hi])
+                for ex, (lo, hi) in zip(self._executors, plan[job], strict=True)
+            ]
+        sums = {job: _sum(job, [done.result() for done in parts]) for job, parts in pending.items()}
+        return prover.assemble(MsmResults(**sums), r, s)
 
     def setup(self, r1cs: R1CS, toxic: ToxicWaste) -> ProvingKey:
         """The Groth16 setup of ``r1cs`` with its fixed-base batches spread over the workers."""
         if not self._executors:
             return setup(r1cs, toxic, self.backend)
         return setup(r1cs, toxic, _PooledSetup(self.backend, self._executors))
+
+
+def _sum(job: str, parts: list[Any]) -> Any:
+    total: Any = None
+    for part in parts:
+        total = g2_add(total, part) if job == "b_g2" else g1_add(total, part)
+    return total
 
 
 class _PooledSetup(_LocalSide):

@@ -134,8 +134,11 @@ def get_backend(name: str | None = None) -> Backend:
 def _register_native() -> None:
     try:
         from protocol.bn254.fast import ZksnakeBackend
+        from protocol.bn254.hybrid import HybridBackend
     except ImportError:  # the optional native wheel (extra "fast") is not installed
         return
+    # Best first: native (kept keys), hybrid (one-shot proofs), then pure.
+    register_backend(HybridBackend.name, HybridBackend, preferred=True)
     register_backend(ZksnakeBackend.name, ZksnakeBackend, preferred=True)
 
 

@@ -75,24 +75,28 @@ def _load(points: Sequence[Any], convert: Callable[[Any], Any], cls: type[B]) ->
     return cls(len(points), native, None if len(finite) == len(points) else tuple(finite))
 
 
-def _native_g1(p: tuple[int, int]) -> Any:
+def native_g1(p: tuple[int, int]) -> Any:
+    """``p`` (finite) as an arkworks point; LocalProtocolError when it is not on G1."""
     if not g1_is_on_curve(p):
         raise LocalProtocolError(f"load_g1: {p} is not on G1")
     return ec_bn254.PointG1(*p)
 
 
-def _native_g2(p: tuple[Fq2, Fq2]) -> Any:
+def native_g2(p: tuple[Fq2, Fq2]) -> Any:
+    """``p`` (finite) as an arkworks point; LocalProtocolError when it is off the twist."""
     if not g2_is_on_curve(p):
         raise LocalProtocolError(f"load_g2: {p} is not on the G2 twist")
     (x0, x1), (y0, y1) = p
     return ec_bn254.PointG2(x0, x1, y0, y1)
 
 
-def _g1_value(p: Any) -> G1Affine:
+def g1_value(p: Any) -> G1Affine:
+    """An arkworks G1 point as our affine ints (None at infinity)."""
     return None if p.is_zero() else (p.x, p.y)
 
 
-def _g2_value(p: Any) -> G2Affine:
+def g2_value(p: Any) -> G2Affine:
+    """An arkworks G2 point as our affine ints (None at infinity)."""
     if p.is_zero():
         return None
     (x0, x1), (y0, y1) = p.x, p.y
@@ -105,26 +109,20 @@ class ZksnakeBackend:
     name = NAME
 
     def load_g1(self, points: Sequence[G1Affine]) -> _NativeG1Bases:
-        return _load(points, _native_g1, _NativeG1Bases)
+        return _load(points, native_g1, _NativeG1Bases)
 
     def load_g2(self, points: Sequence[G2Affine]) -> _NativeG2Bases:
-        return _load(points, _native_g2, _NativeG2Bases)
+        return _load(points, native_g2, _NativeG2Bases)
 
     def msm_g1(self, bases: object, scalars: Sequence[int]) -> G1Affine:
         if not isinstance(bases, _NativeG1Bases):
             raise LocalProtocolError("msm_g1: bases were not loaded by this backend")
-        ks = bases.scalars_for(scalars, "msm_g1")
-        if not ks:
-            return None
-        return _g1_value(ec_bn254.multiscalar_mul_g1(bases.points, ks))
+        return native_msm_g1(bases.points, bases.scalars_for(scalars, "msm_g1"))
 
     def msm_g2(self, bases: object, scalars: Sequence[int]) -> G2Affine:
         if not isinstance(bases, _NativeG2Bases):
             raise LocalProtocolError("msm_g2: bases were not loaded by this backend")
-        ks = bases.scalars_for(scalars, "msm_g2")
-        if not ks:
-            return None
-        return _g2_value(ec_bn254.multiscalar_mul_g2(bases.points, ks))
+        return native_msm_g2(bases.points, bases.scalars_for(scalars, "msm_g2"))
 
     def ntt(
         self, values: Sequence[int], *, inverse: bool = False, coset: bool = False
@@ -144,6 +142,16 @@ class ZksnakeBackend:
         return g2_fixed_base_batch(base, scalars)
 
 
+def native_msm_g1(points: list[Any], scalars: list[int]) -> G1Affine:
+    """``sum(k_i * P_i)`` over arkworks points with reduced scalars (None when empty)."""
+    return g1_value(ec_bn254.multiscalar_mul_g1(points, scalars)) if points else None
+
+
+def native_msm_g2(points: list[Any], scalars: list[int]) -> G2Affine:
+    """``sum(k_i * Q_i)`` over arkworks points with reduced scalars (None when empty)."""
+    return g2_value(ec_bn254.multiscalar_mul_g2(points, scalars)) if points else None
+
+
 def _scale_by_powers(values: Sequence[int], factor: int) -> list[int]:
     out, power = [], 1
     for v in values:
@@ -155,7 +163,7 @@ def _scale_by_powers(values: Sequence[int], factor: int) -> list[int]:
 def _check_same_curve() -> None:
     # A "bn256" library on another BN curve would pass type checks and produce
     # garbage; compare generators and the 2^10-th root of unity with ours.
-    if _g1_value(ec_bn254.g1()) != G1 or _g2_value(ec_bn254.g2()) != G2:
+    if g1_value(ec_bn254.g1()) != G1 or g2_value(ec_bn254.g2()) != G2:
         raise ImportError("zksnake's bn254 generators are not alt_bn128's")
     n = 1 << 10
     if list(polynomial_bn254.fft([0, 1] + [0] * (n - 2), n))[1] != root_of_unity(n):

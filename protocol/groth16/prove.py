@@ -14,7 +14,7 @@ parallel (``msm_jobs`` then ``assemble``).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from protocol.bn254.backend import Backend, G1Bases, G2Bases, get_backend
 from protocol.bn254.curve import g1_add, g1_mul, g1_neg, g2_add, g2_mul
@@ -78,6 +78,17 @@ class Prover:
         self._b_g2 = self.backend.load_g2(pk.b_g2_query)
         self._l = load_g1(pk.l_query)
         self._h = load_g1(pk.h_query)
+
+    def drop_points(self) -> None:
+        """Forget the key's query points here, once the backend keeps them elsewhere.
+
+        ``assemble`` needs only the key's fixed points; a pooled prover's bases live in
+        its worker processes, so the driver need not hold a second copy.
+        """
+        empty: tuple[()] = ()
+        self.pk = replace(
+            self.pk, a_query=empty, b_g1_query=empty, b_g2_query=empty, h_query=empty, l_query=empty
+        )
 
     def check_witness(self, witness: Sequence[int]) -> None:
         """Raise LocalProtocolError unless ``witness`` is a full witness of field elements."""

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from onnx import TensorProto, helper
 
-from node import tools
+from node import circuit_cli, tools
 from node.cli import main
 
 MODELS = Path(__file__).resolve().parents[2] / "devnet" / "models"
@@ -245,3 +245,15 @@ def test_bad_cli_arguments_exit_2(tmp_path: Path) -> None:
         run("circuit", "prove", tmp_path)
     assert exc.value.code == 2
     assert run("circuit", "info", tmp_path / "missing") == 2
+
+
+def test_prove_defaults_to_the_one_shot_backend_and_reports_memory(
+    proof_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    output = json.loads((proof_dir / "output.json").read_text())
+    assert output["backend"] == circuit_cli.one_shot_backend()
+    assert output["peak_rss_mib"] > 10  # at least the interpreter itself
+    monkeypatch.setattr(circuit_cli, "available_backends", lambda: ["zksnake", "hybrid", "pure"])
+    assert circuit_cli.one_shot_backend() == "hybrid"
+    monkeypatch.setattr(circuit_cli, "available_backends", lambda: ["pure"])
+    assert circuit_cli.one_shot_backend() == "pure"

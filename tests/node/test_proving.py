@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from node.proving import ProverPool, assign_jobs
+from node.proving import ProverPool, slices
 from protocol.bn254.backend import available_backends
 from protocol.errors import LocalProtocolError
 from protocol.groth16.keys import ProvingKey
@@ -32,11 +32,11 @@ def pool(request: pytest.FixtureRequest) -> Iterator[ProverPool]:
         yield pool
 
 
-def test_jobs_are_balanced_by_cost() -> None:
-    plan = assign_jobs({"a": 100, "b_g1": 100, "b_g2": 100, "l": 90, "h": 128}, 2)
-    assert sorted(job for jobs in plan for job in jobs) == ["a", "b_g1", "b_g2", "h", "l"]
-    assert plan == [["b_g2", "l"], ["h", "a", "b_g1"]]  # costs 300 + 90 against 128 + 200
-    assert assign_jobs({"a": 1, "h": 1}, 1) == [["a", "h"]]
+def test_slices_cut_every_msm_evenly() -> None:
+    assert slices(10, 3) == [(0, 4), (4, 7), (7, 10)]
+    assert slices(1, 2) == [(0, 1), (1, 1)]
+    assert slices(0, 2) == [(0, 0), (0, 0)]
+    assert slices(5, 1) == [(0, 5)]
 
 
 @pytest.mark.slow
@@ -55,9 +55,32 @@ def test_pool_proofs_equal_in_process_proofs(
     proof = pool.prove("m1", witness, R_1, S_1)
     assert proof == Prover(pk, r1cs, pool.backend).prove(witness, R_1, S_1)
     assert verify(pk.vk, witness[1:3], proof)
+    assert pool.prove("m1", witness, S_1, R_1) == Prover(pk, r1cs).prove(witness, S_1, R_1)
+    with pytest.raises(LocalProtocolError, match="186 values"):
+        pool.prove("m1", [*witness, 1], R_1, S_1)
     pool.forget("m1")
     with pytest.raises(LocalProtocolError, match="not prepared"):
         pool.prove("m1", witness, R_1, S_1)
+
+
+@pytest.mark.slow
+def test_workers_hold_only_their_slices(circuit: tuple[R1CS, list[int], ProvingKey]) -> None:
+    r1cs, _, pk = circuit
+    import onnx  # noqa: F401 -- heavy, and imported here only: workers must not inherit it
+
+    with ProverPool("pure", workers=2) as pool:
+        pool.prepare("m", pk, r1cs)
+        info = pool.worker_info()
+        peak = pool.peak_rss_mib()
+    sizes = {"a": len(pk.a_query), "b_g1": len(pk.b_g1_query), "b_g2": len(pk.b_g2_query)}
+    sizes |= {"l": len(pk.l_query), "h": len(pk.h_query)}
+    for job, size in sizes.items():
+        held = [w["bases"][f"m/{job}"] for w in info]
+        assert held == [hi - lo for lo, hi in slices(size, 2)]
+    assert [w["main_module"] for w in info] == [None, None]
+    assert len({w["pid"] for w in info}) == 2
+    assert peak is not None
+    assert peak > sum(w["peak_rss_bytes"] for w in info) / 2**20
 
 
 @pytest.mark.slow
