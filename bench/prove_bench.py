@@ -8,9 +8,9 @@ snarkjs 0.7.6 ``groth16 setup``/``prove`` on the same ``.r1cs``/``.wtns`` files
 (bench/peers/snarkjs_bench), and EZKL's figures on the same ONNX files from
 ``bench/out/peers-ezkl.json`` (bench/peers/ezkl_bench, its own earlier run: EZKL
 takes minutes per model). Every provernet measurement runs in its own child
-process, setup (``--setup``) apart from proving (``--prove``), with a
-``ProverPool`` of one worker per core; peak RSS is the child process plus its
-largest worker times the worker count (an upper bound).
+process, setup (``--setup``, once per circuit: the key does not depend on the
+backend) apart from proving (``--prove``), with a ``ProverPool`` of one worker
+per core; peak RSS is the sum of the child's and each worker's own peak (VmHWM).
 Results go to ``bench/results/proving.md`` after every circuit, so a run cut short
 keeps what it measured.
 """
@@ -19,22 +19,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from bench.peers.measure import KIB, MIB, PhaseFailedError, machine, run_measured
-from bench.peers.snarkjs_bench import (
-    OUT,
-    PTAU_DIR,
-    Snarkjs,
-    bench_circuit,
-    ptau_power,
-    r1cs_counts,
-    write_model_circuit,
-)
+from bench.peers.measure import MIB, PhaseFailedError, machine, run_measured
 from node.proving import ProverPool, default_workers
 from protocol.bn254.backend import available_backends
 from protocol.groth16.keys import proving_key_from_bytes, proving_key_to_bytes
@@ -44,6 +34,8 @@ from protocol.r1cs.binfmt import r1cs_from_bytes, r1cs_to_bytes, wtns_from_bytes
 from protocol.r1cs.system import ConstraintSystem, LinearCombination, R
 
 REPO = Path(__file__).resolve().parents[1]
+OUT = REPO / "bench" / "out"  # as bench.peers.snarkjs_bench, imported only where needed:
+# it pulls in the zkML compiler (onnx, numpy), which a proving child would carry in its RSS
 MANIFEST = REPO / "devnet" / "models" / "manifest.json"
 EZKL_JSON = OUT / "peers-ezkl.json"
 RESULTS = REPO / "bench" / "results" / "proving.md"
@@ -74,12 +66,6 @@ def write_chain(power: int, folder: Path) -> tuple[Path, Path]:
     return paths
 
 
-def _peak_rss(workers: int) -> float:
-    main_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * KIB
-    worker_rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * KIB
-    return round((main_rss + workers * worker_rss) / MIB, 1)
-
-
 def one_setup(r1cs_path: Path, pk_path: Path, backend: str) -> dict[str, Any]:
     """The setup of one circuit; the proving key goes to ``pk_path``."""
     r1cs = r1cs_from_bytes(r1cs_path.read_bytes())
@@ -87,49 +73,63 @@ def one_setup(r1cs_path: Path, pk_path: Path, backend: str) -> dict[str, Any]:
         start = time.perf_counter()
         pk = pool.setup(r1cs, ToxicWaste.from_entropy(ENTROPY))
         setup_s = time.perf_counter() - start
-        workers = pool.workers
+        peak = pool.peak_rss_mib()
     pk_path.write_bytes(proving_key_to_bytes(pk))
-    return {"setup_s": round(setup_s, 3), "setup_peak_rss_mib": _peak_rss(workers)}
+    return {"setup_s": round(setup_s, 3), "setup_peak_rss_mib": peak}
 
 
 def one_prove(r1cs_path: Path, wtns_path: Path, pk_path: Path, backend: str) -> dict[str, Any]:
-    """A cold proof (decode the key, load its bases, prove), then a warm one."""
+    """A cold proof (decode the key, start the workers, load its bases, prove), then a warm one."""
     r1cs = r1cs_from_bytes(r1cs_path.read_bytes())
     witness = wtns_from_bytes(wtns_path.read_bytes())
     times: dict[str, float] = {}
+    start = time.perf_counter()
+    pk = proving_key_from_bytes(pk_path.read_bytes())
+    vk, pk_n_public = pk.vk, r1cs.n_public_total
+    times["decode_pk_s"] = time.perf_counter() - start
+    start = time.perf_counter()
     with ProverPool(backend, workers=default_workers()) as pool:
-        start = time.perf_counter()
-        pk = proving_key_from_bytes(pk_path.read_bytes())
-        times["decode_pk_s"] = time.perf_counter() - start
+        times["start_workers_s"] = time.perf_counter() - start
         start = time.perf_counter()
         pool.prepare("bench", pk, r1cs)
         times["load_bases_s"] = time.perf_counter() - start
+        domain = pk.domain_size
+        del pk  # as `circuit prove` does: the workers hold the points
         start = time.perf_counter()
         proof = pool.prove("bench", witness, R_BENCH, S_BENCH)
         times["prove_s"] = time.perf_counter() - start
         start = time.perf_counter()
         pool.prove("bench", witness, S_BENCH, R_BENCH)
         times["prove_again_s"] = time.perf_counter() - start
-        workers = pool.workers
+        start = time.perf_counter()  # the hybrid backend converts G2 bases at their 2nd use
+        pool.prove("bench", witness, R_BENCH, R_BENCH)
+        times["warm_s"] = time.perf_counter() - start
+        workers, peak = pool.workers, pool.peak_rss_mib()
     return {
         "backend": backend,
         "constraints": r1cs.n_constraints,
-        "domain": pk.domain_size,
+        "domain": domain,
         "workers": workers,
         **{k: round(v, 3) for k, v in times.items()},
         "pk_bytes": pk_path.stat().st_size,
-        "peak_rss_mib": _peak_rss(workers),
-        "verified": verify(pk.vk, witness[1 : 1 + r1cs.n_public_total], proof),
+        "peak_rss_mib": peak,
+        "verified": verify(vk, witness[1 : 1 + pk_n_public], proof),
     }
 
 
-def measure_provernet(r1cs: Path, wtns: Path, backend: str) -> dict[str, Any]:
-    """Setup and proving, each in its own child process (peak RSS per phase)."""
-    pk = OUT / "prove_bench" / f"{r1cs.stem}.{backend}.pk"
+def measure_setup(r1cs: Path, backend: str) -> tuple[Path, dict[str, Any]]:
+    """The setup in its own child process; the key is the same whichever backend proves."""
+    pk = OUT / "prove_bench" / f"{r1cs.stem}.pk"
     child = [sys.executable, "-m", "bench.prove_bench"]
     setup_run = run_measured([*child, "--setup", str(r1cs), str(pk), backend], cwd=REPO)
+    return pk, json.loads(setup_run.stdout)
+
+
+def measure_prove(r1cs: Path, wtns: Path, pk: Path, backend: str) -> dict[str, Any]:
+    """Proving in its own child process (peak RSS of that process and its workers)."""
+    child = [sys.executable, "-m", "bench.prove_bench"]
     prove_run = run_measured([*child, "--prove", str(r1cs), str(wtns), str(pk), backend], cwd=REPO)
-    return {**json.loads(setup_run.stdout), **json.loads(prove_run.stdout)}
+    return dict(json.loads(prove_run.stdout))
 
 
 def _ezkl_figures() -> dict[str, dict[str, Any]]:
@@ -166,11 +166,12 @@ def to_markdown(report: dict[str, Any]) -> str:
         f"- machine: {m['nproc']} CPUs ({m['cpu_model']}), {m['ram_gib']} GiB RAM, {m['platform']}",
         f"- date: {m['date_utc']}; EZKL figures: {report.get('ezkl_date', '-')} "
         "(bench/peers/ezkl_bench)",
-        "- prove s: provernet's first proof with the key's bases already loaded (warm) and "
-        "decode + load + prove (cold, what `provernet circuit prove` does); snarkjs's "
-        "`groth16 prove` process (reads the zkey each time); EZKL's prove call",
-        "- peak RSS: provernet's driver plus its workers (upper bound), snarkjs's prove process,"
-        " EZKL's prove process; the machine is shared, so compare the ratios of one run",
+        "- prove s: provernet's third proof with the key's bases loaded (warm) and "
+        "decode + start workers + load + prove (cold, what `provernet circuit prove` does); "
+        "snarkjs's `groth16 prove` process (reads the zkey each time); EZKL's prove call",
+        "- peak RSS: provernet's driver plus each of its workers (sum of VmHWM), snarkjs's "
+        "prove process, EZKL's prove process; the machine is shared, so compare the ratios "
+        "of one run",
         "",
         "| circuit | constraints | tool | setup s | prove s (warm) | prove s (cold) "
         "| peak RSS MiB | pk MiB | verified |",
@@ -180,22 +181,25 @@ def to_markdown(report: dict[str, Any]) -> str:
         pk = row.get("pk_bytes")
         lines.append(
             f"| {row['circuit']} | {row['constraints']} | {row['tool']}"
-            f" | {_fmt(row.get('setup_s'))} | {_fmt(row.get('prove_s'))}"
+            f" | {_fmt(row.get('setup_s'))} | {_fmt(row.get('warm_s'))}"
             f" | {_fmt(row.get('cold_s'))}"
             f" | {_fmt(row.get('peak_rss_mib'))} | {_fmt(pk / MIB if pk else None)}"
             f" | {_fmt(row.get('verified'))} |"
         )
-    lines += ["", "Ratios (other tool's time or RSS / provernet native's):", ""]
+    lines += ["", "Ratios (peer's prove time / provernet's; provernet's peak RSS / peer's):", ""]
     lines += [f"- {text}" for text in report["ratios"]]
     lines += ["", "Raw results:", "", "```json", json.dumps(report, indent=1), "```", ""]
     return "\n".join(lines)
 
 
 def _rows_for(name: str, r1cs: Path, wtns: Path, args: argparse.Namespace) -> list[dict[str, Any]]:
+    from bench.peers.snarkjs_bench import PTAU_DIR, Snarkjs, bench_circuit, ptau_power, r1cs_counts
+
     rows = []
+    pk, setup = measure_setup(r1cs, args.backends[0])
     for backend in args.backends:
-        got = measure_provernet(r1cs, wtns, backend)
-        cold = got["decode_pk_s"] + got["load_bases_s"] + got["prove_s"]
+        got = measure_prove(r1cs, wtns, pk, backend) | setup
+        cold = sum(got[k] for k in ("decode_pk_s", "start_workers_s", "load_bases_s", "prove_s"))
         rows.append(
             {"circuit": name, "tool": f"provernet {backend}", "cold_s": round(cold, 3), **got}
         )
@@ -228,18 +232,23 @@ def _rows_for(name: str, r1cs: Path, wtns: Path, args: argparse.Namespace) -> li
 
 
 def _ratios(rows: list[dict[str, Any]]) -> list[str]:
+    """Each peer's proving time over provernet's best warm and best cold, and RSS ratios."""
     out = []
-    native = {r["circuit"]: r for r in rows if r["tool"] == "provernet zksnake"}
-    for row in rows:
-        base = native.get(row["circuit"])
-        if base is None or row is base:
+    for circuit in dict.fromkeys(r["circuit"] for r in rows):
+        ours = [r for r in rows if r["circuit"] == circuit and r["tool"].startswith("provernet")]
+        if not ours:
             continue
-        other = row.get("prove_s") or row["cold_s"]
-        out.append(
-            f"{row['circuit']}: {row['tool']} prove {other / base['prove_s']:.1f}x warm, "
-            f"{row['cold_s'] / base['cold_s']:.1f}x cold; peak RSS "
-            f"{row['peak_rss_mib'] / base['peak_rss_mib']:.2f}x"
-        )
+        warm = min(ours, key=lambda r: r["warm_s"])
+        cold = min(ours, key=lambda r: r["cold_s"])
+        for peer in [r for r in rows if r["circuit"] == circuit and r not in ours]:
+            out.append(
+                f"{circuit}: {peer['tool']} prove {peer['cold_s']:.2f} s = "
+                f"{peer['cold_s'] / warm['warm_s']:.1f}x provernet warm ({warm['tool']}), "
+                f"{peer['cold_s'] / cold['cold_s']:.1f}x provernet cold ({cold['tool']}); "
+                f"provernet peak RSS / {peer['tool']}'s: "
+                f"{warm['peak_rss_mib'] / peer['peak_rss_mib']:.2f} ({warm['tool']}), "
+                f"{cold['peak_rss_mib'] / peer['peak_rss_mib']:.2f} ({cold['tool']})"
+            )
     return out
 
 
@@ -251,7 +260,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--synthetic", type=int, nargs="*", default=[12, 14, 16], metavar="K")
     parser.add_argument("--no-models", action="store_true")
     parser.add_argument("--no-snarkjs", action="store_true")
-    parser.add_argument("--backends", nargs="*", default=sorted(available_backends()))
+    parser.add_argument("--backends", nargs="*", default=available_backends())
     parser.add_argument("--markdown", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     if args.setup:
@@ -284,6 +293,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _models() -> list[tuple[str, Path, Path]]:
+    from bench.peers.snarkjs_bench import write_model_circuit
+
     entries = json.loads(MANIFEST.read_text())["models"]
     folder = OUT / "prove_bench" / "models"
     return [(e["name"], *write_model_circuit(MANIFEST, e, folder)) for e in entries]
