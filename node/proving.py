@@ -41,6 +41,8 @@ from protocol.groth16.setup import ToxicWaste, setup
 from protocol.r1cs.system import R1CS
 
 _JOBS = tuple(f.name for f in fields(MsmJobs))
+# The H query's scalars are the quotient's coefficients: full-size whatever the witness.
+_FULL_SIZE_JOB = "h"
 
 
 def peak_rss_bytes() -> int | None:
@@ -80,6 +82,12 @@ def _backend() -> Backend:
 def _worker_load(key: str, job: str, points: Sequence[Any]) -> None:
     load = _backend().load_g2 if job == "b_g2" else _backend().load_g1
     _WORKER_BASES[(key, job)] = load(points)
+
+
+def _worker_convert(key: str, job: str) -> None:
+    convert = getattr(_backend(), "convert_all", None)
+    if convert is not None:  # a backend that makes native points on demand
+        convert(_WORKER_BASES[(key, job)])
 
 
 def _worker_msm(key: str, job: str, scalars: Sequence[int]) -> Any:
@@ -262,6 +270,10 @@ class ProverPool:
         ]
         for done in loads:
             done.result()
+        for ex in self._executors:
+            # Not awaited: it runs while this process computes h for the first proof,
+            # whose H slices queue behind it; a failure recurs, and is raised, there.
+            ex.submit(_worker_convert, key, _FULL_SIZE_JOB)
         prover.drop_points()
         self._provers[key], self._plans[key] = prover, plan
 

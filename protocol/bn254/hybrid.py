@@ -117,6 +117,10 @@ def _native_points(bases: HybridBases[P], index: list[int], make: Callable[[P], 
     return [have[i] for i in index]
 
 
+def _finite(bases: HybridBases[P]) -> list[int]:
+    return [i for i, p in enumerate(bases.points) if p is not None]
+
+
 class HybridBackend:
     """Pure MSMs for small scalars, arkworks for large ones; arkworks NTTs."""
 
@@ -150,6 +154,16 @@ class HybridBackend:
             msm_g2(terms.pure_points, terms.pure_scalars),
             native_msm_g2(native, terms.native_scalars),
         )
+
+    def convert_all(self, bases: object) -> None:
+        """Make every finite base's native point now: for bases whose scalars are always
+        large, as the H query's (the quotient's coefficients), whatever the witness."""
+        if isinstance(bases, HybridG1Bases):
+            _native_points(bases, _finite(bases), native_g1)
+        elif isinstance(bases, HybridG2Bases):
+            _native_points(bases, _finite(bases), native_g2)
+        else:
+            raise LocalProtocolError("convert_all: bases were not loaded by this backend")
 
     def ntt(
         self, values: Sequence[int], *, inverse: bool = False, coset: bool = False

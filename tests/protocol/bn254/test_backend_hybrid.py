@@ -121,3 +121,18 @@ def test_groth16_proofs_equal_the_pure_ones() -> None:
         proof = prover.prove(witness, r, s)
         assert proof == Prover(pk, r1cs, PURE).prove(witness, r, s)
         assert verify(pk.vk, witness[1:3], proof)
+
+
+def test_convert_all_makes_every_finite_native_point(rng: random.Random) -> None:
+    points = [random_g1(rng), None, random_g1(rng)]
+    bases = HYBRID.load_g1(points)
+    HYBRID.convert_all(bases)
+    assert sorted(bases.native) == [0, 2]
+    scalars = [MID, BIG, 5]  # a converted base takes the mid-size scalar natively
+    assert hybrid.split_terms(bases, scalars, "t").native_index == [0]
+    assert HYBRID.msm_g1(bases, scalars) == PURE.msm_g1(PURE.load_g1(points), scalars)
+    g2 = HYBRID.load_g2([G2, None])
+    HYBRID.convert_all(g2)
+    assert sorted(g2.native) == [0]
+    with pytest.raises(LocalProtocolError, match="not loaded by this backend"):
+        HYBRID.convert_all(PURE.load_g1(points))
