@@ -13,7 +13,7 @@ from node.chain.client import Web3Chain
 from node.chain.deploy import Deployment
 from node.chain.errors import ContractRevert
 from node.chain.interface import Chain
-from node.chain.types import Bid, JobRequest, ModelSpec, TxResult
+from node.chain.types import Bid, JobRequest, ModelSpec, StakeInfo, TxResult
 from node.keys import dev_account
 
 from .conftest import mine
@@ -142,3 +142,31 @@ def test_fake_chain_matches_the_real_contracts(
 
 def fake_chain_is_a_chain(ledger: FakeLedger) -> Chain:
     return FakeChain(ledger, dev_account(0).address)  # mypy checks the interface here
+
+
+def test_fake_pays_on_proof_and_splits_collateral_on_rescue() -> None:
+    ledger = FakeLedger()  # every proof verifies
+    alice, bob, carol = (ledger.chain(dev_account(n).address) for n in (ALICE, BOB, CAROL))
+    model_id, _ = alice.register_model(
+        ModelSpec(b"\x01" * 32, b"\x02" * 32, b"\x03" * 32, 1, 9, bytes(576))
+    )
+    bob.deposit_stake(ETH)
+    carol.deposit_stake(ETH)
+    now = ledger.time
+    for job_id in (1, 2):
+        alice.create_job(JobRequest(model_id, 5, ETH // 10, now + 100, now + 200, ETH // 100))
+        bid = Bid(job_id, bob.address, ETH // 200, now + 50)
+        alice.award_job(bid, sign(bid, bob, BOB))
+    bob.submit_proof(1, [0] * 8, [3])
+    assert alice.get_job(1).status.name == "FULFILLED"
+    ledger.advance(300)  # job 2: past its proof deadline, inside the rescue window
+    rescue = carol.submit_proof(2, [0] * 8, [3])
+    assert [e.name for e in rescue.events] == [
+        "ProofAccepted",
+        "ProverSlashed",
+        "CollateralSlashed",
+    ]
+    assert bob.balance_of(bob.address) == ETH // 200
+    assert carol.balance_of(carol.address) == ETH // 200 + ETH // 20
+    assert alice.balance_of(alice.address) == 2 * (ETH // 100 - ETH // 200) + ETH // 20
+    assert bob.stake_of(bob.address) == StakeInfo(ETH - ETH // 10, 0, 0, 0)
