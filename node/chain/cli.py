@@ -10,13 +10,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import sys
 from pathlib import Path
 
 from eth_account.signers.local import LocalAccount
 
-from node import keys
+from node import config_fields, keys
 from node.anvil import DEFAULT_CHAIN_ID
 from node.chain.deploy import Deployment, DeployParams, deploy_contracts
 from node.chain.errors import (
@@ -30,16 +29,18 @@ from node.chain.rpc import RetryPolicy, connect
 from node.chain.sender import TxSender
 from node.exit_codes import FAILED, OK, UNAVAILABLE, USAGE, CliError
 
-_DURATION = re.compile(r"^\s*(\d+)\s*([smhd]?)\s*$")
-_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
-
 
 def parse_duration(text: str) -> int:
-    """Seconds in ``text``: ``90``, ``90s``, ``15m``, ``1h``, ``7d``."""
-    match = _DURATION.match(text)
-    if match is None:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a duration (e.g. 3600, 15m, 1h, 7d)")
-    return int(match.group(1)) * _SECONDS[match.group(2)]
+    """Whole seconds in ``text``: ``90``, ``90s``, ``15m``, ``1h``, ``7d`` (argparse type)."""
+    try:
+        seconds = config_fields.parse_duration(text)
+    except ValueError:
+        seconds = -1.0
+    if seconds < 0 or not seconds.is_integer():
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a duration in whole seconds (e.g. 3600, 15m, 1h, 7d)"
+        )
+    return int(seconds)
 
 
 def add_contracts_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
