@@ -15,6 +15,7 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
 from node.anvil import DEV_PRIVATE_KEYS
+from node.home import write_secret
 
 PASSWORD_ENV = "PROVERNET_KEYSTORE_PASSWORD"
 
@@ -67,7 +68,7 @@ def load_keystore(path: Path, password: str) -> LocalAccount:
 
 
 def write_keystore(account: LocalAccount, path: Path, password: str) -> None:
-    """Encrypt ``account`` into a new keystore file (refuses to overwrite one)."""
+    """Encrypt ``account`` into a new keystore file, mode 0600 (refuses to overwrite one)."""
     if path.exists():
         raise KeyLoadError(f"{path} already exists; choose another path")
-    path.write_text(json.dumps(Account.encrypt(account.key, password)))
+    write_secret(path, json.dumps(Account.encrypt(account.key, password)).encode())

@@ -48,3 +48,11 @@ def test_keystore_round_trip_and_failures(tmp_path: Path) -> None:
         load_keystore(tmp_path / "bad.json", "pw")
     with pytest.raises(KeyLoadError, match="cannot read"):
         load_keystore(tmp_path / "absent.json", "pw")
+
+
+def test_written_keystore_is_private_and_decrypts(tmp_path: Path) -> None:
+    account = Account.create()
+    path = tmp_path / "new.json"
+    write_keystore(account, path, "pw")
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert load_keystore(path, "pw").address == account.address
