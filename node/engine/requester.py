@@ -1,0 +1,667 @@
+"""The requester role: submit a job, collect bids, award, deliver the input, await the result.
+
+Theory of operation. Each job is a ``protocol.market.RequesterJob`` in the store;
+every change goes through ``requester_step`` and is saved BEFORE its actions are
+taken (ARCHITECTURE invariant 4). ``job.submit`` quantizes the input, draws a
+salt, stores job, input and salt, then journals and sends createJob. The job is
+announced on gossip (and re-announced while its bid window is open); bids arriving
+by gossip or directly are stored with their verdict (``bid_problem``). When the
+window closes (``AWARD_LEAD_S`` before the bid deadline, so awardJob lands in time)
+the winner is ``select_winner``'s; its input goes only to its peer, bound to its
+account. JobMarket's ProofAccepted carries the outputs, decoded and stored. No
+valid bid by the deadline: the job is cancelled and the escrow withdrawn.
+
+Transactions answer with their events, which advance the job at once; the same
+events, seen later by the chain sync, then find it moved on and are ignored. After
+a crash, the sync's replay and the tick (which turns a failed or vanished intent
+into ``TxFailed``) carry every job on from its stored state.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import trio
+from eth_utils.address import to_checksum_address
+
+from node.api.errors import BadRequest, Conflict, NotFound
+from node.api.events import EventLog
+from node.chain.amounts import AmountError, parse_amount
+from node.chain.errors import ContractRevert, TransactionRejected
+from node.chain.events import ChainEvent
+from node.chain.interface import Chain
+from node.chain.types import Bid as ChainBid
+from node.chain.types import JobRequest
+from node.config_fields import parse_duration
+from node.engine.core import Engine, EngineContext
+from node.engine.intents import IntentPendingError
+from node.engine.requester_input import (
+    ModelUnavailableError,
+    decode_outputs,
+    load_model,
+    output_scale_of,
+    prepare_input,
+)
+from node.engine.requester_net import RequesterNetwork
+from node.engine.requester_views import TERMINAL, job_json
+from node.p2p.config import DirectMessage
+from node.p2p.gossip import GossipMessage
+from node.store import BidDirection, BidSource, BidStatus, IntentStatus, JobRecord, Role, Store
+from protocol import zkml
+from protocol.market import IllegalTransition, RequesterJob, RequesterState, requester_step
+from protocol.market import actions as ma
+from protocol.market.planning import DEFAULT_BID_WINDOW_S, suggest_deadlines
+from protocol.market.requester import Announced, AwardChosen, InputAcked, new_requester_job
+from protocol.market.selection import bid_problem, select_winner
+from protocol.messages import Bid, InputDelivery, JobAnnouncement, Verified
+from protocol.r1cs.system import R
+
+logger = logging.getLogger(__name__)
+
+S = RequesterState
+# awardJob must land by the bid deadline: one Ethereum slot (12 s) of margin.
+AWARD_LEAD_S = 12
+# Late joiners learn an open job from its next announcement.
+ANNOUNCE_EVERY_S = 15.0
+# A failed input delivery is retried after this long (the prover may be reconnecting).
+DELIVERY_RETRY_S = 5.0
+# A typical prover's rate, constraints per second: provernet's pure backend proves a
+# 2^14 circuit cold in 12.7 s (bench/results/proving.md), about 1,300 a second.
+TYPICAL_RATE = 1_000
+# The rescue window the lifecycle plans with; JobMarket's is set at deployment (1 h on devnet).
+RESCUE_WINDOW_S = 3600
+_TX_KIND = {
+    S.CREATING: "create_job",
+    S.AWARDING: "award_job",
+    S.CANCELLING: "cancel_job",
+    S.SLASHING: "slash",
+}
+_FAILED = (IntentStatus.FAILED, IntentStatus.REVERTED, IntentStatus.DROPPED)
+
+
+def _addr(raw: bytes) -> str:
+    return to_checksum_address("0x" + raw.hex())
+
+
+class RequesterRole:
+    """Registers the ``job.*`` commands, the bid handler, the JobMarket events and a tick."""
+
+    def __init__(
+        self,
+        chain: Chain,
+        network: RequesterNetwork,
+        *,
+        market: str,
+        models_dir: Path,
+        default_collateral: int,
+        default_deadline_s: int,
+        clock: Callable[[], float] = time.time,
+        award_lead_s: int = AWARD_LEAD_S,
+    ) -> None:
+        self.chain, self.network, self.models_dir = chain, network, models_dir
+        self.market = bytes.fromhex(market[2:])
+        self.default_collateral, self.default_deadline_s = default_collateral, default_deadline_s
+        self.clock, self.award_lead_s = clock, award_lead_s
+        self.logs: dict[int, EventLog] = {}
+        self.proof_tx: dict[int, str] = {}
+        self._busy: Counter[int] = Counter()
+        self._announced_at: dict[int, float] = {}
+        self._retry_at: dict[int, float] = {}
+        self._scales: dict[int, int] = {}
+
+    def register(self, engine: Engine) -> None:
+        """Add the requester's handlers and routes to ``engine``."""
+        for name, handler in (
+            ("job.submit", self.submit),
+            ("job.status", self.status),
+            ("job.list", self.list_jobs),
+            ("job.watch", self.watch),
+            ("job.cancel", self.cancel),
+        ):
+            engine.on_command(name, handler)
+        engine.expose("POST", "/jobs", "job.submit")
+        engine.expose("GET", "/jobs", "job.list")
+        engine.expose("GET", "/jobs/{id:int}", "job.status")
+        engine.expose("GET", "/jobs/{id:int}/events", "job.watch")
+        engine.expose("POST", "/jobs/{id:int}/cancel", "job.cancel")
+        engine.on_message(Bid, self.on_bid)
+        for name in ("JobCreated", "JobAwarded", "JobCancelled", "ProofAccepted", "ProverSlashed"):
+            engine.on_event("JobMarket", name, self.on_chain_event)
+        engine.on_tick(self.on_tick)
+
+    # -- commands -------------------------------------------------------------
+
+    async def submit(self, ctx: EngineContext, body: Mapping[str, Any]) -> dict[str, Any]:
+        """Create, escrow and announce a job for ``body``'s model and input."""
+        model_id, circuit_dir = self._model(ctx.store, body.get("model"))
+        info = await trio.to_thread.run_sync(self.chain.get_model, model_id)
+        if info.deprecated:
+            raise Conflict(f"model {model_id} is deprecated in the registry")
+        max_fee = _amount(body, "max_fee", None)
+        collateral = _amount(body, "collateral", self.default_collateral)
+        deadline_s = _duration(body.get("deadline"), self.default_deadline_s)
+        prepared, scale = await trio.to_thread.run_sync(
+            _prepare, circuit_dir, body.get("input"), secrets.randbelow(R)
+        )
+        self._scales[model_id] = scale
+        now = int(self.clock())
+        window = min(DEFAULT_BID_WINDOW_S, max(deadline_s // 4, self.award_lead_s + 5))
+        suggested = suggest_deadlines(info.constraint_count, TYPICAL_RATE, now, window)
+        proof_deadline = max(now + deadline_s, suggested.bid_deadline + 1)
+        job, _ = new_requester_job(
+            max_fee=max_fee,
+            collateral=collateral,
+            bid_deadline=suggested.bid_deadline,
+            proof_deadline=proof_deadline,
+            rescue_window=RESCUE_WINDOW_S,
+        )
+        with ctx.store.transaction():
+            key = ctx.store.add_job(Role.REQUESTER, job, model_id=model_id)
+            ctx.store.put_input(key, prepared.values, prepared.salt)
+        self._log(key, job)
+        request = JobRequest(
+            model_id, prepared.commitment, collateral, job.bid_deadline, job.proof_deadline, max_fee
+        )
+        self._busy[key] += 1  # until createJob is journaled, the tick leaves the job alone
+        ctx.spawn(_released(self._busy, key, lambda: self._create(ctx, key, request)))
+        return self._json(ctx.store, key)
+
+    async def status(self, ctx: EngineContext, body: Mapping[str, Any]) -> dict[str, Any]:
+        """One job, its bids, outputs and transactions."""
+        return self._json(ctx.store, self._key(ctx.store, body))
+
+    async def list_jobs(self, ctx: EngineContext, body: Mapping[str, Any]) -> dict[str, Any]:
+        """Every job this node requested, oldest first."""
+        records = ctx.store.list_jobs(Role.REQUESTER)
+        return {
+            "jobs": [job_json(ctx.store, r, self._txs(ctx.store, r), brief=True) for r in records]
+        }
+
+    async def watch(self, ctx: EngineContext, body: Mapping[str, Any]) -> dict[str, Any]:
+        """Events of one job after ``after``, waiting up to ``timeout`` seconds for one."""
+        key = self._key(ctx.store, body)
+        log = self.logs.get(key) or self._log(key, ctx.store.get_job(key).job)
+        try:
+            after, timeout = int(body.get("after", 0)), float(body.get("timeout", 25.0))
+        except (TypeError, ValueError) as exc:
+            raise BadRequest("after and timeout must be numbers") from exc
+        page = await log.wait_since(max(0, after), min(max(0.0, timeout), 55.0))
+        return page.to_json()
+
+    async def cancel(self, ctx: EngineContext, body: Mapping[str, Any]) -> dict[str, Any]:
+        """Cancel an unawarded job after its bid deadline (JobMarket allows no sooner)."""
+        key = self._key(ctx.store, body)
+        record = ctx.store.get_job(key)
+        job = record.job
+        assert isinstance(job, RequesterJob)
+        if job.state not in (S.CREATED, S.ANNOUNCED):
+            raise Conflict(
+                f"job {key} is {job.state.value}; only an unawarded job can be cancelled"
+            )
+        if self.clock() <= job.bid_deadline:
+            raise Conflict(
+                f"JobMarket cancels only after the bid deadline {job.bid_deadline}; "
+                "the node cancels it then by itself if nobody has won it"
+            )
+        await self.on_tick(ctx, self.clock())
+        return self._json(ctx.store, key)
+
+    # -- inbound --------------------------------------------------------------
+
+    async def on_bid(self, ctx: EngineContext, inbound: GossipMessage | DirectMessage) -> None:
+        """Store a bid for one of our jobs with its verdict; others' jobs are ignored."""
+        bid = inbound.message.message if isinstance(inbound.message, Verified) else inbound.message
+        assert isinstance(bid, Bid)
+        record = ctx.store.find_job(bid.job_id, Role.REQUESTER)
+        if record is None:
+            return
+        source = BidSource.DIRECT if isinstance(inbound, DirectMessage) else BidSource.GOSSIP
+        bid_key, new = ctx.store.add_bid(bid, BidDirection.RECEIVED, source)
+        if not new:
+            return
+        problem = await self._problem(ctx.store, record, bid)
+        if problem is None and record.job.state not in (S.CREATED, S.ANNOUNCED):
+            problem = f"the job is {record.state}; it takes no more bids"
+        status = BidStatus.INVALID if problem else BidStatus.VALID
+        ctx.store.set_bid_status(bid_key, status, problem)
+        self._note(record.key, "bid", prover=_addr(bid.prover), fee=str(bid.fee), reason=problem)
+
+    def on_chain_event(self, ctx: EngineContext, event: ChainEvent) -> None:
+        """Advance our job named by a JobMarket event (a replay finds it moved on)."""
+        if event.name == "JobCreated":
+            self._on_created_event(ctx, event)
+            return
+        record = ctx.store.find_job(int(event.args["jobId"]), Role.REQUESTER)
+        if record is None:
+            return
+        if event.name == "ProofAccepted":
+            self._on_proof(ctx, record, event)
+            return
+        step: ma.Event
+        if event.name == "JobAwarded":
+            prover = bytes.fromhex(str(event.args["prover"])[2:])
+            step = ma.ChainJobAwarded(prover, int(event.args["fee"]))
+        else:
+            step = (
+                ma.ChainJobCancelled() if event.name == "JobCancelled" else ma.ChainProverSlashed()
+            )
+        self._advance(ctx, record.key, step, defer=True)
+
+    def _on_created_event(self, ctx: EngineContext, event: ChainEvent) -> None:
+        # Only a job whose createJob result was lost (a crash) is still CREATING here.
+        for record in ctx.store.list_jobs(Role.REQUESTER, [S.CREATING.value]):
+            sent = [i.tx_hash for i in ctx.store.intents_for_job(record.key)]
+            if event.tx_hash.lower() in sent:
+                self._advance(
+                    ctx, record.key, ma.ChainJobCreated(int(event.args["jobId"])), defer=True
+                )
+
+    def _on_proof(self, ctx: EngineContext, record: JobRecord, event: ChainEvent) -> None:
+        job = record.job
+        assert isinstance(job, RequesterJob)
+        if int(event.args["jobId"]) != job.job_id:
+            return
+        step: ma.Event
+        if bool(event.args["rescued"]):
+            step = ma.ChainProofRescued(bytes.fromhex(str(event.args["prover"])[2:]))
+        else:
+            step = ma.ChainProofAccepted()
+        if self._advance(ctx, record.key, step, defer=True) is None:
+            return
+        self.proof_tx[record.key] = event.tx_hash
+        assert record.model_id is not None
+        try:
+            scale = self._scale(ctx.store, record.model_id)
+            output_q, output = decode_outputs(list(event.args["outputs"]), scale)
+        except (ModelUnavailableError, ValueError) as exc:
+            logger.error("job %d: the outputs cannot be decoded: %s", record.key, exc)
+            return
+        ctx.store.set_outputs(record.key, output_q, output)
+        self._note(record.key, "result", output=output, tx=event.tx_hash)
+
+    # -- the clock ------------------------------------------------------------
+
+    async def on_tick(self, ctx: EngineContext, _trio_now: float) -> None:
+        """Deadlines, the award at the window's close, retries of what failed."""
+        now = self.clock()
+        for record in ctx.store.list_jobs(Role.REQUESTER):
+            job = record.job
+            assert isinstance(job, RequesterJob)
+            if job.state in TERMINAL or self._busy[record.key]:
+                continue
+            await self._tick_job(ctx, record.key, job, now)
+
+    async def _tick_job(self, ctx: EngineContext, key: int, job: RequesterJob, now: float) -> None:
+        if job.state in _TX_KIND and self._tx_failed(ctx.store, key, _TX_KIND[job.state]):
+            self._advance(ctx, key, ma.TxFailed("the transaction failed or was never sent"))
+            return
+        if job.state in (S.CREATED, S.ANNOUNCED):
+            if now - self._announced_at.get(key, -ANNOUNCE_EVERY_S) >= ANNOUNCE_EVERY_S:
+                self._perform(ctx, key, (ma.Announce(),))
+            closing = job.bid_deadline - self.award_lead_s <= now <= job.bid_deadline
+            if closing and await self._choose(ctx, key, job, int(now)):
+                return
+        if job.state is S.AWARDED and now >= self._retry_at.get(key, 0.0):
+            assert job.prover is not None
+            self._perform(ctx, key, (ma.DeliverInput(job.prover),))
+        self._advance(ctx, key, ma.Tick(), now=int(now))
+
+    async def _choose(self, ctx: EngineContext, key: int, job: RequesterJob, now: int) -> bool:
+        records = [
+            b
+            for b in ctx.store.bids_for_job(job.job_id or 0, BidDirection.RECEIVED)
+            if b.status is BidStatus.VALID
+        ]
+        if not records:
+            return False
+        stakes = {}
+        for prover in {b.bid.prover for b in records}:
+            stakes[prover] = (
+                await trio.to_thread.run_sync(self.chain.stake_of, _addr(prover))
+            ).free
+        announcement = self._announcement(ctx.store, ctx.store.get_job(key))
+        for b in records:  # stakes move and bids expire: record what disqualifies a bid now
+            problem = bid_problem(announcement, b.bid, stakes[b.bid.prover], now)
+            if problem is not None:
+                ctx.store.set_bid_status(b.key, BidStatus.INVALID, problem)
+        # Reputation: every prover scores as new (JobMarket.proverStats is not read yet).
+        winner = select_winner(announcement, [b.bid for b in records], stakes, {}, now)
+        if winner is None:
+            return False
+        return self._advance(ctx, key, AwardChosen(winner), now=now) is not None
+
+    # -- stepping and acting --------------------------------------------------
+
+    def _advance(
+        self,
+        ctx: EngineContext,
+        key: int,
+        event: ma.Event,
+        *,
+        now: int | None = None,
+        defer: bool = False,
+    ) -> RequesterJob | None:
+        """Step job ``key``, save it, then act; None when ``event`` does not apply now."""
+        current = ctx.store.get_job(key).job
+        assert isinstance(current, RequesterJob)
+        try:
+            job, actions = requester_step(current, event, int(self.clock()) if now is None else now)
+        except IllegalTransition as exc:
+            logger.debug("job %d: %s", key, exc)
+            return None
+        if job != current:
+            ctx.store.save_job(key, job)
+            if job.state is not current.state:
+                self._log(key, job)
+        self._perform(ctx, key, actions, defer=defer)
+        return job
+
+    def _perform(
+        self, ctx: EngineContext, key: int, actions: tuple[ma.Action, ...], *, defer: bool = False
+    ) -> None:
+        for action in actions:
+            work = self._work(ctx, key, action)
+            if work is None:
+                continue
+            self._busy[key] += 1
+            run = _released(self._busy, key, work)
+            if defer:
+                ctx.defer(run)
+            else:
+                ctx.spawn(run)
+
+    def _work(self, ctx: EngineContext, key: int, action: ma.Action) -> Any:
+        if isinstance(action, ma.Announce):
+            return lambda: self._announce(ctx, key)
+        if isinstance(action, ma.AwardJob):
+            return lambda: self._award(ctx, key, action.bid)
+        if isinstance(action, ma.DeliverInput):
+            return lambda: self._deliver(ctx, key, action.prover)
+        if isinstance(action, ma.CancelJob):
+            return lambda: self._send(
+                ctx,
+                key,
+                "cancel_job",
+                ma.ChainJobCancelled(),
+                lambda c, job_id: c.cancel_job(job_id),
+            )
+        if isinstance(action, ma.Slash):
+            return lambda: self._send(
+                ctx, key, "slash", ma.ChainProverSlashed(), lambda c, job_id: c.slash(job_id)
+            )
+        if isinstance(action, ma.Withdraw):
+            return lambda: self._withdraw(ctx, key)
+        return None  # ProposeResubmit: the job's final state tells the user
+
+    async def _create(self, ctx: EngineContext, key: int, request: JobRequest) -> None:
+        params = {
+            "model_id": request.model_id,
+            "input_commitment": str(request.input_commitment),
+            "max_fee": str(request.max_fee),
+            "collateral": str(request.collateral),
+            "bid_deadline": request.bid_deadline,
+            "proof_deadline": request.proof_deadline,
+        }
+        try:
+            job_id, _ = await ctx.executor.execute(
+                "create_job", key, params, lambda c: c.create_job(request)
+            )
+        except (ContractRevert, TransactionRejected) as exc:
+            self._advance(ctx, key, ma.TxFailed(str(exc)))
+            self._note(key, "error", reason=str(exc))
+            return
+        except IntentPendingError:
+            return  # reconciled on a tick; the JobCreated event completes it
+        self._advance(ctx, key, ma.ChainJobCreated(job_id))
+
+    async def _announce(self, ctx: EngineContext, key: int) -> None:
+        record = ctx.store.get_job(key)
+        self._announced_at[key] = self.clock()
+        try:
+            await self.network.announce(self._announcement(ctx.store, record))
+        except Exception as exc:  # the p2p edge raises many kinds; the next tick retries
+            logger.warning("job %d: announcing failed: %r", key, exc)
+            return
+        if record.job.state is S.CREATED:
+            self._advance(ctx, key, Announced())
+
+    async def _award(self, ctx: EngineContext, key: int, bid: Bid) -> None:
+        chain_bid = ChainBid(bid.job_id, _addr(bid.prover), bid.fee, bid.expiry)
+        params = {"job_id": str(bid.job_id), "prover": chain_bid.prover, "fee": str(bid.fee)}
+        bid_key = next(
+            b.key for b in ctx.store.bids_for_job(bid.job_id, BidDirection.RECEIVED) if b.bid == bid
+        )
+        try:
+            result = await ctx.executor.execute(
+                "award_job", key, params, lambda c: c.award_job(chain_bid, bid.signature)
+            )
+        except (ContractRevert, TransactionRejected) as exc:
+            ctx.store.set_bid_status(bid_key, BidStatus.INVALID, f"awardJob refused it: {exc}")
+            self._advance(ctx, key, ma.TxFailed(str(exc)))
+            return
+        except IntentPendingError:
+            return
+        ctx.store.mark_winner(bid.job_id, bid_key)
+        awarded = result.event("JobAwarded").args
+        self._advance(ctx, key, ma.ChainJobAwarded(bid.prover, int(awarded["fee"])))
+
+    async def _deliver(self, ctx: EngineContext, key: int, prover: bytes) -> None:
+        record = ctx.store.get_job(key)
+        held = ctx.store.get_input(key)
+        assert record.job_id is not None
+        bids = [
+            b.bid
+            for b in ctx.store.bids_for_job(record.job_id, BidDirection.RECEIVED)
+            if b.bid.prover == prover and b.status is not BidStatus.INVALID
+        ]
+        if held is None or not bids:
+            self._delivery_failed(key, "no input held or no bid from the prover")
+            return
+        delivery = InputDelivery(record.job_id, held.input_q, held.salt)
+        try:
+            await self.network.deliver_input(bids[-1].peer_id, prover, delivery)
+        except Exception as exc:  # p2p refusals and stream failures: retried on a tick
+            self._delivery_failed(key, repr(exc))
+            return
+        self._retry_at.pop(key, None)
+        self._advance(ctx, key, InputAcked())
+
+    def _delivery_failed(self, key: int, reason: str) -> None:
+        # Not stepped with DeliveryFailed: its rule re-delivers at once; the tick retries later.
+        logger.info("job %d: delivering the input failed: %s", key, reason)
+        self._retry_at[key] = self.clock() + DELIVERY_RETRY_S
+        self._note(key, "delivery failed", reason=reason)
+
+    async def _send(
+        self,
+        ctx: EngineContext,
+        key: int,
+        kind: str,
+        done: ma.Event,
+        call: Callable[[Chain, int], Any],
+    ) -> None:
+        job_id = ctx.store.get_job(key).job_id
+        assert job_id is not None
+        try:
+            await ctx.executor.execute(
+                kind, key, {"job_id": str(job_id)}, lambda c: call(c, job_id)
+            )
+        except (ContractRevert, TransactionRejected) as exc:
+            self._advance(ctx, key, ma.TxFailed(str(exc)))
+            return
+        except IntentPendingError:
+            return
+        self._advance(ctx, key, done)
+
+    async def _withdraw(self, ctx: EngineContext, key: int) -> None:
+        try:
+            await ctx.executor.execute(
+                "withdraw", key, {"contract": "JobMarket"}, lambda c: c.withdraw()
+            )
+        except (ContractRevert, TransactionRejected) as exc:
+            logger.info("job %d: nothing withdrawn: %s", key, exc)  # pulled with another job's
+        except IntentPendingError:
+            return
+
+    # -- helpers --------------------------------------------------------------
+
+    def _tx_failed(self, store: Store, key: int, kind: str) -> bool:
+        intents = [i for i in store.intents_for_job(key) if i.kind == kind]
+        return not any(i.status not in _FAILED for i in intents)
+
+    async def _problem(self, store: Store, record: JobRecord, bid: Bid) -> str | None:
+        try:
+            free = (await trio.to_thread.run_sync(self.chain.stake_of, _addr(bid.prover))).free
+        except Exception as exc:  # the RPC away: judge the stake again at the award
+            logger.warning("stake of %s unknown: %r", _addr(bid.prover), exc)
+            free = 0
+        return bid_problem(self._announcement(store, record), bid, free, int(self.clock()))
+
+    def _announcement(self, store: Store, record: JobRecord) -> JobAnnouncement:
+        job = record.job
+        assert isinstance(job, RequesterJob)
+        assert job.job_id is not None
+        params = next(i.params for i in store.intents_for_job(record.key) if i.kind == "create_job")
+        model = store.get_model(int(params["model_id"]))
+        return JobAnnouncement(
+            self.chain.chain_id,
+            self.market,
+            job.job_id,
+            int(params["model_id"]),
+            model.circuit_id if model else bytes(32),
+            model.constraint_count if model else 0,
+            job.max_fee,
+            job.collateral,
+            job.bid_deadline,
+            job.proof_deadline,
+            int(params["input_commitment"]),
+            bytes.fromhex(self.chain.address[2:]),
+            self.network.peer_id,
+        )
+
+    def _model(self, store: Store, raw: object) -> tuple[int, Path]:
+        if not isinstance(raw, str | int) or isinstance(raw, bool) or str(raw) == "":
+            raise BadRequest("the request needs a model: a registered model's name or id")
+        text = str(raw)
+        known = (
+            store.get_model(int(text))
+            if text.isdigit()
+            else next(iter(store.models_named(text)), None)
+        )
+        if known is None and not text.isdigit():
+            raise NotFound(f"no model named {text!r} is known here; use its on-chain id")
+        model_id = int(text) if known is None else known.model_id
+        held = known.circuit_dir if known and known.circuit_dir else None
+        circuit_dir = Path(held) if held else self.models_dir / str(model_id)
+        if not circuit_dir.is_dir():
+            raise Conflict(
+                f"model {model_id}'s circuit is not in {circuit_dir}; the requester "
+                "needs it to quantize and commit to the input: register the model "
+                "here or copy its circuit directory there"
+            )
+        return model_id, circuit_dir
+
+    def _scale(self, store: Store, model_id: int) -> int:
+        if model_id not in self._scales:
+            model = store.get_model(model_id)
+            held = model.circuit_dir if model and model.circuit_dir else None
+            path = Path(held) if held else self.models_dir / str(model_id)
+            self._scales[model_id] = output_scale_of(path)
+        return self._scales[model_id]
+
+    def _key(self, store: Store, body: Mapping[str, Any]) -> int:
+        try:
+            key = int(body["id"])
+            record = store.get_job(key)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise BadRequest("the request needs a job id") from exc
+        except Exception as exc:  # UnknownRecordError
+            raise NotFound(f"no job {body.get('id')}") from exc
+        if record.role is not Role.REQUESTER:
+            raise NotFound(f"job {key} is not one this node requested")
+        return key
+
+    def _txs(self, store: Store, record: JobRecord) -> dict[str, str | None]:
+        found: dict[str, str | None] = {
+            "create": None,
+            "award": None,
+            "cancel": None,
+            "proof": self.proof_tx.get(record.key),
+        }
+        names = {"create_job": "create", "award_job": "award", "cancel_job": "cancel"}
+        for intent in store.intents_for_job(record.key):
+            if intent.kind in names and intent.status is IntentStatus.MINED:
+                found[names[intent.kind]] = intent.tx_hash
+        return found
+
+    def _json(self, store: Store, key: int) -> dict[str, Any]:
+        record = store.get_job(key)
+        return job_json(store, record, self._txs(store, record))
+
+    def _log(self, key: int, job: Any) -> EventLog:
+        log = self.logs.setdefault(key, EventLog())
+        if not log.closed:
+            log.append({"kind": "state", "state": job.state.value, "job_id": job.job_id})
+            if job.state in TERMINAL:
+                log.close()
+        return log
+
+    def _note(self, key: int, kind: str, **details: Any) -> None:
+        log = self.logs.get(key)
+        if log is not None and not log.closed:
+            log.append({"kind": kind, **details})
+
+
+def _released(busy: Counter[int], key: int, work: Callable[[], Any]) -> Callable[[], Any]:
+    async def run() -> None:
+        try:
+            await work()
+        finally:
+            busy[key] -= 1
+            if busy[key] <= 0:
+                del busy[key]
+
+    return run
+
+
+def _prepare(circuit_dir: Path, raw: Any, salt: int) -> tuple[Any, int]:
+    try:
+        model = load_model(circuit_dir)
+        return prepare_input(model, raw, salt), model.output_scale
+    except ModelUnavailableError as exc:
+        raise Conflict(str(exc)) from exc
+    except zkml.InputError as exc:
+        raise BadRequest(f"the input does not fit the model: {exc}") from exc
+
+
+def _amount(body: Mapping[str, Any], name: str, default: int | None) -> int:
+    raw = body.get(name)
+    if raw is None:
+        if default is None:
+            raise BadRequest(f'the request needs {name}, e.g. "0.01eth"')
+        return default
+    try:
+        value = parse_amount(str(raw))
+    except AmountError as exc:
+        raise BadRequest(f"{name}: {exc}") from exc
+    if value < 0 or (name == "max_fee" and value == 0):
+        raise BadRequest(f"{name} must be more than zero")
+    return value
+
+
+def _duration(raw: object, default: int) -> int:
+    if raw is None:
+        return default
+    try:
+        seconds = parse_duration(str(raw))
+    except ValueError as exc:
+        raise BadRequest(f"deadline {raw!r} {exc}") from exc
+    if seconds < 1:
+        raise BadRequest("the deadline must be at least one second away")
+    return int(seconds)

@@ -1,0 +1,57 @@
+"""How the API shows a requester's job: state, terms, bids, outputs, transactions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from eth_utils.address import to_checksum_address
+
+from node.store import BidDirection, JobRecord, Store
+from protocol.market import RequesterJob, RequesterState
+
+S = RequesterState
+# States a job does not leave by itself; ``job submit --wait`` stops at them.
+TERMINAL = frozenset({S.PROVEN, S.RESCUED, S.SLASHED, S.CANCELLED, S.ABANDONED, S.RESUBMITTED})
+
+
+def _address(raw: bytes | None) -> str | None:
+    return None if raw is None else to_checksum_address("0x" + raw.hex())
+
+
+def job_json(
+    store: Store, record: JobRecord, txs: dict[str, str | None], *, brief: bool = False
+) -> dict[str, Any]:
+    """One job as the API answers it (amounts as decimal strings of wei)."""
+    job = record.job
+    assert isinstance(job, RequesterJob)
+    answer: dict[str, Any] = {
+        "id": record.key,
+        "job_id": job.job_id,
+        "model_id": record.model_id,
+        "state": job.state.value,
+        "final": job.state in TERMINAL,
+        "max_fee": str(job.max_fee),
+        "collateral": str(job.collateral),
+        "bid_deadline": job.bid_deadline,
+        "proof_deadline": job.proof_deadline,
+        "prover": _address(job.prover),
+        "fee": None if job.fee is None else str(job.fee),
+        "output": None if record.output is None else list(record.output),
+        "output_q": None if record.output_q is None else list(record.output_q),
+        "tx": txs,
+    }
+    if brief or job.job_id is None:
+        answer["bids"] = [] if not brief else None
+        return answer
+    answer["bids"] = [
+        {
+            "prover": _address(b.bid.prover),
+            "fee": str(b.bid.fee),
+            "expiry": b.bid.expiry,
+            "source": b.source.value,
+            "status": b.status.value,
+            "reason": b.reason,
+        }
+        for b in store.bids_for_job(job.job_id, BidDirection.RECEIVED)
+    ]
+    return answer

@@ -1,0 +1,311 @@
+"""The requester role on the fake chain (tests/node/chain/fake_chain.py), with a fake network.
+
+alice requests; bob, carol, dave and erin are provers who bid with real EIP-712
+signatures against the fake's market domain. A tiny Gemm model is compiled once
+(no setup: the requester only quantizes and commits). Time is the ledger's clock,
+moved by the test; trio's autojump clock drives the engine's ticks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, cast
+
+import pytest
+import trio
+import trio.testing
+from eth_account import Account
+from libp2p.peer.id import ID
+
+from node.chain.interface import Chain
+from node.chain.sender import Receipt, TxStatus
+from node.chain.types import JobStatus, ModelSpec
+from node.cli import main
+from node.engine import ChainBatch, Engine, IntentExecutor
+from node.engine.requester import RequesterRole
+from node.engine.requester_input import load_model
+from node.p2p.config import DirectMessage
+from node.store import BidStatus, ModelRecord, Role, Store
+from protocol.messages import Bid, InputDelivery, JobAnnouncement, sign_bid
+from protocol.r1cs.system import R
+from tests.node.chain.fake_chain import FakeLedger
+from tests.protocol.zkml.models import gemm
+
+KEYS = {name: bytes([i + 1]) * 32 for i, name in enumerate(("alice", "bob", "carol", "dave"))}
+ADDR = {name: Account.from_key(key).address for name, key in KEYS.items()}
+PEERS = {name: b"\x12\x20" + bytes([i + 1]) * 32 for i, name in enumerate(KEYS)}
+ETH, GWEI = 10**18, 10**9
+MARKET = "0x9fE46736679d2D9a65F0992F2272dE9f3c7fa6e0"
+CONTRACTS = {
+    "ModelRegistry": "0x" + "11" * 20,
+    "ProverStaking": "0x" + "22" * 20,
+    "JobMarket": MARKET,
+}
+
+
+@pytest.fixture(scope="module")
+def circuit_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("gemm")
+    onnx, _ = gemm()
+    (folder / "gemm.onnx").write_bytes(onnx)
+    out = folder / "circuit"
+    assert main(["circuit", "compile", str(folder / "gemm.onnx"), "--out", str(out)]) == 0
+    return out
+
+
+class FakeNetwork:
+    """Records announcements; delivers an input only to a peer bound to the account."""
+
+    def __init__(self) -> None:
+        self.peer_id = PEERS["alice"]
+        self.announced: list[JobAnnouncement] = []
+        self.delivered: list[tuple[bytes, InputDelivery]] = []
+        self.bound = {PEERS[name]: bytes.fromhex(ADDR[name][2:]) for name in KEYS}
+
+    async def announce(self, announcement: JobAnnouncement) -> None:
+        self.announced.append(announcement)
+
+    async def deliver_input(self, peer_id: bytes, account: bytes, delivery: InputDelivery) -> None:
+        if self.bound.get(peer_id) != account:
+            raise ConnectionError("not bound")
+        self.delivered.append((peer_id, delivery))
+
+
+class AliceChain:
+    """alice's fake chain; notes which intents were open as each transaction was sent."""
+
+    def __init__(self, ledger: FakeLedger, store: Store) -> None:
+        self.inner, self.ledger, self.store = ledger.chain(ADDR["alice"]), ledger, store
+        self.seen: list[tuple[str, list[str]]] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def _noted(self, label: str, call: Callable[[], Any]) -> Any:
+        open_now = trio.from_thread.run_sync(self.store.open_intents)
+        self.seen.append((label, [f"{i.kind}:{i.status.value}" for i in open_now]))
+        return call()
+
+    def create_job(self, request: Any) -> Any:
+        return self._noted("create", lambda: self.inner.create_job(request))
+
+    def award_job(self, bid: Any, signature: bytes) -> Any:
+        return self._noted("award", lambda: self.inner.award_job(bid, signature))
+
+    def cancel_job(self, job_id: int) -> Any:
+        return self._noted("cancel", lambda: self.inner.cancel_job(job_id))
+
+    def receipt_of(self, tx_hash: str) -> Receipt | None:
+        return None
+
+    def status_of(self, sender: str, tx_hash: str, nonce: int) -> TxStatus:
+        return TxStatus.LANDED if tx_hash in self.ledger.txs else TxStatus.DROPPED
+
+
+class World:
+    def __init__(self, tmp_path: Path, circuit_dir: Path) -> None:
+        self.ledger = FakeLedger()
+        self.path = tmp_path / "node.db"
+        self.circuit_dir = circuit_dir
+        self.network = FakeNetwork()
+        n_public = load_model(circuit_dir).r1cs.n_public
+        spec = ModelSpec(
+            b"\x01" * 32,
+            b"\x02" * 32,
+            b"\x03" * 32,
+            n_public,
+            100,
+            bytes(448 + 64 * (n_public + 1)),
+        )
+        self.model_id, _ = self.ledger.chain(ADDR["alice"]).register_model(spec)
+        for name in ("bob", "dave"):
+            self.ledger.chain(ADDR[name]).deposit_stake(ETH)
+        self.open()
+
+    def open(self) -> None:
+        self.store = Store.open(self.path, chain_id=31337, contracts=CONTRACTS)
+        self.store.upsert_model(
+            ModelRecord(
+                self.model_id,
+                "gemm",
+                b"\x01" * 32,
+                b"\x02" * 32,
+                b"\x03" * 32,
+                100,
+                3,
+                ADDR["alice"],
+                circuit_dir=str(self.circuit_dir),
+            )
+        )
+        self.chain = AliceChain(self.ledger, self.store)
+        executor = IntentExecutor(self.store, cast(Chain, self.chain), self.chain)
+        self.engine = Engine(self.store, executor, tick_s=1.0)
+        self.role = RequesterRole(
+            cast(Chain, self.chain),
+            self.network,
+            market=MARKET,
+            models_dir=Path("/nonexistent"),
+            default_collateral=ETH // 10,
+            default_deadline_s=600,
+            clock=lambda: float(self.ledger.time),
+            award_lead_s=10,
+        )
+        self.role.register(self.engine)
+
+    def bid(self, name: str, fee: int, *, expiry: int = 0, signer: str | None = None) -> Bid:
+        job = self.store.get_job(1).job_id
+        bid = sign_bid(
+            KEYS[signer or name],
+            31337,
+            bytes.fromhex(MARKET[2:]),
+            job_id=job or 0,
+            fee=fee,
+            expiry=expiry or self.ledger.time + 3600,
+            peer_id=PEERS[name],
+        )
+        if signer is not None:  # forged: another key signed bob's terms
+            bid = Bid(
+                bid.job_id,
+                bytes.fromhex(ADDR[name][2:]),
+                fee,
+                bid.expiry,
+                bid.signature,
+                bid.peer_id,
+            )
+        return bid
+
+    async def send_bid(self, bid: Bid) -> None:
+        await self.engine.inputs.send(DirectMessage("/provernet/bid/1", bid, b"", ID(b"x"), None))
+
+    async def sync(self) -> None:
+        batch = ChainBatch(self.chain.events_since(0))
+        await self.engine.inputs.send(batch)
+        await batch.applied.wait()
+
+    def job(self) -> Any:
+        return self.store.get_job(1)
+
+    def bid_statuses(self) -> list[BidStatus]:
+        return [b.status for b in self.store.bids_for_job(self.job().job_id)]
+
+
+async def until(condition: Callable[[], bool]) -> None:
+    """Wait (in virtual time) until ``condition`` holds; worker threads take real time."""
+    for _ in range(5000):
+        if condition():
+            return
+        await trio.sleep(0.05)
+    raise AssertionError("the condition never held")
+
+
+async def _submit(world: World, **extra: Any) -> dict[str, Any]:
+    body = {"model": "gemm", "input": [0.25, -0.5, 0.75, 0.0], "max_fee": "10gwei", **extra}
+    answer: dict[str, Any] = await world.engine.call("job.submit", body)
+    await until(lambda: world.job().state == "announced")
+    return answer
+
+
+@pytest.fixture
+def world(tmp_path: Path, circuit_dir: Path) -> World:
+    return World(tmp_path, circuit_dir)
+
+
+async def test_the_cheapest_valid_bid_wins_gets_the_input_and_the_result_completes_the_job(
+    world: World, autojump_clock: trio.testing.MockClock
+) -> None:
+    async with trio.open_nursery() as nursery:
+        await nursery.start(world.engine.run)
+        submitted = await _submit(world)
+        assert world.job().state == "announced"
+        held = world.store.get_input(1)
+        assert held is not None
+        [announced] = world.network.announced[:1]
+        job_id = announced.job_id
+        assert world.ledger.jobs[job_id].input_commitment == announced.input_commitment
+        for bid in (
+            world.bid("bob", 4 * GWEI),
+            world.bid("dave", 5 * GWEI),
+            world.bid("carol", 3 * GWEI),  # no stake
+            world.bid("dave", 2 * GWEI, expiry=world.ledger.time + 1),
+            world.bid("dave", 11 * GWEI),  # above the max fee
+            world.bid("bob", 1 * GWEI, signer="carol"),
+        ):
+            await world.send_bid(bid)
+        await until(lambda: len(world.store.bids_for_job(job_id)) == 6)
+        await until(
+            lambda: all(b.status is not BidStatus.PENDING for b in world.store.bids_for_job(job_id))
+        )
+        world.ledger.advance(announced.bid_deadline - world.ledger.time - 5)
+        await until(lambda: world.job().state == "input delivered")
+        [(peer, delivery)] = world.network.delivered
+        assert peer == PEERS["bob"]
+        assert (delivery.values, delivery.salt) == (held.input_q, held.salt)
+        outputs = [3 << 10, R - (5 << 10)]
+        world.ledger.chain(ADDR["bob"]).submit_proof(job_id, [0] * 8, outputs)
+        await world.sync()
+        await until(lambda: len(world.store.intents_for_job(1)) == 3)
+        await until(lambda: not world.store.open_intents())
+        status = await world.engine.call("job.status", {"id": submitted["id"]})
+        nursery.cancel_scope.cancel()
+    scale = load_model(world.circuit_dir).output_scale
+    assert status["state"] == "proven"
+    assert status["output_q"] == [3 << 10, -(5 << 10)]
+    assert status["output"] == [(3 << 10) / 2**scale, -(5 << 10) / 2**scale]
+    assert (status["prover"], status["fee"]) == (ADDR["bob"], str(4 * GWEI))
+    assert all(status["tx"][k] for k in ("create", "award", "proof"))
+    reasons = {(b["prover"], b["fee"]): (b["status"], b["reason"] or "") for b in status["bids"]}
+    assert reasons[(ADDR["bob"], str(4 * GWEI))][0] == "won"
+    assert reasons[(ADDR["dave"], str(5 * GWEI))][0] == "lost"
+    assert "does not cover the collateral" in reasons[(ADDR["carol"], str(3 * GWEI))][1]
+    assert "expired" in reasons[(ADDR["dave"], str(2 * GWEI))][1]
+    assert "exceeds the max fee" in reasons[(ADDR["dave"], str(11 * GWEI))][1]
+    assert "not signed by its prover" in reasons[(ADDR["bob"], str(GWEI))][1]
+    assert world.chain.seen == [
+        ("create", ["create_job:recorded"]),
+        ("award", ["award_job:recorded"]),
+    ]
+    assert world.ledger.balances.get(ADDR["alice"], 0) == 0  # the change was withdrawn
+
+
+async def test_no_bids_cancels_the_job_and_withdraws_the_escrow(
+    world: World, autojump_clock: trio.testing.MockClock
+) -> None:
+    async with trio.open_nursery() as nursery:
+        await nursery.start(world.engine.run)
+        await _submit(world, deadline="5m")
+        job = world.job()
+        world.ledger.advance(job.job.bid_deadline - world.ledger.time + 1)
+        await until(lambda: len(world.store.intents_for_job(1)) == 3)
+        await until(lambda: not world.store.open_intents())
+        nursery.cancel_scope.cancel()
+    assert world.job().state == "cancelled"
+    assert world.ledger.jobs[job.job_id].status is JobStatus.CANCELLED
+    assert world.ledger.balances.get(ADDR["alice"], 0) == 0
+    kinds = [(i.kind, i.status.value) for i in world.store.intents_for_job(1)]
+    assert kinds == [("create_job", "mined"), ("cancel_job", "mined"), ("withdraw", "mined")]
+    assert world.chain.seen[-1] == ("cancel", ["cancel_job:recorded"])
+
+
+async def test_a_restarted_node_awards_from_the_stored_bids(
+    world: World, autojump_clock: trio.testing.MockClock
+) -> None:
+    async with trio.open_nursery() as nursery:
+        await nursery.start(world.engine.run)
+        await _submit(world)
+        await world.send_bid(world.bid("dave", 6 * GWEI))
+        await until(lambda: world.bid_statuses() == [BidStatus.VALID])
+        nursery.cancel_scope.cancel()
+    world.store.close()
+    world.open()  # a new store connection, engine and role: nothing kept in memory
+    deadline = world.job().job.bid_deadline
+    world.ledger.advance(deadline - world.ledger.time - 3)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(world.engine.run)
+        await until(lambda: world.job().state == "input delivered")
+        nursery.cancel_scope.cancel()
+    assert [peer for peer, _ in world.network.delivered] == [PEERS["dave"]]
+    [bid] = world.store.bids_for_job(world.job().job_id)
+    assert bid.status is BidStatus.WON
+    assert [i.kind for i in world.store.intents_for_job(1)] == ["create_job", "award_job"]
+    assert world.store.find_job(world.job().job_id, Role.REQUESTER) is not None
