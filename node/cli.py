@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from node import exit_codes
 from node.circuit_cli import add_circuit_commands
 from node.init_cli import add_node_init_command
+from node.job_cli import add_job_commands
 from node.node_cli import add_node_daemon_commands, add_stake_commands
 
 
@@ -33,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_circuit_commands(groups)
     add_node_commands(groups)
     add_stake_commands(groups)
+    add_job_commands(groups)
     try:
         from node.chain.cli import add_contracts_commands
     except ImportError:  # the chain client is optional while it is being built

@@ -44,6 +44,8 @@ from node.daemon.resources import (
 )
 from node.daemon.routes import add_daemon_routes, job_counts, status_source
 from node.engine import Engine, EngineContext, IntentExecutor, StakeCommands, forward
+from node.engine.requester import RequesterRole
+from node.engine.requester_net import P2PRequesterNetwork
 from node.engine.sync import ChainSync
 from node.home import HomeError, HomeLayout, acquire_home_lock
 from node.metrics import Metrics
@@ -127,6 +129,8 @@ async def _serve(
     engine = Engine(store, executor)
     StakeCommands(chain).register(engine)
     p2p, inbox = _p2p_service(config, home, chain)
+    if config.roles.requester:
+        _requester(config, home, chain, p2p).register(engine)
     metrics.watch_p2p(p2p)
     cursor = store.cursor() or ChainCursor(config.chain.deployment_block, None)
     sync = ChainSync(
@@ -163,6 +167,18 @@ async def _serve(
         )
         logger.info("node %s (peer %s) running; API on port %d", info.address, info.peer_id, port)
         task_status.started(info)
+
+
+def _requester(config: NodeConfig, home: Path, chain: Web3Chain, p2p: P2PService) -> RequesterRole:
+    network = P2PRequesterNetwork(p2p, bytes(chain.sender.account.key), chain.chain_id)
+    return RequesterRole(
+        chain,
+        network,
+        market=config.chain.job_market,
+        models_dir=HomeLayout(home).models,
+        default_collateral=config.requester.default_collateral,
+        default_deadline_s=config.requester.default_deadline_s,
+    )
 
 
 async def _count_jobs(services: Services, ctx: EngineContext, now: float) -> None:
