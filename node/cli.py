@@ -15,6 +15,7 @@ from node import exit_codes
 from node.circuit_cli import add_circuit_commands
 from node.init_cli import add_node_init_command
 from node.job_cli import add_job_commands
+from node.model_cli import add_model_commands
 from node.node_cli import add_node_daemon_commands, add_stake_commands
 
 
@@ -35,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_node_commands(groups)
     add_stake_commands(groups)
     add_job_commands(groups)
+    add_model_commands(groups)
     try:
         from node.chain.cli import add_contracts_commands
     except ImportError:  # the chain client is optional while it is being built

@@ -44,6 +44,7 @@ from node.daemon.resources import (
 )
 from node.daemon.routes import add_daemon_routes, job_counts, status_source
 from node.engine import Engine, EngineContext, IntentExecutor, StakeCommands, forward
+from node.engine.models import ModelRole
 from node.engine.requester import RequesterRole
 from node.engine.requester_net import P2PRequesterNetwork
 from node.engine.sync import ChainSync
@@ -60,6 +61,7 @@ from node.p2p import (
     peer_id_of,
     peer_record_verifier,
 )
+from node.p2p.direct import BlobLookup
 from node.store import ChainCursor, Store
 from protocol.messages import Bid, ReplayGuard
 
@@ -128,9 +130,12 @@ async def _serve(
     chain.sender.on_signed = executor.on_signed
     engine = Engine(store, executor)
     StakeCommands(chain).register(engine)
-    p2p, inbox = _p2p_service(config, home, chain)
+    models = ModelRole(chain, home, bytes(chain.sender.account.key))
+    models.register(engine)
+    p2p, inbox = _p2p_service(config, home, chain, models.lookup_blob)
     if config.roles.requester:
         _requester(config, home, chain, p2p).register(engine)
+    models.attach(p2p)
     metrics.watch_p2p(p2p)
     cursor = store.cursor() or ChainCursor(config.chain.deployment_block, None)
     sync = ChainSync(
@@ -188,7 +193,7 @@ async def _count_jobs(services: Services, ctx: EngineContext, now: float) -> Non
 
 
 def _p2p_service(
-    config: NodeConfig, home: Path, chain: Web3Chain
+    config: NodeConfig, home: Path, chain: Web3Chain, blobs: BlobLookup
 ) -> tuple[P2PService, trio.MemoryReceiveChannel[Inbound]]:
     key_pair = load_or_create_identity(HomeLayout(home).p2p_key)
     chain_id = chain.chain_id
@@ -201,6 +206,7 @@ def _p2p_service(
         send,
         topics=market_topics(chain_id, ReplayGuard(), time.time),
         bids=envelope_delivery(Bid, chain_id, ReplayGuard(), time.time),
+        blobs=blobs,
         local_record=record,
         verify_record=peer_record_verifier(chain_id),
     )

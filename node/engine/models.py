@@ -1,0 +1,500 @@
+"""The model role: register models, serve and announce their artifacts, fetch others'.
+
+What it owns. The circuit directories under ``<home>/models/<model id>`` and the
+store's models table; in memory, the sha256 -> file index the p2p layer serves
+blobs from, and who announced which model on gossip.
+
+Registering (``model.register``, run as a task; progress in an ``EventLog`` the
+CLI long-polls): compile and set up in worker threads into a build folder, move
+it to ``models/.pending-<manifest hash>``, register on-chain through the intent
+journal, then move it to ``models/<id>``, record it and announce it. The move into
+place is idempotent and shared with the ModelRegistered event handler, so a node
+that crashed after the registration landed adopts its pending folder when the
+event replays. Held models are re-announced every ``announce_interval_s`` and soon
+after a new peer connects, so late joiners learn them.
+
+Fetching (``ensure_model``): a model this node lacks is fetched from the peers
+that announced it, blob by blob (each checked against its sha256 by the p2p layer,
+which penalises a peer sending wrong bytes), into a temporary folder; it is moved
+into place only after ``model_files.check_fetched`` accepted it against the
+registry entry and the on-chain verifying key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import secrets
+import shutil
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, Protocol
+
+import trio
+from eth_utils.address import to_checksum_address
+from libp2p.peer.id import ID
+
+from node.api.errors import BadRequest, HttpError, NotFound
+from node.api.events import EventLog
+from node.chain.events import ChainEvent
+from node.chain.interface import Chain
+from node.chain.types import ModelInfo, ModelSpec
+from node.engine.core import Engine, EngineContext
+from node.engine.model_files import (
+    ARTIFACT_NAMES,
+    ModelFileError,
+    artifact_refs,
+    blob_index,
+    check_fetched,
+    compile_into,
+    describe_error,
+    setup_into,
+)
+from node.home import HomeLayout
+from node.p2p.config import DirectMessage
+from node.p2p.errors import P2PError
+from node.p2p.gossip import MODELS_TOPIC, GossipMessage
+from node.store import ModelRecord, Store
+from protocol.errors import RemoteProtocolError
+from protocol.messages import ArtifactRef, ModelAnnouncement, Verified, encode, seal
+
+logger = logging.getLogger(__name__)
+
+# Held models are announced again this often; a gossip message lives ANNOUNCE_LIFETIME_S.
+ANNOUNCE_INTERVAL_S = 60.0
+ANNOUNCE_LIFETIME_S = 300
+# After a peer connects, wait this long for the gossip mesh to form before announcing
+# (gossipsub's heartbeat is 1 s; py-libp2p grafts on the first one).
+NEW_PEER_ANNOUNCE_DELAY_S = 2.0
+# An announced artifact set that fails its checks against the registry is a lie.
+BAD_ARTIFACTS_PENALTY = 60.0
+MAX_NAME_BYTES = 64  # ModelAnnouncement.name: Text(64)
+REGISTRATION_PATH = "/models/registrations/{id:int}"
+
+
+class ModelNetwork(Protocol):
+    """What the model role needs from the p2p service."""
+
+    async def publish(self, topic: str, data: bytes) -> None: ...
+
+    async def fetch_blob_to_file(
+        self, peer: ID, sha256: bytes, path: Path, *, max_bytes: int | None = None
+    ) -> int: ...
+
+    def connected_peers(self) -> list[ID]: ...
+
+    def penalise(self, peer: ID, points: float) -> None: ...
+
+
+class ModelUnavailable(Exception):  # noqa: N818 (reads as the situation it reports)
+    """No peer supplied a model whose artifacts pass every check."""
+
+
+class AnnouncementMismatch(RemoteProtocolError):  # noqa: N818 (named for the reason)
+    """An announcement's hashes differ from the model's registry entry."""
+
+
+class ModelRole:
+    """Registers the ``model.*`` commands, the registry events and the announcement handler."""
+
+    def __init__(
+        self,
+        chain: Chain,
+        home: Path,
+        private_key: bytes,
+        *,
+        announce_interval_s: float = ANNOUNCE_INTERVAL_S,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.chain, self.layout, self._key = chain, HomeLayout(home), private_key
+        self.announce_interval_s, self._clock = announce_interval_s, wall_clock
+        self.network: ModelNetwork | None = None
+        self._store: Store | None = None
+        self._blobs: dict[bytes, Path] = {}
+        self._refs: dict[int, tuple[ArtifactRef, ...]] = {}
+        self.heard: dict[int, dict[ID, ModelAnnouncement]] = {}
+        self._registrations: dict[int, EventLog] = {}
+        self._locks: dict[int, trio.Lock] = {}
+        self._next_announce = 0.0
+        self._peers: set[ID] = set()
+
+    def attach(self, network: ModelNetwork) -> None:
+        """Use ``network`` to announce and fetch (the daemon builds it after this role)."""
+        self.network = network
+
+    @property
+    def store(self) -> Store:
+        assert self._store is not None, "register the role on an engine first"
+        return self._store
+
+    def register(self, engine: Engine) -> None:
+        """Add the model commands, handlers and routes to ``engine``; index held models."""
+        self._store = engine.store
+        for record in engine.store.list_models():
+            if record.circuit_dir is not None and Path(record.circuit_dir).is_dir():
+                self._index(record.model_id, Path(record.circuit_dir))
+        engine.on_event("ModelRegistry", "ModelRegistered", self._on_registered)
+        engine.on_event("ModelRegistry", "ModelDeprecated", self._on_deprecated)
+        engine.on_message(ModelAnnouncement, self._on_announcement)
+        engine.on_tick(self._on_tick)
+        for name, handler, method, path in (
+            ("model.register", self.start_registration, "POST", "/models"),
+            ("model.registration", self.registration_events, "GET", REGISTRATION_PATH),
+            ("model.list", self.list_models, "GET", "/models"),
+            ("model.show", self.show_model, "GET", "/models/{ref}"),
+            ("model.fetch", self.fetch_model, "POST", "/models/{id:int}/fetch"),
+        ):  # fmt: skip
+            engine.on_command(name, handler)
+            engine.expose(method, path, name)
+
+    def lookup_blob(self, sha256: bytes) -> Path | None:
+        """The p2p blob lookup: the file of a held model's artifact with this sha256."""
+        path = self._blobs.get(sha256)
+        return path if path is not None and path.is_file() else None
+
+    def _index(self, model_id: int, path: Path) -> None:
+        self._blobs.update(blob_index(path))
+        self._refs[model_id] = artifact_refs(path)
+
+    # -- registration ----------------------------------------------------------
+
+    async def start_registration(self, ctx: EngineContext, body: Mapping[str, Any]) -> Any:
+        """Start compiling, setting up and registering ``body["onnx"]``; the registration id."""
+        name = _name(body.get("name"))
+        onnx = _local_file(body.get("onnx"), "onnx")
+        calibration = body.get("calibration")
+        samples = None if calibration is None else _local_file(calibration, "calibration")
+        log = EventLog()
+        rid = len(self._registrations) + 1
+        self._registrations[rid] = log
+        ctx.spawn(lambda: self._register(ctx, log, onnx, name, samples))
+        return {"registration": rid}
+
+    async def registration_events(self, ctx: EngineContext, body: Mapping[str, Any]) -> Any:
+        """A long poll of registration ``body["id"]``'s progress (after=N, timeout=S)."""
+        log = self._registrations.get(int(body["id"]))
+        if log is None:
+            raise NotFound(f"no registration {body['id']} in this run of the daemon")
+        try:
+            after, timeout_s = int(body.get("after", 0)), float(body.get("timeout", 25.0))
+        except ValueError as exc:
+            raise BadRequest(f"after and timeout must be numbers: {exc}") from exc
+        page = await log.wait_since(max(after, 0), min(max(timeout_s, 0.0), 55.0))
+        return page.to_json()
+
+    async def _register(
+        self, ctx: EngineContext, log: EventLog, onnx: Path, name: str, samples: Path | None
+    ) -> None:
+        build = self.layout.models / f".build-{secrets.token_hex(8)}"
+        try:
+            log.append({"stage": "compiling", "onnx": str(onnx)})
+            n = await trio.to_thread.run_sync(compile_into, build, onnx, samples)
+            log.append({"stage": "setup", "constraints": n})
+            built = await trio.to_thread.run_sync(setup_into, build)
+            spec = built.spec
+            pending = self._pending(spec.manifest_hash)
+            _write_name(pending, name)
+            build.rename(pending)
+            log.append({"stage": "registering", **_spec_json(spec)})
+            model_id, result = await ctx.executor.execute(
+                "register_model", None, {"name": name, **_spec_json(spec)},
+                lambda chain: chain.register_model(spec),
+            )  # fmt: skip
+            record = self._adopt(model_id, spec, self.chain.address, result.record.tx_hash)
+            log.append({"stage": "announcing", "model_id": model_id})
+            await self.announce(record)
+            log.append({"stage": "done", "model": model_json(record)})
+        except Exception as exc:
+            code, message = describe_error(exc)
+            logger.warning("registering %s failed: %s", onnx, message)
+            log.append({"stage": "failed", "code": code, "error": message})
+        finally:
+            shutil.rmtree(build, ignore_errors=True)
+            log.close()
+
+    def _pending(self, manifest_hash: bytes) -> Path:
+        return self.layout.models / f".pending-{manifest_hash.hex()}"
+
+    def _adopt(self, model_id: int, spec: ModelSpec, owner: str, tx: str | None) -> ModelRecord:
+        """Move our pending folder for ``spec`` into place and record the model (idempotent)."""
+        target, pending = self.layout.model_dir(model_id), self._pending(spec.manifest_hash)
+        name = _read_name(pending) or self._known_name(model_id)
+        if pending.is_dir() and not target.exists():
+            pending.rename(target)
+            _name_file(pending).unlink(missing_ok=True)
+        held = str(target) if target.is_dir() else None
+        record = _record(model_id, name, spec, owner, held, tx)
+        self.store.upsert_model(record)
+        if held is not None:
+            self._index(model_id, target)
+        return record
+
+    def _known_name(self, model_id: int) -> str:
+        known = self.store.get_model(model_id)
+        return known.name if known is not None else ""
+
+    # -- chain events ----------------------------------------------------------
+
+    def _on_registered(self, ctx: EngineContext, event: ChainEvent) -> None:
+        a = event.args
+        model_id, owner = int(a["modelId"]), to_checksum_address(a["owner"])
+        spec = ModelSpec(
+            bytes(a["onnxSha256"]), bytes(a["circuitHash"]), bytes(a["manifestHash"]),
+            int(a["nPublic"]), int(a["constraintCount"]), b"",
+        )  # fmt: skip
+        known = self.store.get_model(model_id)
+        if owner == self.chain.address and self._pending(spec.manifest_hash).is_dir():
+            self._adopt(model_id, spec, owner, event.tx_hash)
+        elif known is None:
+            self.store.upsert_model(_record(model_id, "", spec, owner, None, event.tx_hash))
+
+    def _on_deprecated(self, ctx: EngineContext, event: ChainEvent) -> None:
+        known = self.store.get_model(int(event.args["modelId"]))
+        if known is not None:
+            self.store.upsert_model(_replace(known, deprecated=True))
+
+    # -- gossip ----------------------------------------------------------------
+
+    async def _on_announcement(
+        self, ctx: EngineContext, inbound: GossipMessage | DirectMessage
+    ) -> None:
+        if not isinstance(inbound, GossipMessage) or not isinstance(inbound.message, Verified):
+            raise AnnouncementMismatch("model announcements travel as signed gossip")
+        ann = inbound.message.message
+        assert isinstance(ann, ModelAnnouncement)
+        known = self.store.get_model(ann.model_id)
+        if known is not None and (
+            (known.onnx_sha256, known.circuit_id, known.manifest_hash)
+            != (ann.onnx_sha256, ann.circuit_id, ann.manifest_hash)
+        ):
+            raise AnnouncementMismatch(f"model {ann.model_id}'s hashes differ from the registry")
+        self.heard.setdefault(ann.model_id, {})[inbound.origin] = ann
+        owner = to_checksum_address(ann.owner)
+        if known is not None and not known.name and owner == known.owner == _signer(inbound):
+            self.store.upsert_model(_replace(known, name=ann.name))
+
+    async def _on_tick(self, ctx: EngineContext, now: float) -> None:
+        if self.network is None:
+            return
+        peers = set(self.network.connected_peers())
+        if peers - self._peers:
+            self._next_announce = min(self._next_announce, now + NEW_PEER_ANNOUNCE_DELAY_S)
+        self._peers = peers
+        if now < self._next_announce:
+            return
+        self._next_announce = now + self.announce_interval_s
+        for record in self.store.list_models():
+            if record.model_id in self._refs and not record.deprecated:
+                await self.announce(record)
+
+    async def announce(self, record: ModelRecord) -> None:
+        """Publish a signed announcement of a held model on the models topic."""
+        if self.network is None or record.model_id not in self._refs:
+            return
+        announcement = ModelAnnouncement(
+            model_id=record.model_id, name=record.name, onnx_sha256=record.onnx_sha256,
+            circuit_id=record.circuit_id, manifest_hash=record.manifest_hash,
+            artifacts=self._refs[record.model_id],
+            owner=bytes.fromhex(record.owner.removeprefix("0x")),
+        )  # fmt: skip
+        envelope = seal(
+            self._key, self.chain.chain_id, announcement,
+            timestamp=int(self._clock()), lifetime_s=ANNOUNCE_LIFETIME_S,
+            nonce=secrets.randbits(64),
+        )  # fmt: skip
+        try:
+            await self.network.publish(MODELS_TOPIC, encode(envelope))
+        except Exception as exc:  # gossip is best effort: the next round tries again
+            logger.warning("announcing model %d failed: %r", record.model_id, exc)
+
+    # -- fetching --------------------------------------------------------------
+
+    async def ensure_model(self, model_id: int) -> Path:
+        """The circuit directory of ``model_id``, fetched from announcing peers if missing.
+
+        Raises ModelUnavailable when no peer supplied artifacts that pass every check.
+        """
+        lock = self._locks.setdefault(model_id, trio.Lock())
+        async with lock:
+            held = _held(self.store.get_model(model_id))
+            if held is not None:
+                return held
+            info, key = await trio.to_thread.run_sync(self._registry_entry, model_id)
+            offers = [
+                (peer, ann)
+                for peer, ann in self.heard.get(model_id, {}).items()
+                if (ann.onnx_sha256, ann.circuit_id, ann.manifest_hash)
+                == (info.onnx_sha256, info.circuit_hash, info.manifest_hash)
+            ]
+            problems = []
+            for peer, ann in offers:
+                try:
+                    return await self._fetch_from(peer, ann, info, key, model_id)
+                except (P2PError, ModelFileError) as exc:
+                    problems.append(f"{peer}: {exc}")
+            detail = "; ".join(problems) or "no peer has announced it"
+            raise ModelUnavailable(f"model {model_id} could not be fetched: {detail}")
+
+    def _registry_entry(self, model_id: int) -> tuple[ModelInfo, bytes]:
+        return self.chain.get_model(model_id), self.chain.verifying_key_of(model_id)
+
+    async def _fetch_from(
+        self, peer: ID, ann: ModelAnnouncement, info: ModelInfo, key: bytes, model_id: int
+    ) -> Path:
+        assert self.network is not None
+        folder = self.layout.models / f".fetch-{model_id}-{secrets.token_hex(8)}"
+        folder.mkdir(parents=True)
+        try:
+            for ref in (r for r in ann.artifacts if r.name in ARTIFACT_NAMES):
+                size = await self.network.fetch_blob_to_file(
+                    peer, ref.sha256, folder / ref.name, max_bytes=ref.size
+                )
+                if size != ref.size:
+                    raise ModelFileError(f"{ref.name} is {size} bytes, announced {ref.size}")
+            try:
+                await trio.to_thread.run_sync(check_fetched, folder, info, key, ann.artifacts)
+            except (ModelFileError, OSError) as exc:
+                self.network.penalise(peer, BAD_ARTIFACTS_PENALTY)
+                raise ModelFileError(str(exc)) from exc
+            target = self.layout.model_dir(model_id)
+            shutil.rmtree(target, ignore_errors=True)  # a copy never recorded (crash) is stale
+            folder.rename(target)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+        spec = ModelSpec(
+            info.onnx_sha256, info.circuit_hash, info.manifest_hash, info.n_public,
+            info.constraint_count, key,
+        )  # fmt: skip
+        record = _record(model_id, self._known_name(model_id) or ann.name, spec, info.owner,
+                         str(target), None)  # fmt: skip
+        self.store.upsert_model(_replace(record, deprecated=info.deprecated))
+        self._index(model_id, target)
+        logger.info("fetched model %d from %s", model_id, peer)
+        return target
+
+    # -- queries ---------------------------------------------------------------
+
+    async def list_models(self, ctx: EngineContext, body: Mapping[str, Any]) -> Any:
+        """Every model this node knows, by id."""
+        return {"models": [model_json(r) for r in self.store.list_models()]}
+
+    async def show_model(self, ctx: EngineContext, body: Mapping[str, Any]) -> Any:
+        """One model by id or name (the newest of that name), with its on-chain state."""
+        ref = str(body["ref"])
+        matches = (
+            [self.store.get_model(int(ref))] if ref.isdigit() else self.store.models_named(ref)
+        )
+        found = [m for m in matches if m is not None]
+        if not found:
+            raise NotFound(f"no model {ref!r} is known to this node (see `provernet model list`)")
+        record = found[0]
+        info = await trio.to_thread.run_sync(self.chain.get_model, record.model_id)
+        answer = model_json(_replace(record, deprecated=info.deprecated))
+        answer["chain"] = {
+            "owner": info.owner, "deprecated": info.deprecated,
+            "verifying_key_address": info.verifying_key,
+        }  # fmt: skip
+        answer["announced_by"] = sorted(p.to_base58() for p in self.heard.get(record.model_id, {}))
+        answer["same_name"] = [m.model_id for m in found[1:]]
+        return answer
+
+    async def fetch_model(self, ctx: EngineContext, body: Mapping[str, Any]) -> Any:
+        """Make sure model ``body["id"]`` is held here (fetching it); the model."""
+        model_id = int(body["id"])
+        try:
+            await self.ensure_model(model_id)
+        except ModelUnavailable as exc:
+            raise HttpError(str(exc), status=502, code="unavailable") from exc
+        record = self.store.get_model(model_id)
+        assert record is not None
+        return model_json(record)
+
+
+def model_json(record: ModelRecord) -> dict[str, Any]:
+    """A model as the API answers it (hashes as hex)."""
+    return {
+        "id": record.model_id,
+        "name": record.name,
+        "onnx_sha256": record.onnx_sha256.hex(),
+        "circuit_hash": record.circuit_id.hex(),
+        "manifest_hash": record.manifest_hash.hex(),
+        "constraints": record.constraint_count,
+        "n_public": record.n_public,
+        "owner": record.owner,
+        "deprecated": record.deprecated,
+        "held": record.circuit_dir is not None,
+        "dir": record.circuit_dir,
+        "registered_tx": record.registered_tx,
+    }
+
+
+def _held(record: ModelRecord | None) -> Path | None:
+    """The record's circuit directory if it is there."""
+    if record is None or record.circuit_dir is None:
+        return None
+    path = Path(record.circuit_dir)
+    return path if path.is_dir() else None
+
+
+def _record(
+    model_id: int, name: str, spec: ModelSpec, owner: str, held: str | None, tx: str | None
+) -> ModelRecord:
+    return ModelRecord(
+        model_id, name, spec.onnx_sha256, spec.circuit_hash, spec.manifest_hash,
+        spec.constraint_count, spec.n_public, owner, False, held, tx,
+    )  # fmt: skip
+
+
+def _replace(record: ModelRecord, **changes: Any) -> ModelRecord:
+    return dataclasses.replace(record, **changes)
+
+
+def _spec_json(spec: ModelSpec) -> dict[str, Any]:
+    return {
+        "onnx_sha256": spec.onnx_sha256.hex(),
+        "circuit_hash": spec.circuit_hash.hex(),
+        "manifest_hash": spec.manifest_hash.hex(),
+        "n_public": spec.n_public,
+        "constraints": spec.constraint_count,
+    }
+
+
+def _signer(inbound: GossipMessage) -> str:
+    assert isinstance(inbound.message, Verified)
+    return to_checksum_address(inbound.message.sender)
+
+
+def _name(value: object) -> str:
+    if not isinstance(value, str) or not value or not value.isprintable():
+        raise BadRequest("the model needs a --name: printable text, e.g. digits-mlp")
+    if len(value.encode()) > MAX_NAME_BYTES or value.isdigit():
+        raise BadRequest(f"a model name is at most {MAX_NAME_BYTES} bytes and not just digits")
+    return value
+
+
+def _local_file(value: object, what: str) -> Path:
+    if not isinstance(value, str) or not Path(value).is_absolute():
+        raise BadRequest(f"{what} must be an absolute path on the daemon's machine")
+    path = Path(value)
+    if not path.is_file():
+        raise BadRequest(f"{what} file not found: {path}")
+    return path
+
+
+def _name_file(pending: Path) -> Path:
+    return pending.with_name(pending.name + ".name")
+
+
+def _write_name(pending: Path, name: str) -> None:
+    _name_file(pending).write_text(name, encoding="utf-8")
+
+
+def _read_name(pending: Path) -> str:
+    try:
+        return _name_file(pending).read_text(encoding="utf-8")
+    except OSError:
+        return ""
+
+
+__all__ = ["AnnouncementMismatch", "ModelNetwork", "ModelRole", "ModelUnavailable", "model_json"]
