@@ -28,19 +28,21 @@ from pathlib import Path
 from typing import Any
 
 import trio
-from eth_utils.address import to_checksum_address
 
-from node.api.errors import BadRequest, Conflict, NotFound
+from node.api.errors import BadRequest, Conflict, HttpError, NotFound
 from node.api.events import EventLog
 from node.chain.amounts import AmountError, parse_amount
-from node.chain.errors import ContractRevert, TransactionRejected
 from node.chain.events import ChainEvent
 from node.chain.interface import Chain
-from node.chain.types import Bid as ChainBid
 from node.chain.types import JobRequest
 from node.config_fields import parse_duration
 from node.engine.core import Engine, EngineContext
-from node.engine.intents import IntentPendingError
+from node.engine.requester_acts import (
+    ANNOUNCE_EVERY_S,
+    RequesterActions,
+    checksum,
+    released,
+)
 from node.engine.requester_input import (
     ModelUnavailableError,
     decode_outputs,
@@ -54,12 +56,12 @@ from node.p2p.config import DirectMessage
 from node.p2p.gossip import GossipMessage
 from node.store import BidDirection, BidSource, BidStatus, IntentStatus, JobRecord, Role, Store
 from protocol import zkml
-from protocol.market import IllegalTransition, RequesterJob, RequesterState, requester_step
+from protocol.market import RequesterJob, RequesterState
 from protocol.market import actions as ma
 from protocol.market.planning import DEFAULT_BID_WINDOW_S, suggest_deadlines
-from protocol.market.requester import Announced, AwardChosen, InputAcked, new_requester_job
+from protocol.market.requester import AwardChosen, new_requester_job
 from protocol.market.selection import bid_problem, select_winner
-from protocol.messages import Bid, InputDelivery, JobAnnouncement, Verified
+from protocol.messages import Bid, Verified
 from protocol.r1cs.system import R
 
 logger = logging.getLogger(__name__)
@@ -67,10 +69,6 @@ logger = logging.getLogger(__name__)
 S = RequesterState
 # awardJob must land by the bid deadline: one Ethereum slot (12 s) of margin.
 AWARD_LEAD_S = 12
-# Late joiners learn an open job from its next announcement.
-ANNOUNCE_EVERY_S = 15.0
-# A failed input delivery is retried after this long (the prover may be reconnecting).
-DELIVERY_RETRY_S = 5.0
 # A typical prover's rate, constraints per second: provernet's pure backend proves a
 # 2^14 circuit cold in 12.7 s (bench/results/proving.md), about 1,300 a second.
 TYPICAL_RATE = 1_000
@@ -82,14 +80,9 @@ _TX_KIND = {
     S.CANCELLING: "cancel_job",
     S.SLASHING: "slash",
 }
-_FAILED = (IntentStatus.FAILED, IntentStatus.REVERTED, IntentStatus.DROPPED)
 
 
-def _addr(raw: bytes) -> str:
-    return to_checksum_address("0x" + raw.hex())
-
-
-class RequesterRole:
+class RequesterRole(RequesterActions):
     """Registers the ``job.*`` commands, the bid handler, the JobMarket events and a tick."""
 
     def __init__(
@@ -169,7 +162,7 @@ class RequesterRole:
             model_id, prepared.commitment, collateral, job.bid_deadline, job.proof_deadline, max_fee
         )
         self._busy[key] += 1  # until createJob is journaled, the tick leaves the job alone
-        ctx.spawn(_released(self._busy, key, lambda: self._create(ctx, key, request)))
+        ctx.spawn(released(self._busy, key, lambda: self._create(ctx, key, request)))
         return self._json(ctx.store, key)
 
     async def status(self, ctx: EngineContext, body: Mapping[str, Any]) -> dict[str, Any]:
@@ -230,7 +223,7 @@ class RequesterRole:
             problem = f"the job is {record.state}; it takes no more bids"
         status = BidStatus.INVALID if problem else BidStatus.VALID
         ctx.store.set_bid_status(bid_key, status, problem)
-        self._note(record.key, "bid", prover=_addr(bid.prover), fee=str(bid.fee), reason=problem)
+        self._note(record.key, "bid", prover=checksum(bid.prover), fee=str(bid.fee), reason=problem)
 
     def on_chain_event(self, ctx: EngineContext, event: ChainEvent) -> None:
         """Advance our job named by a JobMarket event (a replay finds it moved on)."""
@@ -323,7 +316,7 @@ class RequesterRole:
         stakes = {}
         for prover in {b.bid.prover for b in records}:
             stakes[prover] = (
-                await trio.to_thread.run_sync(self.chain.stake_of, _addr(prover))
+                await trio.to_thread.run_sync(self.chain.stake_of, checksum(prover))
             ).free
         announcement = self._announcement(ctx.store, ctx.store.get_job(key))
         for b in records:  # stakes move and bids expire: record what disqualifies a bid now
@@ -336,214 +329,15 @@ class RequesterRole:
             return False
         return self._advance(ctx, key, AwardChosen(winner), now=now) is not None
 
-    # -- stepping and acting --------------------------------------------------
-
-    def _advance(
-        self,
-        ctx: EngineContext,
-        key: int,
-        event: ma.Event,
-        *,
-        now: int | None = None,
-        defer: bool = False,
-    ) -> RequesterJob | None:
-        """Step job ``key``, save it, then act; None when ``event`` does not apply now."""
-        current = ctx.store.get_job(key).job
-        assert isinstance(current, RequesterJob)
-        try:
-            job, actions = requester_step(current, event, int(self.clock()) if now is None else now)
-        except IllegalTransition as exc:
-            logger.debug("job %d: %s", key, exc)
-            return None
-        if job != current:
-            ctx.store.save_job(key, job)
-            if job.state is not current.state:
-                self._log(key, job)
-        self._perform(ctx, key, actions, defer=defer)
-        return job
-
-    def _perform(
-        self, ctx: EngineContext, key: int, actions: tuple[ma.Action, ...], *, defer: bool = False
-    ) -> None:
-        for action in actions:
-            work = self._work(ctx, key, action)
-            if work is None:
-                continue
-            self._busy[key] += 1
-            run = _released(self._busy, key, work)
-            if defer:
-                ctx.defer(run)
-            else:
-                ctx.spawn(run)
-
-    def _work(self, ctx: EngineContext, key: int, action: ma.Action) -> Any:
-        if isinstance(action, ma.Announce):
-            return lambda: self._announce(ctx, key)
-        if isinstance(action, ma.AwardJob):
-            return lambda: self._award(ctx, key, action.bid)
-        if isinstance(action, ma.DeliverInput):
-            return lambda: self._deliver(ctx, key, action.prover)
-        if isinstance(action, ma.CancelJob):
-            return lambda: self._send(
-                ctx,
-                key,
-                "cancel_job",
-                ma.ChainJobCancelled(),
-                lambda c, job_id: c.cancel_job(job_id),
-            )
-        if isinstance(action, ma.Slash):
-            return lambda: self._send(
-                ctx, key, "slash", ma.ChainProverSlashed(), lambda c, job_id: c.slash(job_id)
-            )
-        if isinstance(action, ma.Withdraw):
-            return lambda: self._withdraw(ctx, key)
-        return None  # ProposeResubmit: the job's final state tells the user
-
-    async def _create(self, ctx: EngineContext, key: int, request: JobRequest) -> None:
-        params = {
-            "model_id": request.model_id,
-            "input_commitment": str(request.input_commitment),
-            "max_fee": str(request.max_fee),
-            "collateral": str(request.collateral),
-            "bid_deadline": request.bid_deadline,
-            "proof_deadline": request.proof_deadline,
-        }
-        try:
-            job_id, _ = await ctx.executor.execute(
-                "create_job", key, params, lambda c: c.create_job(request)
-            )
-        except (ContractRevert, TransactionRejected) as exc:
-            self._advance(ctx, key, ma.TxFailed(str(exc)))
-            self._note(key, "error", reason=str(exc))
-            return
-        except IntentPendingError:
-            return  # reconciled on a tick; the JobCreated event completes it
-        self._advance(ctx, key, ma.ChainJobCreated(job_id))
-
-    async def _announce(self, ctx: EngineContext, key: int) -> None:
-        record = ctx.store.get_job(key)
-        self._announced_at[key] = self.clock()
-        try:
-            await self.network.announce(self._announcement(ctx.store, record))
-        except Exception as exc:  # the p2p edge raises many kinds; the next tick retries
-            logger.warning("job %d: announcing failed: %r", key, exc)
-            return
-        if record.job.state is S.CREATED:
-            self._advance(ctx, key, Announced())
-
-    async def _award(self, ctx: EngineContext, key: int, bid: Bid) -> None:
-        chain_bid = ChainBid(bid.job_id, _addr(bid.prover), bid.fee, bid.expiry)
-        params = {"job_id": str(bid.job_id), "prover": chain_bid.prover, "fee": str(bid.fee)}
-        bid_key = next(
-            b.key for b in ctx.store.bids_for_job(bid.job_id, BidDirection.RECEIVED) if b.bid == bid
-        )
-        try:
-            result = await ctx.executor.execute(
-                "award_job", key, params, lambda c: c.award_job(chain_bid, bid.signature)
-            )
-        except (ContractRevert, TransactionRejected) as exc:
-            ctx.store.set_bid_status(bid_key, BidStatus.INVALID, f"awardJob refused it: {exc}")
-            self._advance(ctx, key, ma.TxFailed(str(exc)))
-            return
-        except IntentPendingError:
-            return
-        ctx.store.mark_winner(bid.job_id, bid_key)
-        awarded = result.event("JobAwarded").args
-        self._advance(ctx, key, ma.ChainJobAwarded(bid.prover, int(awarded["fee"])))
-
-    async def _deliver(self, ctx: EngineContext, key: int, prover: bytes) -> None:
-        record = ctx.store.get_job(key)
-        held = ctx.store.get_input(key)
-        assert record.job_id is not None
-        bids = [
-            b.bid
-            for b in ctx.store.bids_for_job(record.job_id, BidDirection.RECEIVED)
-            if b.bid.prover == prover and b.status is not BidStatus.INVALID
-        ]
-        if held is None or not bids:
-            self._delivery_failed(key, "no input held or no bid from the prover")
-            return
-        delivery = InputDelivery(record.job_id, held.input_q, held.salt)
-        try:
-            await self.network.deliver_input(bids[-1].peer_id, prover, delivery)
-        except Exception as exc:  # p2p refusals and stream failures: retried on a tick
-            self._delivery_failed(key, repr(exc))
-            return
-        self._retry_at.pop(key, None)
-        self._advance(ctx, key, InputAcked())
-
-    def _delivery_failed(self, key: int, reason: str) -> None:
-        # Not stepped with DeliveryFailed: its rule re-delivers at once; the tick retries later.
-        logger.info("job %d: delivering the input failed: %s", key, reason)
-        self._retry_at[key] = self.clock() + DELIVERY_RETRY_S
-        self._note(key, "delivery failed", reason=reason)
-
-    async def _send(
-        self,
-        ctx: EngineContext,
-        key: int,
-        kind: str,
-        done: ma.Event,
-        call: Callable[[Chain, int], Any],
-    ) -> None:
-        job_id = ctx.store.get_job(key).job_id
-        assert job_id is not None
-        try:
-            await ctx.executor.execute(
-                kind, key, {"job_id": str(job_id)}, lambda c: call(c, job_id)
-            )
-        except (ContractRevert, TransactionRejected) as exc:
-            self._advance(ctx, key, ma.TxFailed(str(exc)))
-            return
-        except IntentPendingError:
-            return
-        self._advance(ctx, key, done)
-
-    async def _withdraw(self, ctx: EngineContext, key: int) -> None:
-        try:
-            await ctx.executor.execute(
-                "withdraw", key, {"contract": "JobMarket"}, lambda c: c.withdraw()
-            )
-        except (ContractRevert, TransactionRejected) as exc:
-            logger.info("job %d: nothing withdrawn: %s", key, exc)  # pulled with another job's
-        except IntentPendingError:
-            return
-
     # -- helpers --------------------------------------------------------------
-
-    def _tx_failed(self, store: Store, key: int, kind: str) -> bool:
-        intents = [i for i in store.intents_for_job(key) if i.kind == kind]
-        return not any(i.status not in _FAILED for i in intents)
 
     async def _problem(self, store: Store, record: JobRecord, bid: Bid) -> str | None:
         try:
-            free = (await trio.to_thread.run_sync(self.chain.stake_of, _addr(bid.prover))).free
+            free = (await trio.to_thread.run_sync(self.chain.stake_of, checksum(bid.prover))).free
         except Exception as exc:  # the RPC away: judge the stake again at the award
-            logger.warning("stake of %s unknown: %r", _addr(bid.prover), exc)
+            logger.warning("stake of %s unknown: %r", checksum(bid.prover), exc)
             free = 0
         return bid_problem(self._announcement(store, record), bid, free, int(self.clock()))
-
-    def _announcement(self, store: Store, record: JobRecord) -> JobAnnouncement:
-        job = record.job
-        assert isinstance(job, RequesterJob)
-        assert job.job_id is not None
-        params = next(i.params for i in store.intents_for_job(record.key) if i.kind == "create_job")
-        model = store.get_model(int(params["model_id"]))
-        return JobAnnouncement(
-            self.chain.chain_id,
-            self.market,
-            job.job_id,
-            int(params["model_id"]),
-            model.circuit_id if model else bytes(32),
-            model.constraint_count if model else 0,
-            job.max_fee,
-            job.collateral,
-            job.bid_deadline,
-            job.proof_deadline,
-            int(params["input_commitment"]),
-            bytes.fromhex(self.chain.address[2:]),
-            self.network.peer_id,
-        )
 
     def _model(self, store: Store, raw: object) -> tuple[int, Path]:
         if not isinstance(raw, str | int) or isinstance(raw, bool) or str(raw) == "":
@@ -604,31 +398,6 @@ class RequesterRole:
         record = store.get_job(key)
         return job_json(store, record, self._txs(store, record))
 
-    def _log(self, key: int, job: Any) -> EventLog:
-        log = self.logs.setdefault(key, EventLog())
-        if not log.closed:
-            log.append({"kind": "state", "state": job.state.value, "job_id": job.job_id})
-            if job.state in TERMINAL:
-                log.close()
-        return log
-
-    def _note(self, key: int, kind: str, **details: Any) -> None:
-        log = self.logs.get(key)
-        if log is not None and not log.closed:
-            log.append({"kind": kind, **details})
-
-
-def _released(busy: Counter[int], key: int, work: Callable[[], Any]) -> Callable[[], Any]:
-    async def run() -> None:
-        try:
-            await work()
-        finally:
-            busy[key] -= 1
-            if busy[key] <= 0:
-                del busy[key]
-
-    return run
-
 
 def _prepare(circuit_dir: Path, raw: Any, salt: int) -> tuple[Any, int]:
     try:
@@ -637,7 +406,8 @@ def _prepare(circuit_dir: Path, raw: Any, salt: int) -> tuple[Any, int]:
     except ModelUnavailableError as exc:
         raise Conflict(str(exc)) from exc
     except zkml.InputError as exc:
-        raise BadRequest(f"the input does not fit the model: {exc}") from exc
+        message = f"the input does not fit the model: {exc}"
+        raise HttpError(message, status=400, code="input_rejected") from exc
 
 
 def _amount(body: Mapping[str, Any], name: str, default: int | None) -> int:

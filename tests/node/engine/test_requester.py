@@ -153,7 +153,9 @@ class World:
         )
         self.role.register(self.engine)
 
-    def bid(self, name: str, fee: int, *, expiry: int = 0, signer: str | None = None) -> Bid:
+    def bid(
+        self, name: str, fee: int, *, expiry: int = 0, signer: str | None = None, peer: str = ""
+    ) -> Bid:
         job = self.store.get_job(1).job_id
         bid = sign_bid(
             KEYS[signer or name],
@@ -162,7 +164,7 @@ class World:
             job_id=job or 0,
             fee=fee,
             expiry=expiry or self.ledger.time + 3600,
-            peer_id=PEERS[name],
+            peer_id=PEERS[peer or name],
         )
         if signer is not None:  # forged: another key signed bob's terms
             bid = Bid(
@@ -309,3 +311,23 @@ async def test_a_restarted_node_awards_from_the_stored_bids(
     assert bid.status is BidStatus.WON
     assert [i.kind for i in world.store.intents_for_job(1)] == ["create_job", "award_job"]
     assert world.store.find_job(world.job().job_id, Role.REQUESTER) is not None
+
+
+async def test_the_input_goes_only_to_a_peer_bound_to_the_winner(
+    world: World, autojump_clock: trio.testing.MockClock
+) -> None:
+    async with trio.open_nursery() as nursery:
+        await nursery.start(world.engine.run)
+        await _submit(world)
+        await world.send_bid(world.bid("bob", 4 * GWEI, peer="carol"))  # carol's peer, not bob's
+        await until(lambda: world.bid_statuses() == [BidStatus.VALID])
+        world.ledger.advance(world.job().job.bid_deadline - world.ledger.time - 3)
+        await until(lambda: world.job().state == "awarded")
+        await until(lambda: any(e["kind"] == "delivery failed" for e in events(world)))
+        nursery.cancel_scope.cancel()
+    assert world.network.delivered == []
+    assert world.store.get_input(1) is not None  # kept for a retry to a bound peer
+
+
+def events(world: World) -> list[dict[str, Any]]:
+    return [event for _, event in world.role.logs[1].since(0).events]
