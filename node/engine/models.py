@@ -114,6 +114,7 @@ class ModelRole:
         self._blobs: dict[bytes, Path] = {}
         self._refs: dict[int, tuple[ArtifactRef, ...]] = {}
         self.heard: dict[int, dict[ID, ModelAnnouncement]] = {}
+        self._owner_names: dict[int, tuple[str, str]] = {}  # model id -> (owner, its label)
         self._registrations: dict[int, EventLog] = {}
         self._locks: dict[int, trio.Lock] = {}
         self._next_announce = 0.0
@@ -247,7 +248,9 @@ class ModelRole:
         if owner == self.chain.address and self._pending(spec.manifest_hash).is_dir():
             self._adopt(model_id, spec, owner, event.tx_hash)
         elif known is None:
-            self.store.upsert_model(_record(model_id, "", spec, owner, None, event.tx_hash))
+            claimed_by, name = self._owner_names.get(model_id, (owner, ""))
+            name = name if claimed_by == owner else ""
+            self.store.upsert_model(_record(model_id, name, spec, owner, None, event.tx_hash))
 
     def _on_deprecated(self, ctx: EngineContext, event: ChainEvent) -> None:
         known = self.store.get_model(int(event.args["modelId"]))
@@ -271,8 +274,10 @@ class ModelRole:
             raise AnnouncementMismatch(f"model {ann.model_id}'s hashes differ from the registry")
         self.heard.setdefault(ann.model_id, {})[inbound.origin] = ann
         owner = to_checksum_address(ann.owner)
-        if known is not None and not known.name and owner == known.owner == _signer(inbound):
-            self.store.upsert_model(_replace(known, name=ann.name))
+        if owner == _signer(inbound):  # the owner's own label for its model
+            self._owner_names[ann.model_id] = (owner, ann.name)
+            if known is not None and not known.name and owner == known.owner:
+                self.store.upsert_model(_replace(known, name=ann.name))
 
     async def _on_tick(self, ctx: EngineContext, now: float) -> None:
         if self.network is None:

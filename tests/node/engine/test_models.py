@@ -229,20 +229,22 @@ def register(ledger: FakeLedger, spec: ModelSpec) -> int:
     return model_id
 
 
+@pytest.mark.parametrize("event_first", [True, False])
 async def test_models_registered_by_others_are_known_but_not_held(
-    tmp_path: Path, ledger: FakeLedger, built: BuiltModel
+    tmp_path: Path, ledger: FakeLedger, built: BuiltModel, event_first: bool
 ) -> None:
     bob = node(tmp_path, "bob", ledger, bytes(BOB.key), BOB.address)
     register(ledger, built.spec)
     engine = bob.engine
+    batch = ChainBatch(ledger.chain(BOB.address).events_since(0))
+    heard = gossip(announcement(1, built.spec, built.path), ALICE_PEER)
     async with trio.open_nursery() as nursery:
         await nursery.start(engine.run)
-        batch = ChainBatch(ledger.chain(BOB.address).events_since(0))
-        await engine.inputs.send(batch)
-        await batch.applied.wait()
-        await engine.inputs.send(gossip(announcement(1, built.spec, built.path), ALICE_PEER))
-        await trio.testing.wait_all_tasks_blocked()
+        for item in (batch, heard) if event_first else (heard, batch):
+            await engine.inputs.send(item)
+            await trio.testing.wait_all_tasks_blocked()
         nursery.cancel_scope.cancel()
+    assert batch.applied.is_set()
     record = bob.store.get_model(1)
     assert record is not None
     assert (record.owner, record.circuit_dir) == (ALICE.address, None)
