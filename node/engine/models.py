@@ -22,7 +22,6 @@ registry entry and the on-chain verifying key.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import secrets
 import shutil
@@ -51,6 +50,19 @@ from node.engine.model_files import (
     describe_error,
     setup_into,
 )
+from node.engine.model_records import (
+    checked_name,
+    held_dir,
+    local_file,
+    model_json,
+    model_record,
+    name_file,
+    read_name,
+    replace_record,
+    signer_of,
+    spec_json,
+    write_name,
+)
 from node.home import HomeLayout
 from node.p2p.config import DirectMessage
 from node.p2p.errors import P2PError
@@ -69,7 +81,6 @@ ANNOUNCE_LIFETIME_S = 300
 NEW_PEER_ANNOUNCE_DELAY_S = 2.0
 # An announced artifact set that fails its checks against the registry is a lie.
 BAD_ARTIFACTS_PENALTY = 60.0
-MAX_NAME_BYTES = 64  # ModelAnnouncement.name: Text(64)
 REGISTRATION_PATH = "/models/registrations/{id:int}"
 
 
@@ -162,10 +173,10 @@ class ModelRole:
 
     async def start_registration(self, ctx: EngineContext, body: Mapping[str, Any]) -> Any:
         """Start compiling, setting up and registering ``body["onnx"]``; the registration id."""
-        name = _name(body.get("name"))
-        onnx = _local_file(body.get("onnx"), "onnx")
+        name = checked_name(body.get("name"))
+        onnx = local_file(body.get("onnx"), "onnx")
         calibration = body.get("calibration")
-        samples = None if calibration is None else _local_file(calibration, "calibration")
+        samples = None if calibration is None else local_file(calibration, "calibration")
         log = EventLog()
         rid = len(self._registrations) + 1
         self._registrations[rid] = log
@@ -195,11 +206,11 @@ class ModelRole:
             built = await trio.to_thread.run_sync(setup_into, build)
             spec = built.spec
             pending = self._pending(spec.manifest_hash)
-            _write_name(pending, name)
+            write_name(pending, name)
             build.rename(pending)
-            log.append({"stage": "registering", **_spec_json(spec)})
+            log.append({"stage": "registering", **spec_json(spec)})
             model_id, result = await ctx.executor.execute(
-                "register_model", None, {"name": name, **_spec_json(spec)},
+                "register_model", None, {"name": name, **spec_json(spec)},
                 lambda chain: chain.register_model(spec),
             )  # fmt: skip
             record = self._adopt(model_id, spec, self.chain.address, result.record.tx_hash)
@@ -220,12 +231,12 @@ class ModelRole:
     def _adopt(self, model_id: int, spec: ModelSpec, owner: str, tx: str | None) -> ModelRecord:
         """Move our pending folder for ``spec`` into place and record the model (idempotent)."""
         target, pending = self.layout.model_dir(model_id), self._pending(spec.manifest_hash)
-        name = _read_name(pending) or self._known_name(model_id)
+        name = read_name(pending) or self._known_name(model_id)
         if pending.is_dir() and not target.exists():
             pending.rename(target)
-            _name_file(pending).unlink(missing_ok=True)
+            name_file(pending).unlink(missing_ok=True)
         held = str(target) if target.is_dir() else None
-        record = _record(model_id, name, spec, owner, held, tx)
+        record = model_record(model_id, name, spec, owner, held, tx)
         self.store.upsert_model(record)
         if held is not None:
             self._index(model_id, target)
@@ -250,12 +261,12 @@ class ModelRole:
         elif known is None:
             claimed_by, name = self._owner_names.get(model_id, (owner, ""))
             name = name if claimed_by == owner else ""
-            self.store.upsert_model(_record(model_id, name, spec, owner, None, event.tx_hash))
+            self.store.upsert_model(model_record(model_id, name, spec, owner, None, event.tx_hash))
 
     def _on_deprecated(self, ctx: EngineContext, event: ChainEvent) -> None:
         known = self.store.get_model(int(event.args["modelId"]))
         if known is not None:
-            self.store.upsert_model(_replace(known, deprecated=True))
+            self.store.upsert_model(replace_record(known, deprecated=True))
 
     # -- gossip ----------------------------------------------------------------
 
@@ -274,10 +285,10 @@ class ModelRole:
             raise AnnouncementMismatch(f"model {ann.model_id}'s hashes differ from the registry")
         self.heard.setdefault(ann.model_id, {})[inbound.origin] = ann
         owner = to_checksum_address(ann.owner)
-        if owner == _signer(inbound):  # the owner's own label for its model
+        if owner == signer_of(inbound):  # the owner's own label for its model
             self._owner_names[ann.model_id] = (owner, ann.name)
             if known is not None and not known.name and owner == known.owner:
-                self.store.upsert_model(_replace(known, name=ann.name))
+                self.store.upsert_model(replace_record(known, name=ann.name))
 
     async def _on_tick(self, ctx: EngineContext, now: float) -> None:
         if self.network is None:
@@ -322,7 +333,7 @@ class ModelRole:
         """
         lock = self._locks.setdefault(model_id, trio.Lock())
         async with lock:
-            held = _held(self.store.get_model(model_id))
+            held = held_dir(self.store.get_model(model_id))
             if held is not None:
                 return held
             info, key = await trio.to_thread.run_sync(self._registry_entry, model_id)
@@ -371,9 +382,9 @@ class ModelRole:
             info.onnx_sha256, info.circuit_hash, info.manifest_hash, info.n_public,
             info.constraint_count, key,
         )  # fmt: skip
-        record = _record(model_id, self._known_name(model_id) or ann.name, spec, info.owner,
+        record = model_record(model_id, self._known_name(model_id) or ann.name, spec, info.owner,
                          str(target), None)  # fmt: skip
-        self.store.upsert_model(_replace(record, deprecated=info.deprecated))
+        self.store.upsert_model(replace_record(record, deprecated=info.deprecated))
         self._index(model_id, target)
         logger.info("fetched model %d from %s", model_id, peer)
         return target
@@ -395,7 +406,7 @@ class ModelRole:
             raise NotFound(f"no model {ref!r} is known to this node (see `provernet model list`)")
         record = found[0]
         info = await trio.to_thread.run_sync(self.chain.get_model, record.model_id)
-        answer = model_json(_replace(record, deprecated=info.deprecated))
+        answer = model_json(replace_record(record, deprecated=info.deprecated))
         answer["chain"] = {
             "owner": info.owner, "deprecated": info.deprecated,
             "verifying_key_address": info.verifying_key,
@@ -414,92 +425,6 @@ class ModelRole:
         record = self.store.get_model(model_id)
         assert record is not None
         return model_json(record)
-
-
-def model_json(record: ModelRecord) -> dict[str, Any]:
-    """A model as the API answers it (hashes as hex)."""
-    return {
-        "id": record.model_id,
-        "name": record.name,
-        "onnx_sha256": record.onnx_sha256.hex(),
-        "circuit_hash": record.circuit_id.hex(),
-        "manifest_hash": record.manifest_hash.hex(),
-        "constraints": record.constraint_count,
-        "n_public": record.n_public,
-        "owner": record.owner,
-        "deprecated": record.deprecated,
-        "held": record.circuit_dir is not None,
-        "dir": record.circuit_dir,
-        "registered_tx": record.registered_tx,
-    }
-
-
-def _held(record: ModelRecord | None) -> Path | None:
-    """The record's circuit directory if it is there."""
-    if record is None or record.circuit_dir is None:
-        return None
-    path = Path(record.circuit_dir)
-    return path if path.is_dir() else None
-
-
-def _record(
-    model_id: int, name: str, spec: ModelSpec, owner: str, held: str | None, tx: str | None
-) -> ModelRecord:
-    return ModelRecord(
-        model_id, name, spec.onnx_sha256, spec.circuit_hash, spec.manifest_hash,
-        spec.constraint_count, spec.n_public, owner, False, held, tx,
-    )  # fmt: skip
-
-
-def _replace(record: ModelRecord, **changes: Any) -> ModelRecord:
-    return dataclasses.replace(record, **changes)
-
-
-def _spec_json(spec: ModelSpec) -> dict[str, Any]:
-    return {
-        "onnx_sha256": spec.onnx_sha256.hex(),
-        "circuit_hash": spec.circuit_hash.hex(),
-        "manifest_hash": spec.manifest_hash.hex(),
-        "n_public": spec.n_public,
-        "constraints": spec.constraint_count,
-    }
-
-
-def _signer(inbound: GossipMessage) -> str:
-    assert isinstance(inbound.message, Verified)
-    return to_checksum_address(inbound.message.sender)
-
-
-def _name(value: object) -> str:
-    if not isinstance(value, str) or not value or not value.isprintable():
-        raise BadRequest("the model needs a --name: printable text, e.g. digits-mlp")
-    if len(value.encode()) > MAX_NAME_BYTES or value.isdigit():
-        raise BadRequest(f"a model name is at most {MAX_NAME_BYTES} bytes and not just digits")
-    return value
-
-
-def _local_file(value: object, what: str) -> Path:
-    if not isinstance(value, str) or not Path(value).is_absolute():
-        raise BadRequest(f"{what} must be an absolute path on the daemon's machine")
-    path = Path(value)
-    if not path.is_file():
-        raise BadRequest(f"{what} file not found: {path}")
-    return path
-
-
-def _name_file(pending: Path) -> Path:
-    return pending.with_name(pending.name + ".name")
-
-
-def _write_name(pending: Path, name: str) -> None:
-    _name_file(pending).write_text(name, encoding="utf-8")
-
-
-def _read_name(pending: Path) -> str:
-    try:
-        return _name_file(pending).read_text(encoding="utf-8")
-    except OSError:
-        return ""
 
 
 __all__ = ["AnnouncementMismatch", "ModelNetwork", "ModelRole", "ModelUnavailable", "model_json"]

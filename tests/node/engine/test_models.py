@@ -33,6 +33,7 @@ from node.engine.model_files import (
     file_sha256,
     setup_into,
 )
+from node.engine.model_records import write_name
 from node.engine.models import ModelRole, ModelUnavailable
 from node.home import create_home
 from node.keys import dev_account
@@ -333,3 +334,46 @@ async def test_ensure_model_without_an_announcement_says_so(
     model_id = register(ledger, built.spec)
     with pytest.raises(ModelUnavailable, match="no peer has announced it"):
         await bob.ensure_model(model_id)
+
+
+async def test_a_registration_that_landed_before_a_crash_is_adopted_from_its_event(
+    tmp_path: Path, ledger: FakeLedger, built: BuiltModel
+) -> None:
+    alice = node(tmp_path, "alice", ledger, bytes(ALICE.key), ALICE.address)
+    pending = alice.layout.models / f".pending-{built.spec.manifest_hash.hex()}"
+    shutil.copytree(built.path, pending)
+    write_name(pending, "digits")
+    model_id = register(ledger, built.spec)  # it landed; the node died before recording it
+    batch = ChainBatch(ledger.chain(ALICE.address).events_since(0))
+    async with trio.open_nursery() as nursery:
+        await nursery.start(alice.engine.run)
+        await alice.engine.inputs.send(batch)
+        await batch.applied.wait()
+        nursery.cancel_scope.cancel()
+    record = alice.store.get_model(model_id)
+    assert record is not None
+    assert (record.name, record.circuit_dir) == ("digits", str(alice.layout.model_dir(model_id)))
+    assert [p.name for p in alice.layout.models.iterdir()] == [str(model_id)]
+    assert alice.lookup_blob(built.spec.manifest_hash) is not None
+
+
+async def test_a_model_that_does_not_compile_fails_its_registration(
+    tmp_path: Path, ledger: FakeLedger
+) -> None:
+    alice = node(tmp_path, "alice", ledger, bytes(ALICE.key), ALICE.address)
+    garbage = tmp_path / "garbage.onnx"
+    garbage.write_bytes(b"this is not an ONNX file")
+    async with trio.open_nursery() as nursery:
+        await nursery.start(alice.engine.run)
+        body = {"onnx": str(garbage), "name": "garbage"}
+        rid = (await alice.engine.call("model.register", body))["registration"]
+        page = {"closed": False, "next": 0, "events": []}
+        events = []
+        while not page["closed"]:
+            page = await alice.engine.call("model.registration", {"id": rid, "after": page["next"]})
+            events += [e["event"] for e in page["events"]]
+        nursery.cancel_scope.cancel()
+    assert events[-1]["stage"] == "failed"
+    assert events[-1]["code"] == "unsupported_model", events
+    assert ledger.models == {}
+    assert list(alice.layout.models.iterdir()) == []
