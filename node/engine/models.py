@@ -36,6 +36,7 @@ from libp2p.peer.id import ID
 
 from node.api.errors import BadRequest, HttpError, NotFound
 from node.api.events import EventLog
+from node.chain.errors import ContractRevert, TransactionRejected
 from node.chain.events import ChainEvent
 from node.chain.interface import Chain
 from node.chain.types import ModelInfo, ModelSpec
@@ -198,21 +199,17 @@ class ModelRole:
     async def _register(
         self, ctx: EngineContext, log: EventLog, onnx: Path, name: str, samples: Path | None
     ) -> None:
-        build = self.layout.models / f".build-{secrets.token_hex(8)}"
         try:
-            log.append({"stage": "compiling", "onnx": str(onnx)})
-            n = await trio.to_thread.run_sync(compile_into, build, onnx, samples)
-            log.append({"stage": "setup", "constraints": n})
-            built = await trio.to_thread.run_sync(setup_into, build)
-            spec = built.spec
-            pending = self._pending(spec.manifest_hash)
-            write_name(pending, name)
-            build.rename(pending)
+            pending, spec = await self._build(log, onnx, name, samples)
             log.append({"stage": "registering", **spec_json(spec)})
-            model_id, result = await ctx.executor.execute(
-                "register_model", None, {"name": name, **spec_json(spec)},
-                lambda chain: chain.register_model(spec),
-            )  # fmt: skip
+            try:
+                model_id, result = await ctx.executor.execute(
+                    "register_model", None, {"name": name, **spec_json(spec)},
+                    lambda chain: chain.register_model(spec),
+                )  # fmt: skip
+            except (ContractRevert, TransactionRejected):
+                _discard(pending)  # refused: nothing on-chain will ever name these keys
+                raise
             record = self._adopt(model_id, spec, self.chain.address, result.record.tx_hash)
             log.append({"stage": "announcing", "model_id": model_id})
             await self.announce(record)
@@ -222,8 +219,24 @@ class ModelRole:
             logger.warning("registering %s failed: %s", onnx, message)
             log.append({"stage": "failed", "code": code, "error": message})
         finally:
-            shutil.rmtree(build, ignore_errors=True)
             log.close()
+
+    async def _build(
+        self, log: EventLog, onnx: Path, name: str, samples: Path | None
+    ) -> tuple[Path, ModelSpec]:
+        """Compile and set up ``onnx`` into its pending folder; the folder and registry entry."""
+        build = self.layout.models / f".build-{secrets.token_hex(8)}"
+        try:
+            log.append({"stage": "compiling", "onnx": str(onnx)})
+            n = await trio.to_thread.run_sync(compile_into, build, onnx, samples)
+            log.append({"stage": "setup", "constraints": n})
+            spec = (await trio.to_thread.run_sync(setup_into, build)).spec
+            pending = self._pending(spec.manifest_hash)
+            write_name(pending, name)
+            build.rename(pending)
+        finally:
+            shutil.rmtree(build, ignore_errors=True)
+        return pending, spec
 
     def _pending(self, manifest_hash: bytes) -> Path:
         return self.layout.models / f".pending-{manifest_hash.hex()}"
@@ -425,6 +438,11 @@ class ModelRole:
         record = self.store.get_model(model_id)
         assert record is not None
         return model_json(record)
+
+
+def _discard(pending: Path) -> None:
+    shutil.rmtree(pending, ignore_errors=True)
+    name_file(pending).unlink(missing_ok=True)
 
 
 __all__ = ["AnnouncementMismatch", "ModelNetwork", "ModelRole", "ModelUnavailable", "model_json"]

@@ -39,7 +39,7 @@ from node.home import create_home
 from node.keys import dev_account
 from node.p2p.errors import HashMismatch, Refused
 from node.p2p.gossip import MODELS_TOPIC, GossipMessage
-from node.store import Store
+from node.store import IntentStatus, Store
 from protocol.groth16 import snarkjs
 from protocol.groth16.calldata import vk_to_evm_words, words_to_bytes
 from protocol.messages import (
@@ -51,7 +51,7 @@ from protocol.messages import (
     validate_envelope,
 )
 from protocol.messages.envelope import ReplayGuard
-from tests.node.chain.fake_chain import FakeLedger
+from tests.node.chain.fake_chain import FakeLedger, revert
 from tests.node.engine.test_engine import CONTRACTS
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -168,17 +168,8 @@ async def test_register_compiles_registers_stores_serves_and_announces(
     tmp_path: Path, ledger: FakeLedger, built: BuiltModel
 ) -> None:
     alice = node(tmp_path, "alice", ledger, bytes(ALICE.key), ALICE.address)
-    engine = alice.engine
-    async with trio.open_nursery() as nursery:
-        await nursery.start(engine.run)
-        body = {"onnx": str(ONNX), "name": "digits", "calibration": str(SAMPLES)}
-        rid = (await engine.call("model.register", body))["registration"]
-        page = await engine.call("model.registration", {"id": rid, "timeout": 60})
-        events = [e["event"] for e in page["events"]]
-        while not page["closed"]:
-            page = await engine.call("model.registration", {"id": rid, "after": page["next"]})
-            events += [e["event"] for e in page["events"]]
-        nursery.cancel_scope.cancel()
+    body = {"onnx": str(ONNX), "name": "digits", "calibration": str(SAMPLES)}
+    events = await registration(alice, body)
     stages = [e["stage"] for e in events]
     assert stages == ["compiling", "setup", "registering", "announcing", "done"], events
     folder = alice.layout.model_dir(1)
@@ -223,6 +214,21 @@ async def test_a_registration_of_a_missing_file_is_refused(
             with pytest.raises(BadRequest):
                 await engine.call("model.register", body)
         nursery.cancel_scope.cancel()
+
+
+async def registration(role: Node, body: dict[str, Any]) -> list[dict[str, Any]]:
+    """Run ``model.register`` on ``role``'s engine; every progress event until it ends."""
+    events: list[dict[str, Any]] = []
+    async with trio.open_nursery() as nursery:
+        await nursery.start(role.engine.run)
+        rid = (await role.engine.call("model.register", body))["registration"]
+        page: dict[str, Any] = {"closed": False, "next": 0}
+        while not page["closed"]:
+            query = {"id": rid, "after": page["next"], "timeout": 60}
+            page = await role.engine.call("model.registration", query)
+            events += [e["event"] for e in page["events"]]
+        nursery.cancel_scope.cancel()
+    return events
 
 
 def register(ledger: FakeLedger, spec: ModelSpec) -> int:
@@ -363,17 +369,26 @@ async def test_a_model_that_does_not_compile_fails_its_registration(
     alice = node(tmp_path, "alice", ledger, bytes(ALICE.key), ALICE.address)
     garbage = tmp_path / "garbage.onnx"
     garbage.write_bytes(b"this is not an ONNX file")
-    async with trio.open_nursery() as nursery:
-        await nursery.start(alice.engine.run)
-        body = {"onnx": str(garbage), "name": "garbage"}
-        rid = (await alice.engine.call("model.register", body))["registration"]
-        page = {"closed": False, "next": 0, "events": []}
-        events = []
-        while not page["closed"]:
-            page = await alice.engine.call("model.registration", {"id": rid, "after": page["next"]})
-            events += [e["event"] for e in page["events"]]
-        nursery.cancel_scope.cancel()
+    events = await registration(alice, {"onnx": str(garbage), "name": "garbage"})
     assert events[-1]["stage"] == "failed"
     assert events[-1]["code"] == "unsupported_model", events
     assert ledger.models == {}
     assert list(alice.layout.models.iterdir()) == []
+
+
+async def test_a_refused_registration_leaves_no_keys_behind(
+    tmp_path: Path, ledger: FakeLedger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    alice = node(tmp_path, "alice", ledger, bytes(ALICE.key), ALICE.address)
+
+    def refuse(spec: ModelSpec) -> Any:
+        raise revert("BadPublicSignalCount", nPublic=spec.n_public)
+
+    monkeypatch.setattr(alice.chain, "register_model", refuse)
+    events = await registration(alice, {"onnx": str(ONNX), "name": "digits"})
+    assert [e["stage"] for e in events] == ["compiling", "setup", "registering", "failed"]
+    assert "BadPublicSignalCount" in events[-1]["error"]
+    [intent] = [alice.store.get_intent(1)]
+    assert (intent.kind, intent.status) == ("register_model", IntentStatus.FAILED)
+    assert list(alice.layout.models.iterdir()) == []
+    assert alice.store.list_models() == []
