@@ -295,7 +295,8 @@ class RequesterRole(RequesterActions):
             self._advance(ctx, key, ma.TxFailed("the transaction failed or was never sent"))
             return
         if job.state in (S.CREATED, S.ANNOUNCED):
-            if now - self._announced_at.get(key, -ANNOUNCE_EVERY_S) >= ANNOUNCE_EVERY_S:
+            since = now - self._announced_at.get(key, -ANNOUNCE_EVERY_S)
+            if since >= ANNOUNCE_EVERY_S and now <= job.bid_deadline:
                 self._perform(ctx, key, (ma.Announce(),))
             closing = job.bid_deadline - self.award_lead_s <= now <= job.bid_deadline
             if closing and await self._choose(ctx, key, job, int(now)):
@@ -303,7 +304,8 @@ class RequesterRole(RequesterActions):
         if job.state is S.AWARDED and now >= self._retry_at.get(key, 0.0):
             assert job.prover is not None
             self._perform(ctx, key, (ma.DeliverInput(job.prover),))
-        self._advance(ctx, key, ma.Tick(), now=int(now))
+        if now >= self._retry_at.get(key, 0.0):
+            self._advance(ctx, key, ma.Tick(), now=int(now))
 
     async def _choose(self, ctx: EngineContext, key: int, job: RequesterJob, now: int) -> bool:
         records = [

@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
+import trio
 from eth_utils.address import to_checksum_address
 
 from node.api.events import EventLog
@@ -37,8 +38,12 @@ S = RequesterState
 
 # Late joiners learn an open job from its next announcement.
 ANNOUNCE_EVERY_S = 15.0
+# Publishing is local (gossipsub queues to peers); longer means the p2p edge is stuck.
+ANNOUNCE_TIMEOUT_S = 10.0
 # A failed input delivery is retried after this long (the prover may be reconnecting).
 DELIVERY_RETRY_S = 5.0
+# A refused cancel or slash is sent again one Ethereum slot (12 s) later.
+TX_RETRY_S = 12.0
 _FAILED = (IntentStatus.FAILED, IntentStatus.REVERTED, IntentStatus.DROPPED)
 
 
@@ -89,8 +94,10 @@ class RequesterActions:
             work = self._work(ctx, key, action)
             if work is None:
                 continue
-            self._busy[key] += 1
-            run = released(self._busy, key, work)
+            run = work
+            if not isinstance(action, ma.Announce):  # gossip may stall; it must not hold a job
+                self._busy[key] += 1
+                run = released(self._busy, key, work)
             if defer:
                 ctx.defer(run)
             else:
@@ -144,7 +151,8 @@ class RequesterActions:
         record = ctx.store.get_job(key)
         self._announced_at[key] = self.clock()
         try:
-            await self.network.announce(self._announcement(ctx.store, record))
+            with trio.fail_after(ANNOUNCE_TIMEOUT_S):
+                await self.network.announce(self._announcement(ctx.store, record))
         except Exception as exc:  # the p2p edge raises many kinds; the next tick retries
             logger.warning("job %d: announcing failed: %r", key, exc)
             return
@@ -213,6 +221,9 @@ class RequesterActions:
                 kind, key, {"job_id": str(job_id)}, lambda c: call(c, job_id)
             )
         except (ContractRevert, TransactionRejected) as exc:
+            # Often "deadline not passed" by the chain's clock, which trails ours until the
+            # next block: try again a block later rather than on every tick.
+            self._retry_at[key] = self.clock() + TX_RETRY_S
             self._advance(ctx, key, ma.TxFailed(str(exc)))
             return
         except IntentPendingError:
