@@ -6,7 +6,9 @@ and the terms; the daemon quantizes and commits to the input, escrows the max fe
 and runs the job. ``--wait`` follows the job's event log until it ends and then
 prints the job; with ``--json`` that is one object with ``id``, ``state``,
 ``output`` (dequantized), ``output_q``, ``prover``, ``fee``, ``bids`` and ``tx``
-(hashes of create, award and proof). A job that ends unproven exits 1.
+(hashes of create, award and proof). A job that ends unproven exits 1; one the
+daemon resubmits at a higher max fee (``requester.auto_resubmit``) is followed to
+its replacement, whose object is printed.
 """
 
 from __future__ import annotations
@@ -94,12 +96,21 @@ def cmd_submit(args: argparse.Namespace) -> int:
         job = client.post("/jobs", body)
         if not args.wait:
             return _show(job, args.json)
-        for event in client.watch(f"/jobs/{job['id']}/events"):
-            if not args.json:
-                print(_event_line(event))
-        job = client.get(f"/jobs/{job['id']}")
+        job = _follow(client, job, args.json)
     _show(job, args.json)
     return OK if job["state"] in SETTLED else FAILED
+
+
+def _follow(client: ApiClient, job: Mapping[str, Any], as_json: bool) -> Any:
+    """Watch ``job`` (and each resubmission replacing it) to its end; the last job."""
+    while True:
+        for event in client.watch(f"/jobs/{job['id']}/events"):
+            if not as_json:
+                print(_event_line(event))
+        job = client.get(f"/jobs/{job['id']}")
+        if job.get("replaced_by") is None:
+            return job
+        job = client.get(f"/jobs/{job['replaced_by']}")
 
 
 def cmd_status(args: argparse.Namespace) -> int:

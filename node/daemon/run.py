@@ -46,6 +46,7 @@ from node.daemon.routes import add_daemon_routes, job_counts, status_source
 from node.engine import Engine, EngineContext, IntentExecutor, StakeCommands, forward
 from node.engine.models import ModelRole
 from node.engine.requester import RequesterRole
+from node.engine.requester_acts import Resubmission
 from node.engine.requester_net import P2PRequesterNetwork
 from node.engine.sync import ChainSync
 from node.home import HomeError, HomeLayout, acquire_home_lock
@@ -183,6 +184,11 @@ def _requester(config: NodeConfig, home: Path, chain: Web3Chain, p2p: P2PService
         models_dir=HomeLayout(home).models,
         default_collateral=config.requester.default_collateral,
         default_deadline_s=config.requester.default_deadline_s,
+        resubmit=Resubmission(
+            config.requester.resubmit_fee_factor, config.requester.resubmit_max_tries
+        )
+        if config.requester.auto_resubmit
+        else None,
     )
 
 

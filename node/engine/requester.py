@@ -34,14 +34,14 @@ from node.api.events import EventLog
 from node.chain.amounts import AmountError, parse_amount
 from node.chain.events import ChainEvent
 from node.chain.interface import Chain
-from node.chain.types import JobRequest
 from node.config_fields import parse_duration
 from node.engine.core import Engine, EngineContext
 from node.engine.requester_acts import (
     ANNOUNCE_EVERY_S,
+    AWARD_LEAD_S,
     RequesterActions,
+    Resubmission,
     checksum,
-    released,
 )
 from node.engine.requester_input import (
     ModelUnavailableError,
@@ -58,8 +58,7 @@ from node.store import BidDirection, BidSource, BidStatus, IntentStatus, JobReco
 from protocol import zkml
 from protocol.market import RequesterJob, RequesterState
 from protocol.market import actions as ma
-from protocol.market.planning import DEFAULT_BID_WINDOW_S, suggest_deadlines
-from protocol.market.requester import AwardChosen, new_requester_job
+from protocol.market.requester import AwardChosen
 from protocol.market.selection import bid_problem, select_winner
 from protocol.messages import Bid, Verified
 from protocol.r1cs.system import R
@@ -67,13 +66,6 @@ from protocol.r1cs.system import R
 logger = logging.getLogger(__name__)
 
 S = RequesterState
-# awardJob must land by the bid deadline: one Ethereum slot (12 s) of margin.
-AWARD_LEAD_S = 12
-# A typical prover's rate, constraints per second: provernet's pure backend proves a
-# 2^14 circuit cold in 12.7 s (bench/results/proving.md), about 1,300 a second.
-TYPICAL_RATE = 1_000
-# The rescue window the lifecycle plans with; JobMarket's is set at deployment (1 h on devnet).
-RESCUE_WINDOW_S = 3600
 _TX_KIND = {
     S.CREATING: "create_job",
     S.AWARDING: "award_job",
@@ -96,11 +88,13 @@ class RequesterRole(RequesterActions):
         default_deadline_s: int,
         clock: Callable[[], float] = time.time,
         award_lead_s: int = AWARD_LEAD_S,
+        resubmit: Resubmission | None = None,
     ) -> None:
         self.chain, self.network, self.models_dir = chain, network, models_dir
         self.market = bytes.fromhex(market[2:])
         self.default_collateral, self.default_deadline_s = default_collateral, default_deadline_s
         self.clock, self.award_lead_s = clock, award_lead_s
+        self.resubmit = resubmit
         self.logs: dict[int, EventLog] = {}
         self.proof_tx: dict[int, str] = {}
         self._busy: Counter[int] = Counter()
@@ -143,26 +137,8 @@ class RequesterRole(RequesterActions):
             _prepare, circuit_dir, body.get("input"), secrets.randbelow(R)
         )
         self._scales[model_id] = scale
-        now = int(self.clock())
-        window = min(DEFAULT_BID_WINDOW_S, max(deadline_s // 4, self.award_lead_s + 5))
-        suggested = suggest_deadlines(info.constraint_count, TYPICAL_RATE, now, window)
-        proof_deadline = max(now + deadline_s, suggested.bid_deadline + 1)
-        job, _ = new_requester_job(
-            max_fee=max_fee,
-            collateral=collateral,
-            bid_deadline=suggested.bid_deadline,
-            proof_deadline=proof_deadline,
-            rescue_window=RESCUE_WINDOW_S,
-        )
-        with ctx.store.transaction():
-            key = ctx.store.add_job(Role.REQUESTER, job, model_id=model_id)
-            ctx.store.put_input(key, prepared.values, prepared.salt)
-        self._log(key, job)
-        request = JobRequest(
-            model_id, prepared.commitment, collateral, job.bid_deadline, job.proof_deadline, max_fee
-        )
-        self._busy[key] += 1  # until createJob is journaled, the tick leaves the job alone
-        ctx.spawn(released(self._busy, key, lambda: self._create(ctx, key, request)))
+        terms = (max_fee, collateral, deadline_s)
+        key = self._open_job(ctx, model_id, info.constraint_count, prepared, terms)
         return self._json(ctx.store, key)
 
     async def status(self, ctx: EngineContext, body: Mapping[str, Any]) -> dict[str, Any]:
@@ -353,8 +329,7 @@ class RequesterRole(RequesterActions):
         if known is None and not text.isdigit():
             raise NotFound(f"no model named {text!r} is known here; use its on-chain id")
         model_id = int(text) if known is None else known.model_id
-        held = known.circuit_dir if known and known.circuit_dir else None
-        circuit_dir = Path(held) if held else self.models_dir / str(model_id)
+        circuit_dir = self._circuit_dir(store, model_id)
         if not circuit_dir.is_dir():
             raise Conflict(
                 f"model {model_id}'s circuit is not in {circuit_dir}; the requester "
@@ -365,10 +340,7 @@ class RequesterRole(RequesterActions):
 
     def _scale(self, store: Store, model_id: int) -> int:
         if model_id not in self._scales:
-            model = store.get_model(model_id)
-            held = model.circuit_dir if model and model.circuit_dir else None
-            path = Path(held) if held else self.models_dir / str(model_id)
-            self._scales[model_id] = output_scale_of(path)
+            self._scales[model_id] = output_scale_of(self._circuit_dir(store, model_id))
         return self._scales[model_id]
 
     def _key(self, store: Store, body: Mapping[str, Any]) -> int:

@@ -10,8 +10,12 @@ journal (``ctx.executor.execute``); a refused transaction is fed back as
 from __future__ import annotations
 
 import logging
+import math
+import secrets
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import trio
@@ -24,18 +28,29 @@ from node.chain.types import Bid as ChainBid
 from node.chain.types import JobRequest
 from node.engine.core import EngineContext
 from node.engine.intents import IntentPendingError
+from node.engine.requester_input import PreparedInput, commit_quantized
 from node.engine.requester_net import RequesterNetwork
 from node.engine.requester_views import TERMINAL
-from node.store import BidDirection, BidStatus, IntentStatus, JobRecord, Store
+from node.store import BidDirection, BidStatus, IntentStatus, JobRecord, Role, Store
 from protocol.market import IllegalTransition, RequesterJob, RequesterState, requester_step
 from protocol.market import actions as ma
-from protocol.market.requester import Announced, InputAcked
+from protocol.market.planning import DEFAULT_BID_WINDOW_S, suggest_deadlines
+from protocol.market.requester import Announced, InputAcked, Resubmitted, new_requester_job
 from protocol.messages import Bid, InputDelivery, JobAnnouncement
+from protocol.messages.types import MAX_ONCHAIN_AMOUNT
+from protocol.r1cs.system import R
 
 logger = logging.getLogger(__name__)
 
 S = RequesterState
 
+# awardJob must land by the bid deadline: one Ethereum slot (12 s) of margin.
+AWARD_LEAD_S = 12
+# A typical prover's rate, constraints per second: provernet's pure backend proves a
+# 2^14 circuit cold in 12.7 s (bench/results/proving.md), about 1,300 a second.
+TYPICAL_RATE = 1_000
+# The rescue window the lifecycle plans with; JobMarket's is set at deployment (1 h on devnet).
+RESCUE_WINDOW_S = 3600
 # Late joiners learn an open job from its next announcement.
 ANNOUNCE_EVERY_S = 15.0
 # Publishing is local (gossipsub queues to peers); longer means the p2p edge is stuck.
@@ -45,6 +60,14 @@ DELIVERY_RETRY_S = 5.0
 # A refused cancel or slash is sent again one Ethereum slot (12 s) later.
 TX_RETRY_S = 12.0
 _FAILED = (IntentStatus.FAILED, IntentStatus.REVERTED, IntentStatus.DROPPED)
+
+
+@dataclass(frozen=True)
+class Resubmission:
+    """Automatic re-submission of a job that ended unproven, at a higher max fee."""
+
+    fee_factor: float
+    max_tries: int
 
 
 def checksum(raw: bytes) -> str:
@@ -62,6 +85,9 @@ class RequesterActions:
     _busy: Counter[int]
     _announced_at: dict[int, float]
     _retry_at: dict[int, float]
+    award_lead_s: int
+    models_dir: Path
+    resubmit: Resubmission | None
 
     def _advance(
         self,
@@ -124,10 +150,15 @@ class RequesterActions:
             )
         if isinstance(action, ma.Withdraw):
             return lambda: self._withdraw(ctx, key)
-        return None  # ProposeResubmit: the job's final state tells the user
+        if isinstance(action, ma.ProposeResubmit) and self.resubmit is not None:
+            return lambda: self._resubmit(ctx, key)
+        return None
 
-    async def _create(self, ctx: EngineContext, key: int, request: JobRequest) -> None:
-        params = {
+    async def _create(
+        self, ctx: EngineContext, key: int, request: JobRequest, previous: int | None
+    ) -> None:
+        params: dict[str, Any] = {"resubmit_of": previous} if previous is not None else {}
+        params |= {
             "model_id": request.model_id,
             "input_commitment": str(request.input_commitment),
             "max_fee": str(request.max_fee),
@@ -146,6 +177,78 @@ class RequesterActions:
         except IntentPendingError:
             return  # reconciled on a tick; the JobCreated event completes it
         self._advance(ctx, key, ma.ChainJobCreated(job_id))
+        if previous is not None:
+            self._note(previous, "resubmitted", id=key, job_id=job_id, max_fee=str(request.max_fee))
+            self._advance(ctx, previous, Resubmitted(job_id))
+
+    def _open_job(
+        self,
+        ctx: EngineContext,
+        model_id: int,
+        constraints: int,
+        prepared: PreparedInput,
+        terms: tuple[int, int, int],
+        previous: int | None = None,
+    ) -> int:
+        """Store a new job with its input (max fee, collateral, seconds to the proof
+        deadline), then create it on-chain in a task; its key."""
+        max_fee, collateral, deadline_s = terms
+        now = int(self.clock())
+        window = min(DEFAULT_BID_WINDOW_S, max(deadline_s // 4, self.award_lead_s + 5))
+        suggested = suggest_deadlines(constraints, TYPICAL_RATE, now, window)
+        job, _ = new_requester_job(
+            max_fee=max_fee,
+            collateral=collateral,
+            bid_deadline=suggested.bid_deadline,
+            proof_deadline=max(now + deadline_s, suggested.bid_deadline + 1),
+            rescue_window=RESCUE_WINDOW_S,
+        )
+        with ctx.store.transaction():
+            key = ctx.store.add_job(Role.REQUESTER, job, model_id=model_id)
+            ctx.store.put_input(key, prepared.values, prepared.salt)
+        self._log(key, job)
+        request = JobRequest(model_id, prepared.commitment, collateral, job.bid_deadline,
+                             job.proof_deadline, max_fee)  # fmt: skip
+        self._busy[key] += 1  # until createJob is journaled, the tick leaves the job alone
+        ctx.spawn(released(self._busy, key, lambda: self._create(ctx, key, request, previous)))
+        return key
+
+    def _circuit_dir(self, store: Store, model_id: int) -> Path:
+        """Where the model's circuit is kept: as the store says, else home models/<id>/."""
+        model = store.get_model(model_id)
+        held = model.circuit_dir if model and model.circuit_dir else None
+        return Path(held) if held else self.models_dir / str(model_id)
+
+    def _tries(self, store: Store, key: int) -> int:
+        """How many times the job ``key`` replaces an earlier one."""
+        for intent in store.intents_for_job(key):
+            if intent.kind == "create_job" and intent.params.get("resubmit_of") is not None:
+                return 1 + self._tries(store, int(intent.params["resubmit_of"]))
+        return 0
+
+    async def _resubmit(self, ctx: EngineContext, key: int) -> None:
+        assert self.resubmit is not None
+        record, held = ctx.store.get_job(key), ctx.store.get_input(key)
+        job = record.job
+        assert isinstance(job, RequesterJob)
+        if self._tries(ctx.store, key) >= self.resubmit.max_tries or held is None:
+            self._close_log(key)
+            return
+        assert record.model_id is not None
+        circuit_dir = self._circuit_dir(ctx.store, record.model_id)
+        try:
+            prepared = await trio.to_thread.run_sync(
+                commit_quantized, circuit_dir, held.input_q, secrets.randbelow(R)
+            )
+            info = await trio.to_thread.run_sync(self.chain.get_model, record.model_id)
+        except Exception as exc:  # the model gone or the RPC away: the job stays as it ended
+            logger.warning("job %d: not resubmitted: %r", key, exc)
+            self._close_log(key)
+            return
+        max_fee = min(MAX_ONCHAIN_AMOUNT, math.ceil(job.max_fee * self.resubmit.fee_factor))
+        deadline_s = max(job.proof_deadline - record.created_at, self.award_lead_s + 6)
+        terms = (max_fee, job.collateral, deadline_s)
+        self._open_job(ctx, record.model_id, info.constraint_count, prepared, terms, key)
 
     async def _announce(self, ctx: EngineContext, key: int) -> None:
         record = ctx.store.get_job(key)
@@ -270,9 +373,14 @@ class RequesterActions:
         log = self.logs.setdefault(key, EventLog())
         if not log.closed:
             log.append({"kind": "state", "state": job.state.value, "job_id": job.job_id})
-            if job.state in TERMINAL:
-                log.close()
+            unproven = job.state in (S.CANCELLED, S.SLASHED)
+            if job.state in TERMINAL and not (unproven and self.resubmit is not None):
+                log.close()  # an unproven job stays open until its resubmission is decided
         return log
+
+    def _close_log(self, key: int) -> None:
+        if key in self.logs:
+            self.logs[key].close()
 
     def _note(self, key: int, kind: str, **details: Any) -> None:
         log = self.logs.get(key)

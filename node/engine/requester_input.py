@@ -65,6 +65,13 @@ def prepare_input(model: zkml.CompiledModel, raw: Any, salt: int) -> PreparedInp
     return PreparedInput(tuple(int(v) for v in quantized.tolist()), salt, commitment)
 
 
+def commit_quantized(circuit_dir: Path, values: Sequence[int], salt: int) -> PreparedInput:
+    """A stored quantized input committed again with a new salt (a resubmitted job)."""
+    model = load_model(circuit_dir)
+    commitment = model.input_commitment(np.asarray(values, dtype=np.int64), salt)
+    return PreparedInput(tuple(values), salt, commitment)
+
+
 def signed(word: int) -> int:
     """A field element as the signed integer the circuit meant."""
     if not 0 <= word < R:

@@ -6,7 +6,7 @@ from typing import Any
 
 from eth_utils.address import to_checksum_address
 
-from node.store import BidDirection, JobRecord, Store
+from node.store import BidDirection, JobRecord, Role, Store
 from protocol.market import RequesterJob, RequesterState
 
 S = RequesterState
@@ -16,6 +16,14 @@ TERMINAL = frozenset({S.PROVEN, S.RESCUED, S.SLASHED, S.CANCELLED, S.ABANDONED, 
 
 def _address(raw: bytes | None) -> str | None:
     return None if raw is None else to_checksum_address("0x" + raw.hex())
+
+
+def _replacement(store: Store, job: RequesterJob) -> int | None:
+    """The local id of the job that replaced ``job`` (a resubmission), if any."""
+    if job.replaced_by is None:
+        return None
+    record = store.find_job(job.replaced_by, Role.REQUESTER)
+    return None if record is None else record.key
 
 
 def job_json(
@@ -39,6 +47,7 @@ def job_json(
         "output": None if record.output is None else list(record.output),
         "output_q": None if record.output_q is None else list(record.output_q),
         "tx": txs,
+        "replaced_by": _replacement(store, job),
     }
     if brief or job.job_id is None:
         answer["bids"] = [] if not brief else None

@@ -24,7 +24,9 @@ from node.chain.types import JobStatus, ModelSpec
 from node.cli import main
 from node.engine import ChainBatch, Engine, IntentExecutor
 from node.engine.requester import RequesterRole
+from node.engine.requester_acts import Resubmission
 from node.engine.requester_input import load_model
+from node.engine.requester_views import job_json
 from node.p2p.config import DirectMessage
 from node.store import BidStatus, ModelRecord, Role, Store
 from protocol.messages import Bid, InputDelivery, JobAnnouncement, sign_bid
@@ -109,6 +111,7 @@ class World:
         self.path = tmp_path / "node.db"
         self.circuit_dir = circuit_dir
         self.network = FakeNetwork()
+        self.resubmit: Resubmission | None = None
         n_public = load_model(circuit_dir).r1cs.n_public
         spec = ModelSpec(
             b"\x01" * 32,
@@ -150,6 +153,7 @@ class World:
             default_deadline_s=600,
             clock=lambda: float(self.ledger.time),
             award_lead_s=10,
+            resubmit=self.resubmit,
         )
         self.role.register(self.engine)
 
@@ -331,3 +335,32 @@ async def test_the_input_goes_only_to_a_peer_bound_to_the_winner(
 
 def events(world: World) -> list[dict[str, Any]]:
     return [event for _, event in world.role.logs[1].since(0).events]
+
+
+async def test_an_unproven_job_is_resubmitted_at_a_higher_fee_until_the_tries_run_out(
+    world: World, autojump_clock: trio.testing.MockClock
+) -> None:
+    world.resubmit = Resubmission(fee_factor=1.5, max_tries=1)
+    world.store.close()
+    world.open()
+    async with trio.open_nursery() as nursery:
+        await nursery.start(world.engine.run)
+        await _submit(world, deadline="5m")
+        world.ledger.advance(world.job().job.bid_deadline - world.ledger.time + 1)
+        await until(lambda: len(world.store.list_jobs(Role.REQUESTER)) == 2)
+        await until(lambda: world.store.get_job(2).state == "announced")
+        first, second = world.job(), world.store.get_job(2)
+        assert (first.state, first.job.replaced_by) == ("resubmitted", second.job_id)
+        assert second.job.max_fee == 15 * GWEI
+        world.ledger.advance(second.job.bid_deadline - world.ledger.time + 1)
+        await until(lambda: world.store.get_job(2).state == "cancelled")
+        await until(lambda: world.role.logs[2].closed)
+        nursery.cancel_scope.cancel()
+    assert len(world.store.list_jobs(Role.REQUESTER)) == 2  # one try, then no more
+    assert world.role.logs[1].closed
+    assert job_json(world.store, world.job(), {})["replaced_by"] == 2  # job submit --wait follows
+    assert world.store.get_input(2) is not None
+    assert (
+        world.ledger.jobs[second.job_id].input_commitment
+        != world.ledger.jobs[first.job_id].input_commitment
+    )  # a fresh salt for the new job

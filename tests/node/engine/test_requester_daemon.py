@@ -71,6 +71,8 @@ def test_a_job_nobody_bids_on_is_cancelled_and_refunded(
         return capsys.readouterr().out
 
     alice = init_home(tmp_path, "alice", path, anvil.rpc_url, 1, out)
+    config = alice.root / "config.toml"  # one job, not its resubmissions: keep the test short
+    config.write_text(config.read_text().replace("auto_resubmit = true", "auto_resubmit = false"))
     (tmp_path / "gemm.onnx").write_bytes(gemm()[0])
     model_id = _register_model(anvil, deployed, 4)
     circuit = alice.root / "models" / str(model_id)
