@@ -101,6 +101,11 @@ def test_alice_registers_and_bob_fetches_the_digits_mlp(
         vk = snarkjs.vk_from_json(json.loads((folder / "verification_key.json").read_bytes()))
         key = registry.functions.verifyingKeyOf(model_id).call()
         assert bytes(key) == words_to_bytes(vk_to_evm_words(vk))
+        capsys.readouterr()
+        assert alice.cli("model", "list") == OK
+        assert f"{model_id}  digits" in capsys.readouterr().out
+        assert alice.cli("model", "show", "nonesuch") != OK
+        assert "no model 'nonesuch'" in capsys.readouterr().err
         shown = cli_json(alice, capsys, "model", "show", "digits")
         assert (shown["id"], shown["held"], shown["chain"]["owner"]) == (model_id, True, owner)
 
