@@ -135,7 +135,7 @@ async def _serve(
     models.register(engine)
     p2p, inbox = _p2p_service(config, home, chain, models.lookup_blob)
     if config.roles.requester:
-        _requester(config, home, chain, p2p).register(engine)
+        _requester(config, home, chain, p2p, models).register(engine)
     models.attach(p2p)
     metrics.watch_p2p(p2p)
     cursor = store.cursor() or ChainCursor(config.chain.deployment_block, None)
@@ -175,7 +175,9 @@ async def _serve(
         task_status.started(info)
 
 
-def _requester(config: NodeConfig, home: Path, chain: Web3Chain, p2p: P2PService) -> RequesterRole:
+def _requester(
+    config: NodeConfig, home: Path, chain: Web3Chain, p2p: P2PService, models: ModelRole
+) -> RequesterRole:
     network = P2PRequesterNetwork(p2p, bytes(chain.sender.account.key), chain.chain_id)
     return RequesterRole(
         chain,
@@ -189,6 +191,7 @@ def _requester(config: NodeConfig, home: Path, chain: Web3Chain, p2p: P2PService
         )
         if config.requester.auto_resubmit
         else None,
+        ensure_model=models.ensure_model,
     )
 
 

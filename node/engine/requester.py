@@ -23,7 +23,7 @@ import logging
 import secrets
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -89,12 +89,13 @@ class RequesterRole(RequesterActions):
         clock: Callable[[], float] = time.time,
         award_lead_s: int = AWARD_LEAD_S,
         resubmit: Resubmission | None = None,
+        ensure_model: Callable[[int], Awaitable[Path]] | None = None,
     ) -> None:
         self.chain, self.network, self.models_dir = chain, network, models_dir
         self.market = bytes.fromhex(market[2:])
         self.default_collateral, self.default_deadline_s = default_collateral, default_deadline_s
         self.clock, self.award_lead_s = clock, award_lead_s
-        self.resubmit = resubmit
+        self.resubmit, self.ensure_model = resubmit, ensure_model
         self.logs: dict[int, EventLog] = {}
         self.proof_tx: dict[int, str] = {}
         self._busy: Counter[int] = Counter()
@@ -128,6 +129,8 @@ class RequesterRole(RequesterActions):
         """Create, escrow and announce a job for ``body``'s model and input."""
         model_id, circuit_dir = self._model(ctx.store, body.get("model"))
         info = await trio.to_thread.run_sync(self.chain.get_model, model_id)
+        if not circuit_dir.is_dir():
+            circuit_dir = await self._fetch_model(model_id, circuit_dir)
         if info.deprecated:
             raise Conflict(f"model {model_id} is deprecated in the registry")
         max_fee = _amount(body, "max_fee", None)
@@ -330,13 +333,20 @@ class RequesterRole(RequesterActions):
             raise NotFound(f"no model named {text!r} is known here; use its on-chain id")
         model_id = int(text) if known is None else known.model_id
         circuit_dir = self._circuit_dir(store, model_id)
-        if not circuit_dir.is_dir():
-            raise Conflict(
-                f"model {model_id}'s circuit is not in {circuit_dir}; the requester "
-                "needs it to quantize and commit to the input: register the model "
-                "here or copy its circuit directory there"
-            )
         return model_id, circuit_dir
+
+    async def _fetch_model(self, model_id: int, expected: Path) -> Path:
+        """The model's circuit fetched from the peers that announced it, if this node can."""
+        if self.ensure_model is not None:
+            try:
+                return await self.ensure_model(model_id)
+            except Exception as exc:  # the model role's refusals; each says why
+                raise Conflict(f"model {model_id} could not be fetched: {exc}") from exc
+        raise Conflict(
+            f"model {model_id}'s circuit is not in {expected}; the requester needs it to "
+            "quantize and commit to the input: register the model here or copy its "
+            "circuit directory there"
+        )
 
     def _scale(self, store: Store, model_id: int) -> int:
         if model_id not in self._scales:

@@ -18,6 +18,7 @@ import trio.testing
 from eth_account import Account
 from libp2p.peer.id import ID
 
+from node.api.errors import Conflict
 from node.chain.interface import Chain
 from node.chain.sender import Receipt, TxStatus
 from node.chain.types import JobStatus, ModelSpec
@@ -364,3 +365,24 @@ async def test_an_unproven_job_is_resubmitted_at_a_higher_fee_until_the_tries_ru
         world.ledger.jobs[second.job_id].input_commitment
         != world.ledger.jobs[first.job_id].input_commitment
     )  # a fresh salt for the new job
+
+
+async def test_a_model_not_held_is_fetched_or_refused_with_where_it_should_be(
+    world: World, autojump_clock: trio.testing.MockClock
+) -> None:
+    world.store.set_model_dir(world.model_id, None)
+    fetched: list[int] = []
+
+    async def ensure_model(model_id: int) -> Path:
+        fetched.append(model_id)
+        return world.circuit_dir
+
+    body = {"model": str(world.model_id), "input": [0.0] * 4, "max_fee": "1gwei"}
+    async with trio.open_nursery() as nursery:
+        await nursery.start(world.engine.run)
+        with pytest.raises(Conflict, match=r"circuit is not in /nonexistent/1"):
+            await world.engine.call("job.submit", body)
+        world.role.ensure_model = ensure_model
+        answer = await world.engine.call("job.submit", body)
+        nursery.cancel_scope.cancel()
+    assert (answer["id"], fetched) == (1, [world.model_id])
