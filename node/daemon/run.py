@@ -192,6 +192,7 @@ def _requester(
         if config.requester.auto_resubmit
         else None,
         ensure_model=models.ensure_model,
+        keep_inputs=config.store.keep_inputs,
     )
 
 

@@ -90,12 +90,14 @@ class RequesterRole(RequesterActions):
         award_lead_s: int = AWARD_LEAD_S,
         resubmit: Resubmission | None = None,
         ensure_model: Callable[[int], Awaitable[Path]] | None = None,
+        keep_inputs: bool = False,
     ) -> None:
         self.chain, self.network, self.models_dir = chain, network, models_dir
         self.market = bytes.fromhex(market[2:])
         self.default_collateral, self.default_deadline_s = default_collateral, default_deadline_s
         self.clock, self.award_lead_s = clock, award_lead_s
         self.resubmit, self.ensure_model = resubmit, ensure_model
+        self.keep_inputs = keep_inputs  # else a private input is deleted once the job settles
         self.logs: dict[int, EventLog] = {}
         self.proof_tx: dict[int, str] = {}
         self._busy: Counter[int] = Counter()

@@ -87,6 +87,7 @@ class RequesterActions:
     _retry_at: dict[int, float]
     award_lead_s: int
     models_dir: Path
+    keep_inputs: bool
     resubmit: Resubmission | None
 
     def _advance(
@@ -110,8 +111,16 @@ class RequesterActions:
             ctx.store.save_job(key, job)
             if job.state is not current.state:
                 self._log(key, job)
+            if self._input_done(job) and not self.keep_inputs:
+                ctx.store.forget_input(key)
         self._perform(ctx, key, actions, defer=defer)
         return job
+
+    def _input_done(self, job: RequesterJob) -> bool:
+        """Whether nobody will need the job's private input again (no delivery, no retry)."""
+        if job.state in (S.PROVEN, S.RESCUED, S.RESUBMITTED, S.ABANDONED):
+            return True
+        return job.state in (S.CANCELLED, S.SLASHED) and self.resubmit is None
 
     def _perform(
         self, ctx: EngineContext, key: int, actions: tuple[ma.Action, ...], *, defer: bool = False
@@ -232,6 +241,8 @@ class RequesterActions:
         job = record.job
         assert isinstance(job, RequesterJob)
         if self._tries(ctx.store, key) >= self.resubmit.max_tries or held is None:
+            if not self.keep_inputs:
+                ctx.store.forget_input(key)
             self._close_log(key)
             return
         assert record.model_id is not None

@@ -257,6 +257,7 @@ async def test_the_cheapest_valid_bid_wins_gets_the_input_and_the_result_complet
         nursery.cancel_scope.cancel()
     scale = load_model(world.circuit_dir).output_scale
     assert status["state"] == "proven"
+    assert world.store.get_input(1) is None  # the private input leaves once the job settles
     assert status["output_q"] == [3 << 10, -(5 << 10)]
     assert status["output"] == [(3 << 10) / 2**scale, -(5 << 10) / 2**scale]
     assert (status["prover"], status["fee"]) == (ADDR["bob"], str(4 * GWEI))
@@ -292,6 +293,7 @@ async def test_no_bids_cancels_the_job_and_withdraws_the_escrow(
     kinds = [(i.kind, i.status.value) for i in world.store.intents_for_job(1)]
     assert kinds == [("create_job", "mined"), ("cancel_job", "mined"), ("withdraw", "mined")]
     assert world.chain.seen[-1] == ("cancel", ["cancel_job:recorded"])
+    assert world.store.get_input(1) is None
 
 
 async def test_a_restarted_node_awards_from_the_stored_bids(
@@ -360,7 +362,7 @@ async def test_an_unproven_job_is_resubmitted_at_a_higher_fee_until_the_tries_ru
     assert len(world.store.list_jobs(Role.REQUESTER)) == 2  # one try, then no more
     assert world.role.logs[1].closed
     assert job_json(world.store, world.job(), {})["replaced_by"] == 2  # job submit --wait follows
-    assert world.store.get_input(2) is not None
+    assert (world.store.get_input(1), world.store.get_input(2)) == (None, None)  # settled
     assert (
         world.ledger.jobs[second.job_id].input_commitment
         != world.ledger.jobs[first.job_id].input_commitment
