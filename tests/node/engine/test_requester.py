@@ -21,7 +21,7 @@ from libp2p.peer.id import ID
 from node.api.errors import Conflict
 from node.chain.interface import Chain
 from node.chain.sender import Receipt, TxStatus
-from node.chain.types import JobStatus, ModelSpec
+from node.chain.types import JobRequest, JobStatus, ModelSpec
 from node.cli import main
 from node.engine import ChainBatch, Engine, IntentExecutor
 from node.engine.requester import RequesterRole
@@ -29,7 +29,8 @@ from node.engine.requester_acts import Resubmission
 from node.engine.requester_input import load_model
 from node.engine.requester_views import job_json
 from node.p2p.config import DirectMessage
-from node.store import BidStatus, ModelRecord, Role, Store
+from node.store import BidStatus, IntentStatus, ModelRecord, Role, Store
+from protocol.market import new_requester_job
 from protocol.messages import Bid, InputDelivery, JobAnnouncement, sign_bid
 from protocol.r1cs.system import R
 from tests.node.chain.fake_chain import FakeLedger
@@ -81,6 +82,7 @@ class AliceChain:
     def __init__(self, ledger: FakeLedger, store: Store) -> None:
         self.inner, self.ledger, self.store = ledger.chain(ADDR["alice"]), ledger, store
         self.seen: list[tuple[str, list[str]]] = []
+        self.receipts: dict[str, Receipt] = {}
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
@@ -100,7 +102,7 @@ class AliceChain:
         return self._noted("cancel", lambda: self.inner.cancel_job(job_id))
 
     def receipt_of(self, tx_hash: str) -> Receipt | None:
-        return None
+        return self.receipts.get(tx_hash)
 
     def status_of(self, sender: str, tx_hash: str, nonce: int) -> TxStatus:
         return TxStatus.LANDED if tx_hash in self.ledger.txs else TxStatus.DROPPED
@@ -388,3 +390,34 @@ async def test_a_model_not_held_is_fetched_or_refused_with_where_it_should_be(
         answer = await world.engine.call("job.submit", body)
         nursery.cancel_scope.cancel()
     assert (answer["id"], fetched) == (1, [world.model_id])
+
+
+async def test_a_job_created_just_before_a_crash_is_found_by_its_transaction(
+    world: World, autojump_clock: trio.testing.MockClock
+) -> None:
+    # The node journaled createJob, signed and sent it, and died before saving the answer.
+    job, _ = new_requester_job(
+        max_fee=GWEI,
+        collateral=0,
+        bid_deadline=world.ledger.time + 60,
+        proof_deadline=world.ledger.time + 600,
+        rescue_window=3600,
+    )
+    key = world.store.add_job(Role.REQUESTER, job, model_id=world.model_id)
+    world.store.put_input(key, (1, 2, 3, 4), 5)
+    request = JobRequest(world.model_id, 77, 0, job.bid_deadline, job.proof_deadline, GWEI)
+    params = {"model_id": world.model_id, "input_commitment": "77"}
+    intent = world.store.record_intent("create_job", key, params)
+    job_id, result = world.chain.inner.create_job(request)
+    world.store.mark_sent(intent, result.record.tx_hash, result.record.nonce)
+    world.store.close()
+    world.open()
+    world.chain.receipts[result.record.tx_hash] = result.receipt
+    async with trio.open_nursery() as nursery:
+        await nursery.start(world.engine.run)  # reconciles the intent: mined
+        await world.sync()  # JobCreated names the transaction the journal holds
+        await until(lambda: world.job().state == "announced")
+        nursery.cancel_scope.cancel()
+    assert world.job().job_id == job_id
+    assert world.network.announced[0].input_commitment == 77
+    assert [i.status for i in world.store.intents_for_job(key)] == [IntentStatus.MINED]
