@@ -8,11 +8,12 @@ base is made when it is needed and kept: a G1 base at its first large scalar, a
 G2 base at its second (converting a G2 point costs more than a pure G2 term, so
 only a kept prover gains from it). A one-shot proof thus pays the native
 conversion (about 100 us a G1 point, 375 us a G2 point) only for the G1 bases
-that carry large scalars, mostly the H query, and a kept prover converges to
-the native backend's speed on the terms that matter.
+that carry large scalars, mostly the H query (``convert_all`` does those ahead,
+since its scalars are always full-size), and a kept prover converges to the
+native backend's speed on the terms that matter.
 
 The thresholds come from one measurement on the 2-core reference machine
-(bench/results/proving.md, "hybrid backend"): a pure MSM term costs about
+(bench/results/backends.md, "Cold proofs"): a pure MSM term costs about
 0.5 us per scalar bit (17 us at 32 bits, 40 us at 64, 90-126 us at 254; a G2
 term 2.3x that), a native term about 10 us once its point exists, 100 us (G1)
 or 375 us (G2) with the conversion.
