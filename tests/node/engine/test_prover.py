@@ -1,0 +1,303 @@
+"""The prover role on the fake chain with a fake network and a real proof of a tiny model.
+
+alice requests (straight on the fake ledger); bob runs the prover role. The tiny Gemm
+model is compiled and set up once; the ledger checks submitted proofs with the real
+Groth16 verifier against the model's verifying key. Time is the ledger's clock, moved
+by the test; the engine ticks in real time.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, cast
+
+import numpy as np
+import pytest
+import trio
+from eth_account import Account
+from libp2p.peer.id import ID
+
+from node.chain.interface import Chain
+from node.chain.sender import Receipt, TxStatus
+from node.chain.types import Bid as ChainBid
+from node.chain.types import JobInfo, JobRequest, ModelSpec
+from node.cli import main
+from node.engine import ChainBatch, Engine, IntentExecutor
+from node.engine.prover import Pricing, ProverRole
+from node.engine.requester_input import load_model
+from node.metrics import Metrics
+from node.p2p.config import DirectMessage
+from node.p2p.gossip import GossipMessage
+from node.proving import ProverPool
+from node.store import Role, Store
+from protocol.groth16 import snarkjs
+from protocol.groth16.keys import Proof
+from protocol.groth16.verify import verify
+from protocol.market.planning import price, submit_gas_estimate
+from protocol.messages import Bid, InputDelivery, JobAnnouncement
+from protocol.messages.signing import recover_bid_signer
+from tests.node.chain.fake_chain import FakeLedger
+from tests.protocol.zkml.models import gemm
+
+KEYS = {name: bytes([i + 1]) * 32 for i, name in enumerate(("alice", "bob", "carol"))}
+ADDR = {name: Account.from_key(key).address for name, key in KEYS.items()}
+RAW = {name: bytes.fromhex(a[2:]) for name, a in ADDR.items()}
+PEERS = {name: b"\x12\x20" + bytes([i + 1]) * 32 for i, name in enumerate(KEYS)}
+ETH, GWEI = 10**18, 10**9
+MARKET = "0x9fE46736679d2D9a65F0992F2272dE9f3c7fa6e0"
+CONTRACTS = {
+    "ModelRegistry": "0x" + "11" * 20,
+    "ProverStaking": "0x" + "22" * 20,
+    "JobMarket": MARKET,
+}
+PRICING = Pricing(price_per_1k=GWEI, margin_bps=1000, capacity=4, max_collateral=ETH)
+INPUT = [0.25, -0.5, 0.75, 0.0]
+
+
+@pytest.fixture(scope="module")
+def circuit_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("gemm")
+    onnx, _ = gemm()
+    (folder / "gemm.onnx").write_bytes(onnx)
+    out = folder / "circuit"
+    assert main(["circuit", "compile", str(folder / "gemm.onnx"), "--out", str(out)]) == 0
+    assert main(["circuit", "setup", str(out)]) == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def pool() -> Any:
+    with ProverPool(workers=0) as made:
+        yield made
+
+
+def _checker(circuit_dir: Path) -> Callable[[JobInfo, Any, Any], bool]:
+    vk = snarkjs.vk_from_json(json.loads((circuit_dir / "verification_key.json").read_bytes()))
+
+    def check(job: JobInfo, words: Any, outputs: Any) -> bool:
+        w = [int(v) for v in words]
+        proof = Proof((w[0], w[1]), ((w[3], w[2]), (w[5], w[4])), (w[6], w[7]))
+        return verify(vk, [job.input_commitment, *outputs], proof)
+
+    return check
+
+
+class FakeNetwork:
+    """Records the bids the prover sends."""
+
+    def __init__(self) -> None:
+        self.peer_id = PEERS["bob"]
+        self.sent: list[tuple[bytes, Bid]] = []
+
+    async def send_bid(self, requester_peer: bytes, bid: Bid) -> None:
+        self.sent.append((requester_peer, bid))
+
+
+class BobChain:
+    """bob's fake chain, with the transaction lookups the intent executor needs."""
+
+    def __init__(self, ledger: FakeLedger) -> None:
+        self.inner, self.ledger = ledger.chain(ADDR["bob"]), ledger
+        self.submits = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def submit_proof(self, job_id: int, proof: Any, outputs: Any) -> Any:
+        self.submits += 1
+        return self.inner.submit_proof(job_id, proof, outputs)
+
+    def receipt_of(self, tx_hash: str) -> Receipt | None:
+        return None
+
+    def status_of(self, sender: str, tx_hash: str, nonce: int) -> TxStatus:
+        return TxStatus.LANDED if tx_hash in self.ledger.txs else TxStatus.DROPPED
+
+
+class World:
+    def __init__(self, tmp_path: Path, circuit_dir: Path, pool: ProverPool) -> None:
+        self.ledger = FakeLedger(proof_checker=_checker(circuit_dir))
+        self.model = load_model(circuit_dir)
+        self.constraints = self.model.r1cs.n_constraints
+        vk = bytes(448 + 64 * (self.model.r1cs.n_public + 1))
+        spec = ModelSpec(b"\x01" * 32, b"\x02" * 32, b"\x03" * 32, self.model.r1cs.n_public,
+                         self.constraints, vk)  # fmt: skip
+        self.alice = self.ledger.chain(ADDR["alice"])
+        self.model_id, _ = self.alice.register_model(spec)
+        self.ledger.chain(ADDR["bob"]).deposit_stake(ETH)
+        self.store = Store.open(tmp_path / "bob.db", chain_id=31337, contracts=CONTRACTS)
+        self.chain = BobChain(self.ledger)
+        self.network = FakeNetwork()
+        self.metrics = Metrics()
+        executor = IntentExecutor(self.store, cast(Chain, self.chain), self.chain)
+        self.engine = Engine(self.store, executor, tick_s=0.05)
+
+        async def ensure(model_id: int) -> Path:
+            return circuit_dir
+
+        self.role = ProverRole(
+            cast(Chain, self.chain),
+            self.network,
+            pool,
+            private_key=KEYS["bob"],
+            market=MARKET,
+            pricing=PRICING,
+            ensure_model=ensure,
+            metrics=self.metrics,
+            clock=lambda: float(self.ledger.time),
+            gas_price=lambda: GWEI,
+        )
+        self.role.register(self.engine)
+
+    def create(self, *, window: int = 120, proof_s: int = 600, salt: int = 7) -> JobAnnouncement:
+        """alice creates a job on the ledger; its announcement."""
+        x_q = self.model.quantize_input(np.asarray(INPUT))
+        self.values = tuple(int(v) for v in x_q.tolist())
+        self.salt = salt
+        commitment = self.model.input_commitment(x_q, salt)
+        now = self.ledger.time
+        request = JobRequest(self.model_id, commitment, ETH // 10, now + window,
+                             now + window + proof_s, ETH // 100)  # fmt: skip
+        job_id, _ = self.alice.create_job(request)
+        return JobAnnouncement(31337, bytes.fromhex(MARKET[2:]), job_id,
+                               self.model_id, b"\x02" * 32, self.constraints, request.max_fee,
+                               request.collateral, request.bid_deadline, request.proof_deadline,
+                               commitment, RAW["alice"], PEERS["alice"])  # fmt: skip
+
+    async def announce(self, job: JobAnnouncement) -> None:
+        await self.engine.inputs.send(
+            GossipMessage("/provernet/jobs/1", job, b"", ID(b"x"), ID(b"x"))
+        )
+
+    async def deliver(self, job_id: int, sender: str = "alice", salt: int | None = None) -> None:
+        delivery = InputDelivery(job_id, self.values, self.salt if salt is None else salt)
+        message = DirectMessage("/provernet/input/1", delivery, b"", ID(b"x"), RAW[sender])
+        await self.engine.inputs.send(message)
+
+    async def sync(self) -> None:
+        batch = ChainBatch(self.chain.events_since(0))
+        await self.engine.inputs.send(batch)
+        await batch.applied.wait()
+
+    def award(self, bid: Bid) -> None:
+        self.alice.award_job(ChainBid(bid.job_id, ADDR["bob"], bid.fee, bid.expiry), bid.signature)
+
+    def state(self, job_id: int) -> str:
+        record = self.store.find_job(job_id, Role.PROVER)
+        return "none" if record is None else record.state
+
+
+async def until(condition: Callable[[], bool], seconds: float = 60.0) -> None:
+    with trio.fail_after(seconds):
+        for _ in range(int(seconds / 0.02)):
+            if condition():
+                return
+            await trio.sleep(0.02)
+    raise AssertionError("the condition never held")
+
+
+@pytest.fixture
+def world(tmp_path: Path, circuit_dir: Path, pool: ProverPool) -> World:
+    return World(tmp_path, circuit_dir, pool)
+
+
+async def _bid(world: World, job: JobAnnouncement) -> Bid:
+    await world.announce(job)
+    await until(lambda: len(world.network.sent) == 1)
+    [(peer, bid)] = world.network.sent
+    assert peer == PEERS["alice"]
+    return bid
+
+
+async def test_an_admitted_job_gets_a_signed_bid_at_the_configured_price(world: World) -> None:
+    async with trio.open_nursery() as nursery:
+        await nursery.start(world.engine.run)
+        job = world.create()
+        bid = await _bid(world, job)
+        nursery.cancel_scope.cancel()
+    n_public = world.model.r1cs.n_public
+    quote = price(world.constraints, GWEI, submit_gas_estimate(n_public), GWEI, 1000)
+    assert (bid.job_id, bid.prover, bid.fee) == (job.job_id, RAW["bob"], quote.fee)
+    assert bid.peer_id == PEERS["bob"]
+    assert recover_bid_signer(31337, job.market, bid) == RAW["bob"]
+    assert world.state(job.job_id) == "bid"
+    assert world.metrics.bids_sent._value.get() == 1
+
+
+async def test_an_infeasible_deadline_is_declined_with_a_reason(world: World) -> None:
+    # ~12 s of proving (1.2 safety factor) plus 30 s to submit do not fit a 31 s window
+    world.role.rate = max(1, world.constraints // 10)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(world.engine.run)
+        job = world.create(proof_s=31)
+        await world.announce(job)
+        await until(lambda: world.state(job.job_id) == "declined")
+        nursery.cancel_scope.cancel()
+    assert world.network.sent == []
+    record = world.store.find_job(job.job_id, Role.PROVER)
+    assert record is not None
+    assert "misses the deadline" in world.role.reasons[record.key]
+
+
+async def test_a_won_job_is_proved_submitted_once_and_paid(world: World) -> None:
+    async with trio.open_nursery() as nursery:
+        await nursery.start(world.engine.run)
+        job = world.create()
+        bid = await _bid(world, job)
+        world.award(bid)
+        await world.sync()
+        assert world.state(job.job_id) == "won"
+        await world.deliver(job.job_id)
+        await until(lambda: world.state(job.job_id) == "submitted")
+        await until(lambda: not world.store.open_intents())
+        await world.sync()
+        await until(lambda: world.state(job.job_id) == "paid")
+        await until(lambda: not world.store.open_intents())
+        await world.deliver(job.job_id)  # a late duplicate is ignored
+        await trio.sleep(0.2)
+        nursery.cancel_scope.cancel()
+    assert world.chain.submits == 1
+    record = world.store.find_job(job.job_id, Role.PROVER)
+    assert record is not None
+    kinds = [(i.kind, i.status.value) for i in world.store.intents_for_job(record.key)]
+    assert kinds == [("submit_proof", "mined"), ("withdraw", "mined")]
+    assert world.ledger.jobs[job.job_id].status.name == "FULFILLED"
+    assert world.ledger.balances.get(ADDR["bob"], 0) == 0  # the fee was withdrawn
+    assert world.store.get_input(record.key) is None
+    assert world.metrics.bids_won._value.get() == 1
+    assert world.role.rate != 1000  # measured from the proof
+
+
+async def test_an_input_not_matching_the_commitment_is_refused(world: World) -> None:
+    async with trio.open_nursery() as nursery:
+        await nursery.start(world.engine.run)
+        job = world.create()
+        world.award(await _bid(world, job))
+        await world.sync()
+        await world.deliver(job.job_id, salt=8)
+        record = world.store.find_job(job.job_id, Role.PROVER)
+        assert record is not None
+        await until(lambda: record.key in world.role.reasons)
+        nursery.cancel_scope.cancel()
+    assert "commitment" in world.role.reasons[record.key]
+    assert world.state(job.job_id) == "won"
+    assert world.store.get_input(record.key) is None
+    assert world.chain.submits == 0
+
+
+async def test_an_input_from_someone_but_the_requester_is_ignored(world: World) -> None:
+    async with trio.open_nursery() as nursery:
+        await nursery.start(world.engine.run)
+        job = world.create()
+        world.award(await _bid(world, job))
+        await world.sync()
+        await world.deliver(job.job_id, sender="carol")
+        await trio.sleep(0.3)
+        nursery.cancel_scope.cancel()
+    record = world.store.find_job(job.job_id, Role.PROVER)
+    assert record is not None
+    assert world.state(job.job_id) == "won"
+    assert world.store.get_input(record.key) is None
+    assert world.chain.submits == 0
