@@ -45,6 +45,8 @@ from node.daemon.resources import (
 from node.daemon.routes import add_daemon_routes, job_counts, status_source
 from node.engine import Engine, EngineContext, IntentExecutor, StakeCommands, forward
 from node.engine.models import ModelRole
+from node.engine.prover import ProverRole
+from node.engine.prover_net import P2PProverNetwork, Pricing
 from node.engine.requester import RequesterRole
 from node.engine.requester_acts import Resubmission
 from node.engine.requester_net import P2PRequesterNetwork
@@ -63,6 +65,7 @@ from node.p2p import (
     peer_record_verifier,
 )
 from node.p2p.direct import BlobLookup
+from node.proving import ProverPool
 from node.store import ChainCursor, Store
 from protocol.messages import Bid, ReplayGuard
 
@@ -114,7 +117,13 @@ async def run_node(
         account = load_account(config, env)
         chain = await trio.to_thread.run_sync(open_chain, config, account)
         store = stack.enter_context(open_store(home, config))
-        await _serve(config, home, chain, store, handle_signals, task_status)
+        pool = None
+        if config.roles.prover:  # worker processes, closed on the way out
+            workers = config.prover.max_workers
+            pool = stack.enter_context(
+                await trio.to_thread.run_sync(functools.partial(ProverPool, workers=workers))
+            )
+        await _serve(config, home, chain, store, pool, handle_signals, task_status)
 
 
 async def _serve(
@@ -122,6 +131,7 @@ async def _serve(
     home: Path,
     chain: Web3Chain,
     store: Store,
+    pool: ProverPool | None,
     handle_signals: bool,
     task_status: TaskStatus[NodeInfo],
 ) -> None:
@@ -136,6 +146,9 @@ async def _serve(
     p2p, inbox = _p2p_service(config, home, chain, models.lookup_blob)
     if config.roles.requester:
         _requester(config, home, chain, p2p, models).register(engine)
+    if pool is not None:
+        metrics.watch_prover(pool)
+        _prover(config, chain, p2p, models, pool, metrics).register(engine)
     models.attach(p2p)
     metrics.watch_p2p(p2p)
     cursor = store.cursor() or ChainCursor(config.chain.deployment_block, None)
@@ -193,6 +206,30 @@ def _requester(
         else None,
         ensure_model=models.ensure_model,
         keep_inputs=config.store.keep_inputs,
+    )
+
+
+def _prover(
+    config: NodeConfig,
+    chain: Web3Chain,
+    p2p: P2PService,
+    models: ModelRole,
+    pool: ProverPool,
+    metrics: Metrics,
+) -> ProverRole:
+    prover = config.prover
+    pricing = Pricing(prover.price_per_1k_constraints, prover.margin_bps, prover.capacity,
+                      prover.max_collateral)  # fmt: skip
+    return ProverRole(
+        chain,
+        P2PProverNetwork(p2p, bytes(chain.sender.account.key), chain.chain_id),
+        pool,
+        private_key=bytes(chain.sender.account.key),
+        market=config.chain.job_market,
+        pricing=pricing,
+        ensure_model=models.ensure_model,
+        metrics=metrics,
+        gas_price=lambda: int(chain.w3.eth.gas_price),
     )
 
 

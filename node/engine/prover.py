@@ -20,12 +20,9 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
 import trio
-from libp2p.peer.id import ID
 
 from node.chain.errors import ContractRevert, TransactionRejected
 from node.chain.events import ChainEvent
@@ -33,10 +30,9 @@ from node.chain.interface import Chain
 from node.chain.types import JobInfo, JobStatus
 from node.engine.core import Engine, EngineContext
 from node.engine.intents import IntentPendingError
+from node.engine.prover_net import Pricing, ProverNetwork
 from node.engine.prover_work import InputRefusedError, MadeProof, check_input, prove_input
 from node.metrics import Metrics
-from node.p2p.gossip import BIDS_TOPIC
-from node.p2p.service import P2PService
 from node.proving import ProverPool
 from node.store import IntentStatus, JobRecord, Role, Store
 from protocol.market import ProverJob, ProverState, new_prover_job, prover_step
@@ -59,7 +55,13 @@ from protocol.market.prover import (
     ProvingStarted,
     award_event,
 )
-from protocol.messages import Bid, InputDelivery, JobAnnouncement, Verified, encode, sign_bid
+from protocol.messages import (
+    Bid,
+    InputDelivery,
+    JobAnnouncement,
+    Verified,
+    sign_bid,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -76,47 +78,6 @@ QUEUED = (S.WON, S.INPUT_RECEIVED, S.PROVING, S.SUBMITTED)
 # confirmations: a bid is given up as lost only this long after its deadline.
 AWARD_GRACE_S = 120
 _FAILED = (IntentStatus.FAILED, IntentStatus.REVERTED, IntentStatus.DROPPED)
-
-
-class ProverNetwork(Protocol):
-    """The prover's edge to the p2p network."""
-
-    @property
-    def peer_id(self) -> bytes:
-        """This node's libp2p peer id (named in our bids)."""
-        ...
-
-    async def send_bid(self, requester_peer: bytes, bid: Bid) -> None:
-        """Publish ``bid`` on the bids topic and send it to the requester's peer."""
-        ...
-
-
-class P2PProverNetwork:
-    """``ProverNetwork`` on the daemon's ``P2PService``."""
-
-    def __init__(self, p2p: P2PService) -> None:
-        self.p2p = p2p
-
-    @property
-    def peer_id(self) -> bytes:
-        return bytes(self.p2p.peer_id.to_bytes())
-
-    async def send_bid(self, requester_peer: bytes, bid: Bid) -> None:
-        data = encode(bid)
-        try:
-            await self.p2p.send_bid(ID(requester_peer), data)
-        finally:  # gossip too: the requester may be unreachable directly
-            await self.p2p.publish(BIDS_TOPIC, data)
-
-
-@dataclass(frozen=True)
-class Pricing:
-    """What the operator charges (node.config.ProverConfig)."""
-
-    price_per_1k: int
-    margin_bps: int
-    capacity: int
-    max_collateral: int
 
 
 class ProverRole:
@@ -200,12 +161,15 @@ class ProverRole:
         if disagreement is not None:
             return disagreement
         try:
+            free = (await trio.to_thread.run_sync(self.chain.stake_of, self.chain.address)).free
             info = await trio.to_thread.run_sync(self.chain.get_model, job.model_id)
             self._models[job.model_id] = await self.ensure_model(job.model_id)
         except Exception as exc:  # unknown model, no peer serving it, a corrupt artifact
             return f"model {job.model_id} is not available: {exc}"
         if info.deprecated:
             return f"model {job.model_id} is deprecated"
+        if free < job.collateral:
+            return f"our free stake {free} does not cover the collateral {job.collateral}"
         queue = self._queue(store)
         admission = admit(job, info.constraint_count, self.rate, queue, int(self.clock()),
                           self.pricing.capacity)  # fmt: skip

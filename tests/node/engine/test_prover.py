@@ -25,7 +25,8 @@ from node.chain.types import Bid as ChainBid
 from node.chain.types import JobInfo, JobRequest, ModelSpec
 from node.cli import main
 from node.engine import ChainBatch, Engine, IntentExecutor
-from node.engine.prover import Pricing, ProverRole
+from node.engine.prover import ProverRole
+from node.engine.prover_net import Pricing
 from node.engine.requester_input import load_model
 from node.metrics import Metrics
 from node.p2p.config import DirectMessage
@@ -301,3 +302,16 @@ async def test_an_input_from_someone_but_the_requester_is_ignored(world: World) 
     assert world.state(job.job_id) == "won"
     assert world.store.get_input(record.key) is None
     assert world.chain.submits == 0
+
+
+async def test_a_job_asking_more_collateral_than_our_free_stake_is_declined(world: World) -> None:
+    world.ledger.chain(ADDR["bob"]).request_withdrawal(ETH - ETH // 20)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(world.engine.run)
+        job = world.create()
+        await world.announce(job)
+        await until(lambda: world.state(job.job_id) == "declined")
+        nursery.cancel_scope.cancel()
+    record = world.store.find_job(job.job_id, Role.PROVER)
+    assert record is not None
+    assert "does not cover the collateral" in world.role.reasons[record.key]
