@@ -41,8 +41,13 @@ check: lint typecheck
 contracts: tools
 	node contracts/compile.mjs
 
+# Benchmarks write their tables to stdout; bench/results/ holds the recorded runs.
+# EZKL is measured separately (it installs itself into bench/out/ezkl-venv):
+#   $(PY) -m bench.peers.ezkl_bench --all
 bench: venv tools
-	$(PY) bench/run.py
+	$(PY) -m bench.prove_bench
+	$(PY) -m bench.verify_bench
+	$(PY) -m bench.gas.measure
 
 clean:
 	rm -rf $(VENV) .tools .pytest_cache .mypy_cache .ruff_cache
