@@ -64,10 +64,11 @@ from node.p2p import (
     peer_id_of,
     peer_record_verifier,
 )
+from node.p2p.config import DirectRules
 from node.p2p.direct import BlobLookup
 from node.proving import ProverPool
 from node.store import ChainCursor, Store
-from protocol.messages import Bid, ReplayGuard
+from protocol.messages import Bid, InputDelivery, ReplayGuard, decode_as
 
 if TYPE_CHECKING:
     from trio_typing import TaskStatus
@@ -253,6 +254,9 @@ def _p2p_service(
         send,
         topics=market_topics(chain_id, ReplayGuard(), time.time),
         bids=envelope_delivery(Bid, chain_id, ReplayGuard(), time.time),
+        inputs=DirectRules(InputDelivery.MAX_SIZE, lambda data: decode_as(data, InputDelivery))
+        if config.roles.prover
+        else None,
         blobs=blobs,
         local_record=record,
         verify_record=peer_record_verifier(chain_id),

@@ -235,9 +235,16 @@ class ProverRole:
         delivery = _payload(inbound)
         assert isinstance(delivery, InputDelivery)
         record = ctx.store.find_job(delivery.job_id, Role.PROVER)
-        if record is None or _job(record).state is not S.WON:
-            return  # not a job awarded to us (or its input is already here)
+        if record is None or _job(record).state not in (S.BID, S.WON):
+            return  # not a job we bid on (or its input is already here)
         onchain = await trio.to_thread.run_sync(self.chain.get_job, delivery.job_id)
+        if _job(record).state is S.BID and onchain.prover.lower() == "0x" + self.me.hex():
+            # The award is on-chain before our sync confirms it: the input may come first.
+            self._advance(ctx, record.key, ma.ChainJobAwarded(self.me, onchain.fee))
+            if self.metrics is not None:
+                self.metrics.bids_won.inc()
+        if _job(ctx.store.get_job(record.key)).state is not S.WON:
+            return  # not awarded to us
         sender = getattr(inbound, "account", None)
         if sender is None or "0x" + sender.hex() != onchain.requester.lower():
             logger.warning("job %d: an input from someone other than the requester", record.key)
