@@ -1,7 +1,7 @@
 """``job submit --wait --json`` against a real daemon on the session anvil.
 
-No prover role exists to bid, so the job alice submits is cancelled after its bid
-deadline and its escrow comes back: the whole requester path (CLI, API, engine,
+Nobody bids (alice's own prover role never bids on her own job), so the job she
+submits is cancelled after its bid deadline and its escrow comes back: the whole requester path (CLI, API, engine,
 intent journal, JobMarket, chain sync, event log) with real processes.
 """
 
