@@ -1,8 +1,9 @@
 """``job submit --wait --json`` against a real daemon on the session anvil.
 
 Nobody bids (alice's own prover role never bids on her own job), so the job she
-submits is cancelled after its bid deadline and its escrow comes back: the whole requester path (CLI, API, engine,
-intent journal, JobMarket, chain sync, event log) with real processes.
+submits is cancelled after its bid deadline and its escrow comes back: the whole
+requester path (CLI, API, engine, intent journal, JobMarket, chain sync, event log)
+with real processes.
 """
 
 from __future__ import annotations
