@@ -68,9 +68,10 @@ from node.home import HomeLayout
 from node.p2p.config import DirectMessage
 from node.p2p.errors import P2PError
 from node.p2p.gossip import MODELS_TOPIC, GossipMessage
+from node.p2p.records import sealed_for_gossip
 from node.store import ModelRecord, Store
 from protocol.errors import RemoteProtocolError
-from protocol.messages import ArtifactRef, ModelAnnouncement, Verified, encode, seal
+from protocol.messages import ArtifactRef, ModelAnnouncement, Verified
 
 logger = logging.getLogger(__name__)
 
@@ -327,13 +328,15 @@ class ModelRole:
             artifacts=self._refs[record.model_id],
             owner=bytes.fromhex(record.owner.removeprefix("0x")),
         )  # fmt: skip
-        envelope = seal(
-            self._key, self.chain.chain_id, announcement,
-            timestamp=int(self._clock()), lifetime_s=ANNOUNCE_LIFETIME_S,
-            nonce=secrets.randbits(64),
-        )  # fmt: skip
+        data = sealed_for_gossip(
+            self._key,
+            self.chain.chain_id,
+            announcement,
+            now=self._clock(),
+            lifetime_s=ANNOUNCE_LIFETIME_S,
+        )
         try:
-            await self.network.publish(MODELS_TOPIC, encode(envelope))
+            await self.network.publish(MODELS_TOPIC, data)
         except Exception as exc:  # gossip is best effort: the next round tries again
             logger.warning("announcing model %d failed: %r", record.model_id, exc)
 

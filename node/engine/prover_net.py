@@ -7,7 +7,6 @@ topic (the requester may be unreachable directly).
 
 from __future__ import annotations
 
-import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,8 +16,9 @@ from libp2p.peer.id import ID
 
 from node.engine.requester_net import ANNOUNCEMENT_LIFETIME_S
 from node.p2p.gossip import BIDS_TOPIC
+from node.p2p.records import sealed_for_gossip
 from node.p2p.service import P2PService
-from protocol.messages import Bid, encode, seal
+from protocol.messages import Bid
 
 
 class ProverNetwork(Protocol):
@@ -51,15 +51,9 @@ class P2PProverNetwork:
         return bytes(self.p2p.peer_id.to_bytes())
 
     async def send_bid(self, requester_peer: bytes, bid: Bid) -> None:
-        envelope = seal(
-            self._key,
-            self.chain_id,
-            bid,
-            timestamp=int(self._clock()),
-            lifetime_s=ANNOUNCEMENT_LIFETIME_S,
-            nonce=secrets.randbits(63),
+        data = sealed_for_gossip(
+            self._key, self.chain_id, bid, now=self._clock(), lifetime_s=ANNOUNCEMENT_LIFETIME_S
         )
-        data = encode(envelope)
         try:
             await self.p2p.send_bid(ID(requester_peer), data)
         finally:  # gossip too: the requester may be unreachable directly

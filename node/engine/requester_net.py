@@ -8,7 +8,6 @@ peer has proved (by its signed peer record) that it holds the winner's account.
 
 from __future__ import annotations
 
-import secrets
 import time
 from collections.abc import Callable
 from typing import Protocol
@@ -16,8 +15,9 @@ from typing import Protocol
 from libp2p.peer.id import ID
 
 from node.p2p.gossip import JOBS_TOPIC
+from node.p2p.records import sealed_for_gossip
 from node.p2p.service import P2PService
-from protocol.messages import InputDelivery, JobAnnouncement, encode, seal
+from protocol.messages import InputDelivery, JobAnnouncement, encode
 
 # An announcement is relayed while its bid window may still be open; the gossip
 # validators refuse envelopes living longer than 600 s (protocol.messages.envelope).
@@ -58,15 +58,14 @@ class P2PRequesterNetwork:
         return bytes(self.p2p.peer_id.to_bytes())
 
     async def announce(self, announcement: JobAnnouncement) -> None:
-        envelope = seal(
+        data = sealed_for_gossip(
             self._key,
             self.chain_id,
             announcement,
-            timestamp=int(self._clock()),
+            now=self._clock(),
             lifetime_s=ANNOUNCEMENT_LIFETIME_S,
-            nonce=secrets.randbits(63),
         )
-        await self.p2p.publish(JOBS_TOPIC, encode(envelope))
+        await self.p2p.publish(JOBS_TOPIC, data)
 
     async def deliver_input(self, peer_id: bytes, account: bytes, delivery: InputDelivery) -> None:
         await self.p2p.send_input(ID(peer_id), encode(delivery), account=account)

@@ -15,6 +15,7 @@ ours, ``peer_record_verifier`` checks a remote one against the stream's peer id.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable
 
 from libp2p.peer.id import ID
@@ -35,6 +36,7 @@ from protocol.messages import (
     decode_as,
     encode,
     recover_peer_record_signer,
+    seal,
     sign_peer_record,
     validate_envelope,
 )
@@ -139,3 +141,22 @@ def peer_record_verifier(chain_id: int) -> Callable[[bytes, ID], bytes]:
         return record.account
 
     return verify
+
+
+def sealed_for_gossip(
+    private_key: bytes, chain_id: int, message: Message, *, now: float, lifetime_s: int
+) -> bytes:
+    """``message`` in an envelope signed by ``private_key``, encoded for the wire.
+
+    Each envelope gets a fresh random nonce: receivers drop a (sender, nonce) pair
+    they have seen (protocol.messages.ReplayGuard).
+    """
+    envelope = seal(
+        private_key,
+        chain_id,
+        message,
+        timestamp=int(now),
+        lifetime_s=lifetime_s,
+        nonce=secrets.randbits(63),
+    )
+    return encode(envelope)
