@@ -7,17 +7,13 @@ topic (the requester may be unreachable directly).
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
 from libp2p.peer.id import ID
 
-from node.engine.requester_net import ANNOUNCEMENT_LIFETIME_S
+from node.engine.requester_net import SigningP2P
 from node.p2p.gossip import BIDS_TOPIC
-from node.p2p.records import sealed_for_gossip
-from node.p2p.service import P2PService
 from protocol.messages import Bid
 
 
@@ -34,26 +30,11 @@ class ProverNetwork(Protocol):
         ...
 
 
-class P2PProverNetwork:
+class P2PProverNetwork(SigningP2P):
     """``ProverNetwork`` on the daemon's ``P2PService``: bids sealed in signed envelopes."""
 
-    def __init__(
-        self,
-        p2p: P2PService,
-        private_key: bytes,
-        chain_id: int,
-        wall_clock: Callable[[], float] = time.time,
-    ) -> None:
-        self.p2p, self._key, self.chain_id, self._clock = p2p, private_key, chain_id, wall_clock
-
-    @property
-    def peer_id(self) -> bytes:
-        return bytes(self.p2p.peer_id.to_bytes())
-
     async def send_bid(self, requester_peer: bytes, bid: Bid) -> None:
-        data = sealed_for_gossip(
-            self._key, self.chain_id, bid, now=self._clock(), lifetime_s=ANNOUNCEMENT_LIFETIME_S
-        )
+        data = self.sealed(bid)
         try:
             await self.p2p.send_bid(ID(requester_peer), data)
         finally:  # gossip too: the requester may be unreachable directly

@@ -17,7 +17,7 @@ from libp2p.peer.id import ID
 from node.p2p.gossip import JOBS_TOPIC
 from node.p2p.records import sealed_for_gossip
 from node.p2p.service import P2PService
-from protocol.messages import InputDelivery, JobAnnouncement, encode
+from protocol.messages import InputDelivery, JobAnnouncement, Message, encode
 
 # An announcement is relayed while its bid window may still be open; the gossip
 # validators refuse envelopes living longer than 600 s (protocol.messages.envelope).
@@ -41,8 +41,8 @@ class RequesterNetwork(Protocol):
         ...
 
 
-class P2PRequesterNetwork:
-    """``RequesterNetwork`` on the daemon's ``P2PService``."""
+class SigningP2P:
+    """The daemon's ``P2PService`` with the node's key: the base of the roles' networks."""
 
     def __init__(
         self,
@@ -57,15 +57,18 @@ class P2PRequesterNetwork:
     def peer_id(self) -> bytes:
         return bytes(self.p2p.peer_id.to_bytes())
 
-    async def announce(self, announcement: JobAnnouncement) -> None:
-        data = sealed_for_gossip(
-            self._key,
-            self.chain_id,
-            announcement,
-            now=self._clock(),
-            lifetime_s=ANNOUNCEMENT_LIFETIME_S,
+    def sealed(self, message: Message) -> bytes:
+        """``message`` in an envelope signed by this node, encoded for gossip."""
+        return sealed_for_gossip(
+            self._key, self.chain_id, message, now=self._clock(), lifetime_s=ANNOUNCEMENT_LIFETIME_S
         )
-        await self.p2p.publish(JOBS_TOPIC, data)
+
+
+class P2PRequesterNetwork(SigningP2P):
+    """``RequesterNetwork`` on the daemon's ``P2PService``."""
+
+    async def announce(self, announcement: JobAnnouncement) -> None:
+        await self.p2p.publish(JOBS_TOPIC, self.sealed(announcement))
 
     async def deliver_input(self, peer_id: bytes, account: bytes, delivery: InputDelivery) -> None:
         await self.p2p.send_input(ID(peer_id), encode(delivery), account=account)
