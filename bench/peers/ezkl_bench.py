@@ -23,7 +23,14 @@ from typing import Any
 
 import numpy as np
 
-from bench.peers.measure import MIB, Measured, machine, run_measured
+from bench.peers.measure import (
+    MIB,
+    Measured,
+    add_report_options,
+    emit_report,
+    machine,
+    run_measured,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 OUT = REPO / "bench" / "out"
@@ -234,8 +241,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output-visibility", default="public")
     parser.add_argument("--param-visibility", default="fixed")
     parser.add_argument("--repeats", type=int, default=1, help="prove this many times")
-    parser.add_argument("--json", type=Path, help="also write the JSON report here")
-    parser.add_argument("--markdown", type=Path, help="also write a Markdown report here")
+    add_report_options(parser)
     args = parser.parse_args(argv)
     if args.all:
         jobs = jobs_from_manifest(args.manifest)
@@ -257,12 +263,7 @@ def main(argv: list[str] | None = None) -> int:
         "visibility": visibility,
         "results": [bench_model(runner, job, visibility, args.repeats) for job in jobs],
     }
-    text = json.dumps(report, indent=1)
-    print(text)
-    if args.json:
-        args.json.write_text(text + "\n")
-    if args.markdown:
-        args.markdown.write_text(to_markdown(report))
+    emit_report(report, args, to_markdown)
     return 0
 
 

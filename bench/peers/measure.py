@@ -7,13 +7,15 @@ alone, not to the benchmark driver or to an earlier phase.
 
 from __future__ import annotations
 
+import argparse
 import datetime
+import json
 import os
 import platform
 import subprocess
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -98,3 +100,21 @@ def machine() -> dict[str, Any]:
 def file_size(path: Path) -> int:
     """Size of ``path`` in bytes."""
     return path.stat().st_size
+
+
+def add_report_options(parser: argparse.ArgumentParser) -> None:
+    """The ``--json`` and ``--markdown`` output options every peer benchmark takes."""
+    parser.add_argument("--json", type=Path, help="also write the JSON report here")
+    parser.add_argument("--markdown", type=Path, help="also write a Markdown report here")
+
+
+def emit_report(
+    report: dict[str, Any], args: argparse.Namespace, to_markdown: Callable[[dict[str, Any]], str]
+) -> None:
+    """Print ``report`` as JSON and write it where ``--json`` / ``--markdown`` ask."""
+    text = json.dumps(report, indent=1)
+    print(text)
+    if args.json:
+        args.json.write_text(text + "\n")
+    if args.markdown:
+        args.markdown.write_text(to_markdown(report))

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.peers.measure import MIB, machine, run_measured
+from bench.peers.measure import MIB, add_report_options, emit_report, machine, run_measured
 from node import tools
 from protocol.r1cs.binfmt import r1cs_to_bytes, wtns_to_bytes
 from protocol.r1cs.system import ConstraintSystem, LinearCombination, R
@@ -276,8 +276,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--prepare-ptau", type=int, nargs=2, metavar=("LO", "HI"),
                         help="prepare and time powers of tau 2^LO..2^HI")  # fmt: skip
     parser.add_argument("--repeats", type=int, default=3, help="prove this many times")
-    parser.add_argument("--json", type=Path, help="also write the JSON report here")
-    parser.add_argument("--markdown", type=Path, help="also write a Markdown report here")
+    add_report_options(parser)
     args = parser.parse_args(argv)
     snarkjs = Snarkjs()
     report: dict[str, Any] = {
@@ -303,12 +302,7 @@ def main(argv: list[str] | None = None) -> int:
         for r1cs, wtns in circuits
     ]
     report["ptau"] = cached_ptau_timings()
-    text = json.dumps(report, indent=1)
-    print(text)
-    if args.json:
-        args.json.write_text(text + "\n")
-    if args.markdown:
-        args.markdown.write_text(to_markdown(report))
+    emit_report(report, args, to_markdown)
     return 0
 
 
