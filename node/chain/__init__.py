@@ -37,6 +37,7 @@ from node.chain.types import (
     JobStatus,
     ModelInfo,
     ModelSpec,
+    ProverStats,
     StakeInfo,
     TxResult,
 )
@@ -62,6 +63,7 @@ __all__ = [
     "ModelSpec",
     "NoContractCode",
     "NonceConflict",
+    "ProverStats",
     "Receipt",
     "ReceiptTimeout",
     "RetryPolicy",

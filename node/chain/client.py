@@ -33,6 +33,7 @@ from node.chain.types import (
     JobStatus,
     ModelInfo,
     ModelSpec,
+    ProverStats,
     StakeInfo,
     TxResult,
 )
@@ -198,6 +199,12 @@ class Web3Chain:
 
     def job_count(self) -> int:
         return int(self._call("JobMarket", "jobCount"))
+
+    def prover_stats(self, prover: str) -> ProverStats:
+        fulfilled, slashed, fees = self._call(
+            "JobMarket", "proverStats", Web3.to_checksum_address(prover)
+        )
+        return ProverStats(int(fulfilled), int(slashed), int(fees))
 
     def bid_digest(self, bid: Bid) -> bytes:
         return bytes(self._call("JobMarket", "bidDigest", self._bid(bid)))

@@ -19,6 +19,7 @@ from node.chain.types import (
     JobRequest,
     ModelInfo,
     ModelSpec,
+    ProverStats,
     StakeInfo,
     TxResult,
 )
@@ -70,6 +71,10 @@ class Chain(Protocol):
     def get_job(self, job_id: int) -> JobInfo: ...
     def balance_of(self, account: str) -> int: ...
     def job_count(self) -> int: ...
+    def prover_stats(self, prover: str) -> ProverStats:
+        """Proofs accepted from ``prover`` (rescues included), its slashes and fees earned."""
+        ...
+
     def bid_digest(self, bid: Bid) -> bytes:
         """The EIP-712 digest a prover signs for ``bid``."""
         ...

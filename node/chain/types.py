@@ -115,6 +115,15 @@ class StakeInfo:
 
 
 @dataclass(frozen=True)
+class ProverStats:
+    """JobMarket.proverStats: a prover's settled record on this market."""
+
+    fulfilled: int
+    slashed: int
+    fees_earned: int
+
+
+@dataclass(frozen=True)
 class TxResult:
     """A mined transaction with the provernet events it emitted."""
 

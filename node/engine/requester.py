@@ -59,7 +59,7 @@ from protocol import zkml
 from protocol.market import RequesterJob, RequesterState
 from protocol.market import actions as ma
 from protocol.market.requester import AwardChosen
-from protocol.market.selection import bid_problem, select_winner
+from protocol.market.selection import Reputation, bid_problem, select_winner
 from protocol.messages import Bid, Verified
 from protocol.r1cs.system import R
 
@@ -296,23 +296,30 @@ class RequesterRole(RequesterActions):
         ]
         if not records:
             return False
-        stakes = {}
-        for prover in {b.bid.prover for b in records}:
-            stakes[prover] = (
-                await trio.to_thread.run_sync(self.chain.stake_of, checksum(prover))
-            ).free
+        stakes, reputation = await self._standing({b.bid.prover for b in records})
         announcement = self._announcement(ctx.store, ctx.store.get_job(key))
         for b in records:  # stakes move and bids expire: record what disqualifies a bid now
             problem = bid_problem(announcement, b.bid, stakes[b.bid.prover], now)
             if problem is not None:
                 ctx.store.set_bid_status(b.key, BidStatus.INVALID, problem)
-        # Reputation: every prover scores as new (JobMarket.proverStats is not read yet).
-        winner = select_winner(announcement, [b.bid for b in records], stakes, {}, now)
+        winner = select_winner(announcement, [b.bid for b in records], stakes, reputation, now)
         if winner is None:
             return False
         return self._advance(ctx, key, AwardChosen(winner), now=now) is not None
 
     # -- helpers --------------------------------------------------------------
+
+    async def _standing(
+        self, provers: set[bytes]
+    ) -> tuple[dict[bytes, int], dict[bytes, Reputation]]:
+        """Each prover's free stake (ProverStaking) and record (JobMarket.proverStats)."""
+        stakes, reputation = {}, {}
+        for prover in sorted(provers):
+            address = checksum(prover)
+            stakes[prover] = (await trio.to_thread.run_sync(self.chain.stake_of, address)).free
+            stats = await trio.to_thread.run_sync(self.chain.prover_stats, address)
+            reputation[prover] = Reputation(stats.fulfilled, stats.slashed)
+        return stakes, reputation
 
     async def _problem(self, store: Store, record: JobRecord, bid: Bid) -> str | None:
         try:

@@ -33,6 +33,7 @@ from node.chain.types import (
     JobStatus,
     ModelInfo,
     ModelSpec,
+    ProverStats,
     StakeInfo,
     TxResult,
 )
@@ -78,6 +79,7 @@ class FakeLedger:
         self.withdrawals: dict[str, tuple[int, int]] = {}
         self.jobs: dict[int, JobInfo] = {}
         self.balances: dict[str, int] = {}
+        self.stats: dict[str, ProverStats] = {}
         self.events: list[ChainEvent] = []
         self.txs: dict[str, TxRecord] = {}
 
@@ -116,6 +118,13 @@ class FakeLedger:
 
     def credit(self, account: str, amount: int) -> None:
         self.balances[account] = self.balances.get(account, 0) + amount
+
+    def count(self, prover: str, *, fulfilled: int = 0, slashed: int = 0, fees: int = 0) -> None:
+        """Add to a prover's JobMarket.proverStats counters."""
+        old = self.stats.get(prover, ProverStats(0, 0, 0))
+        self.stats[prover] = ProverStats(
+            old.fulfilled + fulfilled, old.slashed + slashed, old.fees_earned + fees
+        )
 
     def move_stake(self, prover: str, *, stake: int = 0, locked: int = 0) -> None:
         old_stake, old_locked = self.stakes.get(prover, (0, 0))
@@ -380,6 +389,9 @@ class FakeChain:
     ) -> TxResult:
         status = JobStatus.RESCUED if rescued else JobStatus.FULFILLED
         self.ledger.jobs[job_id] = dataclasses.replace(job, status=status)
+        self.ledger.count(self._address, fulfilled=1, fees=job.fee)
+        if rescued:
+            self.ledger.count(job.prover, slashed=1)
         accepted = {
             "jobId": job_id,
             "prover": self._address,
@@ -420,6 +432,7 @@ class FakeChain:
         if self.ledger.time <= slashable_after:
             raise revert("RescueWindowOpen", jobId=job_id, slashableAfter=slashable_after)
         self.ledger.jobs[job_id] = dataclasses.replace(job, status=JobStatus.SLASHED)
+        self.ledger.count(job.prover, slashed=1)
         self.ledger.credit(job.requester, job.max_fee + job.collateral)
         self.ledger.move_stake(job.prover, stake=-job.collateral, locked=-job.collateral)
         slashed = {"jobId": job_id, "prover": job.prover, "collateral": job.collateral}
@@ -461,6 +474,9 @@ class FakeChain:
 
     def job_count(self) -> int:
         return len(self.ledger.jobs)
+
+    def prover_stats(self, prover: str) -> ProverStats:
+        return self.ledger.stats.get(Web3.to_checksum_address(prover), ProverStats(0, 0, 0))
 
     def bid_digest(self, bid: Bid) -> bytes:
         return self.ledger.bid_digest(bid)

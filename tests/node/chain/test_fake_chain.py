@@ -13,7 +13,7 @@ from node.chain.client import Web3Chain
 from node.chain.deploy import Deployment
 from node.chain.errors import ContractRevert
 from node.chain.interface import Chain
-from node.chain.types import Bid, JobRequest, ModelSpec, StakeInfo, TxResult
+from node.chain.types import Bid, JobRequest, ModelSpec, ProverStats, StakeInfo, TxResult
 from node.keys import dev_account
 
 from .conftest import mine
@@ -96,6 +96,7 @@ def scenario(chains: dict[int, Chain], advance: Callable[[int], None]) -> Transc
     step("balance", lambda: alice.balance_of(alice.address))
     step("withdraw", alice.withdraw)
     step("nothing left", alice.withdraw)
+    step("bob's record", lambda: alice.prover_stats(bob.address))
     step("stake withdrawn", bob.withdraw_stake)
     step("stake after", lambda: bob.stake_of(bob.address))
     step("key", lambda: alice.verifying_key_of(1) == key)
@@ -132,6 +133,7 @@ def test_fake_chain_matches_the_real_contracts(
     assert outcomes["forged"] == ("revert", "InvalidBidSignature", {})
     assert outcomes["cancel"] == [("JobCancelled", {"jobId": 2})]
     assert outcomes["key"] is True
+    assert outcomes["bob's record"] == {"fulfilled": 0, "slashed": 1, "fees_earned": 0}
     assert outcomes["deprecated model"] == ("revert", "ModelDeprecated", {"modelId": 1})
     real_events = [(e.name, normalise(dict(e.args))) for e in real[1].events_since(start).events]
     fake_events = [(e.name, normalise(dict(e.args))) for e in fake[1].events_since(1).events]
@@ -170,3 +172,5 @@ def test_fake_pays_on_proof_and_splits_collateral_on_rescue() -> None:
     assert carol.balance_of(carol.address) == ETH // 200 + ETH // 20
     assert alice.balance_of(alice.address) == 2 * (ETH // 100 - ETH // 200) + ETH // 20
     assert bob.stake_of(bob.address) == StakeInfo(ETH - ETH // 10, 0, 0, 0)
+    assert alice.prover_stats(bob.address) == ProverStats(1, 1, ETH // 200)  # JobMarket's
+    assert alice.prover_stats(carol.address) == ProverStats(1, 0, ETH // 200)  # counters

@@ -25,12 +25,12 @@ from node.chain.types import JobRequest, JobStatus, ModelSpec
 from node.cli import main
 from node.engine import ChainBatch, Engine, IntentExecutor
 from node.engine.requester import RequesterRole
-from node.engine.requester_acts import Resubmission
+from node.engine.requester_acts import Resubmission, checksum
 from node.engine.requester_input import load_model
 from node.engine.requester_views import job_json
 from node.p2p.config import DirectMessage
 from node.store import BidStatus, IntentStatus, ModelRecord, Role, Store
-from protocol.market import new_requester_job
+from protocol.market import new_requester_job, select_winner
 from protocol.messages import Bid, InputDelivery, JobAnnouncement, sign_bid
 from protocol.r1cs.system import R
 from tests.node.chain.fake_chain import FakeLedger
@@ -421,3 +421,27 @@ async def test_a_job_created_just_before_a_crash_is_found_by_its_transaction(
     assert world.job().job_id == job_id
     assert world.network.announced[0].input_commitment == 77
     assert [i.status for i in world.store.intents_for_job(key)] == [IntentStatus.MINED]
+
+
+async def test_equal_fees_go_to_the_prover_with_the_better_on_chain_record(
+    world: World, autojump_clock: trio.testing.MockClock
+) -> None:
+    async with trio.open_nursery() as nursery:
+        await nursery.start(world.engine.run)
+        await _submit(world)
+        bids = [world.bid("bob", 4 * GWEI), world.bid("dave", 4 * GWEI)]
+        announced = world.network.announced[0]
+        stakes = {b.prover: ETH for b in bids}
+        # The prover the hash tie-break would pick has been slashed once before.
+        favoured = select_winner(announced, bids, stakes, {}, world.ledger.time)
+        assert favoured is not None
+        world.ledger.count(checksum(favoured.prover), fulfilled=5, slashed=1)
+        for bid in bids:
+            await world.send_bid(bid)
+        await until(lambda: world.bid_statuses() == [BidStatus.VALID] * 2)
+        world.ledger.advance(announced.bid_deadline - world.ledger.time - 3)
+        await until(lambda: world.job().state == "input delivered")
+        nursery.cancel_scope.cancel()
+    [other] = [b for b in bids if b is not favoured]
+    assert world.job().job.prover == other.prover
+    assert world.ledger.jobs[announced.job_id].prover == checksum(other.prover)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 
+from eth_utils.crypto import keccak
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -133,3 +135,22 @@ def test_winner_is_valid_and_no_valid_bid_is_better(
     assert all(best <= ranking_key(JOB, b, reputation[b.prover]) for b in valid)
     rng.shuffle(bids)
     assert select_winner(JOB, bids, stakes, reputation, now) == winner
+
+
+RECORDS = [Reputation(0, 0), Reputation(3, 0), Reputation(10, 1), Reputation(11, 1)]
+
+
+def test_every_fee_and_record_combination_of_three_provers() -> None:
+    """Fees, then scores, then the per-job hash decide, in any arrival order."""
+    fees = (100, 200)
+    signed = {(k, fee): bid(k, fee) for k in range(3) for fee in fees}
+    for fee_choice in itertools.product(fees, repeat=3):
+        for records in itertools.product(RECORDS, repeat=3):
+            bids = [signed[(k, fee)] for k, fee in enumerate(fee_choice)]
+            reputation = dict(zip(PROVERS, records, strict=False))
+            cheapest = [b for b in bids if b.fee == min(fee_choice)]
+            best_score = max(reputation[b.prover].score for b in cheapest)
+            tied = [b for b in cheapest if reputation[b.prover].score == best_score]
+            expected = min(tied, key=lambda b: keccak(JOB.job_id.to_bytes(32, "big") + b.prover))
+            for order in itertools.permutations(bids):
+                assert select_winner(JOB, order, STAKES, reputation, NOW) == expected
