@@ -24,6 +24,7 @@ settled before the next send; no other transaction takes its nonce meanwhile.
 from __future__ import annotations
 
 import enum
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -48,6 +49,8 @@ from node.chain.errors import (
     revert_from_web3,
 )
 from node.chain.rpc import TRANSPORT_ERRORS
+
+logger = logging.getLogger(__name__)
 
 SEND_FAILURES: tuple[type[BaseException], ...] = (RpcUnreachable, *TRANSPORT_ERRORS)
 
@@ -222,6 +225,9 @@ class TxSender:
         with self._lock:
             status = self.reconcile(record)
             if status is TxStatus.DROPPED:
+                logger.info(
+                    "%s: %s left the mempool; sending it again", record.label, record.tx_hash
+                )
                 self._broadcast(record)
                 status = self.reconcile(record)
             if status is not TxStatus.REPLACED and record.sender == self.address:

@@ -4,8 +4,8 @@ Theory of operation. ``IntentExecutor.execute`` runs one chain transaction for t
 engine: it journals the intent (``Store.record_intent``) BEFORE anything is signed,
 then runs the ``Chain`` call in a worker thread. The chain client's ``on_signed``
 hook (``IntentExecutor.on_signed``, called in that thread before the broadcast)
-marks the intent sent with its hash and nonce, so a crash after the broadcast
-leaves a "sent" intent that names the transaction. After the call:
+marks the intent sent with its hash, nonce and signed bytes, so a crash after
+signing leaves a "sent" intent that holds the transaction itself. After the call:
 
 - mined: ``mark_mined`` with the receipt (reverted ones end "reverted");
 - refused before signing (a revert at gas estimation, the RPC refusing it):
@@ -19,10 +19,14 @@ engine does anything else, and again on every tick while intents are open:
 
 - recorded, not in flight: the node stopped before signing, so nothing was sent
   (the hook runs before the broadcast): failed;
-- sent: its receipt decides (mined or reverted); without one the chain is asked
-  where it stands: pending stays open, replaced or dropped ends "dropped". The
-  signed bytes are not stored, so a dropped transaction is never rebroadcast by
-  a restarted node: the action may be journaled and taken again instead.
+- sent: its receipt decides (mined or reverted); without one the chain client
+  settles the stored signed transaction (``Chain.settle``): unknown to the node
+  and its nonce still free, the SAME bytes are broadcast again (same hash: it can
+  land once at most), and the intent stays open; pending stays open; its nonce
+  used by another transaction (replaced) ends "dropped", as does a rebroadcast the
+  RPC node refuses. An intent is never signed twice: a new transaction for the same
+  action needs a new intent, which the journal allows only once this one ended.
+  An intent sent without its bytes (an older store) is only looked up, never resent.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ import trio
 
 from node.chain.errors import (
     ContractRevert,
+    NonceConflict,
     TransactionFailed,
     TransactionRejected,
     TransactionUnsettled,
@@ -94,6 +99,11 @@ def _transaction_of(outcome: object) -> TxResult:
     raise TypeError(f"a money-moving chain call returned {type(outcome).__name__}, no TxResult")
 
 
+def _signed(record: TxRecord) -> dict[str, Any] | None:
+    """The record to keep for a rebroadcast (None when it carries no signed bytes)."""
+    return record.to_json() if record.raw not in ("", "0x") else None
+
+
 class IntentExecutor:
     """Journals, sends and reconciles the node's money-moving transactions."""
 
@@ -118,7 +128,7 @@ class IntentExecutor:
         if self._in_flight is None:
             logger.warning("transaction %s signed outside the intent journal", record.tx_hash)
             return
-        self.store.mark_sent(self._in_flight, record.tx_hash, record.nonce)
+        self.store.mark_sent(self._in_flight, record.tx_hash, record.nonce, _signed(record))
 
     async def execute(
         self,
@@ -144,13 +154,15 @@ class IntentExecutor:
     def _record_success(self, intent_id: int, result: TxResult) -> None:
         if self.store.get_intent(intent_id).status is IntentStatus.RECORDED:
             # A chain client without the signing hook: the hash is known only now.
-            self.store.mark_sent(intent_id, result.record.tx_hash, result.record.nonce)
+            record = result.record
+            self.store.mark_sent(intent_id, record.tx_hash, record.nonce, _signed(record))
         self.store.mark_mined(intent_id, result.receipt)
 
     async def _record_failure(self, intent_id: int, exc: BaseException) -> None:
         intent = self.store.get_intent(intent_id)
         if isinstance(exc, TransactionUnsettled) and intent.status is IntentStatus.RECORDED:
-            self.store.mark_sent(intent_id, exc.record.tx_hash, exc.record.nonce)
+            record = exc.record
+            self.store.mark_sent(intent_id, record.tx_hash, record.nonce, _signed(record))
         if isinstance(exc, ContractRevert | TransactionRejected):
             # Refused at gas estimation or by the RPC node: nothing reached the chain.
             self.store.mark_failed(intent_id, str(exc))
@@ -185,15 +197,32 @@ class IntentExecutor:
             self.store.mark_mined(intent.id, receipt)
             return IntentStatus.MINED if receipt.succeeded else IntentStatus.REVERTED
         assert intent.nonce is not None, "a sent intent has its nonce"
-        where = await trio.to_thread.run_sync(
-            self.lookup.status_of, self.chain.address, intent.tx_hash, intent.nonce
-        )
+        if intent.signed is not None:
+            where, refused = await self._settle(TxRecord.from_json(intent.signed))
+        else:
+            where, refused = (
+                await trio.to_thread.run_sync(
+                    self.lookup.status_of, self.chain.address, intent.tx_hash, intent.nonce
+                ),
+                None,
+            )
         if where in (TxStatus.PENDING, TxStatus.LANDED):
             return intent.status  # LANDED without a receipt: mined a moment ago; next tick
-        reason = (
-            "its nonce was used by another transaction"
-            if where is TxStatus.REPLACED
-            else "it left the mempool unmined; the action may be taken again"
-        )
+        if refused is not None:
+            reason = f"it left the mempool and its rebroadcast was refused: {refused}"
+        elif where is TxStatus.REPLACED:
+            reason = "its nonce was used by another transaction"
+        else:
+            reason = "it left the mempool unmined; the action may be taken again"
         self.store.mark_dropped(intent.id, reason)
         return IntentStatus.DROPPED
+
+    async def _settle(self, record: TxRecord) -> tuple[TxStatus, str | None]:
+        """Where ``record`` stands once rebroadcast if it was dropped; why a resend was refused."""
+        try:
+            where = await trio.to_thread.run_sync(self.chain.settle, record)
+        except NonceConflict as exc:
+            return TxStatus.REPLACED, str(exc)
+        except TransactionRejected as exc:
+            return TxStatus.DROPPED, str(exc)
+        return where, None

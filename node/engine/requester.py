@@ -52,6 +52,7 @@ from node.engine.requester_input import (
 )
 from node.engine.requester_net import RequesterNetwork
 from node.engine.requester_views import TERMINAL, job_json
+from node.engine.rescue_offers import answer_rescue_offer
 from node.p2p.config import DirectMessage
 from node.p2p.gossip import GossipMessage
 from node.store import BidDirection, BidSource, BidStatus, IntentStatus, JobRecord, Role, Store
@@ -99,7 +100,6 @@ class RequesterRole(RequesterActions):
         self.resubmit, self.ensure_model = resubmit, ensure_model
         self.keep_inputs = keep_inputs  # else a private input is deleted once the job settles
         self.logs: dict[int, EventLog] = {}
-        self.proof_tx: dict[int, str] = {}
         self._busy: Counter[int] = Counter()
         self._announced_at: dict[int, float] = {}
         self._retry_at: dict[int, float] = {}
@@ -197,6 +197,9 @@ class RequesterRole(RequesterActions):
             return
         source = BidSource.DIRECT if isinstance(inbound, DirectMessage) else BidSource.GOSSIP
         bid_key, new = ctx.store.add_bid(bid, BidDirection.RECEIVED, source)
+        if record.job.state is S.OVERDUE:  # an offer to rescue it (node.engine.rescue_offers)
+            await answer_rescue_offer(self, ctx, record, bid_key, bid)
+            return
         if not new:
             return
         problem = await self._problem(ctx.store, record, bid)
@@ -248,7 +251,7 @@ class RequesterRole(RequesterActions):
             step = ma.ChainProofAccepted()
         if self._advance(ctx, record.key, step, defer=True) is None:
             return
-        self.proof_tx[record.key] = event.tx_hash
+        ctx.store.set_proof_tx(record.key, event.tx_hash)
         assert record.model_id is not None
         try:
             scale = self._scale(ctx.store, record.model_id)
@@ -379,7 +382,7 @@ class RequesterRole(RequesterActions):
             "create": None,
             "award": None,
             "cancel": None,
-            "proof": self.proof_tx.get(record.key),
+            "proof": record.proof_tx,
         }
         names = {"create_job": "create", "award_job": "award", "cancel_job": "cancel"}
         for intent in store.intents_for_job(record.key):

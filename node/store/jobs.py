@@ -12,7 +12,9 @@ from node.store.errors import StoreError, UnknownRecordError
 from node.store.records import Job, JobInput, JobRecord, Role
 from protocol.market import ProverJob, RequesterJob
 
-_JOB_COLUMNS = "key, role, model_id, blob, output_q, output, proof, created_at, updated_at"
+_JOB_COLUMNS = (
+    "key, role, model_id, blob, output_q, output, proof, created_at, updated_at, proof_tx"
+)
 
 
 def _indexed(job: Job) -> dict[str, object]:
@@ -59,6 +61,7 @@ def _record(row: sqlite3.Row) -> JobRecord:
         proof=_ints(row["proof"]),
         created_at=row["created_at"],
         updated_at=row["updated_at"],
+        proof_tx=row["proof_tx"],
     )
 
 
@@ -163,6 +166,10 @@ class JobsMixin(StoreBase):
     def set_proof(self, key: int, calldata_words: Sequence[int]) -> None:
         """Record the proof as the uint256 words submitProof takes."""
         self._update(key, "proof = ?", (json.dumps([str(int(w)) for w in calldata_words]),))
+
+    def set_proof_tx(self, key: int, tx_hash: str) -> None:
+        """Record the transaction that proved job ``key`` (its ProofAccepted's)."""
+        self._update(key, "proof_tx = ?", (tx_hash.lower(),))
 
     def _update(self, key: int, assignments: str, params: tuple[object, ...]) -> None:
         with self.transaction():

@@ -44,12 +44,13 @@ _ALLOWED_FROM = {
     S.DROPPED: (S.SENT,),
 }
 _COLUMNS = (
-    "id, kind, job_key, params, status, tx_hash, nonce, receipt, reason, created_at, updated_at"
+    "id, kind, job_key, params, status, tx_hash, nonce, receipt, reason, created_at, updated_at, "
+    "signed"
 )
 
 
 def _intent(row: sqlite3.Row) -> Intent:
-    receipt = row["receipt"]
+    receipt, signed = row["receipt"], row["signed"]
     return Intent(
         id=row["id"],
         kind=row["kind"],
@@ -62,6 +63,7 @@ def _intent(row: sqlite3.Row) -> Intent:
         reason=row["reason"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],
+        signed=None if signed is None else json.loads(signed),
     )
 
 
@@ -100,9 +102,25 @@ class JournalMixin(StoreBase):
             return DuplicateIntentError(kind, job_key, row[0])
         return StoreError(f"cannot journal {kind} for job {job_key}: {exc}")
 
-    def mark_sent(self, intent_id: int, tx_hash: str, nonce: int) -> None:
-        """The transaction is signed (hash and nonce known); mark before broadcasting."""
-        self._mark(intent_id, S.SENT, "tx_hash = ?, nonce = ?", (tx_hash.lower(), nonce))
+    def mark_sent(
+        self,
+        intent_id: int,
+        tx_hash: str,
+        nonce: int,
+        signed: Mapping[str, Any] | None = None,
+    ) -> None:
+        """The transaction is signed (hash and nonce known); mark before broadcasting.
+
+        ``signed`` is the signed transaction itself (the chain client's TxRecord as
+        JSON, raw bytes included): what a restarted node rebroadcasts if it was dropped.
+        """
+        encoded = None if signed is None else json.dumps(dict(signed), sort_keys=True)
+        self._mark(
+            intent_id,
+            S.SENT,
+            "tx_hash = ?, nonce = ?, signed = ?",
+            (tx_hash.lower(), nonce, encoded),
+        )
 
     def mark_mined(self, intent_id: int, receipt: ReceiptLike) -> None:
         """The transaction landed: mined if it succeeded, reverted if not."""

@@ -68,6 +68,8 @@ class JobRecord:
     proof: tuple[int, ...] | None
     created_at: int
     updated_at: int
+    # The transaction whose ProofAccepted settled the job.
+    proof_tx: str | None = None
 
     @property
     def job_id(self) -> int | None:
@@ -134,6 +136,8 @@ class Intent:
     reason: str | None
     created_at: int
     updated_at: int
+    # The signed transaction as sent (TxRecord JSON), if the sender handed it over.
+    signed: dict[str, Any] | None = None
 
     @property
     def is_open(self) -> bool:

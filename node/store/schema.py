@@ -124,7 +124,15 @@ CREATE TABLE events (
 CREATE INDEX events_by_block ON events (block_number);
 """
 
-MIGRATIONS: tuple[str, ...] = (V1,)
+# The signed transaction of a sent intent (TxRecord JSON with the raw bytes), so a
+# restarted node can rebroadcast exactly those bytes; the transaction that proved a
+# job (a requester learns it from ProofAccepted).
+V2 = """
+ALTER TABLE intents ADD COLUMN signed TEXT;
+ALTER TABLE jobs ADD COLUMN proof_tx TEXT;
+"""
+
+MIGRATIONS: tuple[str, ...] = (V1, V2)
 
 
 def schema_version(conn: sqlite3.Connection) -> int:

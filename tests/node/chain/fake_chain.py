@@ -7,6 +7,8 @@ the same ledger. Transactions mine one block each and raise the same named
 ``ContractRevert`` classes as the real contracts, checked before any state
 changes. Proof verification is a callback (the fake has no Groth16); bid digests
 and signatures are real EIP-712, so signatures made for the fake also suit the chain.
+``FakeChain.sign_only`` makes a "signed, never broadcast" transaction (a node killed
+between signing and sending); ``settle`` broadcasts it, once, as the real sender does.
 test_fake_chain.py runs one scenario on both and compares them.
 """
 
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any, cast
 
@@ -82,6 +85,11 @@ class FakeLedger:
         self.stats: dict[str, ProverStats] = {}
         self.events: list[ChainEvent] = []
         self.txs: dict[str, TxRecord] = {}
+        self.receipts: dict[str, Receipt] = {}
+        # Signed transactions not yet broadcast, and how often each hash was broadcast.
+        self.held: dict[str, Callable[[], object]] = {}
+        self.broadcasts: Counter[str] = Counter()
+        self._hash_of_next: str | None = None
 
     def advance(self, seconds: int) -> None:
         """Move the clock (the next block's timestamp)."""
@@ -97,7 +105,8 @@ class FakeLedger:
         """Record a successful transaction and its events in a new block."""
         self.block += 1
         digest = hashlib.sha256(f"{self.block}:{sender}:{label}".encode()).hexdigest()
-        tx_hash, block_hash = "0x" + digest, "0x" + digest[::-1]
+        tx_hash, block_hash = self._hash_of_next or "0x" + digest, "0x" + digest[::-1]
+        self._hash_of_next = None
         events = tuple(
             ChainEvent(contract, name, args, self.block, i, tx_hash, block_hash)
             for i, (contract, name, args) in enumerate(emitted)
@@ -109,6 +118,7 @@ class FakeLedger:
         )
         self.txs[tx_hash] = record
         receipt = Receipt(tx_hash, self.block, block_hash, True, 0, None, cast(TxReceipt, {}))
+        self.receipts[tx_hash] = receipt
         return TxResult(record, receipt, events)
 
     def job(self, job_id: int) -> JobInfo:
@@ -494,5 +504,25 @@ class FakeChain:
         events = tuple(e for e in self.ledger.events if from_block <= e.block_number <= end)
         return EventBatch(events, max(from_block, end + 1), self.ledger.block)
 
+    def sign_only(self, label: str, send: Callable[[FakeChain], object]) -> TxRecord:
+        """A transaction ``send(self)`` signed but not broadcast; ``settle`` sends it."""
+        nonce = sum(1 for tx in self.ledger.txs.values() if tx.sender == self._address)
+        digest = hashlib.sha256(f"held:{len(self.ledger.held)}:{label}".encode()).hexdigest()
+        tx_hash = "0x" + digest
+
+        def broadcast() -> object:
+            self.ledger._hash_of_next = tx_hash
+            try:
+                return send(self)
+            finally:
+                self.ledger._hash_of_next = None  # a revert mines nothing
+
+        self.ledger.held[tx_hash] = broadcast
+        return TxRecord(label, self._address, None, 0, "0x", nonce, 0, 0, 0,
+                        self.chain_id, tx_hash, "0x02" + digest)  # fmt: skip
+
     def settle(self, record: TxRecord) -> TxStatus:
+        if record.tx_hash in self.ledger.held:  # dropped (never sent): the same bytes again
+            self.ledger.broadcasts[record.tx_hash] += 1
+            self.ledger.held.pop(record.tx_hash)()
         return TxStatus.LANDED if record.tx_hash in self.ledger.txs else TxStatus.DROPPED

@@ -76,7 +76,9 @@ class HookedChain:
     # node.engine.TxLookup
 
     def receipt_of(self, tx_hash: str) -> Receipt | None:
-        return None if tx_hash in self.pending else self.receipts.get(tx_hash)
+        if tx_hash in self.pending:
+            return None
+        return self.receipts.get(tx_hash) or self.ledger.receipts.get(tx_hash)
 
     def status_of(self, sender: str, tx_hash: str, nonce: int) -> TxStatus:
         if tx_hash in self.pending:
@@ -220,6 +222,29 @@ async def test_a_restarted_engine_reconciles_open_intents_before_anything_else(
             nursery.cancel_scope.cancel()
         assert store.open_intents() == []
     assert deposits(ledger) == 1
+
+
+async def test_a_transaction_signed_before_a_crash_is_sent_once_with_the_same_bytes(
+    tmp_path: Path, chain: HookedChain, ledger: FakeLedger, autojump_clock: trio.testing.MockClock
+) -> None:
+    path = tmp_path / "node.db"
+    with Store.open(path, chain_id=31337, contracts=CONTRACTS) as before_crash:
+        intent = before_crash.record_intent("stake_deposit", None, {"amount": str(ETH)})
+        record = chain.inner.sign_only("ProverStaking.deposit", lambda c: c.deposit_stake(ETH))
+        before_crash.mark_sent(intent, record.tx_hash, record.nonce, record.to_json())
+    assert deposits(ledger) == 0  # killed before the broadcast
+    with Store.open(path, chain_id=31337, contracts=CONTRACTS) as store:
+        engine = make_engine(store, chain)
+        async with trio.open_nursery() as nursery:
+            await open_engine(engine, nursery)  # the stored bytes go out again
+            assert store.get_intent(intent).status is IntentStatus.SENT
+            await trio.sleep(engine.tick_s * 3)  # ticks find the receipt
+            nursery.cancel_scope.cancel()
+        mined = store.get_intent(intent)
+        assert (mined.status, mined.tx_hash) == (IntentStatus.MINED, record.tx_hash)
+        assert await engine.executor.reconcile_open() == []
+    assert deposits(ledger) == 1
+    assert ledger.broadcasts == {record.tx_hash: 1}
 
 
 async def test_stake_commands_explain_refusals(

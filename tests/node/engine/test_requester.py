@@ -276,6 +276,9 @@ async def test_the_cheapest_valid_bid_wins_gets_the_input_and_the_result_complet
         ("award", ["award_job:recorded"]),
     ]
     assert world.ledger.balances.get(ADDR["alice"], 0) == 0  # the change was withdrawn
+    world.store.close()
+    world.open()  # a restarted node shows the same transactions
+    assert world.role._json(world.store, 1)["tx"] == status["tx"]
 
 
 async def test_no_bids_cancels_the_job_and_withdraws_the_escrow(

@@ -136,3 +136,14 @@ def test_open_intents_survive_a_reopen_for_reconciliation(store: Store) -> None:
             (sent, IntentStatus.SENT),
         ]
         assert reopened.get_intent(sent).nonce == 3
+
+
+def test_a_sent_intent_keeps_its_signed_transaction(store: Store) -> None:
+    job = a_job(store)
+    intent = store.record_intent("award_job", job, {"job_id": "1"})
+    signed = {"tx_hash": "0xab", "nonce": 4, "raw": "0x02f8", "value": 10**30}
+    store.mark_sent(intent, "0xAB", 4, signed)
+    [reopened] = store.open_intents()
+    assert (reopened.signed, reopened.tx_hash, reopened.nonce) == (signed, "0xab", 4)
+    store.mark_sent(intent, "0xCD", 4)  # a re-signed replacement without its bytes
+    assert store.get_intent(intent).signed is None  # never the bytes of another hash

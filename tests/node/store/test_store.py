@@ -15,6 +15,7 @@ from node.store import (
     BidStatus,
     ChainCursor,
     CorruptRecordError,
+    IntentStatus,
     ModelRecord,
     Role,
     SchemaTooNewError,
@@ -261,3 +262,22 @@ def test_a_failed_transaction_leaves_nothing_behind(store: Store) -> None:
             crash_midway(store, 6)
     assert [r.key for r in store.list_jobs()] == [kept]
     assert store.cursor() is None
+
+
+def test_a_version_1_store_upgrades_with_its_sent_intents_and_jobs(tmp_path: Path) -> None:
+    path = tmp_path / "node.db"
+    with open_store(path, migrations=MIGRATIONS[:1]) as old:
+        job, _ = new_requester_job(
+            max_fee=10, collateral=0, bid_deadline=5, proof_deadline=6, rescue_window=1
+        )
+        key = old.add_job(Role.REQUESTER, job)
+        intent = old.record_intent("create_job", key, {})
+        old._conn.execute("UPDATE intents SET status = 'sent', tx_hash = '0xaa', nonce = 3")
+    with open_store(path) as store:
+        upgraded = store.get_intent(intent)
+        assert (upgraded.status, upgraded.tx_hash, upgraded.signed) == (
+            IntentStatus.SENT, "0xaa", None
+        )  # fmt: skip
+        assert store.get_job(key).proof_tx is None
+        store.set_proof_tx(key, "0xBEEF")
+        assert store.get_job(key).proof_tx == "0xbeef"
