@@ -6,9 +6,10 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 export PROVERNET_TOOLS := $(CURDIR)/.tools
 
-.PHONY: help venv tools test lint typecheck check contracts bench clean
+.PHONY: help venv tools test lint typecheck check contracts bench clean devnet
 
 help:
+	@echo "make devnet     install everything, start a local market (.devnet) and run one job on it"
 	@echo "make test       install everything the tests need, lint, type-check, run the whole suite"
 	@echo "make check      lint and type-check"
 	@echo "make contracts  recompile contracts/ with the pinned solc"
@@ -34,7 +35,7 @@ lint: venv
 	$(VENV)/bin/ruff format --check protocol node tests bench devnet
 
 typecheck: venv
-	$(VENV)/bin/mypy protocol node
+	$(VENV)/bin/mypy protocol node devnet
 
 check: lint typecheck
 
@@ -48,6 +49,12 @@ bench: venv tools
 	$(PY) -m bench.prove_bench
 	$(PY) -m bench.verify_bench
 	$(PY) -m bench.gas.measure
+
+# A local chain and four nodes as background processes in .devnet, then one job end to end.
+devnet: venv tools
+	$(VENV)/bin/provernet devnet up
+	$(VENV)/bin/provernet devnet demo
+	@echo "the devnet keeps running; stop it with: $(VENV)/bin/provernet devnet down  (--clean also deletes .devnet)"
 
 clean:
 	rm -rf $(VENV) .tools .pytest_cache .mypy_cache .ruff_cache

@@ -34,6 +34,7 @@ GROUPS: dict[str, tuple[str, str]] = {
         "node.model_cli:add_model_commands",
     ),
     "contracts": ("deploy provernet's contracts", "node.chain.cli:add_contracts_commands"),
+    "devnet": ("run a whole market on this machine", "devnet.cli:add_devnet_commands"),
 }
 
 
