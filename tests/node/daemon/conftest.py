@@ -1,7 +1,9 @@
-"""Fixtures for the daemon tests: the contracts on the session anvil, rolled back after."""
+"""Fixtures for the daemon tests: the contracts on the session anvil, rolled back after,
+and the tiny models the jobs run on."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +15,7 @@ from node.chain.deploy import Deployment, DeployParams, deploy_contracts
 from node.chain.rpc import connect
 from node.chain.sender import TxSender
 from node.keys import dev_account
+from tests.protocol.zkml.models import gemm
 
 # Long enough that no test sees it pass; the engine tests cover completing one.
 WITHDRAWAL_DELAY_S = 3600
@@ -36,3 +39,19 @@ def deployment(w3: Web3, tmp_path: Path) -> tuple[Deployment, Path]:
     path = tmp_path / "deployment.json"
     deployed.save(path)
     return deployed, path
+
+
+@pytest.fixture
+def gemm_onnx(tmp_path: Path) -> Path:
+    """The one-op Gemm model (4 inputs, 3 outputs) of tests/protocol/zkml/models.py."""
+    path = tmp_path / "gemm.onnx"
+    path.write_bytes(gemm()[0])
+    return path
+
+
+@pytest.fixture
+def gemm_input(tmp_path: Path) -> Path:
+    """An input for ``gemm_onnx`` as ``job submit --input`` reads it."""
+    path = tmp_path / "input.json"
+    path.write_text(json.dumps({"input": [0.5, -0.25, 0.0, 0.75]}))
+    return path

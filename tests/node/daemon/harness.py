@@ -1,26 +1,40 @@
-"""Named daemons for the tests: homes made by ``node init``, daemons run as real processes."""
+"""Named daemons for the tests: homes made by ``node init``, daemons run as real processes.
+
+``market`` is the usual entry point: it inits one home per name with its own anvil
+dev account, bootstraps every node from the first, starts them and waits until each
+has caught up with the chain. The CLI in the test's process talks to them through
+their local APIs (``cli_json``, ``is_up``).
+"""
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from node.anvil import free_port
+import pytest
+
+from node.anvil import AnvilProcess, free_port, rpc_call
 from node.cli import main
+from node.exit_codes import OK
 from node.keys import PASSWORD_ENV
 
 ROOT = Path(__file__).resolve().parents[3]
 # An automining anvil makes blocks only for transactions: count none on top, poll often.
 DAEMON_ENV = {"PROVERNET_CONFIRMATIONS": "0", "PROVERNET_POLL_INTERVAL": "0.2"}
+# A daemon starts its worker pool, p2p host and chain sync in a few seconds; 2 busy cores
+# running three of them at once have taken up to 20 s.
+START_TIMEOUT_S = 45.0
 
 
 @dataclass
@@ -33,6 +47,8 @@ class Home:
     peer_id: str
     port: int
     process: subprocess.Popen[bytes] | None = None
+    # Environment for ``node run`` on top of DAEMON_ENV (config fields by their variables).
+    env: dict[str, str] = field(default_factory=dict)
 
     @property
     def multiaddr(self) -> str:
@@ -45,7 +61,7 @@ class Home:
     def start(self) -> None:
         """Start ``node run`` as a child process (stdout/stderr to <home>/daemon.out)."""
         out = (self.root / "daemon.out").open("ab")
-        env = {k: v for k, v in os.environ.items() if k != PASSWORD_ENV} | DAEMON_ENV
+        env = {k: v for k, v in os.environ.items() if k != PASSWORD_ENV} | DAEMON_ENV | self.env
         self.process = subprocess.Popen(
             [sys.executable, "-m", "node.cli", "--home", str(self.root), "node", "run"],
             cwd=ROOT,
@@ -63,9 +79,20 @@ class Home:
         self.process = None
         return code
 
+    def alive(self) -> bool:
+        """Whether the daemon's process is running."""
+        return self.process is not None and self.process.poll() is None
+
     def log(self) -> str:
         path = self.root / "daemon.out"
         return path.read_text(errors="replace") if path.exists() else ""
+
+    def set_config(self, old: str, new: str) -> None:
+        """Replace the line ``old`` of the home's config.toml by ``new``."""
+        config = self.root / "config.toml"
+        text = config.read_text()
+        assert old in text, f"{old!r} is not in {config}"
+        config.write_text(text.replace(old, new))
 
 
 def init_home(
@@ -121,3 +148,118 @@ def running(*homes: Home) -> Iterator[None]:
                 home.process.kill()
                 home.process.wait(10)
                 home.process = None
+
+
+def cli_json(home: Home, capsys: pytest.CaptureFixture[str], *args: str) -> Any:
+    """``provernet --home <root> args... --json``, which must succeed; its answer."""
+    capsys.readouterr()
+    assert home.cli(*args, "--json") == OK, capsys.readouterr().err
+    return json.loads(capsys.readouterr().out)
+
+
+def is_up(home: Home, capsys: pytest.CaptureFixture[str]) -> bool:
+    """Whether the daemon answers and has caught up with the chain."""
+    capsys.readouterr()
+    answering = home.cli("node", "status", "--json") == OK
+    out = capsys.readouterr().out
+    return answering and json.loads(out)["ready"] is True
+
+
+def submit_job(
+    home: Home,
+    capsys: pytest.CaptureFixture[str],
+    model: str | int,
+    input_file: Path,
+    *options: str,
+    wait: bool = True,
+) -> tuple[int, Any]:
+    """``job submit --model model --input input_file options... --json [--wait]``.
+
+    Returns its exit code and its answer (the job, once final with ``wait``).
+    """
+    args = ["job", "submit", "--model", str(model), "--input", str(input_file), *options]
+    capsys.readouterr()
+    code = home.cli(*args, "--json", *(["--wait"] if wait else []))
+    captured = capsys.readouterr()
+    assert captured.out, f"job submit printed nothing (exit {code}): {captured.err}"
+    return code, json.loads(captured.out)
+
+
+def wait_until_up(home: Home, capsys: pytest.CaptureFixture[str]) -> None:
+    """Wait until ``home``'s daemon is ready; a timeout shows its log."""
+    up = functools.partial(is_up, home, capsys)
+    wait_for(up, START_TIMEOUT_S, f"{home.name}'s daemon to be ready\n{home.log()}")
+
+
+@contextmanager
+def blocks_every_second(anvil: AnvilProcess) -> Iterator[None]:
+    """Mine a block a second, as a live chain does (an automining anvil idles between
+    transactions, and JobMarket judges deadlines by the latest block's time)."""
+    stop = threading.Event()
+
+    def mine() -> None:
+        while not stop.wait(1.0):
+            rpc_call(anvil.rpc_url, "evm_mine")
+
+    miner = threading.Thread(target=mine, daemon=True)
+    miner.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        miner.join()
+
+
+@contextmanager
+def market(
+    tmp_path: Path,
+    anvil: AnvilProcess,
+    deployment: Path,
+    capsys: pytest.CaptureFixture[str],
+    names: Sequence[str],
+    *,
+    first_account: int = 1,
+    env: Mapping[str, Mapping[str, str]] | None = None,
+    configure: Callable[[Home], None] | None = None,
+    live_chain: bool = True,
+) -> Iterator[dict[str, Home]]:
+    """Daemons named ``names``, up and peered, on dev accounts ``first_account``, +1, ...
+
+    Every node after the first bootstraps from the first. ``env`` gives a node's extra
+    environment by name; ``configure`` may edit each home before it starts. With
+    ``live_chain`` anvil mines a block a second meanwhile (``blocks_every_second``).
+    Yields the homes by name; the daemons are killed afterwards.
+    """
+
+    def out() -> str:
+        return capsys.readouterr().out
+
+    homes: dict[str, Home] = {}
+    for offset, name in enumerate(names):
+        bootstrap = [homes[names[0]].multiaddr] if homes else []
+        home = init_home(
+            tmp_path, name, deployment, anvil.rpc_url, first_account + offset, out, bootstrap
+        )
+        home.env.update((env or {}).get(name, {}))
+        if configure is not None:
+            configure(home)
+        homes[name] = home
+    with ExitStack() as stack:
+        stack.enter_context(running(*homes.values()))
+        if live_chain:
+            stack.enter_context(blocks_every_second(anvil))
+        for home in homes.values():
+            wait_until_up(home, capsys)
+        first, *others = homes.values()
+        wait_for(
+            functools.partial(_bound_peers, first, capsys, {h.peer_id for h in others}),
+            START_TIMEOUT_S,
+            f"{first.name} to see every other node's peer record",
+        )
+        yield homes
+
+
+def _bound_peers(home: Home, capsys: pytest.CaptureFixture[str], wanted: set[str]) -> bool:
+    """Whether ``home`` is connected to every peer of ``wanted`` and knows its account."""
+    peers = cli_json(home, capsys, "node", "peers")
+    return wanted <= {p["peer_id"] for p in peers if p["account"]}

@@ -7,7 +7,6 @@ from alice. The CLI in this process talks to them through their local APIs.
 from __future__ import annotations
 
 import functools
-import json
 import signal
 from pathlib import Path
 from typing import Any
@@ -21,32 +20,26 @@ from node.api.client import ApiClient
 from node.chain.deploy import Deployment
 from node.config import load_config
 from node.daemon import DaemonError, run_node
-from node.exit_codes import FAILED, OK, UNAVAILABLE, USAGE
+from node.exit_codes import FAILED, UNAVAILABLE, USAGE
 from node.home import acquire_home_lock
-from tests.node.daemon.harness import DAEMON_ENV, Home, init_home, running, wait_for
+from tests.node.daemon.harness import (
+    DAEMON_ENV,
+    Home,
+    cli_json,
+    init_home,
+    running,
+    wait_for,
+    wait_until_up,
+)
 
 ETH = 10**18
 
 pytestmark = pytest.mark.slow
 
 
-def cli_json(home: Home, capsys: pytest.CaptureFixture[str], *args: str) -> Any:
-    capsys.readouterr()
-    assert home.cli(*args, "--json") == OK, capsys.readouterr().err
-    return json.loads(capsys.readouterr().out)
-
-
 def status(home: Home, capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
     answer: dict[str, Any] = cli_json(home, capsys, "node", "status")
     return answer
-
-
-def is_up(home: Home, capsys: pytest.CaptureFixture[str]) -> bool:
-    """Whether the daemon answers and has caught up with the chain."""
-    capsys.readouterr()
-    answering = home.cli("node", "status", "--json") == OK
-    out = capsys.readouterr().out
-    return answering and json.loads(out)["ready"] is True
 
 
 def staked(w3: Web3, deployed: Deployment, address: str) -> tuple[int, int]:
@@ -76,7 +69,7 @@ def test_two_daemons_peer_stake_sync_and_stop(
     bob = init_home(tmp_path, "bob", path, anvil.rpc_url, 2, out, [alice.multiaddr])
     with running(alice, bob):
         for home in (alice, bob):
-            wait_for(lambda h=home: is_up(h, capsys), 45, f"{home.name}'s daemon\n{home.log()}")
+            wait_until_up(home, capsys)
 
         # They meet over libp2p and each learns the other's account from its peer record.
         def alice_sees_bob() -> bool:
@@ -140,7 +133,7 @@ def test_two_daemons_peer_stake_sync_and_stop(
 
         # Restarted after SIGKILL, alice resumes from her stored cursor: nothing is replayed.
         alice.start()
-        wait_for(lambda: is_up(alice, capsys), 45, f"alice's restart\n{alice.log()}")
+        wait_until_up(alice, capsys)
         again = wait_for(alice_processed, 15, "alice to catch up after the restart")
         assert again["events_applied"] == 0
         assert alice.stop(signal.SIGINT) == 0

@@ -8,7 +8,6 @@ and holds an identical copy.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 from pathlib import Path
@@ -23,7 +22,7 @@ from node.chain.deploy import Deployment
 from node.exit_codes import OK, UNAVAILABLE
 from protocol.groth16 import snarkjs
 from protocol.groth16.calldata import vk_to_evm_words, words_to_bytes
-from tests.node.daemon.harness import ROOT, Home, init_home, running, wait_for
+from tests.node.daemon.harness import ROOT, cli_json, init_home, running, wait_for, wait_until_up
 
 ONNX = ROOT / "devnet" / "models" / "digits_mlp.onnx"
 SAMPLES = ROOT / "devnet" / "models" / "digits_mlp_calibration.npy"
@@ -42,19 +41,6 @@ REGISTRY_ABI = [
 ]  # fmt: skip
 
 pytestmark = pytest.mark.slow
-
-
-def cli_json(home: Home, capsys: pytest.CaptureFixture[str], *args: str) -> Any:
-    capsys.readouterr()
-    assert home.cli(*args, "--json") == OK, capsys.readouterr().err
-    return json.loads(capsys.readouterr().out)
-
-
-def is_up(home: Home, capsys: pytest.CaptureFixture[str]) -> bool:
-    capsys.readouterr()
-    answering = home.cli("node", "status", "--json") == OK
-    out = capsys.readouterr().out
-    return answering and json.loads(out)["ready"] is True
 
 
 def sha256(path: Path) -> str:
@@ -79,8 +65,7 @@ def test_alice_registers_and_bob_fetches_the_digits_mlp(
     assert alice.cli("model", "list") == UNAVAILABLE  # no daemon yet
     with running(alice, bob):
         for home in (alice, bob):
-            up = functools.partial(is_up, home, capsys)
-            wait_for(up, 45, f"{home.name}'s daemon\n{home.log()}")
+            wait_until_up(home, capsys)
 
         model = cli_json(alice, capsys, "model", "register", str(ONNX), "--name", "digits",
                          "--calibration", str(SAMPLES))  # fmt: skip
