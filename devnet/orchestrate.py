@@ -97,10 +97,14 @@ def up(directory: Path, n_nodes: int | None, block_time_s: int | None, report: R
     n_nodes = DEFAULT_NODES if n_nodes is None else n_nodes
     block_time_s = DEFAULT_BLOCK_TIME_S if block_time_s is None else block_time_s
     check_arguments(n_nodes, block_time_s)
+    try:
+        binary = chain.locate_anvil(report=report)
+    except ToolError as exc:
+        raise CliError(str(exc), TOOL_MISSING) from exc
     directory.mkdir(parents=True, exist_ok=True)
     records: dict[str, ProcessRecord] = {}
     try:
-        state = _create(directory, n_nodes, block_time_s, records, report)
+        state = _create(directory, binary, n_nodes, block_time_s, records, report)
     except BaseException:
         killed = stop_all(list(reversed(records.values())))
         if records:
@@ -112,15 +116,12 @@ def up(directory: Path, n_nodes: int | None, block_time_s: int | None, report: R
 
 def _create(
     directory: Path,
+    binary: Path,
     n_nodes: int,
     block_time_s: int,
     records: dict[str, ProcessRecord],
     report: Report,
 ) -> DevnetState:
-    try:
-        binary = chain.locate_anvil(report=report)
-    except ToolError as exc:
-        raise CliError(str(exc), TOOL_MISSING) from exc
     write_secret(directory / PASSWORD_FILE, secrets.token_hex(32).encode() + b"\n")
     port = free_port()
     rpc_url = f"http://127.0.0.1:{port}"

@@ -11,6 +11,8 @@ the integer reference of the compiled model on the same input.
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -172,6 +174,18 @@ def test_demo_shows_bids_winner_output_and_balances(devnet: Devnet) -> None:
     node1 = rows["node1"]
     assert int(node1["eth_delta"]) == int(summary["fee"]) - int(node1["gas_paid"])
     assert int(rows["node0"]["eth_delta"]) == -int(summary["fee"]) - int(rows["node0"]["gas_paid"])
+
+
+def test_a_crashed_node_is_restarted_by_up(devnet: Devnet) -> None:
+    directory = str(devnet.directory)
+    crashed = load_pids(devnet.directory)["node2"]
+    os.kill(crashed.pid, signal.SIGKILL)
+    up = provernet("devnet", "up", "--dir", directory, "--json")
+    assert up.returncode == 0, up.stdout + up.stderr
+    assert json.loads(up.stdout)["started"] == ["node2"]  # only the dead one
+    records = load_pids(devnet.directory)
+    assert records["node2"].pid != crashed.pid
+    assert all(is_running(r) for r in records.values())
 
 
 def test_down_stops_every_process_and_up_resumes_the_same_chain(devnet: Devnet) -> None:

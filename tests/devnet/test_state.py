@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import sys
 import time
 from pathlib import Path
@@ -13,6 +14,8 @@ import pytest
 from devnet import orchestrate
 from devnet.procs import spawn, stop, stop_all
 from devnet.state import (
+    ANVIL,
+    ANVIL_STATE_FILE,
     PIDS_FILE,
     STATE_FILE,
     DevnetState,
@@ -24,8 +27,9 @@ from devnet.state import (
     load_pids,
     save_pids,
 )
+from node.anvil import free_port
 from node.cli import main
-from node.exit_codes import USAGE, CliError
+from node.exit_codes import TOOL_MISSING, USAGE, CliError
 
 PEER = "12D3KooWEFK8y3oRfMWnvPQNBh4Z5dLTZsfsQoh9rHuybUadiSw6"
 
@@ -188,3 +192,42 @@ def test_a_resumed_devnet_keeps_its_size(tmp_path: Path) -> None:
     _state(tmp_path).save(tmp_path)
     with pytest.raises(CliError, match="3 nodes, not 5"):
         orchestrate.up(tmp_path, 5, None, lambda _line: None)
+
+
+def test_up_without_anvil_or_npm_says_what_to_install(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    monkeypatch.setenv("PROVERNET_TOOLS", str(tmp_path / "tools"))
+    monkeypatch.setenv("PATH", str(empty))
+    directory = tmp_path / "net"
+    assert main(["devnet", "up", "--dir", str(directory)]) == TOOL_MISSING
+    assert "npm was not found" in capsys.readouterr().err
+    assert not directory.exists()
+
+
+def _crashed_anvil(tmp_path: Path, port: int) -> None:
+    """A recorded devnet whose anvil has died (its pid is above pid_max: long gone)."""
+    state = _state(tmp_path)
+    DevnetState(f"http://127.0.0.1:{port}", 31337, port, 1, state.deployment, state.nodes).save(
+        tmp_path
+    )
+    argv = ("anvil", "--port", str(port))
+    save_pids(tmp_path, {ANVIL: ProcessRecord(ANVIL, 2**22 + 1, "1", argv, "anvil.log")})
+
+
+def test_resuming_without_the_saved_chain_refuses_and_names_down_clean(tmp_path: Path) -> None:
+    _crashed_anvil(tmp_path, free_port())
+    with pytest.raises(CliError, match=r"no saved chain .* down --dir .* --clean"):
+        orchestrate.up(tmp_path, None, None, lambda _line: None)
+
+
+def test_resuming_on_a_port_now_taken_says_so(tmp_path: Path) -> None:
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        _crashed_anvil(tmp_path, holder.getsockname()[1])
+        (tmp_path / ANVIL_STATE_FILE).write_text("{}")
+        with pytest.raises(CliError, match="is in use"):
+            orchestrate.up(tmp_path, None, None, lambda _line: None)
