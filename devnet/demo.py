@@ -188,6 +188,7 @@ def _summary(
         "tx": job.get("tx"),
         "output": output,
         "predicted": predicted,
+        "label": state.model.get("label"),
         "balances": balances,
     }
 
@@ -210,7 +211,9 @@ def _print_summary(summary: Mapping[str, Any], names: Mapping[str, str]) -> None
             print(f"tx {name:<7} {tx}")
     if summary["output"]:
         print("output     " + " ".join(f"{v:.3f}" for v in summary["output"]))
-        print(f"predicted  digit {summary['predicted']}")
+        label = summary["label"]
+        truth = "" if label is None else f" (the sample is a handwritten {label})"
+        print(f"predicted  digit {summary['predicted']}{truth}")
     print()
     print(f"{'node':<7} {'role':<10} {'ETH before':>18} {'ETH after':>18} {'change':>12} "
           f"{'gas paid':>10} {'owed by JobMarket':>18}")  # fmt: skip

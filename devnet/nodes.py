@@ -53,18 +53,30 @@ class ModelFiles:
     onnx: Path
     calibration: Path
     input: Path
+    label: int | None  # the sample input's true class, from the models' manifest.json
 
 
 def demo_model_files(name: str = DEMO_MODEL) -> ModelFiles:
     """Where the demo model's ONNX file, calibration samples and sample input are."""
     base = Path(str(resources.files("devnet.models")))
     files = ModelFiles(
-        base / f"{name}.onnx", base / f"{name}_calibration.npy", base / f"{name}_input.json"
+        base / f"{name}.onnx",
+        base / f"{name}_calibration.npy",
+        base / f"{name}_input.json",
+        _sample_label(base / "manifest.json", name),
     )
     for path in (files.onnx, files.calibration, files.input):
         if not path.is_file():
             raise CliError(f"the demo model file {path} is missing (a broken install?)", FAILED)
     return files
+
+
+def _sample_label(manifest: Path, name: str) -> int | None:
+    try:
+        models = json.loads(manifest.read_text())["models"]
+        return next(int(m["sample_input"]["label"]) for m in models if m["name"] == name)
+    except (OSError, ValueError, KeyError, TypeError, StopIteration):
+        return None
 
 
 def role_of(index: int) -> str:

@@ -19,6 +19,7 @@ import shutil
 import socket
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -230,9 +231,9 @@ def _prepare(
     report: Report,
 ) -> DevnetState:
     """Stake the provers, register the demo model, write devnet.json."""
-    for entry in entries[1:]:
-        tx = nodes.stake(entry)
-        report(f"{entry.name} staked {nodes.STAKE} (tx {tx})")
+    with ThreadPoolExecutor(max_workers=len(entries)) as pool:  # one block for all deposits
+        for entry, tx in zip(entries[1:], pool.map(nodes.stake, entries[1:]), strict=True):
+            report(f"{entry.name} staked {nodes.STAKE} (tx {tx})")
     files = nodes.demo_model_files()
     report(f"registering the demo model {nodes.DEMO_MODEL} (compile, Groth16 setup, registry) ...")
     started = time.monotonic()
@@ -252,6 +253,7 @@ def _prepare(
             "id": model.get("id"),
             "onnx": str(files.onnx),
             "input": str(files.input),
+            "label": files.label,
         },
     )
     state.save(directory)

@@ -167,7 +167,7 @@ def test_demo_shows_bids_winner_output_and_balances(devnet: Devnet) -> None:
     summary = json.loads(demo.stdout)
     assert summary["settled"] is True
     assert summary["winner"] == devnet.address(1)
-    assert summary["predicted"] == SAMPLE_LABEL
+    assert summary["predicted"] == summary["label"] == SAMPLE_LABEL
     assert len(summary["bids"]) == 2
     assert summary["proving_s"] is not None
     rows = {row["name"]: row for row in summary["balances"]}
