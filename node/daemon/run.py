@@ -149,7 +149,9 @@ async def _serve(
         _requester(config, home, chain, p2p, models).register(engine)
     if pool is not None:
         metrics.watch_prover(pool)
-        _prover(config, chain, p2p, models, pool, metrics).register(engine)
+        # JobMarket's rescue window is fixed at deployment: read it, never assume it.
+        window = await trio.to_thread.run_sync(chain.contracts["JobMarket"].call, "rescueWindow")
+        _prover(config, chain, p2p, models, pool, metrics, int(window)).register(engine)
     models.attach(p2p)
     metrics.watch_p2p(p2p)
     cursor = store.cursor() or ChainCursor(config.chain.deployment_block, None)
@@ -217,6 +219,7 @@ def _prover(
     models: ModelRole,
     pool: ProverPool,
     metrics: Metrics,
+    rescue_window: int,
 ) -> ProverRole:
     prover = config.prover
     pricing = Pricing(prover.price_per_1k_constraints, prover.margin_bps, prover.capacity,
@@ -230,6 +233,8 @@ def _prover(
         pricing=pricing,
         ensure_model=models.ensure_model,
         metrics=metrics,
+        rescue_window=rescue_window,
+        rescue=prover.rescue,
         gas_price=lambda: int(chain.w3.eth.gas_price),
     )
 

@@ -199,6 +199,14 @@ async def until(condition: Callable[[], bool], seconds: float = 60.0) -> None:
     raise AssertionError("the condition never held")
 
 
+def submission_mined(world: World, job_id: int, role: Role = Role.PROVER) -> bool:
+    """Whether a submitProof of our record of ``job_id`` in ``role`` is mined."""
+    record = world.store.find_job(job_id, role)
+    assert record is not None
+    intents = world.store.intents_for_job(record.key)
+    return any(i.kind == "submit_proof" and i.status.value == "mined" for i in intents)
+
+
 @pytest.fixture
 def world(tmp_path: Path, circuit_dir: Path, pool: ProverPool) -> World:
     return World(tmp_path, circuit_dir, pool)
@@ -251,11 +259,10 @@ async def test_a_won_job_is_proved_submitted_once_and_paid(world: World) -> None
         await world.sync()
         assert world.state(job.job_id) == "won"
         await world.deliver(job.job_id)
-        await until(lambda: world.state(job.job_id) == "submitted")
-        await until(lambda: not world.store.open_intents())
+        await until(lambda: submission_mined(world, job.job_id))
         await world.sync()
         await until(lambda: world.state(job.job_id) == "paid")
-        await until(lambda: not world.store.open_intents())
+        await until(lambda: not world.ledger.balances[ADDR["bob"]])  # PAID withdraws the fee
         await world.deliver(job.job_id)  # a late duplicate is ignored
         await trio.sleep(0.2)
         nursery.cancel_scope.cancel()
