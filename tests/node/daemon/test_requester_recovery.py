@@ -1,0 +1,105 @@
+"""A requester killed mid-job (SIGKILL) and restarted still gets the result, once.
+
+alice submits a job to bob (two real daemons on the session anvil, a block a
+second) and is killed twice. First the moment JobMarket shows the job awarded: her
+awardJob may be mined but not yet marked in her journal, her input not yet sent;
+the restarted daemon reconciles the award and delivers the stored input. Then the
+moment her store says the input was delivered: she stays down until bob's proof is
+accepted on-chain, so she learns the result only by replaying the chain from her
+stored cursor. ``job result`` shows the outputs and the create, award and proof
+transactions; the chain shows one job, one award and one payment to bob.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+
+from node.anvil import AnvilProcess
+from node.chain.client import Web3Chain
+from node.chain.deploy import Deployment
+from node.chain.types import JobStatus
+from node.home import HomeLayout
+from node.keys import dev_account
+from tests.node.daemon.harness import (
+    Home,
+    cli_json,
+    market,
+    submit_job,
+    wait_for,
+    wait_until_up,
+)
+
+pytestmark = pytest.mark.slow
+
+ALICE = 8  # anvil dev account (bob has the next)
+
+
+def stored_state(home: Home) -> str | None:
+    """The state of the job in ``home``'s store, read alongside its running daemon."""
+    uri = f"file:{HomeLayout(home.root).database}?mode=ro"
+    with contextlib.closing(sqlite3.connect(uri, uri=True)) as db:
+        row = db.execute("SELECT state FROM jobs WHERE role = 'requester'").fetchone()
+    return None if row is None else str(row[0])
+
+
+def poll_store(home: Home, states: tuple[str, ...], timeout_s: float) -> str:
+    """Wait, reading the store every few milliseconds, until the job is in one of ``states``."""
+    deadline = time.monotonic() + timeout_s
+    while (state := stored_state(home)) not in states:
+        assert time.monotonic() < deadline, f"the job stayed {state}\n{home.log()}"
+        time.sleep(0.01)
+    return state
+
+
+def test_a_requester_killed_at_the_award_and_while_proving_still_gets_the_result(
+    anvil: AnvilProcess,
+    deployment: tuple[Deployment, Path],
+    tmp_path: Path,
+    gemm_onnx: Path,
+    gemm_input: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    deployed, path = deployment
+    chain = Web3Chain.open(anvil.rpc_url, deployed, dev_account(0))
+    start = chain.block_number() + 1
+    with market(tmp_path, anvil, path, capsys, ["alice", "bob"], first_account=ALICE) as homes:
+        alice, bob = homes["alice"], homes["bob"]
+        logs = lambda: f"{alice.log()}\n{bob.log()}"  # noqa: E731
+        model = cli_json(alice, capsys, "model", "register", str(gemm_onnx), "--name", "gemm")
+        cli_json(bob, capsys, "stake", "deposit", "1eth")
+        terms = ("--max-fee", "0.01eth", "--deadline", "120s")
+        _, submitted = submit_job(alice, capsys, model["id"], gemm_input, *terms, wait=False)
+        status = lambda: cli_json(alice, capsys, "job", "status", str(submitted["id"]))  # noqa: E731
+        job_id = wait_for(lambda: status()["job_id"], 30, "the job created")
+        on_chain = lambda: chain.get_job(job_id).status  # noqa: E731
+        # 1. The moment awardJob is mined: alice may not have marked it nor sent the input.
+        wait_for(lambda: on_chain() is not JobStatus.OPEN, 60, f"the award\n{logs()}")
+        alice.stop(signal.SIGKILL)
+        killed_at_award = stored_state(alice)
+        alice.start()
+        # 2. The input is with bob: alice is away while his proof lands, and replays it.
+        poll_store(alice, ("input delivered", "proven"), 60)
+        alice.stop(signal.SIGKILL)
+        delivered = stored_state(alice)
+        wait_for(lambda: on_chain() is JobStatus.FULFILLED, 60, f"bob's proof\n{bob.log()}")
+        alice.start()
+        wait_until_up(alice, capsys)
+        wait_for(lambda: status()["final"], 60, f"the result\n{logs()}")
+        result = cli_json(alice, capsys, "job", "result", str(submitted["id"]))
+        wait_for(lambda: chain.balance_of(alice.address) == 0, 30, "alice's change withdrawn")
+    assert killed_at_award in ("awarding", "awarded", "input delivered"), killed_at_award
+    assert delivered == "input delivered"  # killed before the proof was seen
+    assert (result["state"], result["prover"]) == ("proven", bob.address), alice.log()
+    assert len(result["output"]) == len(result["output_q"]) == 3
+    assert all(result["tx"][k] for k in ("create", "award", "proof")), result["tx"]
+    assert chain.get_job(job_id).prover == bob.address
+    names = [e.name for e in chain.events_since(start).events]
+    assert (names.count("JobCreated"), names.count("JobAwarded")) == (1, 1)
+    stats = chain.prover_stats(bob.address)  # bob paid once
+    assert (stats.fulfilled, stats.slashed, stats.fees_earned) == (1, 0, int(result["fee"]))
