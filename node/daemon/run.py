@@ -5,7 +5,8 @@ chain id and the contracts' code are checked); open the store; then start, each
 with ``nursery.start`` so it reports when ready:
 
 1. the engine (it reconciles open intents with the chain first),
-2. the p2p service (listen, bootstrap, our signed peer record) and the task
+2. the p2p service (listen, bootstrap and the peers the store remembers, our signed
+   peer record), the task recording connected peers in the store, and the task
    forwarding its messages to the engine,
 3. the local API (status, peers, the engine's commands, metrics): from here the
    CLI finds the daemon; until the chain has caught up it answers /status and
@@ -35,6 +36,7 @@ import trio
 from node.api import ApiServer, Readiness, Routes, add_node_routes
 from node.chain.client import Web3Chain
 from node.config import NodeConfig
+from node.daemon.peer_memory import known_addresses, remember_peers
 from node.daemon.resources import (
     DaemonError,
     Web3TxLookup,
@@ -144,7 +146,7 @@ async def _serve(
     StakeCommands(chain).register(engine)
     models = ModelRole(chain, home, bytes(chain.sender.account.key))
     models.register(engine)
-    p2p, inbox = _p2p_service(config, home, chain, models.lookup_blob)
+    p2p, inbox = _p2p_service(config, home, chain, store, models.lookup_blob)
     if config.roles.requester:
         _requester(config, home, chain, p2p, models).register(engine)
     if pool is not None:
@@ -176,6 +178,7 @@ async def _serve(
         await nursery.start(engine.run)
         readiness.done("engine")
         await nursery.start(p2p.run)
+        nursery.start_soon(remember_peers, p2p, store)
         nursery.start_soon(forward, inbox, engine.inputs.clone())
         readiness.done("p2p")
         port = await nursery.start(api.run)
@@ -246,16 +249,17 @@ async def _count_jobs(services: Services, ctx: EngineContext, now: float) -> Non
 
 
 def _p2p_service(
-    config: NodeConfig, home: Path, chain: Web3Chain, blobs: BlobLookup
+    config: NodeConfig, home: Path, chain: Web3Chain, store: Store, blobs: BlobLookup
 ) -> tuple[P2PService, trio.MemoryReceiveChannel[Inbound]]:
     key_pair = load_or_create_identity(HomeLayout(home).p2p_key)
     chain_id = chain.chain_id
     now = int(time.time())
     record = local_peer_record(bytes(chain.sender.account.key), chain_id, peer_id_of(key_pair), now)
+    known = known_addresses(store, now, peer_id_of(key_pair).to_base58())
     send, receive = trio.open_memory_channel[Inbound](INBOX_SIZE)
     service = P2PService(
         key_pair,
-        P2PConfig(listen=config.p2p.listen, bootstrap=config.p2p.bootstrap),
+        P2PConfig(listen=config.p2p.listen, bootstrap=config.p2p.bootstrap, known=known),
         send,
         topics=market_topics(chain_id, ReplayGuard(), time.time),
         bids=envelope_delivery(Bid, chain_id, ReplayGuard(), time.time),

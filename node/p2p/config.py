@@ -19,6 +19,8 @@ class P2PConfig:
     listen: tuple[str, ...] = ("/ip4/127.0.0.1/tcp/0",)
     # Full multiaddrs ending in /p2p/<peer id>.
     bootstrap: tuple[str, ...] = ()
+    # Peers met in earlier runs (full multiaddrs too): dialed once at start, not redialed.
+    known: tuple[str, ...] = ()
     reconnect_interval_s: float = 2.0
     stream_timeout_s: float = 10.0
     # Default cap on a fetched blob; a caller passes the registry's size when it knows it.

@@ -3,11 +3,12 @@
 ``P2PService.run`` starts a host (host.py), subscribes the configured topics
 behind their validators (gossip.py), serves the direct protocols (direct.py) and
 keeps dialing the bootstrap peers that are not connected, so start order does not
-matter (LIBP2P_NOTES item 3). Validated gossip and accepted direct messages go to
-the daemon on one trio memory channel, in arrival order per source; outbound
-traffic comes in through the methods below. A daemon that stops reading the channel
-stalls delivery, and gossipsub then drops (LIBP2P_NOTES item 4). The peer book (peers.py) holds
-connections, bound accounts, scores and bans; a banned peer is disconnected,
+matter (LIBP2P_NOTES item 3); peers known from earlier runs are dialed once.
+Validated gossip and accepted direct messages go to the daemon on one trio memory
+channel, in arrival order per source; outbound traffic comes in through the methods
+below. A daemon that stops reading the channel stalls delivery, and gossipsub then
+drops (LIBP2P_NOTES item 4). The peer book (peers.py) holds connections, bound
+accounts, scores and bans; a banned peer is disconnected,
 blacklisted in gossipsub, refused on every stream and not dialed until its ban ends.
 """
 
@@ -173,6 +174,7 @@ class P2PService:
             self._nursery = nursery
             nursery.start_soon(self._track_connections, events_out)
             nursery.start_soon(self._reconnect_loop)
+            nursery.start_soon(self._dial_known)
             nursery.start_soon(self._lift_bans)
             for subscription in subscriptions:
                 nursery.start_soon(self._pump, subscription)
@@ -277,6 +279,21 @@ class P2PService:
                     if self._should_dial(info.peer_id):
                         dials.start_soon(self._dial, info)
             await trio.sleep(self.config.reconnect_interval_s)
+
+    async def _dial_known(self) -> None:
+        bootstrap = {info.peer_id for info in self._bootstrap}
+        infos: dict[ID, list[Multiaddr]] = {}
+        for address in self.config.known:
+            try:
+                info = _peer_info(address)
+            except InvalidAddress as exc:
+                logger.debug("skipping a known peer: %s", exc)
+                continue
+            infos.setdefault(info.peer_id, []).extend(info.addrs)
+        async with trio.open_nursery() as dials:
+            for peer, addrs in infos.items():
+                if peer not in bootstrap and self._should_dial(peer):
+                    dials.start_soon(self._dial, PeerInfo(peer, addrs))
 
     def _should_dial(self, peer: ID) -> bool:
         now = trio.current_time()

@@ -88,6 +88,7 @@ async def open_node(
     *,
     topics: Sequence[TopicRules] = (),
     bootstrap: Sequence[str] = (),
+    known: Sequence[str] = (),
     listen: str = "/ip4/127.0.0.1/tcp/0",
     key_pair: KeyPair | None = None,
     eth_key: bytes | None = None,
@@ -102,6 +103,7 @@ async def open_node(
     config = P2PConfig(
         listen=(listen,),
         bootstrap=tuple(bootstrap),
+        known=tuple(known),
         reconnect_interval_s=RECONNECT_S,
         stream_timeout_s=stream_timeout_s,
         score=score or ScorePolicy(),
