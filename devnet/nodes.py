@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from devnet.chain import tail
-from devnet.state import NODE_LOG, NodeEntry, ProcessRecord, is_running
+from devnet.state import NODE_LOG, PASSWORD_FILE, NodeEntry, ProcessRecord, is_running
 from node.anvil import free_port
 from node.api.client import ApiClient, ClientError
 from node.cli import main as provernet
@@ -97,7 +97,7 @@ def init_node(
     args = ["--home", str(home), "node", "init", "--rpc-url", rpc_url,
             "--deployment", str(deployment), "--role", role_of(index),
             "--listen", f"/ip4/127.0.0.1/tcp/{port}",
-            "--password-file", str(directory / "keystore.password"), "--json"]  # fmt: skip
+            "--password-file", str(directory / PASSWORD_FILE), "--json"]  # fmt: skip
     if bootstrap:
         args += ["--bootstrap", *bootstrap]
     out = io.StringIO()
