@@ -31,10 +31,8 @@ import trio
 
 from node.api.errors import BadRequest, Conflict, HttpError, NotFound
 from node.api.events import EventLog
-from node.chain.amounts import AmountError, parse_amount
 from node.chain.events import ChainEvent
 from node.chain.interface import Chain
-from node.config_fields import parse_duration
 from node.engine.core import Engine, EngineContext
 from node.engine.requester_acts import (
     ANNOUNCE_EVERY_S,
@@ -43,6 +41,7 @@ from node.engine.requester_acts import (
     Resubmission,
     checksum,
 )
+from node.engine.requester_body import amount_of, duration_of
 from node.engine.requester_input import (
     ModelUnavailableError,
     decode_outputs,
@@ -51,6 +50,7 @@ from node.engine.requester_input import (
     prepare_input,
 )
 from node.engine.requester_net import RequesterNetwork
+from node.engine.requester_recovery import owed_actions
 from node.engine.requester_views import TERMINAL, job_json
 from node.engine.rescue_offers import answer_rescue_offer
 from node.p2p.config import DirectMessage
@@ -104,6 +104,8 @@ class RequesterRole(RequesterActions):
         self._announced_at: dict[int, float] = {}
         self._retry_at: dict[int, float] = {}
         self._scales: dict[int, int] = {}
+        self._ticked = False
+        self._stepped: set[int] = set()
 
     def register(self, engine: Engine) -> None:
         """Add the requester's handlers and routes to ``engine``."""
@@ -135,9 +137,9 @@ class RequesterRole(RequesterActions):
             circuit_dir = await self._fetch_model(model_id, circuit_dir)
         if info.deprecated:
             raise Conflict(f"model {model_id} is deprecated in the registry")
-        max_fee = _amount(body, "max_fee", None)
-        collateral = _amount(body, "collateral", self.default_collateral)
-        deadline_s = _duration(body.get("deadline"), self.default_deadline_s)
+        max_fee = amount_of(body, "max_fee", None)
+        collateral = amount_of(body, "collateral", self.default_collateral)
+        deadline_s = duration_of(body.get("deadline"), self.default_deadline_s)
         prepared, scale = await trio.to_thread.run_sync(
             _prepare, circuit_dir, body.get("input"), secrets.randbelow(R)
         )
@@ -267,10 +269,18 @@ class RequesterRole(RequesterActions):
     async def on_tick(self, ctx: EngineContext, _trio_now: float) -> None:
         """Deadlines, the award at the window's close, retries of what failed."""
         now = self.clock()
+        first, self._ticked = not self._ticked, True
         for record in ctx.store.list_jobs(Role.REQUESTER):
             job = record.job
             assert isinstance(job, RequesterJob)
-            if job.state in TERMINAL or self._busy[record.key]:
+            if self._busy[record.key]:
+                continue
+            if job.state in TERMINAL:
+                if first and record.key not in self._stepped:  # settled in an earlier run
+                    owed = owed_actions(
+                        ctx.store, record.key, job, resubmitting=bool(self.resubmit)
+                    )
+                    self._perform(ctx, record.key, owed)
                 continue
             await self._tick_job(ctx, record.key, job, now)
 
@@ -404,30 +414,3 @@ def _prepare(circuit_dir: Path, raw: Any, salt: int) -> tuple[Any, int]:
     except zkml.InputError as exc:
         message = f"the input does not fit the model: {exc}"
         raise HttpError(message, status=400, code="input_rejected") from exc
-
-
-def _amount(body: Mapping[str, Any], name: str, default: int | None) -> int:
-    raw = body.get(name)
-    if raw is None:
-        if default is None:
-            raise BadRequest(f'the request needs {name}, e.g. "0.01eth"')
-        return default
-    try:
-        value = parse_amount(str(raw))
-    except AmountError as exc:
-        raise BadRequest(f"{name}: {exc}") from exc
-    if value < 0 or (name == "max_fee" and value == 0):
-        raise BadRequest(f"{name} must be more than zero")
-    return value
-
-
-def _duration(raw: object, default: int) -> int:
-    if raw is None:
-        return default
-    try:
-        seconds = parse_duration(str(raw))
-    except ValueError as exc:
-        raise BadRequest(f"deadline {raw!r} {exc}") from exc
-    if seconds < 1:
-        raise BadRequest("the deadline must be at least one second away")
-    return int(seconds)

@@ -85,6 +85,7 @@ class RequesterActions:
     _busy: Counter[int]
     _announced_at: dict[int, float]
     _retry_at: dict[int, float]
+    _stepped: set[int]
     award_lead_s: int
     models_dir: Path
     keep_inputs: bool
@@ -107,6 +108,7 @@ class RequesterActions:
         except IllegalTransition as exc:
             logger.debug("job %d: %s", key, exc)
             return None
+        self._stepped.add(key)  # its actions are this run's to take
         if job != current:
             ctx.store.save_job(key, job)
             if job.state is not current.state:

@@ -8,6 +8,7 @@ moved by the test; trio's autojump clock drives the engine's ticks.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, cast
@@ -23,14 +24,16 @@ from node.chain.interface import Chain
 from node.chain.sender import Receipt, TxStatus
 from node.chain.types import JobRequest, JobStatus, ModelSpec
 from node.cli import main
-from node.engine import ChainBatch, Engine, IntentExecutor
+from node.engine import ChainBatch, Engine, EngineContext, IntentExecutor
 from node.engine.requester import RequesterRole
 from node.engine.requester_acts import Resubmission, checksum
 from node.engine.requester_input import load_model
+from node.engine.requester_recovery import owed_actions
 from node.engine.requester_views import job_json
 from node.p2p.config import DirectMessage
 from node.store import BidStatus, IntentStatus, ModelRecord, Role, Store
-from protocol.market import new_requester_job, select_winner
+from protocol.market import RequesterState, new_requester_job, select_winner
+from protocol.market import actions as ma
 from protocol.messages import Bid, InputDelivery, JobAnnouncement, sign_bid
 from protocol.r1cs.system import R
 from tests.node.chain.fake_chain import FakeLedger
@@ -448,3 +451,52 @@ async def test_equal_fees_go_to_the_prover_with_the_better_on_chain_record(
     [other] = [b for b in bids if b is not favoured]
     assert world.job().job.prover == other.prover
     assert world.ledger.jobs[announced.job_id].prover == checksum(other.prover)
+
+
+async def test_a_refund_cut_off_by_a_crash_is_withdrawn_after_the_restart(
+    world: World, autojump_clock: trio.testing.MockClock
+) -> None:
+    async with trio.open_nursery() as nursery:
+        await nursery.start(world.engine.run)
+        await _submit(world)
+        await world.send_bid(world.bid("bob", 4 * GWEI))
+        await until(lambda: world.bid_statuses() == [BidStatus.VALID])
+        world.ledger.advance(world.job().job.bid_deadline - world.ledger.time - 3)
+        await until(lambda: world.job().state == "input delivered")
+        nursery.cancel_scope.cancel()
+    job_id = world.job().job_id
+    world.ledger.chain(ADDR["bob"]).submit_proof(job_id, [0] * 8, [1, 2, 3])
+    async with trio.open_nursery() as nursery:  # killed once ProofAccepted is committed
+        ctx = EngineContext(world.store, world.engine.executor, nursery)
+        world.engine._apply(ctx, world.chain.events_since(0))  # its deferred work never runs
+    assert world.job().state == "proven"
+    assert world.ledger.balances[ADDR["alice"]] == 6 * GWEI  # the change, still in JobMarket
+    world.store.close()
+    world.open()
+    async with trio.open_nursery() as nursery:
+        await nursery.start(world.engine.run)
+        await until(lambda: any(i.kind == "withdraw" for i in world.store.intents_for_job(1)))
+        await until(lambda: not world.store.open_intents())
+        await trio.sleep(5)  # later ticks owe it nothing more
+        nursery.cancel_scope.cancel()
+    assert world.ledger.balances[ADDR["alice"]] == 0
+    kinds = [i.kind for i in world.store.intents_for_job(1)]
+    assert kinds == ["create_job", "award_job", "withdraw"]
+    assert world.role._json(world.store, 1)["tx"]["proof"]
+
+
+def test_a_settled_job_is_owed_only_what_was_never_journaled(world: World) -> None:
+    job, _ = new_requester_job(max_fee=GWEI, collateral=0, bid_deadline=5, proof_deadline=6,
+                               rescue_window=1)  # fmt: skip
+    cancelled = dataclasses.replace(job, state=RequesterState.CANCELLED)
+    key = world.store.add_job(Role.REQUESTER, cancelled)
+    kinds = lambda: [type(a).__name__ for a in owed_actions(world.store, key, cancelled,  # noqa: E731
+                                                                resubmitting=True)]  # fmt: skip
+    assert kinds() == ["Withdraw", "ProposeResubmit"]
+    world.store.record_intent("withdraw", key, {})
+    assert kinds() == ["ProposeResubmit"]
+    replacement = world.store.add_job(Role.REQUESTER, job)
+    world.store.record_intent("create_job", replacement, {"resubmit_of": key})
+    assert kinds() == []
+    proven = dataclasses.replace(job, state=RequesterState.PROVEN)
+    assert owed_actions(world.store, replacement, proven, resubmitting=True) == (ma.Withdraw(),)
