@@ -333,6 +333,9 @@ class ProverRole(BiddingMixin, RescueMixin):
         """Carry on a job whose proving or submission a crash or a failed send cut short."""
         job, key = prover_job(record), record.key
         if job.state is S.PROVING and self._proving != key:
+            logger.warning(
+                "job %d: the node stopped while proving it; queued again", job.job.job_id
+            )
             self._advance(ctx, key, ProvingFailed("the node stopped while proving it"))
         elif job.state is S.SUBMITTED and key not in self._submitting:
             mine = [i for i in ctx.store.intents_for_job(key) if i.kind == "submit_proof"
