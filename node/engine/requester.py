@@ -230,7 +230,16 @@ class RequesterRole(RequesterActions):
             step = (
                 ma.ChainJobCancelled() if event.name == "JobCancelled" else ma.ChainProverSlashed()
             )
-        self._advance(ctx, record.key, step, defer=True)
+        advanced = self._advance(ctx, record.key, step, defer=True)
+        if advanced is not None and isinstance(step, ma.ChainJobAwarded):
+            # The award's own answer was lost (a crash): the event names the winner.
+            self._mark_winner(ctx.store, int(event.args["jobId"]), step.prover, step.fee)
+
+    def _mark_winner(self, store: Store, job_id: int, prover: bytes, fee: int) -> None:
+        for b in store.bids_for_job(job_id, BidDirection.RECEIVED):
+            if (b.bid.prover, b.bid.fee) == (prover, fee) and b.status is BidStatus.VALID:
+                store.mark_winner(job_id, b.key)
+                return
 
     def _on_created_event(self, ctx: EngineContext, event: ChainEvent) -> None:
         # Only a job whose createJob result was lost (a crash) is still CREATING here.

@@ -22,6 +22,7 @@ from libp2p.peer.id import ID
 from node.api.errors import Conflict
 from node.chain.interface import Chain
 from node.chain.sender import Receipt, TxStatus
+from node.chain.types import Bid as ChainBid
 from node.chain.types import JobRequest, JobStatus, ModelSpec
 from node.cli import main
 from node.engine import ChainBatch, Engine, EngineContext, IntentExecutor
@@ -32,8 +33,9 @@ from node.engine.requester_recovery import owed_actions
 from node.engine.requester_views import job_json
 from node.p2p.config import DirectMessage
 from node.store import BidStatus, IntentStatus, ModelRecord, Role, Store
-from protocol.market import RequesterState, new_requester_job, select_winner
+from protocol.market import RequesterState, new_requester_job, requester_step, select_winner
 from protocol.market import actions as ma
+from protocol.market.requester import AwardChosen
 from protocol.messages import Bid, InputDelivery, JobAnnouncement, sign_bid
 from protocol.r1cs.system import R
 from tests.node.chain.fake_chain import FakeLedger
@@ -500,3 +502,33 @@ def test_a_settled_job_is_owed_only_what_was_never_journaled(world: World) -> No
     assert kinds() == []
     proven = dataclasses.replace(job, state=RequesterState.PROVEN)
     assert owed_actions(world.store, replacement, proven, resubmitting=True) == (ma.Withdraw(),)
+
+
+async def test_an_award_whose_answer_a_crash_lost_is_completed_from_its_event(
+    world: World, autojump_clock: trio.testing.MockClock
+) -> None:
+    async with trio.open_nursery() as nursery:
+        await nursery.start(world.engine.run)
+        await _submit(world)
+        await world.send_bid(world.bid("bob", 4 * GWEI))
+        await until(lambda: world.bid_statuses() == [BidStatus.VALID])
+        nursery.cancel_scope.cancel()
+    # The node chose bob, journaled and sent awardJob, and died before hearing back.
+    [stored] = world.store.bids_for_job(world.job().job_id)
+    awarding, _ = requester_step(world.job().job, AwardChosen(stored.bid), world.ledger.time)
+    world.store.save_job(1, awarding)
+    intent = world.store.record_intent("award_job", 1, {"job_id": str(stored.bid.job_id)})
+    chain_bid = ChainBid(stored.bid.job_id, ADDR["bob"], stored.bid.fee, stored.bid.expiry)
+    result = world.chain.inner.award_job(chain_bid, stored.bid.signature)
+    world.store.mark_sent(intent, result.record.tx_hash, result.record.nonce)
+    world.store.close()
+    world.open()
+    world.chain.receipts[result.record.tx_hash] = result.receipt
+    async with trio.open_nursery() as nursery:
+        await nursery.start(world.engine.run)  # reconciles the award: mined
+        await world.sync()  # JobAwarded moves the job on and names the winner
+        await until(lambda: world.job().state == "input delivered")
+        nursery.cancel_scope.cancel()
+    assert world.bid_statuses() == [BidStatus.WON]
+    assert [peer for peer, _ in world.network.delivered] == [PEERS["bob"]]
+    assert world.role._json(world.store, 1)["tx"]["award"] == result.record.tx_hash
