@@ -19,7 +19,9 @@ and follows the measured proofs.
 After a crash. The chain sync replays events from the stored cursor, so awards,
 payments and slashes are seen exactly once. The tick carries on from each job's
 stored state: an announcement seen but not yet decided is decided again (or
-expires); a job left PROVING by a dead process is proved again (it counts as an
+expires); a won job whose input is still missing ``INPUT_ASK_S`` later (the stream
+acknowledged it, then the node died before storing it) asks the requester again by
+re-sending our winning bid; a job left PROVING by a dead process is proved again (it counts as an
 attempt: a proof that kills the node cannot loop forever); a stored proof is never
 made twice; a SUBMITTED job whose submission was never journaled is submitted
 again, one whose journaled submission failed or vanished is retried, and one whose
@@ -71,7 +73,7 @@ from protocol.market.prover import (
     award_event,
     rescue_event,
 )
-from protocol.messages import InputDelivery, JobAnnouncement
+from protocol.messages import Bid, InputDelivery, JobAnnouncement
 
 logger = logging.getLogger(__name__)
 
@@ -86,6 +88,10 @@ ACTIVE = (S.BID, S.WON, S.RESCUE, S.INPUT_RECEIVED, S.PROVING, S.SUBMITTED)
 # A JobAwarded landing just before the bid deadline reaches us after the chain sync's
 # confirmations: a bid is given up as lost only this long after its deadline.
 AWARD_GRACE_S = 120
+# The requester retries a failed delivery every 5 s (requester_acts.DELIVERY_RETRY_S): an
+# input still missing this long after we saw the award was acknowledged and then lost (a
+# crash between the stream's ack and the store), so we ask again by re-sending our bid.
+INPUT_ASK_S = 20
 _FAILED = (IntentStatus.FAILED, IntentStatus.REVERTED, IntentStatus.DROPPED)
 _ROLES = (Role.PROVER, Role.RESCUER)
 
@@ -121,6 +127,7 @@ class ProverRole(BiddingMixin, RescueMixin):
         self._proving: int | None = None  # the job key this process is proving
         self._deciding: set[int] = set()  # announcements being admitted and priced now
         self._submitting: set[int] = set()  # submissions not yet journaled
+        self._ask_at: dict[int, int] = {}  # when to ask again for a won job's missing input
         self._fees: dict[int, int] = {}
         self._models: dict[int, Path] = {}
         self._init_rescue()
@@ -313,7 +320,7 @@ class ProverRole(BiddingMixin, RescueMixin):
             if record.key not in self._deciding:
                 await self._seen_again(ctx, record, now)
         for record in self._records(ctx.store, ACTIVE):
-            self._resume(ctx, record)
+            self._resume(ctx, record, now)
             job = prover_job(ctx.store.get_job(record.key))
             if job.state is S.BID and now <= job.job.bid_deadline + AWARD_GRACE_S:
                 continue
@@ -329,9 +336,13 @@ class ProverRole(BiddingMixin, RescueMixin):
         else:
             await self._decide(ctx, record.key)
 
-    def _resume(self, ctx: EngineContext, record: JobRecord) -> None:
-        """Carry on a job whose proving or submission a crash or a failed send cut short."""
+    def _resume(self, ctx: EngineContext, record: JobRecord, now: int) -> None:
+        """Carry on a job whose input, proving or submission a crash or a failed send cut short."""
         job, key = prover_job(record), record.key
+        if job.state is S.WON and job.bid is not None:
+            self._ask_for_input(ctx, key, job.job.requester_peer_id, job.bid, now)
+        else:
+            self._ask_at.pop(key, None)
         if job.state is S.PROVING and self._proving != key:
             logger.warning(
                 "job %d: the node stopped while proving it; queued again", job.job.job_id
@@ -345,6 +356,25 @@ class ProverRole(BiddingMixin, RescueMixin):
                 ctx.spawn(lambda: self._submit(ctx, key))
             elif all(i.status in _FAILED for i in mine):
                 self._advance(ctx, key, ma.TxFailed("submitProof failed"))
+
+    def _ask_for_input(
+        self, ctx: EngineContext, key: int, requester: bytes, bid: Bid, now: int
+    ) -> None:
+        """Re-send our winning bid every INPUT_ASK_S while the input is missing: the
+        requester answers its assigned prover's bid with the input (node.engine.rescue_offers)."""
+        due = self._ask_at.setdefault(key, now + INPUT_ASK_S)
+        if now < due:
+            return
+        self._ask_at[key] = now + INPUT_ASK_S
+        logger.info("job %d: no input yet; asking the requester again", bid.job_id)
+
+        async def ask() -> None:
+            try:
+                await self.network.send_bid(requester, bid)
+            except Exception as exc:  # the requester unreachable: asked again later
+                logger.info("job %d: asking for the input failed: %r", bid.job_id, exc)
+
+        ctx.spawn(ask)
 
     def _advance(
         self,

@@ -52,7 +52,7 @@ from node.engine.requester_input import (
 from node.engine.requester_net import RequesterNetwork
 from node.engine.requester_recovery import owed_actions
 from node.engine.requester_views import TERMINAL, job_json
-from node.engine.rescue_offers import answer_rescue_offer
+from node.engine.rescue_offers import answer_rescue_offer, asks_for_input
 from node.p2p.config import DirectMessage
 from node.p2p.gossip import GossipMessage
 from node.store import BidDirection, BidSource, BidStatus, IntentStatus, JobRecord, Role, Store
@@ -201,6 +201,9 @@ class RequesterRole(RequesterActions):
         bid_key, new = ctx.store.add_bid(bid, BidDirection.RECEIVED, source)
         if record.job.state is S.OVERDUE:  # an offer to rescue it (node.engine.rescue_offers)
             await answer_rescue_offer(self, ctx, record, bid_key, bid)
+            return
+        if asks_for_input(record.job, bid):  # our prover lost its input (rescue_offers)
+            self._perform(ctx, record.key, (ma.DeliverInput(bid.prover),))
             return
         if not new:
             return

@@ -1,4 +1,9 @@
-"""The requester's answer to rescue offers: hand an overdue job's input to one rescuer.
+"""The requester's answer to bids after the award: rescue offers, and the winner asking again.
+
+An assigned prover whose input went missing (its node died between the stream's
+acknowledgement and storing it) re-sends its winning bid; while the job is
+INPUT_DELIVERED the requester answers with the input again (``asks_for_input``;
+it goes only to that prover's bound peer, so a replayed bid leaks nothing).
 
 A prover in rescue mode (node.engine.prover_rescue) offers to rescue an overdue job
 with a signed ``Bid`` for it (expiry: the rescue window's end). JobMarket pays a
@@ -46,6 +51,14 @@ class Requester(Protocol):
         now: int | None = None,
         defer: bool = False,
     ) -> RequesterJob | None: ...
+
+
+def asks_for_input(job: object, bid: Bid) -> bool:
+    """Whether ``bid`` is the requester's ``job``'s assigned prover asking again for the
+    input delivered to it."""
+    if not isinstance(job, RequesterJob) or job.state is not RequesterState.INPUT_DELIVERED:
+        return False
+    return bid.job_id == job.job_id and bid.prover == job.prover
 
 
 def rescue_offer_problem(

@@ -15,7 +15,7 @@ import trio
 from node.chain.interface import Chain
 from node.chain.types import Bid as ChainBid
 from node.engine import Engine, IntentExecutor
-from node.engine.prover import DEFAULT_RATE, ProverRole
+from node.engine.prover import DEFAULT_RATE, INPUT_ASK_S, ProverRole
 from node.engine.prover_rescue import RESCUE_AFTER_S
 from node.engine.prover_work import prove_input, prover_job
 from node.proving import ProverPool
@@ -68,8 +68,8 @@ def restart(world: World, circuit: Path, *, rescue: bool = False) -> None:  # no
     world.role.register(world.engine)
 
 
-async def _won(world: World) -> tuple[JobAnnouncement, int]:  # noqa: F811
-    """alice's job, awarded to bob, with the input delivered: the engine stopped at WON."""
+async def _won(world: World, *, held: bool = True) -> tuple[JobAnnouncement, int]:  # noqa: F811
+    """alice's job, awarded to bob, the input stored if ``held``: the engine stopped at WON."""
     async with trio.open_nursery() as nursery:
         await nursery.start(world.engine.run)
         job = world.create()
@@ -79,7 +79,8 @@ async def _won(world: World) -> tuple[JobAnnouncement, int]:  # noqa: F811
     record = world.store.find_job(job.job_id, Role.PROVER)
     assert record is not None
     assert record.state == "won"
-    world.store.put_input(record.key, world.values, world.salt)
+    if held:
+        world.store.put_input(record.key, world.values, world.salt)
     return job, record.key
 
 
@@ -114,6 +115,28 @@ async def test_a_job_left_proving_by_a_crash_is_proved_again_and_paid_once(
     assert prover_job(world.store.get_job(key)).attempts == 1  # the interrupted attempt
     assert world.role.rate != DEFAULT_RATE  # proved in this process
     assert world.store.get_input(key) is None
+
+
+async def test_a_won_job_whose_input_was_lost_asks_the_requester_again(
+    world: World,  # noqa: F811
+    circuit_dir: Path,  # noqa: F811
+) -> None:
+    job, _ = await _won(world, held=False)  # acknowledged, then lost in a crash
+    restart(world, circuit_dir)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(world.engine.run)
+        await trio.sleep(0.2)
+        assert len(world.network.sent) == 1  # only the bid: the input may still be coming
+        world.ledger.advance(INPUT_ASK_S)
+        await until(lambda: len(world.network.sent) == 2)
+        await trio.sleep(0.2)
+        assert len(world.network.sent) == 2  # once per INPUT_ASK_S
+        await world.deliver(job.job_id)  # the requester answers its prover's bid
+        await until(lambda: submission_mined(world, job.job_id))
+        nursery.cancel_scope.cancel()
+    (peer, first), (again_peer, again) = world.network.sent
+    assert (again_peer, again) == (peer, first)
+    assert world.chain.submits == 1
 
 
 async def test_a_proof_stored_before_a_crash_is_submitted_once_not_made_again(

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from node.engine.rescue_offers import chosen_rescuer, rescue_offer_problem
+from node.engine.rescue_offers import asks_for_input, chosen_rescuer, rescue_offer_problem
 from node.store import BidDirection, BidSource, BidStatus, Store
 from protocol.market import RequesterJob, RequesterState
 from protocol.messages import Bid, sign_bid
@@ -68,3 +68,14 @@ def test_the_first_valid_offer_chooses_the_rescuer(tmp_path: Path) -> None:
         first, _ = store.add_bid(offer("carol"), BidDirection.RECEIVED, BidSource.DIRECT)
         store.set_bid_status(first, BidStatus.VALID)
         assert chosen_rescuer(store, OVERDUE) == RAW["carol"]
+
+
+def test_only_the_assigned_prover_asks_again_for_a_delivered_input() -> None:
+    delivered = dataclasses.replace(OVERDUE, state=RequesterState.INPUT_DELIVERED)
+    bobs = sign_bid(KEYS["bob"], 31337, M, job_id=7, fee=10**15, expiry=500, peer_id=PEERS["bob"])
+    assert asks_for_input(delivered, bobs)
+    assert not asks_for_input(delivered, offer("carol"))
+    assert not asks_for_input(delivered, dataclasses.replace(bobs, job_id=8))
+    assert not asks_for_input(OVERDUE, bobs)  # past the deadline only a rescuer gets it
+    awarded = dataclasses.replace(OVERDUE, state=RequesterState.AWARDED)
+    assert not asks_for_input(awarded, bobs)  # still being delivered
