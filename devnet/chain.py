@@ -39,13 +39,14 @@ class DevnetChainError(Exception):
     """anvil could not be started, or the chain is not the one recorded."""
 
 
-def locate_anvil(install: bool = True, report: Callable[[str], None] = print) -> Path:
-    """anvil from the pinned tools folder or PATH; installed with npm when missing."""
+def locate_anvil(report: Callable[[str], None] = print) -> Path:
+    """anvil from the pinned tools folder or PATH; the pinned tools installed with npm if not.
+
+    Raises ToolError when npm is missing or the installation fails.
+    """
     found = tools.find("anvil")
     if found is not None:
         return found
-    if not install:
-        raise tools.ToolError("anvil is not installed; run `python -m node.tools install`")
     report(f"anvil not found: installing the pinned npm tools into {tools.tools_dir()} ...")
     tools.install(quiet=True)
     return tools.require("anvil")
