@@ -25,7 +25,8 @@ re-sending our winning bid; a job left PROVING by a dead process is proved again
 attempt: a proof that kills the node cannot loop forever); a stored proof is never
 made twice; a SUBMITTED job whose submission was never journaled is submitted
 again, one whose journaled submission failed or vanished is retried, and one whose
-submission is open or mined waits for reconciliation and ProofAccepted.
+submission is open or mined waits for reconciliation and ProofAccepted. A fee
+credited but not withdrawn before the crash is withdrawn at the first tick.
 """
 
 from __future__ import annotations
@@ -128,6 +129,7 @@ class ProverRole(BiddingMixin, RescueMixin):
         self._deciding: set[int] = set()  # announcements being admitted and priced now
         self._submitting: set[int] = set()  # submissions not yet journaled
         self._ask_at: dict[int, int] = {}  # when to ask again for a won job's missing input
+        self._swept = False  # whether the market balance was checked since start
         self._fees: dict[int, int] = {}
         self._models: dict[int, Path] = {}
         self._init_rescue()
@@ -303,6 +305,17 @@ class ProverRole(BiddingMixin, RescueMixin):
             # Open or mined already: reconciliation and ProofAccepted complete it.
             logger.info("job %d: submitProof not sent again: %s", job_id, exc)
 
+    async def _sweep(self, ctx: EngineContext) -> None:
+        """Withdraw what JobMarket holds for us: a crash may have come between a payment
+        and its withdrawal."""
+        try:
+            owed = await trio.to_thread.run_sync(self.chain.balance_of, self.chain.address)
+            if owed:
+                params = {"contract": "JobMarket", "owed": str(owed)}
+                await ctx.executor.execute("withdraw", None, params, lambda c: c.withdraw())
+        except Exception as exc:  # the RPC away, or withdrawn meanwhile: the next payment pulls it
+            logger.info("market balance not withdrawn at start: %r", exc)
+
     async def _withdraw(self, ctx: EngineContext, key: int) -> None:
         try:
             await ctx.executor.execute(
@@ -316,6 +329,9 @@ class ProverRole(BiddingMixin, RescueMixin):
     async def on_tick(self, ctx: EngineContext, _trio_now: float) -> None:
         """Deadlines, undecided announcements, and work a crash or a failed send interrupted."""
         now = int(self.clock())
+        if not self._swept:
+            self._swept = True
+            ctx.spawn(lambda: self._sweep(ctx))
         for record in self._records(ctx.store, (S.SEEN,)):
             if record.key not in self._deciding:
                 await self._seen_again(ctx, record, now)

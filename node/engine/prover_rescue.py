@@ -14,11 +14,12 @@ Candidates are the jobs whose announcement we hold because we lost or declined
 them. One slot after the proof deadline (the chain's clock trails ours until the
 next block) getJob says whether the job is still Awarded to someone else; if so,
 and the rescue fits our queue before the window's end, it gets a record of role
-"rescuer" in state RESCUE, holding the signed offer. The offer is repeated every
-``OFFER_EVERY_S`` while no input has come (an offer or a delivery may be lost, or
-the requester may not have noticed the deadline yet). From INPUT_RECEIVED on a
-rescue is proved and submitted like our own jobs, against the window's end; the
-ProofAccepted naming us as rescuer pays it.
+"rescuer" in state RESCUE, holding the signed offer. The offer is repeated while no
+input has come (an offer or a delivery may be lost, or the requester may not have
+noticed the deadline yet), ``OFFER_EVERY_S`` after the first and twice as long after
+each next, up to ``OFFER_MAX_S``: a requester that never answers is not flooded.
+From INPUT_RECEIVED on a rescue is proved and submitted like our own jobs, against
+the window's end; the ProofAccepted naming us as rescuer pays it.
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ RESCUE_AFTER_S = 12
 # often; the requester is offered our rescue again this often until its input arrives.
 RECHECK_S = 15
 OFFER_EVERY_S = 10
+OFFER_MAX_S = 300
 _CANDIDATES = (S.LOST.value, S.DECLINED.value)
 
 
@@ -69,7 +71,8 @@ class RescueMixin:
     _key: bytes
     _settled: set[int]
     _next_check: dict[int, int]
-    _offered_at: dict[int, float]
+    _offered_at: dict[int, float]  # when the next offer is due
+    _offers: dict[int, int]
 
     if TYPE_CHECKING:
 
@@ -81,6 +84,7 @@ class RescueMixin:
         self._settled = set()  # job ids no longer worth asking about
         self._next_check = {}
         self._offered_at = {}
+        self._offers = {}
 
     async def _scan_rescues(self, ctx: EngineContext, now: int) -> None:
         """Open rescues of overdue jobs we hold the announcement of; repeat pending offers."""
@@ -89,7 +93,7 @@ class RescueMixin:
             if self._worth_asking(ctx.store, job, now):
                 await self._consider(ctx, job, now)
         for record in ctx.store.list_jobs(Role.RESCUER, [S.RESCUE.value]):
-            if now >= self._offered_at.get(record.key, float("-inf")) + OFFER_EVERY_S:
+            if now >= self._offered_at.get(record.key, float("-inf")):
                 await self._offer(ctx, record)
 
     def _worth_asking(self, store: Store, job: JobAnnouncement, now: int) -> bool:
@@ -155,7 +159,9 @@ class RescueMixin:
         """Send the rescue's signed offer to the job's requester."""
         job = prover_job(record)
         assert job.bid is not None, "a rescue record holds its offer"
-        self._offered_at[record.key] = self.clock()
+        sent = self._offers[record.key] = self._offers.get(record.key, 0) + 1
+        pause = min(OFFER_EVERY_S * 2 ** (sent - 1), OFFER_MAX_S)
+        self._offered_at[record.key] = self.clock() + pause
         try:
             await self.network.send_bid(job.job.requester_peer_id, job.bid)
         except Exception as exc:  # the requester unreachable: offered again later

@@ -139,6 +139,21 @@ async def test_a_won_job_whose_input_was_lost_asks_the_requester_again(
     assert world.chain.submits == 1
 
 
+async def test_a_fee_credited_but_not_withdrawn_before_a_crash_is_withdrawn(
+    world: World,  # noqa: F811
+    circuit_dir: Path,  # noqa: F811
+) -> None:
+    world.ledger.credit(ADDR["bob"], 12345)  # paid, then killed before withdrawing
+    restart(world, circuit_dir)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(world.engine.run)
+        await until(lambda: not world.ledger.balances[ADDR["bob"]])
+        await until(lambda: not world.store.open_intents())
+        nursery.cancel_scope.cancel()
+    withdrawn = [e.args["amount"] for e in world.ledger.events if e.name == "Withdrawn"]
+    assert withdrawn == [12345]
+
+
 async def test_a_proof_stored_before_a_crash_is_submitted_once_not_made_again(
     world: World,  # noqa: F811
     circuit_dir: Path,  # noqa: F811
