@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 from eth_utils.address import to_checksum_address
+from libp2p.peer.peerstore import PeerStoreError
 
 from node.api import ApiRequest, HttpError, Routes
 from node.chain.errors import ChainError
@@ -61,7 +62,10 @@ async def _peers(services: Services, request: ApiRequest) -> dict[str, Any]:
     peers = []
     for peer in p2p.connected_peers():
         account = p2p.peers.account_of(peer)
-        addrs = [str(a) for a in p2p.host.get_peerstore().addrs(peer)]
+        try:
+            addrs = [str(a) for a in p2p.host.get_peerstore().addrs(peer)]
+        except PeerStoreError:  # no live addresses for it: dialed us, or they expired
+            addrs = []
         peers.append(
             {
                 "peer_id": peer.to_base58(),
