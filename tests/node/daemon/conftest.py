@@ -15,6 +15,7 @@ from node.chain.deploy import Deployment, DeployParams, deploy_contracts
 from node.chain.rpc import connect
 from node.chain.sender import TxSender
 from node.keys import dev_account
+from tests.node.daemon.harness import catch_up_clock
 from tests.protocol.zkml.models import gemm
 
 # Long enough that no test sees it pass; the engine tests cover completing one.
@@ -23,7 +24,8 @@ WITHDRAWAL_DELAY_S = 3600
 
 @pytest.fixture
 def w3(anvil: AnvilProcess) -> Iterator[Web3]:
-    """A web3 client on the session's anvil, rolled back afterwards."""
+    """A web3 client on the session's anvil, its clock on time, rolled back afterwards."""
+    catch_up_clock(anvil)
     snapshot = rpc_call(anvil.rpc_url, "evm_snapshot")
     try:
         yield connect(anvil.rpc_url, expected_chain_id=anvil.chain_id)

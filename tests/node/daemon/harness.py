@@ -191,6 +191,20 @@ def wait_until_up(home: Home, capsys: pytest.CaptureFixture[str]) -> None:
     wait_for(up, START_TIMEOUT_S, f"{home.name}'s daemon to be ready\n{home.log()}")
 
 
+def catch_up_clock(anvil: AnvilProcess) -> None:
+    """Set anvil's clock to the wall clock if it lags behind.
+
+    ``evm_revert`` rewinds the chain's clock to the snapshot's block, and it keeps
+    ticking from there: after a suite of reverted tests the chain trails the wall
+    clock by their whole run time. The daemons stamp deadlines by the wall clock and
+    JobMarket judges them by the block's, so "after the deadline" would come late.
+    """
+    latest = rpc_call(anvil.rpc_url, "eth_getBlockByNumber", ["latest", False])
+    now = int(time.time())
+    if int(latest["timestamp"], 16) < now:
+        rpc_call(anvil.rpc_url, "evm_setTime", [now])
+
+
 @contextmanager
 def blocks_every_second(anvil: AnvilProcess) -> Iterator[None]:
     """Mine a block a second, as a live chain does (an automining anvil idles between
