@@ -10,9 +10,11 @@ once (the int-to-native conversion) and keeps under ``key`` until
 ``forget(key)``; this process then drops its own copy of the points.
 ``prove(key, ...)`` computes h in this process, ships only scalars, and adds up
 the slices' sums into the proof. Workers start without the parent's main module
-(see ``_lean_spawn``), so they hold the MSM code and their bases, nothing else. ``setup`` splits the
-fixed-base batches of a setup over the same workers; the toxic waste's scalars
-then cross a local pipe to this node's own children and nowhere else.
+(see ``_lean_spawn``), so they hold the MSM code and their bases, nothing else; a
+worker ends itself once its parent is gone (a node killed with SIGKILL leaves no
+orphans). ``setup`` splits the fixed-base batches of a setup over the same workers;
+the toxic waste's scalars then cross a local pipe to this node's own children and
+nowhere else.
 
 With ``workers=0`` everything runs in this process (no start-up cost: the CLI
 uses it for small circuits). Call the blocking methods from a thread
@@ -24,6 +26,8 @@ from __future__ import annotations
 import multiprocessing
 import os
 import sys
+import threading
+import time
 import types
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -68,9 +72,22 @@ _WORKER_BACKEND: Backend | None = None
 _WORKER_BASES: dict[tuple[str, str], Any] = {}  # (model key, job) -> this worker's slice
 
 
-def _worker_init(backend_name: str) -> None:
+# How often a worker checks that the process that started it is alive.
+_PARENT_CHECK_S = 1.0
+
+
+def _worker_init(backend_name: str, parent: int) -> None:
     global _WORKER_BACKEND
     _WORKER_BACKEND = get_backend(backend_name)
+    threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
+
+
+def _exit_with_parent(parent: int) -> None:
+    """End this worker once its parent is gone (a SIGKILLed node): the executor's queue
+    gives a worker no end-of-file, so without this it would live on as an orphan."""
+    while os.getppid() == parent:
+        time.sleep(_PARENT_CHECK_S)
+    os._exit(0)
 
 
 def _backend() -> Backend:
@@ -202,7 +219,7 @@ class ProverPool:
             raise LocalProtocolError("workers must be >= 0")
         ctx = multiprocessing.get_context("spawn")
         self._executors = [
-            ProcessPoolExecutor(1, ctx, _worker_init, (self.backend.name,))
+            ProcessPoolExecutor(1, ctx, _worker_init, (self.backend.name, os.getpid()))
             for _ in range(self.workers)
         ]
         with _lean_spawn():  # an executor starts its process at the first submit

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -15,6 +19,8 @@ from protocol.groth16.setup import ToxicWaste, setup
 from protocol.groth16.verify import verify
 from protocol.r1cs.system import R1CS
 from tests.protocol.circuits import small_values
+
+ROOT = Path(__file__).resolve().parents[2]
 
 R_1, S_1 = 0xC0FFEE, 0xFACADE  # fixed randomisers: tests only
 TOXIC = ToxicWaste.from_entropy(b"pool-test".ljust(32, b"."))  # fixed seed: tests only
@@ -99,3 +105,30 @@ def test_in_process_pool(circuit: tuple[R1CS, list[int], ProvingKey]) -> None:
         assert verify(pk.vk, witness[1:3], pool.prove("m", witness, R_1, S_1))
     with pytest.raises(LocalProtocolError, match="workers"):
         ProverPool(workers=-1)
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in ("Z", "X")  # a zombie has exited (its reaper may be slow)
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+def test_a_worker_exits_when_its_node_is_killed() -> None:
+    script = (
+        "import time; from node.proving import ProverPool; pool = ProverPool(workers=1); "
+        "print(pool.worker_info()[0]['pid'], flush=True); time.sleep(60)"
+    )
+    node = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, cwd=ROOT)
+    assert node.stdout is not None
+    worker = int(node.stdout.readline())
+    assert _running(worker)
+    node.kill()  # SIGKILL: nothing in the node cleans up
+    node.wait(10)
+    node.stdout.close()
+    deadline = time.monotonic() + 10
+    while _running(worker) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _running(worker), "the worker outlived its node"
