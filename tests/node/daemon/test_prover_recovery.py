@@ -19,7 +19,7 @@ import os
 import signal
 import sqlite3
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any, cast
 
@@ -65,12 +65,13 @@ def _children(pid: int) -> list[int]:
     return found
 
 
-def _freeze_workers(home: Home) -> None:
+def _freeze_workers(home: Home) -> list[int]:
     assert home.process is not None
     workers = _children(home.process.pid)
     assert workers, "the daemon has no proving worker"
     for pid in workers:
         os.kill(pid, signal.SIGSTOP)
+    return workers
 
 
 def _kill(home: Home) -> None:
@@ -81,7 +82,8 @@ def _kill(home: Home) -> None:
     home.process.wait(10)
     home.process = None
     for pid in workers:
-        os.kill(pid, signal.SIGKILL)
+        with suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
 
 
 def _prover_state(home: Home, job_id: int) -> str | None:
@@ -136,8 +138,13 @@ def _market_with_gemm(
                          "--name", "gemm")  # fmt: skip
         for name in names[1:]:
             cli_json(homes[name], capsys, "stake", "deposit", "1eth")
-        _freeze_workers(homes["bob"])
-        yield homes, int(model["id"])
+        frozen = _freeze_workers(homes["bob"])
+        try:
+            yield homes, int(model["id"])
+        finally:  # a stopped worker cannot notice that its node is gone
+            for pid in frozen:
+                with suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
 
 
 def _chain_job_id(alice: Home, capsys: pytest.CaptureFixture[str], key: int) -> int:
