@@ -186,9 +186,17 @@ def submit_job(
 
 
 def wait_until_up(home: Home, capsys: pytest.CaptureFixture[str]) -> None:
-    """Wait until ``home``'s daemon is ready; a timeout shows its log."""
-    up = functools.partial(is_up, home, capsys)
-    wait_for(up, START_TIMEOUT_S, f"{home.name}'s daemon to be ready\n{home.log()}")
+    """Wait until ``home``'s daemon is ready; its exit or a timeout fails with its log."""
+
+    def up() -> bool:
+        if home.process is not None and home.process.poll() is not None:
+            raise AssertionError(f"{home.name}'s daemon exited with {home.process.returncode}")
+        return is_up(home, capsys)
+
+    try:
+        wait_for(up, START_TIMEOUT_S, f"{home.name}'s daemon to be ready")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n{home.log()}") from None
 
 
 def catch_up_clock(anvil: AnvilProcess) -> None:
