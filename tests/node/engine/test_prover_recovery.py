@@ -15,7 +15,8 @@ import trio
 from node.chain.interface import Chain
 from node.chain.types import Bid as ChainBid
 from node.engine import Engine, IntentExecutor
-from node.engine.prover import DEFAULT_RATE, INPUT_ASK_S, ProverRole
+from node.engine.prover import DEFAULT_RATE, ProverRole
+from node.engine.prover_recovery import INPUT_ASK_S
 from node.engine.prover_rescue import RESCUE_AFTER_S
 from node.engine.prover_work import prove_input, prover_job
 from node.proving import ProverPool
