@@ -147,13 +147,13 @@ async def _serve(
     models = ModelRole(chain, home, bytes(chain.sender.account.key))
     models.register(engine)
     p2p, inbox = _p2p_service(config, home, chain, store, models.lookup_blob)
+    # JobMarket's rescue window is fixed at deployment: read it, never assume it.
+    window = int(await trio.to_thread.run_sync(chain.contracts["JobMarket"].call, "rescueWindow"))
     if config.roles.requester:
-        _requester(config, home, chain, p2p, models).register(engine)
+        _requester(config, home, chain, p2p, models, window).register(engine)
     if pool is not None:
         metrics.watch_prover(pool)
-        # JobMarket's rescue window is fixed at deployment: read it, never assume it.
-        window = await trio.to_thread.run_sync(chain.contracts["JobMarket"].call, "rescueWindow")
-        _prover(config, chain, p2p, models, pool, metrics, int(window)).register(engine)
+        _prover(config, chain, p2p, models, pool, metrics, window).register(engine)
     models.attach(p2p)
     metrics.watch_p2p(p2p)
     cursor = store.cursor() or ChainCursor(config.chain.deployment_block, None)
@@ -195,7 +195,12 @@ async def _serve(
 
 
 def _requester(
-    config: NodeConfig, home: Path, chain: Web3Chain, p2p: P2PService, models: ModelRole
+    config: NodeConfig,
+    home: Path,
+    chain: Web3Chain,
+    p2p: P2PService,
+    models: ModelRole,
+    rescue_window: int,
 ) -> RequesterRole:
     network = P2PRequesterNetwork(p2p, bytes(chain.sender.account.key), chain.chain_id)
     return RequesterRole(
@@ -212,6 +217,7 @@ def _requester(
         else None,
         ensure_model=models.ensure_model,
         keep_inputs=config.store.keep_inputs,
+        rescue_window=rescue_window,
     )
 
 

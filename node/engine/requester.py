@@ -37,6 +37,7 @@ from node.engine.core import Engine, EngineContext
 from node.engine.requester_acts import (
     ANNOUNCE_EVERY_S,
     AWARD_LEAD_S,
+    RESCUE_WINDOW_S,
     RequesterActions,
     Resubmission,
     checksum,
@@ -92,8 +93,10 @@ class RequesterRole(RequesterActions):
         resubmit: Resubmission | None = None,
         ensure_model: Callable[[int], Awaitable[Path]] | None = None,
         keep_inputs: bool = False,
+        rescue_window: int = RESCUE_WINDOW_S,
     ) -> None:
         self.chain, self.network, self.models_dir = chain, network, models_dir
+        self.rescue_window = rescue_window  # JobMarket's, fixed at deployment
         self.market = bytes.fromhex(market[2:])
         self.default_collateral, self.default_deadline_s = default_collateral, default_deadline_s
         self.clock, self.award_lead_s = clock, award_lead_s

@@ -49,7 +49,8 @@ AWARD_LEAD_S = 12
 # A typical prover's rate, constraints per second: provernet's pure backend proves a
 # 2^14 circuit cold in 12.7 s (bench/results/proving.md), about 1,300 a second.
 TYPICAL_RATE = 1_000
-# The rescue window the lifecycle plans with; JobMarket's is set at deployment (1 h on devnet).
+# The rescue window a requester plans with unless told JobMarket's (set at deployment; 1 h
+# by default): the daemon reads it from the contract.
 RESCUE_WINDOW_S = 3600
 # Late joiners learn an open job from its next announcement.
 ANNOUNCE_EVERY_S = 15.0
@@ -90,6 +91,7 @@ class RequesterActions:
     models_dir: Path
     keep_inputs: bool
     resubmit: Resubmission | None
+    rescue_window: int
 
     def _advance(
         self,
@@ -212,7 +214,7 @@ class RequesterActions:
             collateral=collateral,
             bid_deadline=suggested.bid_deadline,
             proof_deadline=max(now + deadline_s, suggested.bid_deadline + 1),
-            rescue_window=RESCUE_WINDOW_S,
+            rescue_window=self.rescue_window,
         )
         with ctx.store.transaction():
             key = ctx.store.add_job(Role.REQUESTER, job, model_id=model_id)
