@@ -39,6 +39,7 @@ from typing import Any, Protocol, TypeVar
 import trio
 
 from node.chain.errors import (
+    ChainError,
     ContractRevert,
     NonceConflict,
     TransactionFailed,
@@ -46,6 +47,7 @@ from node.chain.errors import (
     TransactionUnsettled,
 )
 from node.chain.interface import Chain
+from node.chain.rpc import TRANSPORT_ERRORS
 from node.chain.sender import TxRecord, TxStatus
 from node.chain.types import TxResult
 from node.store import Intent, IntentStatus, Store
@@ -54,6 +56,9 @@ from node.store.records import ReceiptLike
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
+# What asking the chain may fail with when it cannot answer (the RPC away, a rebroadcast
+# whose fate is unknown): the intent is left open, never guessed.
+UNREACHABLE: tuple[type[BaseException], ...] = (ChainError, *TRANSPORT_ERRORS)
 
 
 class TxLookup(Protocol):
@@ -181,7 +186,11 @@ class IntentExecutor:
         results = []
         async with self._lock:
             for intent in self.store.open_intents():
-                status = await self._reconcile(intent)
+                try:
+                    status = await self._reconcile(intent)
+                except UNREACHABLE as exc:  # decided on a later tick; it stays open meanwhile
+                    logger.warning("intent %d (%s) not reconciled: %s", intent.id, intent.kind, exc)
+                    status = intent.status
                 if status is not intent.status:
                     logger.info("intent %d (%s) reconciled: %s", intent.id, intent.kind, status)
                 results.append(Reconciled(intent.id, intent.kind, status))

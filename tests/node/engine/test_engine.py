@@ -17,7 +17,7 @@ import trio
 import trio.testing
 
 from node.api.errors import Conflict
-from node.chain.errors import ReceiptTimeout, TransactionUnsettled, revert_class
+from node.chain.errors import ReceiptTimeout, RpcUnreachable, TransactionUnsettled, revert_class
 from node.chain.interface import Chain
 from node.chain.sender import Receipt, TxRecord, TxStatus
 from node.chain.types import TxResult
@@ -245,6 +245,26 @@ async def test_a_transaction_signed_before_a_crash_is_sent_once_with_the_same_by
         assert await engine.executor.reconcile_open() == []
     assert deposits(ledger) == 1
     assert ledger.broadcasts == {record.tx_hash: 1}
+
+
+async def test_an_intent_the_chain_cannot_answer_for_stays_open(
+    store: Store, chain: HookedChain, ledger: FakeLedger
+) -> None:
+    intent = store.record_intent("stake_deposit", None, {"amount": str(ETH)})
+    record = chain.inner.sign_only("ProverStaking.deposit", lambda c: c.deposit_stake(ETH))
+    store.mark_sent(intent, record.tx_hash, record.nonce, record.to_json())
+    executor = make_engine(store, chain).executor
+
+    def unreachable(record: TxRecord) -> TxStatus:
+        raise RpcUnreachable("http://127.0.0.1:1", "eth_getTransactionCount", 3, OSError())
+
+    chain.settle = unreachable  # type: ignore[method-assign]
+    [outcome] = await executor.reconcile_open()
+    assert (outcome.status, deposits(ledger)) == (IntentStatus.SENT, 0)
+    del chain.settle  # the RPC is back
+    await executor.reconcile_open()
+    [outcome] = await executor.reconcile_open()
+    assert (outcome.status, deposits(ledger)) == (IntentStatus.MINED, 1)
 
 
 async def test_stake_commands_explain_refusals(
