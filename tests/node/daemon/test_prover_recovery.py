@@ -1,4 +1,4 @@
-"""The awarded prover is killed (SIGKILL) on a live anvil: its job is rescued, or it carries on.
+"""The awarded prover is killed (SIGKILL) on a live anvil: rescued, slashed, or it carries on.
 
 bob's proving worker is frozen (SIGSTOP) once his daemon is up, so the test decides
 when he dies: after the award, before any proof can exist. Killing him kills his
@@ -9,6 +9,8 @@ workers too, as a crash of the machine would.
   and submits, and JobMarket pays exactly as it says: carol the fee and half bob's
   collateral, alice the rest of her escrow and the other half, bob's stake shrinks by
   the collateral.
+- with no rescuer, once JobMarket's rescue window has passed alice slashes bob: she is
+  refunded her whole escrow and gets his whole collateral.
 - bob is killed while proving (the input is in his store) and restarted: he proves
   the job again and is paid, with one submitProof transaction.
 """
@@ -28,7 +30,8 @@ from web3 import Web3
 
 from node.anvil import AnvilProcess
 from node.chain.client import Web3Chain
-from node.chain.deploy import Deployment
+from node.chain.deploy import Deployment, DeployParams, deploy_contracts
+from node.chain.sender import TxSender
 from node.chain.types import JobStatus
 from node.home import HomeLayout
 from node.keys import dev_account
@@ -50,6 +53,8 @@ SUBMIT_PROOF = Web3.keccak(text="submitProof(uint256,uint256[8],uint256[])")[:4]
 # 30 s to submit (protocol.market.planning), and the tiny model's proof.
 DEADLINE = "90s"
 COLLATERAL = 2 * 10**16
+# A deployment's rescue window for the slash test: JobMarket slashes only after it.
+SHORT_WINDOW_S = 15
 
 
 def _children(pid: int) -> list[int]:
@@ -130,10 +135,17 @@ def _market_with_gemm(
     gemm_onnx: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> Iterator[tuple[dict[str, Home], int]]:
-    """The named daemons up, alice's gemm registered, the provers staked, bob frozen."""
+    """The named daemons up, alice's gemm registered, the provers staked, bob frozen.
+
+    carol rescues and bids dearer than bob; alice does not resubmit an unproven job.
+    """
     rescuer = {"PROVERNET_RESCUE": "true", "PROVERNET_MARGIN_BPS": "9000"}
+
+    def configure(home: Home) -> None:
+        home.set_config("auto_resubmit = true", "auto_resubmit = false")
+
     with market(tmp_path, anvil, deployment, capsys, names, first_account=5,
-                env={"carol": rescuer}) as homes:  # fmt: skip
+                env={"carol": rescuer}, configure=configure) as homes:  # fmt: skip
         model = cli_json(homes["alice"], capsys, "model", "register", str(gemm_onnx),
                          "--name", "gemm")  # fmt: skip
         for name in names[1:]:
@@ -229,3 +241,50 @@ def test_bob_killed_while_proving_restarts_proves_and_is_paid_once(
         assert f"job {job_id}: the node stopped while proving it; queued again" in bob.log()
         answer = cli_json(alice, capsys, "job", "status", str(job["id"]))
         assert (answer["state"], answer["prover"]) == ("proven", bob.address)
+
+
+@pytest.fixture
+def short_window(w3: Web3, tmp_path: Path) -> tuple[Deployment, Path]:
+    """The contracts with a rescue window short enough to wait out."""
+    params = DeployParams(withdrawal_delay_s=3600, rescue_window_s=SHORT_WINDOW_S)
+    deployed = deploy_contracts(TxSender(w3, dev_account(0)), params)
+    path = tmp_path / "deployment.json"
+    deployed.save(path)
+    return deployed, path
+
+
+def test_alice_slashes_bob_killed_after_the_award_and_gets_escrow_and_collateral(
+    anvil: AnvilProcess,
+    short_window: tuple[Deployment, Path],
+    tmp_path: Path,
+    gemm_onnx: Path,
+    gemm_input: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    deployed, path = short_window
+    with _market_with_gemm(["alice", "bob"], tmp_path, anvil, path, gemm_onnx, capsys) as (
+        homes,
+        model,
+    ):
+        alice, bob = homes["alice"], homes["bob"]
+        chain = Web3Chain.open(anvil.rpc_url, deployed, dev_account(5), confirmations=0)
+        _, job = submit_job(alice, capsys, model, gemm_input, "--max-fee", "0.01eth",
+                            "--collateral", "0.02eth", "--deadline", DEADLINE,
+                            wait=False)  # fmt: skip
+        job_id = _chain_job_id(alice, capsys, job["id"])
+        _until(lambda: chain.get_job(job_id).status is JobStatus.AWARDED, 60, "the award",
+               alice, bob)  # fmt: skip
+        _kill(bob)
+        awarded = chain.get_job(job_id)
+        assert awarded.prover == bob.address
+        _until(lambda: chain.get_job(job_id).status is JobStatus.SLASHED, 150,
+               "alice's slash", alice)  # fmt: skip
+        market_address = deployed.address("JobMarket")
+        _until(lambda: chain.w3.eth.get_balance(market_address) == 0, 30, "alice's withdrawal",
+               alice)  # fmt: skip
+        # slash credits the requester the whole escrow and the whole collateral
+        assert _withdrawn(chain, deployed.block, alice.address) == awarded.max_fee + COLLATERAL
+        stake = chain.stake_of(bob.address)
+        assert (stake.stake, stake.locked) == (ETH - COLLATERAL, 0)
+        assert chain.prover_stats(bob.address).slashed == 1
+        assert cli_json(alice, capsys, "job", "status", str(job["id"]))["state"] == "slashed"
