@@ -99,6 +99,8 @@ async def answer_rescue_offer(
     """Judge ``bid`` as an offer to rescue the overdue job ``record``; deliver if it is chosen."""
     job = record.job
     assert isinstance(job, RequesterJob)
+    if bid.prover == job.prover or bid.expiry <= job.proof_deadline:
+        return  # a bid of the auction sent again, not an offer: its status stands
     try:
         stake = (
             await trio.to_thread.run_sync(requester.chain.stake_of, checksum(bid.prover))

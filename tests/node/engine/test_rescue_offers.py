@@ -4,12 +4,21 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, cast
 
 import pytest
 
-from node.engine.rescue_offers import asks_for_input, chosen_rescuer, rescue_offer_problem
-from node.store import BidDirection, BidSource, BidStatus, Store
+from node.chain.types import StakeInfo
+from node.engine.rescue_offers import (
+    answer_rescue_offer,
+    asks_for_input,
+    chosen_rescuer,
+    rescue_offer_problem,
+)
+from node.store import BidDirection, BidSource, BidStatus, Role, Store
 from protocol.market import RequesterJob, RequesterState
+from protocol.market.requester import RescuerChosen
 from protocol.messages import Bid, sign_bid
 from tests.node.engine.test_prover import CONTRACTS, KEYS, MARKET, PEERS, RAW
 
@@ -79,3 +88,41 @@ def test_only_the_assigned_prover_asks_again_for_a_delivered_input() -> None:
     assert not asks_for_input(OVERDUE, bobs)  # past the deadline only a rescuer gets it
     awarded = dataclasses.replace(OVERDUE, state=RequesterState.AWARDED)
     assert not asks_for_input(awarded, bobs)  # still being delivered
+
+
+class FakeRequester:
+    """What answer_rescue_offer reads of RequesterRole, recording the events it steps."""
+
+    def __init__(self) -> None:
+        self.chain = SimpleNamespace(chain_id=31337, stake_of=lambda account: StakeInfo(1, 0, 0, 0))
+        self.market = M
+        self.stepped: list[object] = []
+
+    def clock(self) -> float:
+        return DEADLINE + 1
+
+    def _advance(self, ctx: object, key: int, event: object, **_: object) -> None:
+        self.stepped.append(event)
+
+
+async def test_the_first_offer_gets_the_input_and_auction_bids_keep_their_status(
+    tmp_path: Path,
+) -> None:
+    requester = FakeRequester()
+    with Store.open(tmp_path / "alice.db", chain_id=31337, contracts=CONTRACTS) as store:
+        key = store.add_job(Role.REQUESTER, OVERDUE, model_id=1)
+        ctx = cast(Any, SimpleNamespace(store=store))
+        won = sign_bid(KEYS["bob"], 31337, M, job_id=7, fee=10**15, expiry=500,
+                       peer_id=PEERS["bob"])  # fmt: skip
+        statuses = {}
+        for bid, status in ((won, BidStatus.WON), (offer("carol"), None), (offer("alice"), None)):
+            bid_key, _ = store.add_bid(bid, BidDirection.RECEIVED, BidSource.DIRECT)
+            if status is not None:
+                store.set_bid_status(bid_key, status)
+            await answer_rescue_offer(cast(Any, requester), ctx, store.get_job(key), bid_key, bid)
+            statuses[bid.prover] = next(b for b in store.bids_for_job(7) if b.key == bid_key)
+    assert statuses[RAW["bob"]].status is BidStatus.WON  # the winner's bid sent again
+    assert statuses[RAW["carol"]].status is BidStatus.VALID
+    assert statuses[RAW["alice"]].status is BidStatus.INVALID
+    assert "another prover" in (statuses[RAW["alice"]].reason or "")
+    assert requester.stepped == [RescuerChosen(RAW["carol"])]
