@@ -146,11 +146,13 @@ def cmd_status(args: argparse.Namespace) -> int:
             sync = f"{node['processed_block']}/{node['head_block']}"
             line += f", ready {node['ready']}, peers {node['peers']}, block {sync}, jobs {counts}"
         print(line)
+    if not anvil["running"] or not all(node["running"] for node in answer["nodes"]):
+        print(f"start what is stopped: provernet devnet up --dir {answer['dir']}")
     return OK
 
 
 def _alive(running: bool) -> str:
-    return "running" if running else "DEAD   "
+    return "running" if running else "stopped"
 
 
 def cmd_logs(args: argparse.Namespace) -> int:
