@@ -121,10 +121,13 @@ def drops(home: Home) -> Counter[DropKey]:
 
 
 @asynccontextmanager
-async def attacker(target: Target, topic: str | None, key: bytes | None) -> AsyncIterator[Node]:
+async def attacker(
+    target: Target, topic: str | None, key: bytes | None = None
+) -> AsyncIterator[Node]:
     """A node dialing alice that publishes any bytes on ``topic`` (if any); ``key`` binds it."""
     topics = [raw_topic(topic, 2 * Envelope.MAX_SIZE)] if topic else []
-    async with open_node("mallory", topics=topics, bootstrap=[target.addr], eth_key=key) as node:
+    name = "mallory" if key else "throwaway"
+    async with open_node(name, topics=topics, bootstrap=[target.addr], eth_key=key) as node:
         with trio.fail_after(20):
             await node.service.wait_until(lambda: target.peer in node.service.connected_peers())
             if topic:
@@ -163,11 +166,11 @@ async def attack(
             answers.append((what, await deliver_bid(mallory, target, data)))
         for topic in (BIDS_TOPIC, JOBS_TOPIC):
             for chunk in chunks(garbage[topic], GOSSIP_PER_NODE):
-                node = await nodes.enter_async_context(attacker(target, topic, None))
+                node = await nodes.enter_async_context(attacker(target, topic))
                 for junk in chunk:
                     await node.service.publish(topic, junk)
         for chunk in chunks(garbage[BID_PROTOCOL], DIRECT_PER_NODE):
-            node = await nodes.enter_async_context(attacker(target, None, None))
+            node = await nodes.enter_async_context(attacker(target, None))
             for junk in chunk:
                 answers.append(("garbage", await deliver_bid(node, target, junk)))
         with trio.fail_after(20):
