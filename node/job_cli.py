@@ -8,7 +8,10 @@ prints the job; with ``--json`` that is one object with ``id``, ``state``,
 ``output`` (dequantized), ``output_q``, ``prover``, ``fee``, ``bids`` and ``tx``
 (hashes of create, award and proof). A job that ends unproven exits 1; one the
 daemon resubmits at a higher max fee (``requester.auto_resubmit``) is followed to
-its replacement, whose object is printed.
+its replacement, whose object is printed. ``submit`` prints the daemon's warnings
+(a max fee below every known prover's quote, no known prover with free capacity:
+drawn from the provers' heartbeats, never a refusal) on stderr, or as ``warnings``
+in the JSON object.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -94,9 +98,13 @@ def cmd_submit(args: argparse.Namespace) -> int:
     with daemon_errors():
         client = _client(args, SUBMIT_TIMEOUT_S)
         job = client.post("/jobs", body)
+        warnings = list(job.get("warnings") or [])
+        if not args.json:
+            for warning in warnings:
+                print(f"warning: {warning}", file=sys.stderr)
         if not args.wait:
             return _show(job, args.json)
-        job = _follow(client, job, args.json)
+        job = {**_follow(client, job, args.json), "warnings": warnings}
     _show(job, args.json)
     return OK if job["state"] in SETTLED else FAILED
 

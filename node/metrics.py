@@ -3,14 +3,14 @@
 Services update the counters and gauges they own (``metrics.bids_sent.inc()``,
 ``metrics.set_chain(head, processed)``). Numbers another component already
 counts are read from it when Prometheus scrapes, never counted twice: the p2p
-layer's gossip and direct-stream counters (``watch_p2p``) and the prover pool's
-status (``watch_prover``). The registry is never prometheus_client's global one:
-several daemons share a process in the tests.
+layer's gossip and direct-stream counters (``watch_p2p``), the prover pool's
+status (``watch_prover``) and the provers heard (``watch_provers``). The registry
+is never prometheus_client's global one: several daemons share a process in the tests.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol
 
 from prometheus_client import (
@@ -88,6 +88,9 @@ class Metrics:
             f"{PREFIX}_proving_seconds", "Wall time per proof", buckets=PROVING_BUCKETS, registry=r
         )
         self.peers = Gauge(f"{PREFIX}_connected_peers", "Connected libp2p peers", registry=r)
+        self.provers_known = Gauge(
+            f"{PREFIX}_provers_known", "Provers whose heartbeat is fresh", registry=r
+        )
         self.chain_head = Gauge(
             f"{PREFIX}_chain_head_block", "Latest block of the chain", registry=r
         )
@@ -122,6 +125,10 @@ class Metrics:
         """Read the p2p service's peers and message counters at each scrape."""
         self.peers.set_function(lambda: len(service.connected_peers()))
         self.registry.register(_P2PCollector(service))
+
+    def watch_provers(self, count: Callable[[], int]) -> None:
+        """Read the number of provers with a fresh heartbeat at each scrape."""
+        self.provers_known.set_function(count)
 
     def watch_prover(self, pool: ProverStatus) -> None:
         """Report the prover pool's backend and prepared models at each scrape."""

@@ -1,10 +1,12 @@
-"""``provernet node run | status | peers`` and ``provernet stake ...``.
+"""``provernet node run | status | peers | provers`` and ``provernet stake ...``.
 
 ``node run`` runs the daemon in the foreground until SIGINT or SIGTERM. The other
 commands talk to the running daemon through its local API (node.api.client) and
 fail with exit code 7 ("the provernet daemon for <home> is not running") when it
-is not. Stake commands go through the daemon's engine, so each transaction is in
-its intent journal. Withdrawing stake takes two steps: ``stake withdraw AMOUNT``
+is not. ``node provers`` lists the provers whose heartbeats the daemon heard
+recently (their free capacity, price and speed: advice, not a promise). Stake
+commands go through the daemon's engine, so each transaction is in its intent
+journal. Withdrawing stake takes two steps: ``stake withdraw AMOUNT``
 asks for it (the stake stops backing jobs at once), and ``stake withdraw
 --complete`` pays it out once ProverStaking's withdrawal delay has passed.
 """
@@ -30,7 +32,7 @@ STAKE_TIMEOUT_S = 180.0
 
 
 def add_node_daemon_commands(node_commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    """Register ``node run``, ``node status`` and ``node peers``."""
+    """Register ``node run``, ``node status``, ``node peers`` and ``node provers``."""
     run = node_commands.add_parser("run", help="run the node daemon in the foreground")
     run.add_argument("--api-port", type=int, help="local API port (default: config, 0 = any)")
     run.add_argument(
@@ -43,6 +45,11 @@ def add_node_daemon_commands(node_commands: argparse._SubParsersAction) -> None:
     peers = node_commands.add_parser("peers", help="the peers the daemon is connected to")
     peers.add_argument("--json", action="store_true", help="print the peers as JSON")
     peers.set_defaults(func=cmd_node_peers)
+    provers = node_commands.add_parser(
+        "provers", help="the provers heard recently: free capacity, price, rate, models"
+    )
+    provers.add_argument("--json", action="store_true", help="print the provers as JSON")
+    provers.set_defaults(func=cmd_node_provers)
 
 
 def add_stake_commands(groups: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -139,6 +146,7 @@ def cmd_node_status(args: argparse.Namespace) -> int:
     print(f"chain       {node.get('chain_id')}: head {node.get('head_block')}, ", end="")
     print(f"processed {node.get('processed_block')}")
     print(f"peers       {node.get('peers')}")
+    print(f"provers     {node.get('provers')} heard recently")
     print(f"stake       {_wei(stake.get('stake'))} ({_wei(stake.get('locked'))} locked)")
     print(f"backend     {node.get('backend')}")
     print(f"jobs        {', '.join(f'{k} {v}' for k, v in jobs.items()) or 'none'}")
@@ -169,6 +177,26 @@ def cmd_node_peers(args: argparse.Namespace) -> int:
         print("no peers connected")
     for peer in peers:
         print(f"{peer['peer_id']}  {peer['account'] or '(account not yet bound)'}")
+    return OK
+
+
+def cmd_node_provers(args: argparse.Namespace) -> int:
+    """Print the provers heard recently."""
+    home = _home(args)
+    with daemon_errors():
+        provers = ApiClient.for_home(home).get("/provers")["provers"]
+    if args.json:
+        _print_json(provers)
+        return OK
+    if not provers:
+        print("no prover heartbeat heard recently")
+    for p in provers:
+        models = ",".join(str(m) for m in p["models"]) or "-"
+        print(
+            f"{p['account']}  peer {p['peer_id']}  free {p['free_capacity']}  "
+            f"{_wei(p['price_per_1k_constraints'])}/1k constraints  "
+            f"{p['proving_rate']} constraints/s  models {models}  {p['age_s']:g} s ago"
+        )
     return OK
 
 

@@ -92,6 +92,7 @@ def status_source(services: Services) -> Callable[[], Awaitable[dict[str, Any]]]
             "sync_rounds": s.sync.rounds,
             "events_applied": s.engine.applied_events,
             "peers": len(s.p2p.connected_peers()),
+            "provers": s.provers.count(),
             "stake": await _stake(s),
             "backend": _backend(),
             "jobs": job_counts(s.store),

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import trio
+from libp2p.peer.id import ID
 
 from node.api import ApiServer, Readiness, Routes, add_node_routes
 from node.chain.client import Web3Chain
@@ -46,6 +47,7 @@ from node.daemon.resources import (
 )
 from node.daemon.routes import add_daemon_routes, job_counts, status_source
 from node.engine import Engine, EngineContext, IntentExecutor, StakeCommands, forward
+from node.engine.known_provers import KnownProvers
 from node.engine.models import ModelRole
 from node.engine.prover import ProverRole
 from node.engine.prover_net import P2PProverNetwork, Pricing
@@ -101,6 +103,7 @@ class Services:
     p2p: P2PService
     sync: ChainSync
     metrics: Metrics
+    provers: KnownProvers
 
 
 async def run_node(
@@ -147,10 +150,13 @@ async def _serve(
     models = ModelRole(chain, home, bytes(chain.sender.account.key))
     models.register(engine)
     p2p, inbox = _p2p_service(config, home, chain, store, models.lookup_blob)
+    provers = _known_provers(p2p)
+    provers.register(engine)
+    metrics.watch_provers(provers.count)
     # JobMarket's rescue window is fixed at deployment: read it, never assume it.
     window = int(await trio.to_thread.run_sync(chain.contracts["JobMarket"].call, "rescueWindow"))
     if config.roles.requester:
-        _requester(config, home, chain, p2p, models, window).register(engine)
+        _requester(config, home, chain, p2p, models, window, provers).register(engine)
     if pool is not None:
         metrics.watch_prover(pool)
         _prover(config, chain, p2p, models, pool, metrics, window).register(engine)
@@ -164,7 +170,7 @@ async def _serve(
         poll_interval_s=config.chain.poll_interval_s,
         on_progress=metrics.set_chain,
     )
-    services = Services(config, chain, store, engine, p2p, sync, metrics)
+    services = Services(config, chain, store, engine, p2p, sync, metrics, provers)
     engine.on_tick(functools.partial(_count_jobs, services))
     routes = Routes()
     add_node_routes(
@@ -201,6 +207,7 @@ def _requester(
     p2p: P2PService,
     models: ModelRole,
     rescue_window: int,
+    provers: KnownProvers,
 ) -> RequesterRole:
     network = P2PRequesterNetwork(p2p, bytes(chain.sender.account.key), chain.chain_id)
     return RequesterRole(
@@ -218,6 +225,16 @@ def _requester(
         ensure_model=models.ensure_model,
         keep_inputs=config.store.keep_inputs,
         rescue_window=rescue_window,
+        advice=provers.advice,
+    )
+
+
+def _known_provers(p2p: P2PService) -> KnownProvers:
+    """The heartbeat table, checking heartbeats against the peer records ``p2p`` verified."""
+    book = p2p.peers
+    return KnownProvers(
+        account_of=lambda peer: book.account_of(ID(peer)),
+        peers_of=lambda account: [peer.to_bytes() for peer in book.peers_of(account)],
     )
 
 

@@ -64,6 +64,7 @@ from node.engine.model_records import (
     spec_json,
     write_name,
 )
+from node.engine.repeat import RepeatSchedule
 from node.home import HomeLayout
 from node.p2p.config import DirectMessage
 from node.p2p.errors import P2PError
@@ -78,9 +79,6 @@ logger = logging.getLogger(__name__)
 # Held models are announced again this often; a gossip message lives ANNOUNCE_LIFETIME_S.
 ANNOUNCE_INTERVAL_S = 60.0
 ANNOUNCE_LIFETIME_S = 300
-# After a peer connects, wait this long for the gossip mesh to form before announcing
-# (gossipsub's heartbeat is 1 s; py-libp2p grafts on the first one).
-NEW_PEER_ANNOUNCE_DELAY_S = 2.0
 # An announced artifact set that fails its checks against the registry is a lie.
 BAD_ARTIFACTS_PENALTY = 60.0
 REGISTRATION_PATH = "/models/registrations/{id:int}"
@@ -121,7 +119,7 @@ class ModelRole:
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self.chain, self.layout, self._key = chain, HomeLayout(home), private_key
-        self.announce_interval_s, self._clock = announce_interval_s, wall_clock
+        self._clock = wall_clock
         self.network: ModelNetwork | None = None
         self._store: Store | None = None
         self._blobs: dict[bytes, Path] = {}
@@ -130,8 +128,7 @@ class ModelRole:
         self._owner_names: dict[int, tuple[str, str]] = {}  # model id -> (owner, its label)
         self._registrations: dict[int, EventLog] = {}
         self._locks: dict[int, trio.Lock] = {}
-        self._next_announce = 0.0
-        self._peers: set[ID] = set()
+        self._schedule = RepeatSchedule(announce_interval_s)
 
     def attach(self, network: ModelNetwork) -> None:
         """Use ``network`` to announce and fetch (the daemon builds it after this role)."""
@@ -305,15 +302,8 @@ class ModelRole:
                 self.store.upsert_model(replace_record(known, name=ann.name))
 
     async def _on_tick(self, ctx: EngineContext, now: float) -> None:
-        if self.network is None:
+        if self.network is None or not self._schedule.due(now, self.network.connected_peers()):
             return
-        peers = set(self.network.connected_peers())
-        if peers - self._peers:
-            self._next_announce = min(self._next_announce, now + NEW_PEER_ANNOUNCE_DELAY_S)
-        self._peers = peers
-        if now < self._next_announce:
-            return
-        self._next_announce = now + self.announce_interval_s
         for record in self.store.list_models():
             if record.model_id in self._refs and not record.deprecated:
                 await self.announce(record)

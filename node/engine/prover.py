@@ -33,6 +33,7 @@ from node.chain.events import ChainEvent
 from node.chain.interface import Chain
 from node.chain.types import JobStatus
 from node.engine.core import Engine, EngineContext
+from node.engine.heartbeats import HeartbeatPublisher, Offer, held_models
 from node.engine.intents import IntentPendingError
 from node.engine.prover_bids import BiddingMixin
 from node.engine.prover_net import Pricing, ProverNetwork
@@ -77,6 +78,10 @@ DEFAULT_RATE = 1_000
 RATE_WEIGHT = 0.5
 # A bid stays valid until the proof deadline: the requester may award it any time before.
 ACTIVE = (S.BID, S.WON, S.RESCUE, S.INPUT_RECEIVED, S.PROVING, S.SUBMITTED)
+# Jobs won (or rescues taken) and not yet settled: each holds one of the capacity's slots.
+HELD = (S.WON, S.INPUT_RECEIVED, S.PROVING, S.SUBMITTED)
+# A heartbeat's capacity field is a uint16 (protocol.messages.ProverHeartbeat).
+MAX_HEARTBEAT_CAPACITY = 0xFFFF
 # A JobAwarded landing just before the bid deadline reaches us after the chain sync's
 # confirmations: a bid is given up as lost only this long after its deadline.
 AWARD_GRACE_S = 120
@@ -108,6 +113,8 @@ class ProverRole(BiddingMixin, RecoveryMixin, RescueMixin):
         self.me = bytes.fromhex(chain.address[2:])
         self.pricing, self.ensure_model, self.metrics = pricing, ensure_model, metrics
         self.clock, self.rate, self.rescue_window = clock, rate, rescue_window
+        self.rate_measured = False  # whether ``rate`` comes from a proof made here
+        self.heartbeats = HeartbeatPublisher(network, self.me)
         self.rescue = rescue  # prove others' overdue jobs (prover_rescue.py)
         self.gas_price = gas_price or (lambda: 0)
         self.reasons: dict[int, str] = {}
@@ -262,6 +269,14 @@ class ProverRole(BiddingMixin, RecoveryMixin, RescueMixin):
             self.metrics.observe_proof(made.seconds)
         measured = made.constraints / max(made.seconds, 1e-3)
         self.rate = max(1, round(RATE_WEIGHT * measured + (1 - RATE_WEIGHT) * self.rate))
+        self.rate_measured = True
+
+    def offer(self, store: Store) -> Offer:
+        """What this prover offers now, for its heartbeat."""
+        free = max(0, self.pricing.capacity - len(self._records(store, HELD)))
+        rate = self.rate if self.rate_measured else 0
+        return Offer(min(free, MAX_HEARTBEAT_CAPACITY), self.pricing.price_per_1k, rate,
+                     held_models(store))  # fmt: skip
 
     async def _submit(self, ctx: EngineContext, key: int) -> None:
         self._submitting.add(key)
@@ -301,8 +316,9 @@ class ProverRole(BiddingMixin, RecoveryMixin, RescueMixin):
 
     # -- stepping ---------------------------------------------------------------
 
-    async def on_tick(self, ctx: EngineContext, _trio_now: float) -> None:
-        """Deadlines, undecided announcements, and work a crash or a failed send interrupted."""
+    async def on_tick(self, ctx: EngineContext, trio_now: float) -> None:
+        """Deadlines, undecided announcements, work a crash or a failed send interrupted, and
+        the heartbeat."""
         now = int(self.clock())
         if not self._swept:
             self._swept = True
@@ -319,6 +335,7 @@ class ProverRole(BiddingMixin, RecoveryMixin, RescueMixin):
         if self.rescue:
             await self._scan_rescues(ctx, now)
         self._kick(ctx)
+        await self.heartbeats.tick(self.offer(ctx.store), trio_now)
 
     def _advance(
         self,

@@ -2,7 +2,7 @@
 
 ``P2PProverNetwork`` sends a bid both ways on the daemon's p2p service: sealed in an
 envelope signed by the node's key, straight to the requester's peer and on the bids
-topic (the requester may be unreachable directly).
+topic (the requester may be unreachable directly). Heartbeats go on their topic.
 """
 
 from __future__ import annotations
@@ -12,9 +12,10 @@ from typing import Protocol
 
 from libp2p.peer.id import ID
 
+from node.engine.heartbeats import HEARTBEAT_LIFETIME_S
 from node.engine.requester_net import SigningP2P
-from node.p2p.gossip import BIDS_TOPIC
-from protocol.messages import Bid
+from node.p2p.gossip import BIDS_TOPIC, HEARTBEATS_TOPIC
+from protocol.messages import Bid, ProverHeartbeat
 
 
 class ProverNetwork(Protocol):
@@ -29,6 +30,14 @@ class ProverNetwork(Protocol):
         """Publish ``bid`` on the bids topic and send it to the requester's peer."""
         ...
 
+    def connected_peers(self) -> list[ID]:
+        """The peers connected now (a new one hears our heartbeat soon)."""
+        ...
+
+    async def publish_heartbeat(self, heartbeat: ProverHeartbeat) -> None:
+        """Sign ``heartbeat`` and publish it on the heartbeats topic."""
+        ...
+
 
 class P2PProverNetwork(SigningP2P):
     """``ProverNetwork`` on the daemon's ``P2PService``: bids sealed in signed envelopes."""
@@ -39,6 +48,12 @@ class P2PProverNetwork(SigningP2P):
             await self.p2p.send_bid(ID(requester_peer), data)
         finally:  # gossip too: the requester may be unreachable directly
             await self.p2p.publish(BIDS_TOPIC, data)
+
+    def connected_peers(self) -> list[ID]:
+        return self.p2p.connected_peers()
+
+    async def publish_heartbeat(self, heartbeat: ProverHeartbeat) -> None:
+        await self.p2p.publish(HEARTBEATS_TOPIC, self.sealed(heartbeat, HEARTBEAT_LIFETIME_S))
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,8 @@
 Theory of operation. Each job is a ``protocol.market.RequesterJob`` in the store;
 every change goes through ``requester_step`` and is saved BEFORE its actions are
 taken (ARCHITECTURE invariant 4). ``job.submit`` quantizes the input, draws a
-salt, stores job, input and salt, then journals and sends createJob. The job is
+salt, stores job, input and salt, then journals and sends createJob; its answer
+carries ``warnings`` drawn from the provers' heartbeats (never a refusal). The job is
 announced on gossip (and re-announced while its bid window is open); bids arriving
 by gossip or directly are stored with their verdict (``bid_problem``). When the
 window closes (``AWARD_LEAD_S`` before the bid deadline, so awardJob lands in time)
@@ -68,6 +69,8 @@ from protocol.r1cs.system import R
 logger = logging.getLogger(__name__)
 
 S = RequesterState
+# Warnings for a job about to be submitted: (model id, constraints, max fee) -> messages.
+Advice = Callable[[int, int, int], list[str]]
 _TX_KIND = {
     S.CREATING: "create_job",
     S.AWARDING: "award_job",
@@ -94,6 +97,7 @@ class RequesterRole(RequesterActions):
         ensure_model: Callable[[int], Awaitable[Path]] | None = None,
         keep_inputs: bool = False,
         rescue_window: int = RESCUE_WINDOW_S,
+        advice: Advice | None = None,
     ) -> None:
         self.chain, self.network, self.models_dir = chain, network, models_dir
         self.rescue_window = rescue_window  # JobMarket's, fixed at deployment
@@ -102,6 +106,7 @@ class RequesterRole(RequesterActions):
         self.clock, self.award_lead_s = clock, award_lead_s
         self.resubmit, self.ensure_model = resubmit, ensure_model
         self.keep_inputs = keep_inputs  # else a private input is deleted once the job settles
+        self.advice = advice  # warnings from the provers' heartbeats (known_provers.py)
         self.logs: dict[int, EventLog] = {}
         self._busy: Counter[int] = Counter()
         self._announced_at: dict[int, float] = {}
@@ -149,7 +154,11 @@ class RequesterRole(RequesterActions):
         self._scales[model_id] = scale
         terms = (max_fee, collateral, deadline_s)
         key = self._open_job(ctx, model_id, info.constraint_count, prepared, terms)
-        return self._json(ctx.store, key)
+        answer = self._json(ctx.store, key)
+        advice = self.advice
+        n = info.constraint_count
+        answer["warnings"] = [] if advice is None else advice(model_id, n, max_fee)
+        return answer
 
     async def status(self, ctx: EngineContext, body: Mapping[str, Any]) -> dict[str, Any]:
         """One job, its bids, outputs and transactions."""

@@ -57,10 +57,10 @@ class SigningP2P:
     def peer_id(self) -> bytes:
         return bytes(self.p2p.peer_id.to_bytes())
 
-    def sealed(self, message: Message) -> bytes:
+    def sealed(self, message: Message, lifetime_s: int = ANNOUNCEMENT_LIFETIME_S) -> bytes:
         """``message`` in an envelope signed by this node, encoded for gossip."""
         return sealed_for_gossip(
-            self._key, self.chain_id, message, now=self._clock(), lifetime_s=ANNOUNCEMENT_LIFETIME_S
+            self._key, self.chain_id, message, now=self._clock(), lifetime_s=lifetime_s
         )
 
 

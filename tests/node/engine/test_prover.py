@@ -37,7 +37,7 @@ from protocol.groth16 import snarkjs
 from protocol.groth16.keys import Proof
 from protocol.groth16.verify import verify
 from protocol.market.planning import price, submit_gas_estimate
-from protocol.messages import Bid, InputDelivery, JobAnnouncement
+from protocol.messages import Bid, InputDelivery, JobAnnouncement, ProverHeartbeat
 from protocol.messages.signing import recover_bid_signer
 from tests.node.chain.fake_chain import FakeLedger
 from tests.protocol.zkml.models import gemm
@@ -86,14 +86,21 @@ def _checker(circuit_dir: Path) -> Callable[[JobInfo, Any, Any], bool]:
 
 
 class FakeNetwork:
-    """Records the bids the prover sends."""
+    """Records the bids and heartbeats the prover sends."""
 
     def __init__(self) -> None:
         self.peer_id = PEERS["bob"]
         self.sent: list[tuple[bytes, Bid]] = []
+        self.heartbeats: list[ProverHeartbeat] = []
 
     async def send_bid(self, requester_peer: bytes, bid: Bid) -> None:
         self.sent.append((requester_peer, bid))
+
+    def connected_peers(self) -> list[ID]:
+        return []
+
+    async def publish_heartbeat(self, heartbeat: ProverHeartbeat) -> None:
+        self.heartbeats.append(heartbeat)
 
 
 class BobChain:
@@ -258,6 +265,8 @@ async def test_a_won_job_is_proved_submitted_once_and_paid(world: World) -> None
         world.award(bid)
         await world.sync()
         assert world.state(job.job_id) == "won"
+        beats = world.network.heartbeats
+        await until(lambda: bool(beats) and beats[-1].capacity == PRICING.capacity - 1)
         await world.deliver(job.job_id)
         await until(lambda: submission_mined(world, job.job_id))
         await world.sync()
@@ -276,6 +285,14 @@ async def test_a_won_job_is_proved_submitted_once_and_paid(world: World) -> None
     assert world.store.get_input(record.key) is None
     assert world.metrics.bids_won._value.get() == 1
     assert world.role.rate != 1000  # measured from the proof
+    # Heartbeats: on the first tick, then on the award (3 free, no rate measured yet) and
+    # when paid (4 free again, the rate measured); the period (15 s) never came.
+    beats = [(h.capacity, h.proving_rate > 0) for h in world.network.heartbeats]
+    assert beats[-2:] == [(3, False), (4, True)]
+    assert beats[:-2] in ([], [(4, False)])  # the first tick came after the award, or before
+    assert {
+        (h.prover, h.peer_id, h.price_per_1k_constraints) for h in world.network.heartbeats
+    } == {(RAW["bob"], PEERS["bob"], PRICING.price_per_1k)}
 
 
 async def test_an_input_not_matching_the_commitment_is_refused(world: World) -> None:

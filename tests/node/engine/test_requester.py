@@ -26,6 +26,7 @@ from node.chain.types import Bid as ChainBid
 from node.chain.types import JobRequest, JobStatus, ModelSpec
 from node.cli import main
 from node.engine import ChainBatch, Engine, EngineContext, IntentExecutor
+from node.engine.known_provers import KnownProvers
 from node.engine.requester import RequesterRole
 from node.engine.requester_acts import Resubmission, checksum
 from node.engine.requester_input import load_model
@@ -36,7 +37,7 @@ from node.store import BidStatus, IntentStatus, ModelRecord, Role, Store
 from protocol.market import RequesterState, new_requester_job, requester_step, select_winner
 from protocol.market import actions as ma
 from protocol.market.requester import AwardChosen
-from protocol.messages import Bid, InputDelivery, JobAnnouncement, sign_bid
+from protocol.messages import Bid, InputDelivery, JobAnnouncement, ProverHeartbeat, sign_bid
 from protocol.r1cs.system import R
 from tests.node.chain.fake_chain import FakeLedger
 from tests.protocol.zkml.models import gemm
@@ -284,6 +285,25 @@ async def test_the_cheapest_valid_bid_wins_gets_the_input_and_the_result_complet
     world.store.close()
     world.open()  # a restarted node shows the same transactions
     assert world.role._json(world.store, 1)["tx"] == status["tx"]
+
+
+async def test_heartbeats_add_warnings_to_a_submission_they_never_block(
+    world: World, autojump_clock: trio.testing.MockClock
+) -> None:
+    provers = KnownProvers(wall_clock=lambda: 0.0)
+    # bob holds the model (100 constraints) at 1000 gwei per 1k: a 100 gwei quote; he is busy.
+    bob = bytes.fromhex(ADDR["bob"][2:])
+    provers.add(ProverHeartbeat(bob, PEERS["bob"], 0, 1000 * GWEI, 900, (world.model_id,)), 0)
+    world.role.advice = provers.advice
+    async with trio.open_nursery() as nursery:
+        await nursery.start(world.engine.run)
+        answer = await _submit(world)  # a max fee of 10 gwei
+        nursery.cancel_scope.cancel()
+    cheap, busy = answer["warnings"]
+    assert cheap.startswith("the max fee 10 gwei is below the cheapest known quote 100 gwei")
+    assert busy == "no known prover has free capacity (1 known, all busy)"
+    assert world.job().state == "announced"  # submitted all the same
+    assert len(world.network.announced) == 1
 
 
 async def test_no_bids_cancels_the_job_and_withdraws_the_escrow(
