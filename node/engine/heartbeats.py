@@ -1,9 +1,10 @@
 """Prover heartbeats out: a prover's standing offer, repeated on gossip.
 
-The prover role (prover.py) hands its ``Offer`` to a ``HeartbeatPublisher`` on every
-engine tick. The publisher signs and publishes it as a ``ProverHeartbeat`` every
-``HEARTBEAT_EVERY_S``, soon after a new peer connects, and at once when the free
-capacity or the price differs from the last one published. Receivers keep the
+The prover role (prover.py) shows its ``Offer`` to a ``HeartbeatPublisher`` on every
+engine tick; the publisher answers with the ``ProverHeartbeat`` to publish, if one is
+due: every ``HEARTBEAT_EVERY_S``, soon after a new peer connects, and at once when the
+free capacity or the price differs from the last one. The role publishes it in a task
+of its own, so a slow peer never stalls the engine loop. Receivers keep the
 newest per prover (known_provers.py); nothing is paid on a heartbeat.
 """
 
@@ -76,17 +77,21 @@ class HeartbeatPublisher:
         self._last: tuple[int, int] | None = None  # (free capacity, price) last published
         self.published = 0
 
-    async def tick(self, offer: Offer, now: float) -> None:
-        """Publish ``offer`` if it is due at ``now`` (trio's clock) or has changed."""
+    def due(self, offer: Offer, now: float) -> ProverHeartbeat | None:
+        """The heartbeat to publish at ``now`` (trio's clock): on schedule or on a change."""
         if (offer.free_capacity, offer.price_per_1k) != self._last:
             self._schedule.hurry(now)
         if not self._schedule.due(now, self.network.connected_peers()):
-            return
+            return None
         self._last = (offer.free_capacity, offer.price_per_1k)
+        return offer.heartbeat(self.prover, self.network.peer_id)
+
+    async def publish(self, heartbeat: ProverHeartbeat) -> None:
+        """Publish ``heartbeat``; a failure is logged (the next period tries again)."""
         try:
-            await self.network.publish_heartbeat(offer.heartbeat(self.prover, self.network.peer_id))
+            await self.network.publish_heartbeat(heartbeat)
             self.published += 1
-        except Exception as exc:  # gossip is best effort: the next period tries again
+        except Exception as exc:  # gossip is best effort
             logger.warning("publishing the heartbeat failed: %r", exc)
 
 

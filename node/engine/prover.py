@@ -335,7 +335,9 @@ class ProverRole(BiddingMixin, RecoveryMixin, RescueMixin):
         if self.rescue:
             await self._scan_rescues(ctx, now)
         self._kick(ctx)
-        await self.heartbeats.tick(self.offer(ctx.store), trio_now)
+        heartbeat = self.heartbeats.due(self.offer(ctx.store), trio_now)
+        if heartbeat is not None:
+            ctx.spawn(lambda: self.heartbeats.publish(heartbeat))
 
     def _advance(
         self,

@@ -112,3 +112,12 @@ def test_the_prover_backend_is_an_info_metric():
     info = ("provernet_prover_info", (("backend", backend), ("workers", "0")))
     assert got[info] == 1
     assert got[("provernet_prover_prepared_models", ())] == 0
+
+
+def test_the_provers_known_are_counted_at_scrape_time():
+    metrics = Metrics()
+    assert samples(metrics)[("provernet_provers_known", ())] == 0
+    known = ["bob"]
+    metrics.watch_provers(lambda: len(known))
+    known.append("carol")
+    assert samples(metrics)[("provernet_provers_known", ())] == 2

@@ -55,30 +55,37 @@ class FakeNetwork:
         self.published.append(heartbeat)
 
 
+async def tick(publisher: HeartbeatPublisher, offer: Offer, now: float) -> None:
+    """What the prover role does on an engine tick (there in a task of its own)."""
+    heartbeat = publisher.due(offer, now)
+    if heartbeat is not None:
+        await publisher.publish(heartbeat)
+
+
 async def test_the_offer_is_published_at_once_then_every_period() -> None:
     network = FakeNetwork()
     publisher = HeartbeatPublisher(network, RAW["bob"])
     for now in (100.0, 101.0, 100.0 + HEARTBEAT_EVERY_S - 0.1):
-        await publisher.tick(OFFER, now)
+        await tick(publisher, OFFER, now)
     assert len(network.published) == 1
     [first] = network.published
     assert (first.prover, first.peer_id, first.capacity) == (RAW["bob"], PEERS["bob"], 4)
     assert (first.price_per_1k_constraints, first.proving_rate, first.models) == (GWEI, 0, (3, 7))
-    await publisher.tick(OFFER, 100.0 + HEARTBEAT_EVERY_S)
+    await tick(publisher, OFFER, 100.0 + HEARTBEAT_EVERY_S)
     assert len(network.published) == 2
 
 
 async def test_a_change_of_capacity_or_price_is_published_at_once_a_rate_change_waits() -> None:
     network = FakeNetwork()
     publisher = HeartbeatPublisher(network, RAW["bob"])
-    await publisher.tick(OFFER, 100.0)
+    await tick(publisher, OFFER, 100.0)
     faster = Offer(4, GWEI, 1500, (3, 7))
-    await publisher.tick(faster, 101.0)  # the rate alone waits for the period
+    await tick(publisher, faster, 101.0)  # the rate alone waits for the period
     busier = Offer(3, GWEI, 1500, (3, 7))
-    await publisher.tick(busier, 102.0)
-    await publisher.tick(busier, 103.0)
+    await tick(publisher, busier, 102.0)
+    await tick(publisher, busier, 103.0)
     dearer = Offer(3, 2 * GWEI, 1500, (3, 7))
-    await publisher.tick(dearer, 104.0)
+    await tick(publisher, dearer, 104.0)
     sent = [(h.capacity, h.price_per_1k_constraints, h.proving_rate) for h in network.published]
     assert sent == [(4, GWEI, 0), (3, GWEI, 1500), (3, 2 * GWEI, 1500)]
 
@@ -86,12 +93,12 @@ async def test_a_change_of_capacity_or_price_is_published_at_once_a_rate_change_
 async def test_a_new_peer_hears_the_offer_once_the_mesh_can_form() -> None:
     network = FakeNetwork()
     publisher = HeartbeatPublisher(network, RAW["bob"])
-    await publisher.tick(OFFER, 100.0)
+    await tick(publisher, OFFER, 100.0)
     network.peers = ["alice"]
-    await publisher.tick(OFFER, 101.0)
-    await publisher.tick(OFFER, 101.0 + NEW_PEER_DELAY_S - 0.1)
+    await tick(publisher, OFFER, 101.0)
+    await tick(publisher, OFFER, 101.0 + NEW_PEER_DELAY_S - 0.1)
     assert len(network.published) == 1
-    await publisher.tick(OFFER, 101.0 + NEW_PEER_DELAY_S)
+    await tick(publisher, OFFER, 101.0 + NEW_PEER_DELAY_S)
     assert len(network.published) == 2
 
 
@@ -99,9 +106,9 @@ async def test_a_failed_publication_is_not_fatal_and_the_next_period_tries_again
     network = FakeNetwork()
     network.fail = True
     publisher = HeartbeatPublisher(network, RAW["bob"])
-    await publisher.tick(OFFER, 100.0)
+    await tick(publisher, OFFER, 100.0)
     network.fail = False
-    await publisher.tick(OFFER, 100.0 + HEARTBEAT_EVERY_S)
+    await tick(publisher, OFFER, 100.0 + HEARTBEAT_EVERY_S)
     assert publisher.published == 1
 
 
