@@ -14,7 +14,8 @@ leaves the pipeline. Proofs are made one at a time, earliest deadline first
 (``planning.next_to_prove``), in the pool's worker processes, verified, stored,
 then submitted through the intent journal (its unique rule forbids a second
 submission). ProofAccepted pays us. The proving rate starts at ``DEFAULT_RATE``
-and follows the measured proofs.
+and follows the measured proofs. Each tick shows our ``offer`` (free capacity,
+price, measured rate, models held) to the heartbeat publisher (heartbeats.py).
 
 After a crash the tick carries every job on from its stored state (prover_recovery.py).
 """
