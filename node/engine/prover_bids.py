@@ -11,19 +11,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import trio
 
-from node.chain.interface import Chain
 from node.engine.core import EngineContext
-from node.engine.prover_net import Pricing, ProverNetwork
+from node.engine.prover_parts import ProverParts
 from node.engine.prover_work import disagreement, payload, prover_job
-from node.metrics import Metrics
 from node.store import Role, Store
-from protocol.market import ProverJob, ProverState, new_prover_job
-from protocol.market import actions as ma
-from protocol.market.planning import QueuedJob, Quote, admit, price, submit_gas_estimate
+from protocol.market import ProverState, new_prover_job
+from protocol.market.planning import Quote, admit, price, submit_gas_estimate
 from protocol.market.prover import BidPlaced, Declined
 from protocol.messages import Bid, JobAnnouncement, sign_bid
 
@@ -32,39 +28,15 @@ logger = logging.getLogger(__name__)
 S = ProverState
 
 
-class BiddingMixin:
+class BiddingMixin(ProverParts):
     """Announcements in, bids out (prover.py supplies the attributes)."""
 
-    chain: Chain
-    network: ProverNetwork
-    market: bytes
-    me: bytes
-    rate: int
-    rescue_window: int
-    pricing: Pricing
-    metrics: Metrics | None
-    clock: Callable[[], float]
     gas_price: Callable[[], int]
     ensure_model: Callable[[int], Awaitable[Path]]
     reasons: dict[int, str]
-    _key: bytes
     _deciding: set[int]
     _fees: dict[int, int]
     _models: dict[int, Path]
-
-    if TYPE_CHECKING:
-
-        def _queue(self, store: Store) -> list[QueuedJob]: ...
-
-        def _advance(
-            self,
-            ctx: EngineContext,
-            key: int,
-            event: ma.Event,
-            *,
-            now: int | None = None,
-            defer: bool = False,
-        ) -> ProverJob | None: ...
 
     # -- bidding ----------------------------------------------------------------
 

@@ -16,17 +16,14 @@ withdrawn before the crash is withdrawn at the first tick.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable
-from typing import TYPE_CHECKING
 
 import trio
 
-from node.chain.interface import Chain
 from node.engine.core import EngineContext
-from node.engine.prover_net import ProverNetwork
+from node.engine.prover_parts import ProverParts
 from node.engine.prover_work import prover_job
 from node.store import IntentStatus, JobRecord
-from protocol.market import ProverJob, ProverState
+from protocol.market import ProverState
 from protocol.market import actions as ma
 from protocol.market.prover import ProvingFailed
 from protocol.messages import Bid
@@ -41,30 +38,12 @@ INPUT_ASK_S = 20
 _FAILED = (IntentStatus.FAILED, IntentStatus.REVERTED, IntentStatus.DROPPED)
 
 
-class RecoveryMixin:
+class RecoveryMixin(ProverParts):
     """Resuming interrupted work (prover.py supplies the attributes)."""
 
-    chain: Chain
-    network: ProverNetwork
     _proving: int | None
     _submitting: set[int]
     _ask_at: dict[int, int]
-
-    if TYPE_CHECKING:
-
-        def _advance(
-            self,
-            ctx: EngineContext,
-            key: int,
-            event: ma.Event,
-            *,
-            now: int | None = None,
-            defer: bool = False,
-        ) -> ProverJob | None: ...
-
-        def _decide(self, ctx: EngineContext, key: int) -> Awaitable[None]: ...
-
-        def _submit(self, ctx: EngineContext, key: int) -> Awaitable[None]: ...
 
     async def _sweep(self, ctx: EngineContext) -> None:
         """Withdraw what JobMarket holds for us: a crash may have come between a payment

@@ -26,20 +26,16 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Awaitable, Callable
-from pathlib import Path
-from typing import TYPE_CHECKING
 
 import trio
 
-from node.chain.interface import Chain
 from node.chain.types import JobInfo, JobStatus
 from node.engine.core import EngineContext
-from node.engine.prover_net import Pricing, ProverNetwork
+from node.engine.prover_parts import ProverParts
 from node.engine.prover_work import prover_job
 from node.store import JobRecord, Role, Store
 from protocol.market import ProverState
-from protocol.market.planning import QueuedJob, admit
+from protocol.market.planning import admit
 from protocol.market.prover import new_rescue_job
 from protocol.messages import Bid, JobAnnouncement, sign_bid
 
@@ -57,28 +53,13 @@ OFFER_MAX_S = 300
 _CANDIDATES = (S.LOST.value, S.DECLINED.value)
 
 
-class RescueMixin:
+class RescueMixin(ProverParts):
     """The rescue half of ``ProverRole`` (prover.py supplies the attributes)."""
 
-    chain: Chain
-    network: ProverNetwork
-    market: bytes
-    me: bytes
-    rate: int
-    clock: Callable[[], float]
-    rescue_window: int
-    pricing: Pricing
-    _key: bytes
     _settled: set[int]
     _next_check: dict[int, int]
     _offered_at: dict[int, float]  # when the next offer is due
     _offers: dict[int, int]
-
-    if TYPE_CHECKING:
-
-        def _queue(self, store: Store) -> list[QueuedJob]: ...
-
-        def _circuit(self, model_id: int) -> Awaitable[Path]: ...
 
     def _init_rescue(self) -> None:
         self._settled = set()  # job ids no longer worth asking about
