@@ -25,6 +25,9 @@ from pathlib import Path
 from typing import Any
 
 from node.exit_codes import ARTIFACT_MISMATCH, USAGE, CliError
+from protocol.groth16 import keys as g16keys
+from protocol.groth16 import snarkjs
+from protocol.groth16.keys import ProvingKey
 
 MANIFEST = "manifest.json"
 MODEL_FILE = "model.onnx"
@@ -128,6 +131,20 @@ class CircuitDir:
     def save(self) -> None:
         """Write the manifest."""
         write_json(self.path / MANIFEST, self.manifest)
+
+    def record_setup(self, pk: ProvingKey, backend: str, seconds: float | None = None) -> None:
+        """Write a single-party setup's proving and verification keys and record it."""
+        self.record("proving_key", PROVING_KEY_FILE, g16keys.proving_key_to_bytes(pk))
+        vk_json = json.dumps(snarkjs.vk_to_json(pk.vk), indent=2).encode() + b"\n"
+        self.record("verification_key", VERIFICATION_KEY_FILE, vk_json)
+        setup: dict[str, Any] = {
+            "kind": "single-party",
+            "trusted": "whoever ran this setup must have discarded its toxic waste",
+        }
+        if seconds is not None:
+            setup["seconds"] = round(seconds, 3)
+        self.manifest["setup"] = setup | {"backend": backend}
+        self.save()
 
     @property
     def circuit_id(self) -> str:

@@ -29,7 +29,7 @@ from node.exit_codes import (
     USAGE,
     CliError,
 )
-from node.proving import ProverPool, default_workers
+from node.proving import pool_for
 from protocol import zkml
 from protocol.bn254.backend import available_backends, get_backend
 from protocol.errors import RemoteProtocolError
@@ -41,10 +41,6 @@ from protocol.r1cs import binfmt
 from protocol.r1cs.system import R1CS, R
 
 PROVERNET_VERSION = "0.1.0"
-# Below this many constraints a proof takes less than starting worker processes
-# (about 0.5 s each, measured in bench/results/proving.md), so it runs in-process.
-POOL_MIN_CONSTRAINTS = 4096
-
 
 # A one-shot proof pays for converting the key's points to the native form (about
 # 0.1 ms a G1 point, 0.37 ms a G2 point), as much as a pure MSM term with a
@@ -60,11 +56,6 @@ def one_shot_backend() -> str:
     ``ONE_SHOT_PREFERENCE``."""
     have = available_backends()
     return next(name for name in ONE_SHOT_PREFERENCE if name in have)
-
-
-def _pool(backend: str | None, r1cs: R1CS) -> ProverPool:
-    small = r1cs.n_constraints < POOL_MIN_CONSTRAINTS
-    return ProverPool(backend, workers=0 if small else default_workers())
 
 
 def _progress(message: str) -> None:
@@ -206,7 +197,7 @@ def cmd_setup(args: argparse.Namespace) -> int:
             USAGE,
         )
     r1cs = _load_r1cs(cdir)
-    with _pool(args.backend, r1cs) as pool:
+    with pool_for(args.backend, r1cs.n_constraints) as pool:
         backend = pool.backend
         stage = _Stage(
             f"Groth16 setup for {r1cs.n_constraints} constraints ({backend.name} backend, "
@@ -216,16 +207,7 @@ def cmd_setup(args: argparse.Namespace) -> int:
         pk = pool.setup(r1cs, toxic)
         del toxic  # the toxic waste must not outlive the setup
         elapsed = stage.done()
-    cdir.record("proving_key", art.PROVING_KEY_FILE, g16keys.proving_key_to_bytes(pk))
-    vk_json = json.dumps(snarkjs.vk_to_json(pk.vk), indent=2).encode() + b"\n"
-    cdir.record("verification_key", art.VERIFICATION_KEY_FILE, vk_json)
-    cdir.manifest["setup"] = {
-        "kind": "single-party",
-        "trusted": "whoever ran this setup must have discarded its toxic waste",
-        "seconds": round(elapsed, 3),
-        "backend": backend.name,
-    }
-    cdir.save()
+    cdir.record_setup(pk, backend.name, elapsed)
     return _emit(args, _info_object(cdir), f"wrote keys to {cdir.path}")
 
 
@@ -261,7 +243,7 @@ def cmd_prove(args: argparse.Namespace) -> int:
         raise CliError(f"input rejected: {exc}", INPUT_REJECTED) from None
     stage = _Stage("proving")  # worker start-up included: a one-shot proof pays for it
     vk = pk.vk
-    with _pool(args.backend or one_shot_backend(), r1cs) as pool:
+    with pool_for(args.backend or one_shot_backend(), r1cs.n_constraints) as pool:
         model_key = cdir.manifest["files"]["r1cs"]["sha256"]
         pool.prepare(model_key, pk, r1cs)
         del pk  # the workers hold the key's points now; keep the peak RSS down

@@ -66,6 +66,17 @@ def default_workers() -> int:
     return min(os.cpu_count() or 1, len(_JOBS))
 
 
+# Below this many constraints a proof takes less than starting worker processes
+# (about 0.5 s each, measured in bench/results/proving.md), so it runs in-process.
+POOL_MIN_CONSTRAINTS = 4096
+
+
+def pool_for(backend: str | None, n_constraints: int) -> ProverPool:
+    """A pool sized for one setup or proof of ``n_constraints``: in-process when small."""
+    small = n_constraints < POOL_MIN_CONSTRAINTS
+    return ProverPool(backend, workers=0 if small else default_workers())
+
+
 # ---------------------------------------------------------------- worker process side
 
 _WORKER_BACKEND: Backend | None = None

@@ -27,12 +27,11 @@ from node import artifacts as art
 from node import model_io
 from node.artifacts import CircuitDir
 from node.chain.types import ModelInfo, ModelSpec
-from node.circuit_cli import POOL_MIN_CONSTRAINTS, _new_manifest
+from node.circuit_cli import _new_manifest
 from node.exit_codes import CliError
-from node.proving import ProverPool, default_workers
+from node.proving import pool_for
 from protocol import zkml
 from protocol.errors import RemoteProtocolError
-from protocol.groth16 import keys as g16keys
 from protocol.groth16 import snarkjs
 from protocol.groth16.calldata import vk_to_evm_words, words_to_bytes
 from protocol.groth16.setup import ToxicWaste
@@ -92,21 +91,12 @@ def setup_into(path: Path) -> BuiltModel:
     """Run the Groth16 setup for the compiled circuit at ``path``; the built model."""
     cdir = CircuitDir.open(path)
     r1cs = binfmt.r1cs_from_bytes(cdir.read_checked("r1cs"))
-    workers = 0 if r1cs.n_constraints < POOL_MIN_CONSTRAINTS else default_workers()
-    with ProverPool(None, workers=workers) as pool:
+    with pool_for(None, r1cs.n_constraints) as pool:
         toxic = ToxicWaste.from_entropy(os.urandom(64))
         pk = pool.setup(r1cs, toxic)
         del toxic  # the toxic waste must not outlive the setup
         backend = pool.backend.name
-    cdir.record("proving_key", art.PROVING_KEY_FILE, g16keys.proving_key_to_bytes(pk))
-    vk_json = json.dumps(snarkjs.vk_to_json(pk.vk), indent=2).encode() + b"\n"
-    cdir.record("verification_key", art.VERIFICATION_KEY_FILE, vk_json)
-    cdir.manifest["setup"] = {
-        "kind": "single-party",
-        "trusted": "whoever ran this setup must have discarded its toxic waste",
-        "backend": backend,
-    }
-    cdir.save()
+    cdir.record_setup(pk, backend)
     return BuiltModel(path, spec_of(path))
 
 
