@@ -8,10 +8,12 @@ their local APIs (``cli_json``, ``is_up``).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -27,6 +29,7 @@ import pytest
 from node.anvil import AnvilProcess, free_port, rpc_call
 from node.cli import main
 from node.exit_codes import OK
+from node.home import HomeLayout
 from node.keys import PASSWORD_ENV
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -86,6 +89,17 @@ class Home:
     def log(self) -> str:
         path = self.root / "daemon.out"
         return path.read_text(errors="replace") if path.exists() else ""
+
+    def job_state(self, role: str, job_id: int | None = None) -> str | None:
+        """The stored state of this node's ``role`` job (chain job ``job_id``, or its only
+        one), read from the SQLite store beside the running daemon."""
+        query, params = "SELECT state FROM jobs WHERE role = ?", [role]
+        if job_id is not None:
+            query, params = query + " AND job_id = ?", [role, str(job_id)]
+        uri = f"file:{HomeLayout(self.root).database}?mode=ro"
+        with contextlib.closing(sqlite3.connect(uri, uri=True)) as db:
+            row = db.execute(query, params).fetchone()
+        return None if row is None else str(row[0])
 
     def set_config(self, old: str, new: str) -> None:
         """Replace the line ``old`` of the home's config.toml by ``new``."""

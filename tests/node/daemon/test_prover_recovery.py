@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import os
 import signal
-import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -33,7 +32,6 @@ from node.chain.client import Web3Chain
 from node.chain.deploy import Deployment, DeployParams, deploy_contracts
 from node.chain.sender import TxSender
 from node.chain.types import JobStatus
-from node.home import HomeLayout
 from node.keys import dev_account
 from tests.node.daemon.harness import (
     Home,
@@ -89,14 +87,6 @@ def _kill(home: Home) -> None:
     for pid in workers:
         with suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
-
-
-def _prover_state(home: Home, job_id: int) -> str | None:
-    with sqlite3.connect(f"file:{HomeLayout(home.root).database}?mode=ro", uri=True) as db:
-        row = db.execute(
-            "SELECT state FROM jobs WHERE role = 'prover' AND job_id = ?", (str(job_id),)
-        ).fetchone()
-    return None if row is None else str(row[0])
 
 
 def _submissions(w3: Web3, sender: str, market: str, first_block: int) -> int:
@@ -228,7 +218,7 @@ def test_bob_killed_while_proving_restarts_proves_and_is_paid_once(
         _, job = submit_job(alice, capsys, model, gemm_input, "--max-fee", "0.01eth",
                             "--deadline", DEADLINE, wait=False)  # fmt: skip
         job_id = _chain_job_id(alice, capsys, job["id"])
-        _until(lambda: _prover_state(bob, job_id) == "proving", 60, "bob proving", alice, bob)
+        _until(lambda: bob.job_state("prover", job_id) == "proving", 60, "bob proving", alice, bob)
         _kill(bob)
         bob.start()
         wait_until_up(bob, capsys)
@@ -237,7 +227,7 @@ def test_bob_killed_while_proving_restarts_proves_and_is_paid_once(
         wait_for(lambda: chain.balance_of(bob.address) == 0, 30, "bob's fee withdrawn")
         assert chain.get_job(job_id).prover == bob.address
         assert _submissions(chain.w3, bob.address, deployed.address("JobMarket"), first_block) == 1
-        assert _prover_state(bob, job_id) == "paid"
+        assert bob.job_state("prover", job_id) == "paid"
         assert f"job {job_id}: the node stopped while proving it; queued again" in bob.log()
 
         # alice learns of the proof from her own chain sync, which may trail ours.

@@ -12,9 +12,7 @@ transactions; the chain shows one job, one award and one payment to bob.
 
 from __future__ import annotations
 
-import contextlib
 import signal
-import sqlite3
 import time
 from pathlib import Path
 
@@ -24,7 +22,6 @@ from node.anvil import AnvilProcess
 from node.chain.client import Web3Chain
 from node.chain.deploy import Deployment
 from node.chain.types import JobStatus
-from node.home import HomeLayout
 from node.keys import dev_account
 from tests.node.daemon.harness import (
     Home,
@@ -40,18 +37,10 @@ pytestmark = pytest.mark.slow
 ALICE = 8  # anvil dev account (bob has the next)
 
 
-def stored_state(home: Home) -> str | None:
-    """The state of the job in ``home``'s store, read alongside its running daemon."""
-    uri = f"file:{HomeLayout(home.root).database}?mode=ro"
-    with contextlib.closing(sqlite3.connect(uri, uri=True)) as db:
-        row = db.execute("SELECT state FROM jobs WHERE role = 'requester'").fetchone()
-    return None if row is None else str(row[0])
-
-
 def poll_store(home: Home, states: tuple[str, ...], timeout_s: float) -> str:
     """Wait, reading the store every few milliseconds, until the job is in one of ``states``."""
     deadline = time.monotonic() + timeout_s
-    while (state := stored_state(home)) not in states:
+    while (state := home.job_state("requester")) not in states:
         assert time.monotonic() < deadline, f"the job stayed {state}\n{home.log()}"
         time.sleep(0.01)
     return state
@@ -81,12 +70,12 @@ def test_a_requester_killed_at_the_award_and_while_proving_still_gets_the_result
         # 1. The moment awardJob is mined: alice may not have marked it nor sent the input.
         wait_for(lambda: on_chain() is not JobStatus.OPEN, 60, f"the award\n{logs()}")
         alice.stop(signal.SIGKILL)
-        killed_at_award = stored_state(alice)
+        killed_at_award = alice.job_state("requester")
         alice.start()
         # 2. The input is with bob: alice is away while his proof lands, and replays it.
         poll_store(alice, ("input delivered", "proven"), 60)
         alice.stop(signal.SIGKILL)
-        delivered = stored_state(alice)
+        delivered = alice.job_state("requester")
         wait_for(lambda: on_chain() is JobStatus.FULFILLED, 60, f"bob's proof\n{bob.log()}")
         alice.start()
         wait_until_up(alice, capsys)
