@@ -6,13 +6,14 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 export PROVERNET_TOOLS := $(CURDIR)/.tools
 
-.PHONY: help venv tools test lint typecheck check contracts bench clean devnet
+.PHONY: help venv tools test lint typecheck check contracts check-contracts bench clean devnet
 
 help:
 	@echo "make devnet     install everything, start a local market (.devnet) and run one job on it"
 	@echo "make test       install everything the tests need, lint, type-check, run the whole suite"
 	@echo "make check      lint and type-check"
 	@echo "make contracts  recompile contracts/ with the pinned solc"
+	@echo "make check-contracts  mutation check: every mutant of the settlement contracts must fail tests/contracts (many minutes)"
 	@echo "make bench      run the benchmarks in bench/"
 
 $(VENV)/.installed: pyproject.toml .ci/constraints.txt
@@ -41,6 +42,11 @@ check: lint typecheck
 
 contracts: tools
 	node contracts/compile.mjs
+
+# Mutation check of JobMarket and ProverStaking (not part of `make test`: it takes many minutes);
+# writes bench/results/contract-mutation.md.
+check-contracts: venv tools
+	$(PY) -m bench.contract_mutation
 
 # Benchmarks write their tables to stdout; bench/results/ holds the recorded runs.
 # EZKL is measured separately (it installs itself into bench/out/ezkl-venv):

@@ -25,13 +25,14 @@ from node.chain.contracts import load_artifact
 from node.chain.deploy import Deployment
 from node.chain.rpc import connect
 from node.exit_codes import FAILED, OK, UNAVAILABLE, CliError
+from node.human import moment, span
 from node.model_io import read_input
 
 MAX_FEE = "0.02eth"
 # Time to the proof deadline: bids close about 22 s after the job is created
 # (node.engine.requester_acts: a quarter of it), proving digits_mlp takes seconds.
 DEADLINE = "90s"
-SETTLED = ("proven", "rescued")
+SETTLED = ("proven",)
 # Prover and requester withdraw from JobMarket a block or two after the proof.
 WITHDRAW_TIMEOUT_S = 60.0
 
@@ -96,8 +97,10 @@ def _submit_and_follow(
     timeline: dict[str, Any] = {"bids": [], "states": {}}
     try:
         job = client.post("/jobs", body)
-        report(f"submitted job {job['id']} for model {state.model['name']} "
-               f"(max fee {MAX_FEE}, proof deadline in {DEADLINE})")  # fmt: skip
+        windows = (span(job["bid_deadline"] - job["created_at"]), span(job["accept_window"]),
+                   span(job["proof_window"]))  # fmt: skip
+        report(f"submitted job {job['id']} for model {state.model['name']} (max fee {MAX_FEE}, "
+               "bids for {}, accept within {}, prove within {})".format(*windows))  # fmt: skip
         while True:
             for event in client.watch(f"/jobs/{job['id']}/events"):
                 _record(event, round(time.monotonic() - started, 2), timeline, names, report)
@@ -130,6 +133,13 @@ def _record(
         report(f"{at:7.2f} s  job {event['state']}")
     elif kind == "result":
         report(f"{at:7.2f} s  result on-chain (tx {event.get('tx')})")
+    elif kind == "accepted":
+        prover = Web3.to_checksum_address(str(event["prover"]))
+        report(f"{at:7.2f} s  {names.get(prover, prover)} accepted: collateral locked, proof "
+               f"due {moment(int(event['proof_deadline']))}")  # fmt: skip
+    elif kind in ("award lapsed", "prover slashed", "input delivered"):
+        prover = Web3.to_checksum_address(str(event["prover"]))
+        report(f"{at:7.2f} s  {kind}: {names.get(prover, prover)}")
     else:
         report(f"{at:7.2f} s  {kind}: {event.get('reason', '')}")
 
@@ -168,8 +178,8 @@ def _summary(
     predicted = None if not output else max(range(len(output)), key=lambda i: output[i])
     states = timeline["states"]
     proving = None
-    if "proven" in states and "input delivered" in states:
-        proving = round(states["proven"] - states["input delivered"], 2)
+    if "proven" in states and "accepted" in states:
+        proving = round(states["proven"] - states["accepted"], 2)
     balances = []
     for node in state.nodes:
         checksum = Web3.to_checksum_address(node.address)
@@ -205,9 +215,9 @@ def _print_summary(summary: Mapping[str, Any], names: Mapping[str, str]) -> None
         winner = names.get(summary["winner"], summary["winner"])
         print(f"winner     {winner} ({summary['winner']}) for {format_amount(int(summary['fee']))}")
     if summary["proving_s"] is not None:
-        print(f"proving    {summary['proving_s']} s from input delivery to the accepted proof")
+        print(f"proving    {summary['proving_s']} s from acceptance to the accepted proof")
     for name, tx in (summary["tx"] or {}).items():
-        if tx:
+        if tx and isinstance(tx, str):
             print(f"tx {name:<7} {tx}")
     if summary["output"]:
         print("output     " + " ".join(f"{v:.3f}" for v in summary["output"]))

@@ -20,7 +20,6 @@ use the same dotted names. Environment variables (``ENV_NAMES``):
     PROVERNET_MARGIN_BPS       prover.margin_bps
     PROVERNET_CAPACITY         prover.capacity
     PROVERNET_WORKERS          prover.max_workers
-    PROVERNET_RESCUE           prover.rescue            (true/false)
     PROVERNET_API_PORT         api.port
     PROVERNET_PASSWORD_FILE    keys.password_file
     PROVERNET_LOG_LEVEL        logging.level
@@ -110,7 +109,6 @@ class ProverConfig:
     margin_bps: int
     capacity: int  # jobs won and not yet settled
     max_workers: int
-    rescue: bool
     max_collateral: int  # wei: do not bid on jobs asking for more collateral
 
 
@@ -203,7 +201,6 @@ FIELDS: tuple[Field, ...] = (
     Field("prover.margin_bps", int_range(0, 10 * BPS), 1000, "PROVERNET_MARGIN_BPS"),
     Field("prover.capacity", int_range(1, 10_000), 4, "PROVERNET_CAPACITY"),
     Field("prover.max_workers", int_range(1, 1024), 1, "PROVERNET_WORKERS"),
-    Field("prover.rescue", boolean, False, "PROVERNET_RESCUE"),
     Field("prover.max_collateral", amount(MAX_AMOUNT), 10**17, render=format_amount),
     Field("requester.default_collateral", amount(MAX_AMOUNT), 10**16, render=format_amount),
     Field("requester.default_deadline", duration, 600.0, render=format_duration),
@@ -247,6 +244,13 @@ def render_config(values: Mapping[str, Any]) -> str:
     return text
 
 
+# Settings that existed once, with what replaced them (shown instead of "unknown").
+_REMOVED = {
+    "prover.rescue": "an overdue job is slashed and re-opened for bids, and every prover "
+    "bids on it as on any job; delete the line",
+}
+
+
 def _flatten(file_values: Mapping[str, Any]) -> dict[str, Any]:
     flat: dict[str, Any] = {}
     for section, table in file_values.items():
@@ -254,6 +258,8 @@ def _flatten(file_values: Mapping[str, Any]) -> dict[str, Any]:
             raise ConfigError(f"{section}: expected a [{section}] table, got {table!r}")
         for key, value in table.items():
             name = f"{section}.{key}"
+            if name in _REMOVED:
+                raise ConfigError(f"{name}: no longer a setting: {_REMOVED[name]}")
             if name not in _BY_NAME:
                 raise ConfigError(f"{name}: unknown setting")
             flat[name] = value
@@ -332,7 +338,6 @@ def _build(v: Mapping[str, Any]) -> NodeConfig:
             margin_bps=v["prover.margin_bps"],
             capacity=v["prover.capacity"],
             max_workers=v["prover.max_workers"],
-            rescue=v["prover.rescue"],
             max_collateral=v["prover.max_collateral"],
         ),
         requester=RequesterConfig(

@@ -29,11 +29,12 @@ from node.chain.amounts import AmountError, format_amount, parse_amount
 from node.config_fields import parse_duration
 from node.exit_codes import FAILED, OK, USAGE, CliError
 from node.home import resolve_home
+from node.human import moment, span
 from node.model_io import read_input
 
 # Submitting loads the model and commits to the input in the daemon before answering.
 SUBMIT_TIMEOUT_S = 120.0
-SETTLED = ("proven", "rescued")
+SETTLED = ("proven",)
 
 
 def add_job_commands(groups: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -50,7 +51,16 @@ def add_job_commands(groups: argparse._SubParsersAction) -> None:  # type: ignor
     submit.add_argument("--input", required=True, help='INPUT.json: {"input": [...]}')
     submit.add_argument("--max-fee", required=True, help="the most to pay, e.g. 0.01eth")
     submit.add_argument("--collateral", help="stake the prover locks (default: from the config)")
-    submit.add_argument("--deadline", help="time to the proof deadline, e.g. 10m (default: config)")
+    submit.add_argument(
+        "--deadline",
+        help="the latest the first prover's proof is due, from now, e.g. 10m: the bid, accept "
+        "and proof windows add up to it (default: config)",
+    )
+    submit.add_argument("--bid-window", help="how long to take bids, e.g. 30s (default: a quarter "
+                        "of the deadline, 5s to 60s)")  # fmt: skip
+    submit.add_argument("--accept-window", help="how long the awarded prover has to check the "
+                        "input and accept, e.g. 60s (default: a quarter of the deadline, 20s "
+                        "to 60s)")  # fmt: skip
     submit.add_argument("--wait", action="store_true", help="wait until the job ends")
     submit.add_argument("--json", action="store_true", help="print the job as JSON")
     submit.set_defaults(func=cmd_submit)
@@ -58,7 +68,7 @@ def add_job_commands(groups: argparse._SubParsersAction) -> None:  # type: ignor
         ("status", cmd_status, "one job: state, bids, result"),
         ("watch", cmd_watch, "follow a job's events until it ends"),
         ("result", cmd_result, "a proven job's outputs"),
-        ("cancel", cmd_cancel, "cancel a job nobody won (after its bid deadline)"),
+        ("cancel", cmd_cancel, "cancel a job no prover holds (full refund)"),
     ):
         command = commands.add_parser(name, help=text)
         command.add_argument("id", metavar="ID", type=int, help="the job's id (from job list)")
@@ -78,7 +88,7 @@ def _checked(option: str, text: str | None) -> str | None:
     if text is None:
         return None
     try:
-        parse_amount(text) if option != "--deadline" else parse_duration(text)
+        parse_amount(text) if option in ("--max-fee", "--collateral") else parse_duration(text)
     except (AmountError, ValueError) as exc:
         raise CliError(f"{option} {text!r}: {exc}", USAGE) from exc
     return text
@@ -93,6 +103,8 @@ def cmd_submit(args: argparse.Namespace) -> int:
         "max_fee": _checked("--max-fee", args.max_fee),
         "collateral": _checked("--collateral", args.collateral),
         "deadline": _checked("--deadline", args.deadline),
+        "bid_window": _checked("--bid-window", args.bid_window),
+        "accept_window": _checked("--accept-window", args.accept_window),
     }
     body = {k: v for k, v in body.items() if v is not None}
     with daemon_errors():
@@ -179,6 +191,14 @@ def _event_line(event: Mapping[str, Any]) -> str:
     return f"{event.get('kind')}: {details}"
 
 
+def _history(job: Mapping[str, Any]) -> str:
+    """What went wrong before, if anything: ``(award 2, after 1 lapsed and 0 slashed)``."""
+    awards, slashes = int(job.get("awards") or 0), int(job.get("slashes") or 0)
+    if awards <= 1 and not slashes:
+        return ""
+    return f" (award {awards}: {awards - 1 - slashes} lapsed, {slashes} slashed before)"
+
+
 def _wei(value: object) -> str:
     return "-" if value is None else format_amount(int(str(value)))
 
@@ -188,17 +208,23 @@ def _show(job: Mapping[str, Any], as_json: bool) -> int:
         print(json.dumps(job, indent=2, sort_keys=True))
         return OK
     print(f"job        {job['id']} (on-chain {job['job_id']}), model {job['model_id']}")
-    print(f"state      {job['state']}")
+    print(f"state      {job['state']}" + _history(job))
     print(f"max fee    {_wei(job['max_fee'])}, collateral {_wei(job['collateral'])}")
-    print(f"deadlines  bids {job['bid_deadline']}, proof {job['proof_deadline']} (unix time)")
+    print(f"windows    accept {span(job['accept_window'])}, prove {span(job['proof_window'])}")
+    if job["state"] in ("created", "announced", "re-opened"):
+        print(f"bids until {moment(job['bid_deadline'])}")
     if job.get("prover"):
         print(f"prover     {job['prover']} for {_wei(job['fee'])}")
+    if job["state"] in ("awarded", "input delivered"):
+        print(f"accept by  {moment(job['accept_deadline'])}")
+    if job["state"] in ("accepted", "slashing") and job.get("proof_deadline"):
+        print(f"proof by   {moment(job['proof_deadline'])}")
     for bid in job.get("bids") or []:
         reason = f" ({bid['reason']})" if bid["reason"] else ""
         print(f"bid        {bid['prover']} {_wei(bid['fee'])} {bid['status']}{reason}")
     if job.get("output") is not None:
         print("output     " + " ".join(f"{v:g}" for v in job["output"]))
     for name, tx in (job.get("tx") or {}).items():
-        if tx:
+        if tx and isinstance(tx, str):
             print(f"tx {name:<7} {tx}")
     return OK

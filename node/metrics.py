@@ -80,6 +80,21 @@ class Metrics:
             f"{PREFIX}_bids_sent", "Bids this node signed and sent", registry=r
         )
         self.bids_won = Counter(f"{PREFIX}_bids_won", "Jobs awarded to this node", registry=r)
+        self.jobs_accepted = Counter(
+            f"{PREFIX}_jobs_accepted", "Awards this node accepted (collateral locked)", registry=r
+        )
+        self.awards_let_lapse = Counter(
+            f"{PREFIX}_awards_let_lapse",
+            "Awards this node did not accept, by why",
+            ["reason"],
+            registry=r,
+        )
+        self.inputs_refused = Counter(
+            f"{PREFIX}_inputs_refused",
+            "Delivered inputs refused before accepting, by why",
+            ["reason"],
+            registry=r,
+        )
         self.proofs = Counter(f"{PREFIX}_proofs", "Proofs made", registry=r)
         self.proof_failures = Counter(
             f"{PREFIX}_proof_failures", "Proving attempts that failed", registry=r

@@ -1,8 +1,9 @@
 """Gas per JobMarket function on a real anvil, against snarkjs's Solidity verifier.
 
 ``python -m bench.gas.measure`` starts anvil, deploys the contracts, and measures the
-gas of createJob, awardJob, submitProof (1, 3 and 11 public signals; on time and as a
-rescue), slash, cancelJob and withdraw, plus the bare Groth16 check (VerifierHarness)
+gas of createJob, awardJob, acceptJob, submitProof (1, 3 and 11 public signals), the
+whole happy path, slash, a re-award (after a slash and after a lapsed award), cancelJob
+and withdraw, plus the bare Groth16 check (VerifierHarness)
 on provernet's own keys and proofs (protocol.groth16). For comparison it sets up the
 same toy circuits with snarkjs, exports snarkjs's Solidity verifier into
 ``bench/out/gas/`` (GPL-3.0: generated here, never committed), compiles it with the
@@ -25,15 +26,14 @@ from web3.contract import Contract
 
 from node import tools
 from node.anvil import start_anvil
-from tests.contracts.chain import now, send, set_time
+from tests.contracts.chain import send, set_time
 from tests.contracts.circuits import (
     ProvedCircuit,
     Snarkjs,
-    Statement,
     prove_toy_circuit,
     snarkjs_toy_circuit,
 )
-from tests.contracts.deployment import RESCUE_WINDOW, Deployment, deploy_all
+from tests.contracts.deployment import Deployment, deploy_all
 
 REPO = Path(__file__).resolve().parents[2]
 OUT = REPO / "bench" / "out" / "gas"
@@ -41,6 +41,10 @@ RESULTS = REPO / "bench" / "results" / "gas.md"
 SIGNALS = (1, 3, 11)
 COMMAND = ".venv/bin/python -m bench.gas.measure"
 VIEW_GAS_LIMIT = 2_000_000  # far above any verification here (11 signals: ~0.3M)
+# The happy path of settlement v1 (create + award + submitProof, 3 signals), measured on
+# 2026-11-21 with the same circuits and settings; v2 aims to stay within 10 % of it.
+V1_HAPPY_PATH_3 = 492_794
+HAPPY_PATH = ("createJob", "awardJob", "acceptJob", "submitProof")
 
 
 def compile_foreign(source: Path) -> tuple[list[Any], str]:
@@ -110,12 +114,16 @@ def market_gas(d: Deployment, n: int) -> dict[str, int]:
     """Gas of each market call for the n-signal model, measured on a second job (warm accounts)."""
     ours = d.circuits[n].statements
     # Warm-up: this model's first job (for the first model, also bob's and alice's first).
-    first = _gas(d.submit(_awarded(d, n), ours[0], d.bob))
+    first = _gas(d.submit(_accepted(d, n), ours[0], d.bob))
     result: dict[str, int] = {"submitProof (model's first job)": first}
     job_id = d.create_job(n, 1)
     result["createJob"] = _gas(_last_receipt(d))
     result["awardJob"] = _gas(d.award(job_id, d.bob))
+    result["acceptJob"] = _gas(d.accept(job_id, d.bob))
     result["submitProof"] = _gas(d.submit(job_id, ours[1], d.bob))
+    result["happy path (create + award + accept + submitProof)"] = sum(
+        result[name] for name in HAPPY_PATH
+    )
     key = d.registry.functions.getModel(d.models[n]).call()[4]
     harness = d.harness.functions.verify(
         key, list(ours[1].proof), ours[1].commitment, ours[1].outputs
@@ -125,9 +133,9 @@ def market_gas(d: Deployment, n: int) -> dict[str, int]:
     return result
 
 
-def _awarded(d: Deployment, n: int, statement: int = 0) -> int:
+def _accepted(d: Deployment, n: int, statement: int = 0) -> int:
     job_id = d.create_job(n, statement)
-    d.award(job_id, d.bob)
+    d.accepted(job_id, d.bob)
     return job_id
 
 
@@ -137,18 +145,22 @@ def _last_receipt(d: Deployment) -> Any:
 
 
 def settlement_gas(d: Deployment) -> dict[str, int]:
-    """Gas of rescue, slash, cancel and withdraw on the 3-signal model."""
+    """Gas of slash, re-awards, cancels and withdraw on the 3-signal model."""
     result: dict[str, int] = {}
-    statement: Statement = d.circuits[3].statements[0]
-    rescued, slashed = _awarded(d, 3), _awarded(d, 3)
-    set_time(d.w3, int(d.job(rescued)["proofDeadline"]) + 1)
-    result["submitProof (rescue, 3 signals)"] = _gas(d.submit(rescued, statement, d.carol))
-    set_time(d.w3, int(d.job(slashed)["proofDeadline"]) + RESCUE_WINDOW + 1)
+    slashed = _accepted(d, 3)
+    set_time(d.w3, int(d.job(slashed)["deadline"]) + 1)
     result["slash"] = _gas(send(d.w3, d.market.functions.slash(slashed), d.dave.address))
+    result["awardJob (re-award after a slash)"] = _gas(d.award(slashed, d.carol))
+    lapsed = d.create_job(3, 0)
+    d.award(lapsed, d.bob)
+    set_time(d.w3, int(d.job(lapsed)["deadline"]) + 1)
+    result["awardJob (re-award after a lapse)"] = _gas(d.award(lapsed, d.carol))
     cancelled = d.create_job(3, 0)
-    set_time(d.w3, now(d.w3) + 3600)
     cancel = d.market.functions.cancelJob(cancelled)
-    result["cancelJob"] = _gas(send(d.w3, cancel, d.alice.address))
+    result["cancelJob (open)"] = _gas(send(d.w3, cancel, d.alice.address))
+    set_time(d.w3, int(d.job(lapsed)["deadline"]) + 1)
+    cancel = d.market.functions.cancelJob(lapsed)
+    result["cancelJob (lapsed award)"] = _gas(send(d.w3, cancel, d.alice.address))
     result["withdraw"] = _gas(send(d.w3, d.market.functions.withdraw(), d.alice.address))
     return result
 
@@ -209,6 +221,13 @@ def markdown(results: dict[str, Any], date: str) -> str:
     lines.append(
         "| submitProof minus snarkjs verifyProof | " + " | ".join(f"{o:+,}" for o in over) + " |"
     )
+    happy = per[3]["happy path (create + award + accept + submitProof)"]
+    lines += [
+        "",
+        f"Happy path at 3 signals: {happy:,} gas against settlement v1's {V1_HAPPY_PATH_3:,}"
+        f" (create + award + submitProof): {100 * (happy / V1_HAPPY_PATH_3 - 1):+.1f} %"
+        " (target: at most +10 %).",
+    ]
     lines += ["", "| call (3 signals where it matters) | gas |", "|---|---|"]
     lines += [f"| {name} | {gas:,} |" for name, gas in results["settlement"].items()]
     lines += [

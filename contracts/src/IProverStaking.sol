@@ -3,8 +3,10 @@ pragma solidity 0.8.28;
 
 /// @title The provernet prover staking interface
 /// @notice Provers deposit stake. The job market (set once, by the deployer) locks per-job
-/// collateral out of a prover's free stake, releases it when the job settles, and slashes it when
-/// the prover misses its deadline. Invariant: a prover's locked amount never exceeds its stake.
+/// collateral out of a prover's free stake when the prover accepts a job, releases it when the job
+/// settles, and slashes it when the prover misses its proof deadline: slashed collateral is burned
+/// (sent to BURN_ADDRESS, which no one controls), so nobody gains from a prover's failure.
+/// Invariant: a prover's locked amount never exceeds its stake.
 ///
 /// Withdrawing takes two steps: `requestWithdrawal` moves free stake out of the stake at once
 /// (it can no longer be locked or slashed, and it no longer counts as stake), and `withdraw` pays
@@ -41,7 +43,7 @@ interface IProverStaking {
     /// @param amount Wei released.
     event CollateralReleased(address indexed prover, uint256 amount);
 
-    /// @notice Emitted when the market slashes locked collateral (sent to the market).
+    /// @notice Emitted when the market slashes locked collateral (burned).
     /// @param prover The prover.
     /// @param amount Wei taken from the stake.
     event CollateralSlashed(address indexed prover, uint256 amount);
@@ -123,7 +125,8 @@ interface IProverStaking {
     /// @param amount Wei.
     function releaseCollateral(address prover, uint256 amount) external;
 
-    /// @notice Take `amount` of the prover's locked collateral and send it to the market.
+    /// @notice Take `amount` of the prover's locked collateral out of its stake and burn it.
+    /// Market only.
     /// @param prover The prover.
     /// @param amount Wei.
     function slashCollateral(address prover, uint256 amount) external;
@@ -155,4 +158,9 @@ interface IProverStaking {
     /// @notice Seconds between a withdrawal request and its payout.
     /// @return Seconds.
     function withdrawalDelay() external view returns (uint256);
+
+    /// @notice Where slashed collateral goes: 0x000000000000000000000000000000000000dEaD, an
+    /// address with no known key or code.
+    /// @return The burn address.
+    function BURN_ADDRESS() external view returns (address);
 }

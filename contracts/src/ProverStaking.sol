@@ -5,8 +5,12 @@ import {IProverStaking} from "./IProverStaking.sol";
 
 /// @title The provernet prover staking contract
 /// @notice Holds provers' stake and pending withdrawals; see IProverStaking. The ether this
-/// contract holds always equals the sum over provers of stake plus pending withdrawal.
+/// contract holds always equals the sum over provers of stake plus pending withdrawal; slashed
+/// collateral leaves it for the burn address.
 contract ProverStaking is IProverStaking {
+    /// @inheritdoc IProverStaking
+    address public constant BURN_ADDRESS = 0x000000000000000000000000000000000000dEaD;
+
     /// @dev One slot per prover: stake and locked collateral (locked <= stake).
     struct Stake {
         uint96 stake;
@@ -126,7 +130,7 @@ contract ProverStaking is IProverStaking {
             s.stake = current.stake - uint96(amount);
         }
         emit CollateralSlashed(prover, amount);
-        _send(msg.sender, amount);
+        _send(BURN_ADDRESS, amount);
     }
 
     /// @inheritdoc IProverStaking

@@ -95,13 +95,6 @@ def _add_deploy_params(parser: argparse.ArgumentParser) -> None:
         metavar="DURATION",
         help="wait between a stake withdrawal request and its payout (default: 7d)",
     )
-    parser.add_argument(
-        "--rescue-window",
-        type=parse_duration,
-        default=defaults.rescue_window_s,
-        metavar="DURATION",
-        help="after a missed proof deadline, how long others may still deliver (default: 1h)",
-    )
 
 
 def account_from(args: argparse.Namespace) -> LocalAccount:
@@ -126,7 +119,7 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     _check_out(args.out, args.force)
     try:
         account = account_from(args)
-        params = DeployParams(args.withdrawal_delay, args.rescue_window)
+        params = DeployParams(args.withdrawal_delay)
     except (keys.KeyLoadError, ValueError) as exc:
         raise CliError(str(exc), USAGE) from exc
     try:

@@ -169,14 +169,17 @@ class Web3Chain:
             request.model_id,
             request.input_commitment,
             request.collateral,
-            request.bid_deadline,
-            request.proof_deadline,
+            request.accept_window,
+            request.proof_window,
             value=request.max_fee,
         )
         return int(result.event("JobCreated").args["jobId"]), result
 
     def award_job(self, bid: Bid, signature: bytes) -> TxResult:
         return self._transact("JobMarket", "awardJob", bid.job_id, self._bid(bid), signature)
+
+    def accept_job(self, job_id: int) -> TxResult:
+        return self._transact("JobMarket", "acceptJob", job_id)
 
     def submit_proof(self, job_id: int, proof: Sequence[int], outputs: Sequence[int]) -> TxResult:
         return self._transact("JobMarket", "submitProof", job_id, list(proof), list(outputs))
@@ -201,10 +204,10 @@ class Web3Chain:
         return int(self._call("JobMarket", "jobCount"))
 
     def prover_stats(self, prover: str) -> ProverStats:
-        fulfilled, slashed, fees = self._call(
+        fulfilled, slashed, lapsed, fees = self._call(
             "JobMarket", "proverStats", Web3.to_checksum_address(prover)
         )
-        return ProverStats(int(fulfilled), int(slashed), int(fees))
+        return ProverStats(int(fulfilled), int(slashed), int(lapsed), int(fees))
 
     def bid_digest(self, bid: Bid) -> bytes:
         return bytes(self._call("JobMarket", "bidDigest", self._bid(bid)))
@@ -228,8 +231,11 @@ class Web3Chain:
     # Plumbing
 
     @staticmethod
-    def _bid(bid: Bid) -> tuple[int, str, int, int]:
-        return (bid.job_id, Web3.to_checksum_address(bid.prover), bid.fee, bid.expiry)
+    def _bid(bid: Bid) -> tuple[int | str, ...]:
+        fields = list(bid.as_tuple())
+        fields[1] = Web3.to_checksum_address(bid.prover)
+        fields[4] = Web3.to_checksum_address(bid.requester)
+        return tuple(fields)
 
     def _call(self, contract: str, function: str, *args: Any) -> Any:
         return self.contracts[contract].call(function, *args)

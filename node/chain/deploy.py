@@ -1,11 +1,13 @@
 """Deploying provernet's contracts and the deployment file that records them.
 
 ``deploy_contracts`` deploys ModelRegistry, ProverStaking(withdrawal delay) and
-JobMarket(registry, staking, rescue window) from one account, then wires the
+JobMarket(registry, staking) from one account, then wires the
 staking contract to the market (``setMarket``, callable once by the deployer).
 The resulting ``Deployment`` is what every node loads: chain id, the block the
 contracts first existed in (event watchers start there), and each address.
 ``Deployment.check`` refuses a file used against another chain or a reset devnet.
+Version 2 files name settlement-v2 contracts (prover-accepted locks, burned slashes);
+a version 1 file names contracts this node cannot speak to, and is refused.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from node.chain.rpc import require_code
 from node.chain.sender import Receipt, TxSender
 
 FORMAT = "provernet-deployment"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 DAY_S = 24 * 60 * 60
 
 
@@ -33,14 +35,13 @@ DAY_S = 24 * 60 * 60
 class DeployParams:
     """The contracts' constructor parameters."""
 
-    # Unbonding period: long enough for any job's proof and rescue deadlines to pass.
+    # Unbonding period: long enough for any accepted job's proof deadline to pass (JobMarket
+    # caps accept and proof windows at 30 days each), so stake cannot leave ahead of a slash.
     withdrawal_delay_s: int = 7 * DAY_S
-    # After a missed proof deadline, how long another prover may still deliver.
-    rescue_window_s: int = 60 * 60
 
     def __post_init__(self) -> None:
-        if self.withdrawal_delay_s < 0 or self.rescue_window_s < 0:
-            raise ValueError("the withdrawal delay and the rescue window cannot be negative")
+        if self.withdrawal_delay_s < 0:
+            raise ValueError("the withdrawal delay cannot be negative")
 
 
 @dataclass(frozen=True)
@@ -76,8 +77,14 @@ class Deployment:
     def from_json(cls, data: Mapping[str, Any]) -> Deployment:
         """Parse a deployment file's content; raises DeploymentFileError."""
         try:
-            if data.get("format") != FORMAT or data.get("version") != FORMAT_VERSION:
-                raise ValueError(f"not a {FORMAT} v{FORMAT_VERSION} file")
+            if data.get("format") != FORMAT:
+                raise ValueError(f"not a {FORMAT} file")
+            if data.get("version") != FORMAT_VERSION:
+                raise ValueError(
+                    f"version {data.get('version')} names contracts of another settlement "
+                    f"protocol; this node speaks version {FORMAT_VERSION}: deploy the "
+                    "contracts again (`provernet chain deploy`) and point the nodes at the new file"
+                )
             contracts = {str(k): Web3.to_checksum_address(v) for k, v in data["contracts"].items()}
             missing = [name for name in CONTRACT_NAMES if name not in contracts]
             if missing:
@@ -150,7 +157,7 @@ def deploy_contracts(
 
     registry = deploy("ModelRegistry")
     staking = deploy("ProverStaking", params.withdrawal_delay_s)
-    market = deploy("JobMarket", registry, staking, params.rescue_window_s)
+    market = deploy("JobMarket", registry, staking)
     bound = BoundContract(
         sender.w3, "ProverStaking", staking, artifacts["ProverStaking"].abi, sender.decoder
     )
@@ -161,8 +168,5 @@ def deploy_contracts(
         block=min(r.block_number for r in receipts.values()),
         contracts={"ModelRegistry": registry, "ProverStaking": staking, "JobMarket": market},
         deployer=sender.address,
-        params={
-            "withdrawal_delay_s": params.withdrawal_delay_s,
-            "rescue_window_s": params.rescue_window_s,
-        },
+        params={"withdrawal_delay_s": params.withdrawal_delay_s},
     )

@@ -19,10 +19,9 @@ class JobStatus(enum.IntEnum):
     NONE = 0
     OPEN = 1
     AWARDED = 2
-    FULFILLED = 3
-    RESCUED = 4
-    SLASHED = 5
-    CANCELLED = 6
+    ACCEPTED = 3
+    FULFILLED = 4
+    CANCELLED = 5
 
 
 @dataclass(frozen=True)
@@ -63,40 +62,59 @@ class JobRequest:
     model_id: int
     input_commitment: int
     collateral: int
-    bid_deadline: int
-    proof_deadline: int
+    accept_window: int
+    proof_window: int
     max_fee: int
 
 
 @dataclass(frozen=True)
 class JobInfo:
-    """IJobMarket.Job."""
+    """IJobMarket.Job; ``deadline`` is the accept deadline while AWARDED, the proof deadline
+    while ACCEPTED, zero otherwise."""
 
     requester: str
-    bid_deadline: int
-    proof_deadline: int
     status: JobStatus
+    deadline: int
+    accept_window: int
     prover: str
     fee: int
     verifying_key: str
     max_fee: int
     collateral: int
     model_id: int
+    proof_window: int
     input_commitment: int
 
 
 @dataclass(frozen=True)
 class Bid:
-    """IJobMarket.Bid: a prover's signed offer for one job."""
+    """IJobMarket.Bid: a prover's signed offer for one job, with the job terms it covers."""
 
     job_id: int
     prover: str
     fee: int
     expiry: int
+    requester: str
+    model_id: int
+    input_commitment: int
+    collateral: int
+    accept_window: int
+    proof_window: int
 
-    def as_tuple(self) -> tuple[int, str, int, int]:
-        """The ABI tuple (jobId, prover, fee, expiry)."""
-        return (self.job_id, self.prover, self.fee, self.expiry)
+    def as_tuple(self) -> tuple[int | str, ...]:
+        """The ABI tuple in IJobMarket.Bid's field order."""
+        return (
+            self.job_id,
+            self.prover,
+            self.fee,
+            self.expiry,
+            self.requester,
+            self.model_id,
+            self.input_commitment,
+            self.collateral,
+            self.accept_window,
+            self.proof_window,
+        )
 
 
 @dataclass(frozen=True)
@@ -120,6 +138,7 @@ class ProverStats:
 
     fulfilled: int
     slashed: int
+    lapsed: int
     fees_earned: int
 
 

@@ -49,11 +49,8 @@ from node.daemon.routes import add_daemon_routes, job_counts, status_source
 from node.engine import Engine, EngineContext, IntentExecutor, StakeCommands, forward
 from node.engine.known_provers import KnownProvers
 from node.engine.models import ModelRole
-from node.engine.prover import ProverRole
-from node.engine.prover_net import P2PProverNetwork, Pricing
-from node.engine.requester import RequesterRole
-from node.engine.requester_acts import Resubmission
-from node.engine.requester_net import P2PRequesterNetwork
+from node.engine.prover import P2PProverNetwork, Pricing, ProverRole
+from node.engine.requester import P2PRequesterNetwork, RequesterRole, Resubmission
 from node.engine.sync import ChainSync
 from node.home import HomeError, HomeLayout, acquire_home_lock
 from node.metrics import Metrics
@@ -153,13 +150,11 @@ async def _serve(
     provers = _known_provers(p2p)
     provers.register(engine)
     metrics.watch_provers(provers.count)
-    # JobMarket's rescue window is fixed at deployment: read it, never assume it.
-    window = int(await trio.to_thread.run_sync(chain.contracts["JobMarket"].call, "rescueWindow"))
     if config.roles.requester:
-        _requester(config, home, chain, p2p, models, window, provers).register(engine)
+        _requester(config, home, chain, p2p, models, provers).register(engine)
     if pool is not None:
         metrics.watch_prover(pool)
-        _prover(config, chain, p2p, models, pool, metrics, window).register(engine)
+        _prover(config, chain, p2p, models, pool, metrics).register(engine)
     models.attach(p2p)
     metrics.watch_p2p(p2p)
     cursor = store.cursor() or ChainCursor(config.chain.deployment_block, None)
@@ -206,7 +201,6 @@ def _requester(
     chain: Web3Chain,
     p2p: P2PService,
     models: ModelRole,
-    rescue_window: int,
     provers: KnownProvers,
 ) -> RequesterRole:
     network = P2PRequesterNetwork(p2p, bytes(chain.sender.account.key), chain.chain_id)
@@ -224,7 +218,6 @@ def _requester(
         else None,
         ensure_model=models.ensure_model,
         keep_inputs=config.store.keep_inputs,
-        rescue_window=rescue_window,
         advice=provers.advice,
     )
 
@@ -245,7 +238,6 @@ def _prover(
     models: ModelRole,
     pool: ProverPool,
     metrics: Metrics,
-    rescue_window: int,
 ) -> ProverRole:
     prover = config.prover
     pricing = Pricing(prover.price_per_1k_constraints, prover.margin_bps, prover.capacity,
@@ -259,8 +251,6 @@ def _prover(
         pricing=pricing,
         ensure_model=models.ensure_model,
         metrics=metrics,
-        rescue_window=rescue_window,
-        rescue=prover.rescue,
         gas_price=lambda: int(chain.w3.eth.gas_price),
     )
 

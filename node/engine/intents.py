@@ -141,10 +141,13 @@ class IntentExecutor:
         job_key: int | None,
         params: Mapping[str, Any],
         action: Callable[[Chain], T],
+        *,
+        attempt: int = 0,
     ) -> T:
-        """Journal ``kind``, run ``action(chain)`` in a thread, record the outcome; its answer."""
+        """Journal ``kind`` (the ``attempt``-th of its job), run ``action(chain)`` in a thread,
+        record the outcome; its answer."""
         async with self._lock:
-            intent_id = self.store.record_intent(kind, job_key, params)
+            intent_id = self.store.record_intent(kind, job_key, params, attempt=attempt)
             self._in_flight = intent_id
             try:
                 outcome = await trio.to_thread.run_sync(action, self.chain)

@@ -25,7 +25,7 @@ from libp2p.peer.id import ID
 
 from node.chain.amounts import format_amount
 from node.engine.core import Engine, EngineContext
-from node.engine.heartbeats import HEARTBEAT_TTL_S
+from node.engine.prover.heartbeats import HEARTBEAT_TTL_S
 from node.p2p.config import DirectMessage
 from node.p2p.gossip import GossipMessage
 from protocol.errors import RemoteProtocolError

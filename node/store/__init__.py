@@ -3,7 +3,7 @@
 What it owns. The chain this node belongs to (chain id and contract addresses,
 recorded on first open; another chain's or deployment's store is refused), the
 event watcher's resume point, the models, the jobs from each side (requester,
-prover, rescuer: the protocol.market lifecycle objects as versioned blobs, with
+prover: the protocol.market lifecycle objects as versioned blobs, with
 state, deadlines, counterparty and fee copied into indexed columns), the private
 inputs of jobs we hold, every bid received or sent, the intent journal, and the
 peers we have met.

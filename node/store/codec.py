@@ -22,7 +22,8 @@ from protocol.market import ProverJob, RequesterJob
 from protocol.messages import Message, decode_as, encode
 from protocol.messages.errors import MalformedMessage
 
-JOB_BLOB_VERSION = 1
+# Version 2: the settlement-v2 lifecycles (accept windows, re-awards, no rescue mode).
+JOB_BLOB_VERSION = 2
 JOB_TYPES: dict[str, type[Any]] = {"RequesterJob": RequesterJob, "ProverJob": ProverJob}
 Job = RequesterJob | ProverJob
 
@@ -41,7 +42,9 @@ def decode_job(blob: str) -> Job:
         data = json.loads(blob)
         if data["v"] != JOB_BLOB_VERSION:
             raise CorruptRecordError(
-                f"a job blob of version {data['v']}; this provernet reads {JOB_BLOB_VERSION}"
+                f"a job of blob version {data['v']} (another settlement protocol); this "
+                f"provernet reads version {JOB_BLOB_VERSION}: settle such jobs with the release "
+                "that made them, then start this node on a new home"
             )
         cls = JOB_TYPES[data["type"]]
         job: Job = _decode(cls, data["fields"])

@@ -25,7 +25,7 @@ def _indexed(job: Job) -> dict[str, object]:
             "job_id": str(terms.job_id),
             "state": job.state.value,
             "bid_deadline": terms.bid_deadline,
-            "proof_deadline": terms.proof_deadline,
+            "proof_deadline": job.work_deadline,
             "counterparty": "0x" + terms.requester.hex(),
             "fee": None if job.bid is None else str(job.bid.fee),
         }
@@ -33,7 +33,7 @@ def _indexed(job: Job) -> dict[str, object]:
         "job_id": None if job.job_id is None else str(job.job_id),
         "state": job.state.value,
         "bid_deadline": job.bid_deadline,
-        "proof_deadline": job.proof_deadline,
+        "proof_deadline": job.proof_deadline or 0,
         "counterparty": None if job.prover is None else "0x" + job.prover.hex(),
         "fee": None if job.fee is None else str(job.fee),
     }

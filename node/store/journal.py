@@ -9,9 +9,10 @@ Lifecycle of an intent::
 ``recorded`` and ``sent`` are open: at start-up the daemon reconciles each open
 intent with the chain (a "failed" send may have landed, a recorded one may have
 been sent just before a crash) before doing anything new for its job. At most one
-intent per (kind, job) may be open or mined (a partial unique index), so the same
-job's createJob, awardJob or submitProof cannot be journaled, and therefore sent,
-twice; reverted, failed and dropped intents let the action be journaled again.
+intent per (kind, job, attempt) may be open or mined (a partial unique index), so the
+same job's createJob, awardJob (per award) or submitProof cannot be journaled, and
+therefore sent, twice; reverted, failed and dropped intents let the action be
+journaled again.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ _ALLOWED_FROM = {
 }
 _COLUMNS = (
     "id, kind, job_key, params, status, tx_hash, nonce, receipt, reason, created_at, updated_at, "
-    "signed"
+    "signed, attempt"
 )
 
 
@@ -64,16 +65,20 @@ def _intent(row: sqlite3.Row) -> Intent:
         created_at=row["created_at"],
         updated_at=row["updated_at"],
         signed=None if signed is None else json.loads(signed),
+        attempt=row["attempt"],
     )
 
 
 class JournalMixin(StoreBase):
-    def record_intent(self, kind: str, job_key: int | None, params: Mapping[str, Any]) -> int:
+    def record_intent(
+        self, kind: str, job_key: int | None, params: Mapping[str, Any], *, attempt: int = 0
+    ) -> int:
         """Journal an action before taking it; returns the intent id.
 
         ``job_key`` is the store's key of the job the action is for (None for
-        actions that belong to no job: stake deposits, withdrawals, registrations).
-        Raises DuplicateIntentError if the same kind for the same job is open or mined.
+        actions that belong to no job: stake deposits, withdrawals, registrations);
+        ``attempt`` tells apart a job's successive awards or slashes. Raises
+        DuplicateIntentError if the same kind and attempt for the same job is open or mined.
         """
         if kind not in INTENT_KINDS:
             raise StoreError(f"unknown intent kind {kind!r}; one of {', '.join(INTENT_KINDS)}")
@@ -82,21 +87,23 @@ class JournalMixin(StoreBase):
         with self.transaction():
             try:
                 cursor = self._conn.execute(
-                    "INSERT INTO intents (kind, job_key, params, status, created_at, updated_at) "
-                    "VALUES (?, ?, ?, 'recorded', ?, ?)",
-                    (kind, job_key, encoded, now, now),
+                    "INSERT INTO intents (kind, job_key, params, status, created_at, updated_at, "
+                    "attempt) VALUES (?, ?, ?, 'recorded', ?, ?, ?)",
+                    (kind, job_key, encoded, now, now, attempt),
                 )
             except sqlite3.IntegrityError as exc:
-                raise self._integrity_problem(kind, job_key, exc) from None
+                raise self._integrity_problem(kind, job_key, attempt, exc) from None
         intent_id = cursor.lastrowid
         assert intent_id is not None
         return intent_id
 
-    def _integrity_problem(self, kind: str, job_key: int | None, exc: Exception) -> StoreError:
+    def _integrity_problem(
+        self, kind: str, job_key: int | None, attempt: int, exc: Exception
+    ) -> StoreError:
         row = self._one(
-            "SELECT id FROM intents WHERE kind = ? AND job_key = ? "
+            "SELECT id FROM intents WHERE kind = ? AND job_key = ? AND attempt = ? "
             "AND status IN ('recorded', 'sent', 'mined')",
-            (kind, job_key),
+            (kind, job_key, attempt),
         )
         if row is not None and job_key is not None:
             return DuplicateIntentError(kind, job_key, row[0])

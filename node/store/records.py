@@ -15,7 +15,6 @@ Job = RequesterJob | ProverJob
 class Role(enum.Enum):
     REQUESTER = "requester"
     PROVER = "prover"
-    RESCUER = "rescuer"
 
 
 class IntentStatus(enum.Enum):
@@ -57,7 +56,7 @@ class ModelRecord:
 
 @dataclass(frozen=True)
 class JobRecord:
-    """One job from one side (requester, prover or rescuer) and what it produced."""
+    """One job from one side (requester or prover) and what it produced."""
 
     key: int
     role: Role
@@ -138,6 +137,8 @@ class Intent:
     updated_at: int
     # The signed transaction as sent (TxRecord JSON), if the sender handed it over.
     signed: dict[str, Any] | None = None
+    # Which award (or slash) of its job this is: "never twice" holds per attempt.
+    attempt: int = 0
 
     @property
     def is_open(self) -> bool:

@@ -16,6 +16,7 @@ from node.store.errors import SchemaTooNewError
 INTENT_KINDS = (
     "create_job",
     "award_job",
+    "accept_job",
     "submit_proof",
     "cancel_job",
     "slash",
@@ -24,6 +25,9 @@ INTENT_KINDS = (
     "stake_withdraw_request",
     "register_model",
 )
+# Kinds of the first two schema versions: the CHECK of V1 is frozen with the migration.
+_V1_KINDS = tuple(k for k in INTENT_KINDS if k != "accept_job")
+_V1_KINDS_SQL = ", ".join(f"'{kind}'" for kind in _V1_KINDS)
 _KINDS_SQL = ", ".join(f"'{kind}'" for kind in INTENT_KINDS)
 
 # Integers that may exceed SQLite's signed 64 bits (uint256 job ids, uint96 wei
@@ -91,7 +95,7 @@ CREATE TABLE bids (
 );
 CREATE TABLE intents (
     id INTEGER PRIMARY KEY,
-    kind TEXT NOT NULL CHECK (kind IN ({_KINDS_SQL})),
+    kind TEXT NOT NULL CHECK (kind IN ({_V1_KINDS_SQL})),
     job_key INTEGER REFERENCES jobs (key),
     params TEXT NOT NULL,
     status TEXT NOT NULL
@@ -132,7 +136,39 @@ ALTER TABLE intents ADD COLUMN signed TEXT;
 ALTER TABLE jobs ADD COLUMN proof_tx TEXT;
 """
 
-MIGRATIONS: tuple[str, ...] = (V1, V2)
+# Settlement v2: a prover accepts a job on-chain (acceptJob), a money-moving intent of its
+# own; a requester may award (and slash) one job more than once, after a lapse or a slash, so
+# "never twice" holds per (kind, job, attempt): the award's or slash's ordinal. SQLite cannot
+# alter a CHECK or an index's columns, so the intents table is rebuilt.
+V3 = f"""
+CREATE TABLE intents_v3 (
+    id INTEGER PRIMARY KEY,
+    kind TEXT NOT NULL CHECK (kind IN ({_KINDS_SQL})),
+    job_key INTEGER REFERENCES jobs (key),
+    params TEXT NOT NULL,
+    status TEXT NOT NULL
+        CHECK (status IN ('recorded', 'sent', 'mined', 'reverted', 'failed', 'dropped')),
+    tx_hash TEXT,
+    nonce INTEGER,
+    receipt TEXT,
+    reason TEXT,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    signed TEXT,
+    attempt INTEGER NOT NULL DEFAULT 0
+);
+INSERT INTO intents_v3 (id, kind, job_key, params, status, tx_hash, nonce, receipt, reason,
+    created_at, updated_at, signed)
+    SELECT id, kind, job_key, params, status, tx_hash, nonce, receipt, reason, created_at,
+    updated_at, signed FROM intents;
+DROP TABLE intents;
+ALTER TABLE intents_v3 RENAME TO intents;
+CREATE UNIQUE INDEX intents_once ON intents (kind, job_key, attempt)
+    WHERE job_key IS NOT NULL AND status IN ('recorded', 'sent', 'mined');
+CREATE INDEX intents_open ON intents (status) WHERE status IN ('recorded', 'sent');
+"""
+
+MIGRATIONS: tuple[str, ...] = (V1, V2, V3)
 
 
 def schema_version(conn: sqlite3.Connection) -> int:

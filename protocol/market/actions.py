@@ -4,10 +4,12 @@ An action is a value: the node stores it, then performs it, then feeds the resul
 back as an event (ARCHITECTURE invariant 4). Actions with ``MOVES_MONEY`` send a
 transaction that moves or commits ether (escrow, collateral, fees, withdrawals);
 the node must record them before acting and reconcile them with the chain after.
+A signed bid commits nothing: JobMarket locks a prover's collateral only when that
+prover itself sends acceptJob.
 
 Events come from the chain watcher (``Chain*``), from the network, from local work
-(proving) and from the clock (``Tick``: the node sends it periodically; deadlines
-are compared with ``now`` inside the lifecycles, never read from a clock).
+(input checks, proving) and from the clock (``Tick``: the node sends it periodically;
+deadlines are compared with ``now`` inside the lifecycles, never read from a clock).
 """
 
 from __future__ import annotations
@@ -33,12 +35,12 @@ class CreateJob(Action):
 
 @dataclass(frozen=True)
 class Announce(Action):
-    """Gossip the JobAnnouncement."""
+    """Gossip the JobAnnouncement (again, after a lapse or a slash, with a new bid deadline)."""
 
 
 @dataclass(frozen=True)
 class AwardJob(Action):
-    """Send awardJob with this bid (locks the prover's collateral)."""
+    """Send awardJob with this bid (nothing is locked: the prover accepts, or the award lapses)."""
 
     MOVES_MONEY: ClassVar[bool] = True
     bid: Bid
@@ -46,7 +48,7 @@ class AwardJob(Action):
 
 @dataclass(frozen=True)
 class DeliverInput(Action):
-    """Send the private input to this prover over a direct stream."""
+    """Send the private input to this prover (awarded on-chain) over a direct stream."""
 
     prover: bytes
 
@@ -60,7 +62,7 @@ class CancelJob(Action):
 
 @dataclass(frozen=True)
 class Slash(Action):
-    """Send slash: escrow and collateral are credited to the requester."""
+    """Send slash: the prover's collateral is burned and the job re-opens."""
 
     MOVES_MONEY: ClassVar[bool] = True
 
@@ -79,15 +81,16 @@ class ProposeResubmit(Action):
 
 @dataclass(frozen=True)
 class SendBid(Action):
-    """Publish this signed bid; it authorises the requester to lock our collateral."""
+    """Publish this signed bid (it commits nothing until we accept an award)."""
 
-    MOVES_MONEY: ClassVar[bool] = True
     bid: Bid
 
 
 @dataclass(frozen=True)
-class AckInput(Action):
-    """Acknowledge the input (its commitment matched the job's)."""
+class AcceptJob(Action):
+    """Send acceptJob: our collateral is locked and the proof window starts."""
+
+    MOVES_MONEY: ClassVar[bool] = True
 
 
 @dataclass(frozen=True)
@@ -132,27 +135,29 @@ class ChainJobCreated(Event):
 
 @dataclass(frozen=True)
 class ChainJobAwarded(Event):
-    """JobAwarded: the job's prover and fee."""
+    """JobAwarded: the job's prover, fee and accept deadline."""
 
     prover: bytes
     fee: int
+    accept_deadline: int
+
+
+@dataclass(frozen=True)
+class ChainJobAccepted(Event):
+    """JobAccepted: the assigned prover locked its collateral; its proof deadline."""
+
+    prover: bytes
+    proof_deadline: int
 
 
 @dataclass(frozen=True)
 class ChainProofAccepted(Event):
-    """ProofAccepted with rescued = False: the assigned prover delivered on time."""
-
-
-@dataclass(frozen=True)
-class ChainProofRescued(Event):
-    """ProofAccepted with rescued = True: ``rescuer`` delivered after the deadline."""
-
-    rescuer: bytes
+    """ProofAccepted: the assigned prover delivered on time and was paid."""
 
 
 @dataclass(frozen=True)
 class ChainProverSlashed(Event):
-    """ProverSlashed by ``slash`` (after the rescue window)."""
+    """ProverSlashed: the accepted prover missed its proof deadline; the job re-opened."""
 
 
 @dataclass(frozen=True)
@@ -170,17 +175,22 @@ class TxFailed(Event):
 # Time events: derived from Tick inside the lifecycles, never sent by the node.
 @dataclass(frozen=True)
 class BidDeadlinePassed(Event):
-    """now > bid deadline."""
+    """now > the (current round's) bid deadline."""
+
+
+@dataclass(frozen=True)
+class BidExpired(Event):
+    """now > our bid's expiry: no award can use it any more."""
+
+
+@dataclass(frozen=True)
+class AcceptDeadlinePassed(Event):
+    """now > the award's accept deadline."""
 
 
 @dataclass(frozen=True)
 class ProofDeadlinePassed(Event):
-    """now > proof deadline."""
+    """now > the accepted job's proof deadline."""
 
 
-@dataclass(frozen=True)
-class RescueWindowClosed(Event):
-    """now > proof deadline + rescue window."""
-
-
-TIME_EVENTS = (BidDeadlinePassed, ProofDeadlinePassed, RescueWindowClosed)
+TIME_EVENTS = (BidDeadlinePassed, BidExpired, AcceptDeadlinePassed, ProofDeadlinePassed)

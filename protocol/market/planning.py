@@ -6,7 +6,11 @@ deadline (MARKET_NOTES 4: newer jobs before older locked ones missed deadlines).
 the plan with it keeps it and every queued job on time, from the job's size and
 the node's measured proving rate with a safety factor (MARKET_NOTES 7). A job not
 yet awarded may be awarded as late as its bid deadline, so admission assumes its
-input arrives ``INPUT_DELIVERY_S`` after that. Amounts are ints in wei; times are unix seconds.
+input arrives ``INPUT_DELIVERY_S`` after that and that we accept it at once: its
+proof deadline is then that moment plus the job's proof window. Before accepting a
+won job the prover asks ``fits`` again with the real moment (``now``), so it never
+locks collateral for a job its plan cannot finish. Amounts are ints in wei; times
+are unix seconds.
 """
 
 from __future__ import annotations
@@ -26,18 +30,28 @@ DEFAULT_SAFETY = Fraction(6, 5)
 SUBMIT_MARGIN_S = 30
 # Seconds for the requester to notice the award and stream the input to the prover.
 INPUT_DELIVERY_S = 30
-# Requester guidance (MARKET_NOTES, Boundless): lock timeout ~1.25x proving time,
-# overall timeout ~3x.
+# Requester guidance (MARKET_NOTES, Boundless): lock timeout ~1.25x proving time.
 LOCK_FACTOR = Fraction(5, 4)
-TIMEOUT_FACTOR = 3
 DEFAULT_BID_WINDOW_S = 60
 MIN_PROOF_WINDOW_S = 60
+# An accept window must leave time to stream the input, witness it and land acceptJob:
+# seconds on a devnet, one or two 12 s slots on Ethereum; the requester's default is 60 s.
+MIN_ACCEPT_WINDOW_S = 20
+DEFAULT_ACCEPT_WINDOW_S = 60
+# A prover bids only on jobs awarded within this horizon: a bid holds a slot of its
+# capacity until it expires, and a bid deadline a month away would hold it for a month.
+MAX_BID_HORIZON_S = 3600
+# A bid stays valid this long after the bid deadline, so that the requester can award it
+# when the winner's award lapses (one accept window of the default length, plus a slot).
+BID_SLACK_S = DEFAULT_ACCEPT_WINDOW_S + 12
 # submitProof gas: the pairing check costs 45,000 + 4 x 34,000 (EIP-1108); each public
 # signal an ecMul (6,000) and an ecAdd (150); the rest (calldata, storage, transfers,
-# the collateral release) stays under 130,000 on our contracts (3 signals: ~0.3M).
+# the collateral release) stays under 130,000 on our contracts (3 signals: ~0.27M,
+# bench/results/gas.md). acceptJob costs ~47,000 (same file); a bid prices both.
 PAIRING_GAS = 45_000 + 4 * 34_000
 GAS_PER_PUBLIC_SIGNAL = 6_000 + 150
 SUBMIT_BASE_GAS = 130_000
+ACCEPT_GAS = 50_000
 BPS = 10_000  # basis points in one
 
 
@@ -114,7 +128,7 @@ def admit(
     capacity: int,
     safety: Fraction = DEFAULT_SAFETY,
 ) -> Admission:
-    """Whether a prover with ``queue`` can take ``job`` and meet every deadline.
+    """Whether a prover with ``queue`` can bid on ``job`` and meet every deadline.
 
     ``constraints`` is the registered model's constraint count (the announcement's
     claim must agree); ``capacity`` bounds the number of jobs held at once.
@@ -124,12 +138,35 @@ def admit(
         return Admission(False, f"announced {claimed} constraints, the model has {constraints}")
     if now > job.bid_deadline:
         return Admission(False, "the bid deadline has passed")
+    if job.bid_deadline - now > MAX_BID_HORIZON_S:
+        return Admission(
+            False,
+            f"the bid deadline is {job.bid_deadline - now} s away; we bid only on jobs "
+            f"awarded within {MAX_BID_HORIZON_S} s",
+        )
+    if job.accept_window < MIN_ACCEPT_WINDOW_S:
+        return Admission(
+            False,
+            f"the accept window of {job.accept_window} s is too short to receive, check and "
+            f"accept the input (we need {MIN_ACCEPT_WINDOW_S} s)",
+        )
     if len(queue) >= capacity:
         return Admission(False, f"the queue is full ({len(queue)} of {capacity} jobs)")
+    ready_at = job.bid_deadline + INPUT_DELIVERY_S  # awarded at the last moment
+    candidate = QueuedJob(job.job_id, constraints, ready_at + job.proof_window, ready_at)
+    return fits(candidate, queue, proving_rate, now, safety)
+
+
+def fits(
+    candidate: QueuedJob,
+    queue: Sequence[QueuedJob],
+    proving_rate: int,
+    now: int,
+    safety: Fraction = DEFAULT_SAFETY,
+) -> Admission:
+    """Whether ``candidate`` can join ``queue`` with it and every queued job on time."""
     if proving_rate <= 0:
         return Admission(False, "no proving rate measured yet")
-    ready_at = job.bid_deadline + INPUT_DELIVERY_S  # awarded at the last moment
-    candidate = QueuedJob(job.job_id, constraints, job.proof_deadline, ready_at)
     before = {p.job.job_id for p in plan(queue, proving_rate, now, safety) if not p.on_time}
     after = plan([*queue, candidate], proving_rate, now, safety)
     for planned in after:
@@ -182,32 +219,28 @@ def price(
 
 
 def submit_gas_estimate(n_public: int) -> int:
-    """Gas for submitProof on a circuit with ``n_public`` public signals."""
-    return SUBMIT_BASE_GAS + PAIRING_GAS + GAS_PER_PUBLIC_SIGNAL * n_public
+    """Gas a prover spends on a job with ``n_public`` public signals: acceptJob, then
+    submitProof."""
+    return ACCEPT_GAS + SUBMIT_BASE_GAS + PAIRING_GAS + GAS_PER_PUBLIC_SIGNAL * n_public
 
 
 @dataclass(frozen=True)
-class SuggestedDeadlines:
-    """Deadlines for createJob, and when to give up waiting and resubmit."""
+class SuggestedTerms:
+    """When to award by, and the windows to ask for in createJob."""
 
     bid_deadline: int
-    proof_deadline: int
-    resubmit_after: int
+    accept_window: int
+    proof_window: int
 
 
-def suggest_deadlines(
+def suggest_terms(
     constraints: int, typical_rate: int, now: int, bid_window_s: int = DEFAULT_BID_WINDOW_S
-) -> SuggestedDeadlines:
-    """Deadlines from the job's size and a typical prover's rate (MARKET_NOTES guidance)."""
+) -> SuggestedTerms:
+    """Terms from the job's size and a typical prover's rate (MARKET_NOTES guidance: a lock
+    timeout of ~1.25x the proving time)."""
     proving = proving_seconds(constraints, typical_rate, Fraction(1))
-    lock = max(MIN_PROOF_WINDOW_S, _ceil(LOCK_FACTOR * proving))
-    overhead = INPUT_DELIVERY_S + SUBMIT_MARGIN_S
-    bid_deadline = now + bid_window_s
-    return SuggestedDeadlines(
-        bid_deadline,
-        bid_deadline + overhead + lock,
-        bid_deadline + overhead + max(lock, TIMEOUT_FACTOR * proving),
-    )
+    proof_window = max(MIN_PROOF_WINDOW_S, _ceil(LOCK_FACTOR * proving)) + SUBMIT_MARGIN_S
+    return SuggestedTerms(now + bid_window_s, DEFAULT_ACCEPT_WINDOW_S, proof_window)
 
 
 def _ceil(value: Fraction) -> int:

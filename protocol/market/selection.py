@@ -1,8 +1,8 @@
 """Which bid a requester awards: the winner-selection rule.
 
 A bid is valid for a job when it names the job, is signed by its prover for this
-chain and market, has not expired, asks at most the max fee, and the prover's free
-stake covers the collateral (awardJob would revert otherwise). Among valid bids
+chain, market and the job's terms, has not expired, asks at most the max fee, and
+the prover's free stake covers the collateral (acceptJob would revert otherwise). Among valid bids
 the lowest fee wins; equal fees go to the better reputation; remaining ties go to
 the lowest keccak256(job id, prover), a per-job order that favours no address
 across jobs, then to the later expiry and the signature bytes (total and
@@ -20,9 +20,11 @@ from protocol.messages.errors import BadSignature
 from protocol.messages.signing import recover_bid_signer
 from protocol.messages.types import Bid, JobAnnouncement
 
-# A slash costs a requester a whole proof deadline plus the rescue window; one slashed
-# job outweighs ten fulfilled ones (Brevis and Succinct likewise suspend provers below a bar).
+# A slash costs a requester a whole proof window of waiting; one slashed job outweighs ten
+# fulfilled ones (Brevis and Succinct likewise suspend provers below a bar). A lapse costs
+# it an accept window, and a requester that withholds inputs can cause lapses: one each.
 SLASH_WEIGHT = 10
+LAPSE_WEIGHT = 1
 
 
 @dataclass(frozen=True)
@@ -31,11 +33,13 @@ class Reputation:
 
     fulfilled: int = 0
     slashed: int = 0
+    lapsed: int = 0
 
     @property
     def score(self) -> int:
-        """fulfilled - SLASH_WEIGHT * slashed; higher is better, new provers score 0."""
-        return self.fulfilled - SLASH_WEIGHT * self.slashed
+        """fulfilled - SLASH_WEIGHT * slashed - LAPSE_WEIGHT * lapsed; higher is better, new
+        provers score 0."""
+        return self.fulfilled - SLASH_WEIGHT * self.slashed - LAPSE_WEIGHT * self.lapsed
 
 
 def bid_problem(job: JobAnnouncement, bid: Bid, free_stake: int, now: int) -> str | None:
@@ -44,17 +48,15 @@ def bid_problem(job: JobAnnouncement, bid: Bid, free_stake: int, now: int) -> st
         return f"the bid is for job {bid.job_id}"
     if now > bid.expiry:
         return f"the bid expired at {bid.expiry}"
-    if now > job.bid_deadline:
-        return "the job's bid deadline has passed"
     if bid.fee > job.max_fee:
         return f"fee {bid.fee} exceeds the max fee {job.max_fee}"
     if free_stake < job.collateral:
         return f"free stake {free_stake} does not cover the collateral {job.collateral}"
     try:
-        signer = recover_bid_signer(job.chain_id, job.market, bid)
+        signer = recover_bid_signer(job.chain_id, job.market, bid, job.terms)
     except BadSignature as exc:
         return f"bad signature: {exc}"
-    return None if signer == bid.prover else "the bid is not signed by its prover"
+    return None if signer == bid.prover else "the bid is not signed by its prover for these terms"
 
 
 RankKey = tuple[int, int, bytes, int, bytes]

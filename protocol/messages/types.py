@@ -28,6 +28,7 @@ from protocol.messages.fields import (
     SIGNATURE,
     U256,
     UINT16,
+    UINT32,
     UINT64,
     Blob,
     ListOf,
@@ -39,9 +40,11 @@ from protocol.messages.fields import (
 MAX_GOSSIP_PAYLOAD = 4096
 # Envelope fields around the payload: chain id, ids, times, nonce, sender, 65-byte signature.
 ENVELOPE_OVERHEAD = 256
-# JobMarket stores fees and collateral as uint96 and deadlines as uint40 (IJobMarket.Job).
+# JobMarket stores fees and collateral as uint96 and deadlines as uint40 (IJobMarket.Job),
+# and takes accept and proof windows of at most MAX_WINDOW (30 days) seconds.
 MAX_ONCHAIN_AMOUNT = (1 << 96) - 1
 MAX_ONCHAIN_TIME = (1 << 40) - 1
+MAX_WINDOW = 30 * 24 * 3600
 MAX_ARTIFACTS = 16
 MAX_MODELS_HELD = 256
 # Quantized inputs are at most 32-bit fixed point (zkml CompileOptions: bits in 2..32);
@@ -71,15 +74,33 @@ class Envelope(Message):
     signature: bytes = wire(Blob(65, allowed=(0, 65)))
 
 
+@dataclass(frozen=True)
+class JobTerms:
+    """What a bid's signature covers besides its price (JobMarket's EIP-712 ``Bid``).
+
+    A prover signs the terms it read from the chain, so its bid cannot be awarded on a
+    job whose terms differ (another collateral, model, input or windows).
+    """
+
+    requester: bytes
+    model_id: int
+    input_commitment: int
+    collateral: int
+    accept_window: int
+    proof_window: int
+
+
 @register(16, 1024, gossip=True, signer_field="requester")
 @dataclass(frozen=True)
 class JobAnnouncement(Message):
-    """A job created on-chain, offered for bids.
+    """A job open on-chain, offered for bids until ``bid_deadline``.
 
-    Receivers check: chain id and market are ours; getJob(job_id) is Open and agrees
-    on requester, model, input commitment, max fee, collateral and both deadlines;
-    the model's registered circuit hash and constraint count equal ``circuit_id`` and
-    ``constraint_count`` (pricing trusts the registry, not this claim).
+    Receivers check: chain id and market are ours; getJob(job_id) is Open (or its award
+    lapsed) and agrees on requester, model, input commitment, max fee, collateral and both
+    windows; the model's registered circuit hash and constraint count equal ``circuit_id``
+    and ``constraint_count`` (pricing trusts the registry, not this claim). The bid
+    deadline is the requester's word only: it awards by then or announces again.
+    ``round`` counts the job's announcements after a lapsed award or a slash (0 first).
     """
 
     chain_id: int = wire(UINT64)
@@ -91,31 +112,49 @@ class JobAnnouncement(Message):
     max_fee: int = wire(AMOUNT)
     collateral: int = wire(AMOUNT)
     bid_deadline: int = wire(UINT64)
-    proof_deadline: int = wire(UINT64)
+    accept_window: int = wire(UINT32)
+    proof_window: int = wire(UINT32)
     input_commitment: int = wire(FIELD_ELEMENT)
     requester: bytes = wire(ADDRESS)
     requester_peer_id: bytes = wire(PEER_ID)
+    round: int = wire(UINT16)
 
     def inconsistency(self) -> str | None:
         if not 0 < self.max_fee <= MAX_ONCHAIN_AMOUNT or self.collateral > MAX_ONCHAIN_AMOUNT:
             return "max fee must be in (0, 2^96) and collateral below 2^96 (JobMarket limits)"
-        if not self.bid_deadline < self.proof_deadline <= MAX_ONCHAIN_TIME:
-            return "deadlines must satisfy bid deadline < proof deadline < 2^40"
+        if not (0 < self.accept_window <= MAX_WINDOW and 0 < self.proof_window <= MAX_WINDOW):
+            return f"accept and proof windows must be in (0, {MAX_WINDOW}] s (JobMarket limits)"
+        if self.bid_deadline > MAX_ONCHAIN_TIME:
+            return "the bid deadline must be below 2^40"
         if self.job_id == 0 or self.model_id == 0:
             return "job and model ids start at 1"
         return None
+
+    @property
+    def terms(self) -> JobTerms:
+        """The terms a bid on this job signs."""
+        return JobTerms(
+            self.requester,
+            self.model_id,
+            self.input_commitment,
+            self.collateral,
+            self.accept_window,
+            self.proof_window,
+        )
 
 
 @register(17, 512, gossip=True, signer_field="prover")
 @dataclass(frozen=True)
 class Bid(Message):
-    """A prover's offer: the on-chain EIP-712 ``Bid`` fields, their signature, the peer.
+    """A prover's offer: its price, expiry and signature, and the peer to send the input to.
 
-    Receivers (the job's requester) check with ``selection.bid_problem``: the job is
-    theirs, the signature recovers ``prover`` for this chain and market, the bid has
-    not expired, the fee is within the max fee and the prover's free stake covers the
-    collateral. ``peer_id`` is where the input goes if the bid wins; the prover's
-    PeerRecord must bind it to ``prover`` before any input is sent.
+    The signature is JobMarket's EIP-712 ``Bid`` over these fields and the job's terms
+    (``JobTerms``), which the receiver knows from its own job. Receivers (the job's
+    requester) check with ``selection.bid_problem``: the job is theirs, the signature
+    recovers ``prover`` for this chain, market and terms, the bid has not expired, the
+    fee is within the max fee and the prover's free stake covers the collateral.
+    ``peer_id`` is where the input goes if the bid wins; the prover's PeerRecord must
+    bind it to ``prover`` before any input is sent.
     """
 
     job_id: int = wire(U256)

@@ -20,7 +20,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from protocol.errors import RemoteProtocolError
-from protocol.r1cs.system import R1CS, R
+from protocol.r1cs.system import R1CS, R, first_unsatisfied
 from protocol.zkml import affine, floatir, gadgets, lowering, poseidon_gadget, serialize
 from protocol.zkml import program as program_mod
 from protocol.zkml import report as report_mod
@@ -133,9 +133,19 @@ class CompiledModel:
         return flat.astype(np.int64)
 
     def input_commitment(self, x_q: NDArray[Any], salt: int) -> int:
-        """The Poseidon commitment the circuit computes (see ``poseidon_gadget``)."""
+        """The Poseidon commitment the circuit computes (see ``poseidon_gadget``).
+
+        Raises InputError for a value outside the circuit's ``input_bits`` range: packing
+        several values into one field element is injective only on that range, and an
+        out-of-range input (``x0 + 2^B, x1 - 1``) would share the commitment of an in-range
+        one while no proof of it exists.
+        """
+        flat = self._check_quantized(x_q)
         half = 1 << (self.report.input_bits - 1)
-        u = (self._check_quantized(x_q) + half).tolist()
+        if np.any(flat >= half) or np.any(flat < -half):
+            bits = self.report.input_bits
+            raise InputError(f"quantized input values must be {bits}-bit: in [{-half}, {half - 1}]")
+        u = (flat + half).tolist()
         return poseidon_gadget.commitment_native(
             poseidon_gadget.pack(u, self.report.input_bits), _salt(salt)
         )
@@ -144,6 +154,22 @@ class CompiledModel:
         """The witness for quantized input ``x_q``; raises InputError on range overflow."""
         values, outputs, commitment = self.program.witness(self._check_quantized(x_q), _salt(salt))
         return Witness(values, outputs, commitment, values[1 : 1 + self.r1cs.n_public])
+
+    def provable_witness(self, x_q: NDArray[Any], salt: int, commitment: int) -> Witness:
+        """The witness of an input that a prover can prove for a job committed to
+        ``commitment``; raises InputError naming why not.
+
+        A prover calls this before it accepts a job (and locks collateral): the values must
+        lie in the circuit's input range, commit to ``commitment`` with ``salt``, pass every
+        later layer's range check, and give a witness that satisfies every constraint.
+        """
+        witness = self.generate_witness(x_q, salt)
+        if witness.commitment != commitment:
+            raise InputError("the input and salt do not match the job's commitment")
+        bad = first_unsatisfied(self.r1cs, witness.values)
+        if bad is not None:
+            raise InputError(f"the input's witness violates constraint {bad}; it cannot be proved")
+        return witness
 
     def infer_quantized(self, x_q: NDArray[Any]) -> list[int]:
         """The circuit's integer outputs for ``x_q``, without building a witness."""

@@ -15,30 +15,33 @@ from web3.contract import Contract
 from web3.types import TxReceipt
 
 from node.anvil import DEV_PRIVATE_KEYS
-from tests.contracts.chain import Signer, bid_signature, deploy, now, send
+from tests.contracts.chain import Signer, Terms, bid_signature, bid_tuple, deploy, now, send
 from tests.contracts.circuits import ProvedCircuit, Statement
 
 WITHDRAWAL_DELAY = 7 * 24 * 3600  # seconds: a week, as a devnet would use
-RESCUE_WINDOW = 3600  # seconds after a proof deadline during which others may rescue
 STAKE = Web3.to_wei(10, "ether")
 MAX_FEE = Web3.to_wei(1, "ether")
 FEE = Web3.to_wei(6, "ether") // 10
 COLLATERAL = Web3.to_wei(2, "ether")
-BID_WINDOW = 600  # seconds from creation to the bid deadline in the shortcuts
-PROOF_WINDOW = 1800  # seconds from the bid deadline to the proof deadline
+ACCEPT_WINDOW = 600  # seconds from an award to its accept deadline in the shortcuts
+PROOF_WINDOW = 1800  # seconds from acceptance to the proof deadline
+BID_LIFETIME = 3600  # seconds a shortcut bid stays valid
+BURN_ADDRESS = "0x000000000000000000000000000000000000dEaD"
 JOB_FIELDS = (
     "requester",
-    "bidDeadline",
-    "proofDeadline",
     "status",
+    "deadline",
+    "acceptWindow",
     "prover",
     "fee",
     "verifyingKey",
     "maxFee",
     "collateral",
     "modelId",
+    "proofWindow",
     "inputCommitment",
 )
+OPEN, AWARDED, ACCEPTED, FULFILLED, CANCELLED = range(1, 6)
 
 
 def vk_bytes(words: Sequence[int]) -> bytes:
@@ -110,37 +113,96 @@ class Deployment:
         max_fee: int = MAX_FEE,
         collateral: int = COLLATERAL,
         commitment: int | None = None,
+        accept_window: int = ACCEPT_WINDOW,
+        proof_window: int = PROOF_WINDOW,
     ) -> int:
         """Create a job for a toy model with the commitment of one of its proved statements."""
         requester = requester or self.alice
-        bid_deadline = now(self.w3) + BID_WINDOW
         if commitment is None:
             commitment = self.circuits[n_public].statements[statement].commitment
         call = self.market.functions.createJob(
-            self.models[n_public], commitment, collateral, bid_deadline, bid_deadline + PROOF_WINDOW
+            self.models[n_public], commitment, collateral, accept_window, proof_window
         )
         job_id = int(call.call({"from": requester.address, "value": max_fee}))
         send(self.w3, call, requester.address, max_fee)
         return job_id
 
+    def terms(self, job_id: int) -> Terms:
+        """The on-chain terms of ``job_id``, as a bid must cover them."""
+        j = self.job(job_id)
+        return Terms(
+            j["requester"],
+            j["modelId"],
+            j["inputCommitment"],
+            j["collateral"],
+            j["acceptWindow"],
+            j["proofWindow"],
+        )
+
     def bid(
-        self, job_id: int, prover: Signer, fee: int = FEE, expiry: int | None = None
-    ) -> tuple[tuple[int, str, int, int], bytes]:
-        """A signed bid as the (bid tuple, signature) awardJob takes."""
-        expiry = now(self.w3) + 3600 if expiry is None else expiry
-        signature = bid_signature(prover, self.market.address, self.chain_id, job_id, fee, expiry)
-        return (job_id, prover.address, fee, expiry), signature
+        self,
+        job_id: int,
+        prover: Signer,
+        fee: int = FEE,
+        expiry: int | None = None,
+        terms: Terms | None = None,
+    ) -> tuple[tuple[Any, ...], bytes]:
+        """A signed bid over the job's terms, as the (bid tuple, signature) awardJob takes."""
+        expiry = now(self.w3) + BID_LIFETIME if expiry is None else expiry
+        bid = bid_tuple(job_id, prover.address, fee, expiry, terms or self.terms(job_id))
+        return bid, bid_signature(prover, self.market.address, self.chain_id, bid)
 
     def award(self, job_id: int, prover: Signer, fee: int = FEE) -> TxReceipt:
         """Award ``job_id`` to ``prover``'s bid as its requester."""
-        requester = self.market.functions.getJob(job_id).call()[0]
+        requester = self.job(job_id)["requester"]
         bid, signature = self.bid(job_id, prover, fee)
         return send(self.w3, self.market.functions.awardJob(job_id, bid, signature), requester)
 
+    def accept(self, job_id: int, prover: Signer) -> TxReceipt:
+        """Accept ``job_id`` as ``prover`` (its collateral is locked)."""
+        return send(self.w3, self.market.functions.acceptJob(job_id), prover.address)
+
+    def accepted(self, job_id: int, prover: Signer, fee: int = FEE) -> None:
+        """Award ``job_id`` to ``prover`` and accept it."""
+        self.award(job_id, prover, fee)
+        self.accept(job_id, prover)
+
     def submit(self, job_id: int, statement: Statement, sender: Signer) -> TxReceipt:
         """Submit ``statement``'s proof and outputs for ``job_id``."""
-        call = self.market.functions.submitProof(job_id, list(statement.proof), statement.outputs)
-        return send(self.w3, call, sender.address)
+        return send(self.w3, self.submit_call(job_id, statement), sender.address)
+
+    def submit_call(self, job_id: int, statement: Statement) -> Any:
+        """The submitProof call for ``statement`` (to transact or estimate)."""
+        return self.market.functions.submitProof(job_id, list(statement.proof), statement.outputs)
+
+    def award_call(
+        self, job_id: int, prover: Signer, fee: int = FEE, expiry: int | None = None
+    ) -> Any:
+        """The awardJob call for a fresh bid of ``prover``'s (to transact from the requester)."""
+        bid, signature = self.bid(job_id, prover, fee, expiry)
+        return self.market.functions.awardJob(job_id, bid, signature)
+
+    def deadline(self, job_id: int) -> int:
+        """The job's current deadline: accept deadline while Awarded, proof deadline while
+        Accepted."""
+        return int(self.job(job_id)["deadline"])
+
+    def stats(self, prover: Signer | str) -> tuple[int, int, int, int]:
+        """proverStats: (fulfilled, slashed, lapsed, feesEarned)."""
+        address = prover.address if isinstance(prover, Signer) else prover
+        fulfilled, slashed, lapsed, fees = self.market.functions.proverStats(address).call()
+        return fulfilled, slashed, lapsed, fees
+
+    def stake_of(self, prover: Signer | str) -> tuple[int, int]:
+        """stakeOf: (stake, locked)."""
+        address = prover.address if isinstance(prover, Signer) else prover
+        stake, locked = self.staking.functions.stakeOf(address).call()
+        return stake, locked
+
+    def balance(self, account: Signer | str) -> int:
+        """The account's JobMarket balance."""
+        address = account.address if isinstance(account, Signer) else account
+        return int(self.market.functions.balanceOf(address).call())
 
     def job(self, job_id: int) -> dict[str, Any]:
         """getJob as a dict keyed by the struct's field names."""
@@ -152,9 +214,7 @@ def deploy_all(w3: Web3, circuits: dict[int, ProvedCircuit]) -> Deployment:
     deployer = _signer(w3, 0).address
     registry = deploy(w3, "ModelRegistry", sender=deployer)
     staking = deploy(w3, "ProverStaking", WITHDRAWAL_DELAY, sender=deployer)
-    market = deploy(
-        w3, "JobMarket", registry.address, staking.address, RESCUE_WINDOW, sender=deployer
-    )
+    market = deploy(w3, "JobMarket", registry.address, staking.address, sender=deployer)
     send(w3, staking.functions.setMarket(market.address), deployer)
     harness = deploy(w3, "VerifierHarness", sender=deployer)
     d = Deployment(w3, registry, staking, market, harness, circuits)

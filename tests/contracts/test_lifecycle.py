@@ -1,22 +1,29 @@
-"""A job from creation to payout with a real proof, plus rescue, slash and cancel."""
+"""A job from creation to payout with a real proof, plus lapse, slash, re-award and cancel."""
 
 from __future__ import annotations
 
 import pytest
 
-from tests.contracts.chain import assert_reverts, events, send, set_time
+from tests.contracts.chain import assert_reverts, events, now, send, set_time
 from tests.contracts.deployment import (
+    ACCEPT_WINDOW,
+    ACCEPTED,
+    AWARDED,
+    BURN_ADDRESS,
+    CANCELLED,
     COLLATERAL,
     FEE,
+    FULFILLED,
     MAX_FEE,
-    RESCUE_WINDOW,
+    OPEN,
+    PROOF_WINDOW,
     STAKE,
     Deployment,
 )
 
 pytestmark = pytest.mark.slow
 
-OPEN, AWARDED, FULFILLED, RESCUED, SLASHED, CANCELLED = range(1, 7)
+ZERO = "0x" + "00" * 20
 
 
 def test_full_lifecycle_pays_the_prover_and_refunds_the_requester(chain: Deployment) -> None:
@@ -28,20 +35,23 @@ def test_full_lifecycle_pays_the_prover_and_refunds_the_requester(chain: Deploym
 
     chain.award(job_id, chain.bob)
     assert chain.job(job_id)["status"] == AWARDED
-    assert chain.staking.functions.stakeOf(chain.bob.address).call() == [STAKE, COLLATERAL]
+    chain.accept(job_id, chain.bob)
+    assert chain.job(job_id)["status"] == ACCEPTED
+    assert chain.stake_of(chain.bob) == (STAKE, COLLATERAL)
 
     receipt = chain.submit(job_id, statement, chain.bob)
     (event,) = events(m, "ProofAccepted", receipt)
-    assert event["outputs"] == statement.outputs
-    assert event["rescued"] is False
-    assert chain.job(job_id)["status"] == FULFILLED
-    assert m.functions.balanceOf(chain.bob.address).call() == FEE
-    assert m.functions.balanceOf(chain.alice.address).call() == MAX_FEE - FEE
-    assert m.functions.proverStats(chain.bob.address).call() == [1, 0, FEE]
-    assert chain.staking.functions.stakeOf(chain.bob.address).call() == [STAKE, 0]
+    assert event == {"jobId": job_id, "prover": chain.bob.address, "outputs": statement.outputs}
+    job = chain.job(job_id)
+    assert (job["status"], job["deadline"], job["prover"]) == (FULFILLED, 0, chain.bob.address)
+    assert chain.balance(chain.bob) == FEE
+    assert chain.balance(chain.alice) == MAX_FEE - FEE
+    assert chain.stats(chain.bob) == (1, 0, 0, FEE)
+    assert chain.stake_of(chain.bob) == (STAKE, 0)
 
     before = w3.eth.get_balance(chain.bob.address)
     receipt = send(w3, m.functions.withdraw(), chain.bob.address)
+    assert events(m, "Withdrawn", receipt) == [{"account": chain.bob.address, "amount": FEE}]
     gas_cost = receipt["gasUsed"] * receipt["effectiveGasPrice"]
     assert w3.eth.get_balance(chain.bob.address) == before + FEE - gas_cost
     send(w3, m.functions.withdraw(), chain.alice.address)
@@ -51,66 +61,187 @@ def test_full_lifecycle_pays_the_prover_and_refunds_the_requester(chain: Deploym
     )
 
 
-def test_rescue_pays_the_rescuer_and_slashes_the_assigned_prover(chain: Deployment) -> None:
-    m = chain.market
-    statement = chain.circuits[3].statements[0]
+def test_create_job_records_the_terms_and_emits(chain: Deployment) -> None:
+    statement = chain.circuits[3].statements[1]
+    call = chain.market.functions.createJob(chain.models[3], statement.commitment, 5, 7, 11)
+    receipt = send(chain.w3, call, chain.alice.address, 13)
+    (event,) = events(chain.market, "JobCreated", receipt)
+    assert event == {
+        "jobId": 1,
+        "requester": chain.alice.address,
+        "modelId": chain.models[3],
+        "inputCommitment": statement.commitment,
+        "maxFee": 13,
+        "collateral": 5,
+        "acceptWindow": 7,
+        "proofWindow": 11,
+    }
+    key = chain.registry.functions.getModel(chain.models[3]).call()[4]
+    assert chain.job(1) == {
+        "requester": chain.alice.address,
+        "status": OPEN,
+        "deadline": 0,
+        "acceptWindow": 7,
+        "prover": ZERO,
+        "fee": 0,
+        "verifyingKey": key,
+        "maxFee": 13,
+        "collateral": 5,
+        "modelId": chain.models[3],
+        "proofWindow": 11,
+        "inputCommitment": statement.commitment,
+    }
+    assert chain.market.functions.jobCount().call() == 1
+
+
+def test_award_locks_nothing_and_starts_the_accept_window(chain: Deployment) -> None:
+    job_id = chain.create_job(3, 0)
+    receipt = chain.award(job_id, chain.bob)
+    t = now(chain.w3)
+    (event,) = events(chain.market, "JobAwarded", receipt)
+    assert event == {
+        "jobId": job_id,
+        "prover": chain.bob.address,
+        "fee": FEE,
+        "acceptDeadline": t + ACCEPT_WINDOW,
+    }
+    job = chain.job(job_id)
+    assert (job["prover"], job["fee"], job["deadline"]) == (
+        chain.bob.address,
+        FEE,
+        t + ACCEPT_WINDOW,
+    )
+    assert chain.stake_of(chain.bob) == (STAKE, 0)
+    assert chain.w3.eth.get_balance(chain.staking.address) == 2 * STAKE
+
+
+def test_accept_locks_the_collateral_and_starts_the_proof_window(chain: Deployment) -> None:
     job_id = chain.create_job(3, 0)
     chain.award(job_id, chain.bob)
-    set_time(chain.w3, int(chain.job(job_id)["proofDeadline"]) + 1)
+    receipt = chain.accept(job_id, chain.bob)
+    t = now(chain.w3)
+    (event,) = events(chain.market, "JobAccepted", receipt)
+    assert event == {
+        "jobId": job_id,
+        "prover": chain.bob.address,
+        "proofDeadline": t + PROOF_WINDOW,
+    }
+    assert chain.deadline(job_id) == t + PROOF_WINDOW
+    assert events(chain.staking, "CollateralLocked", receipt) == [
+        {"prover": chain.bob.address, "amount": COLLATERAL}
+    ]
+    assert chain.staking.functions.freeStakeOf(chain.bob.address).call() == STAKE - COLLATERAL
 
-    receipt = chain.submit(job_id, statement, chain.carol)
-    assert events(m, "ProofAccepted", receipt)[0]["rescued"] is True
-    assert chain.job(job_id)["status"] == RESCUED
-    half = COLLATERAL // 2
-    assert m.functions.balanceOf(chain.carol.address).call() == FEE + half
-    assert m.functions.balanceOf(chain.alice.address).call() == MAX_FEE - FEE + COLLATERAL - half
-    assert m.functions.proverStats(chain.carol.address).call() == [1, 0, FEE]
-    assert m.functions.proverStats(chain.bob.address).call() == [0, 1, 0]
-    assert chain.staking.functions.stakeOf(chain.bob.address).call() == [STAKE - COLLATERAL, 0]
-    assert chain.w3.eth.get_balance(m.address) == MAX_FEE + COLLATERAL
+
+def test_submit_releases_exactly_the_collateral(chain: Deployment) -> None:
+    job_id = chain.create_job(3, 0)
+    chain.accepted(job_id, chain.bob)
+    receipt = chain.submit(job_id, chain.circuits[3].statements[0], chain.bob)
+    assert events(chain.staking, "CollateralReleased", receipt) == [
+        {"prover": chain.bob.address, "amount": COLLATERAL}
+    ]
 
 
-def test_slash_after_the_rescue_window_refunds_escrow_and_collateral(chain: Deployment) -> None:
+def test_slash_burns_the_collateral_and_reopens_the_job(chain: Deployment) -> None:
+    m, w3 = chain.market, chain.w3
+    job_id = chain.create_job(3, 0)
+    chain.accepted(job_id, chain.bob)
+    set_time(w3, chain.deadline(job_id) + 1)
+    burned = w3.eth.get_balance(BURN_ADDRESS)
+
+    receipt = send(w3, m.functions.slash(job_id), chain.dave.address)
+    assert events(m, "ProverSlashed", receipt) == [
+        {"jobId": job_id, "prover": chain.bob.address, "collateral": COLLATERAL}
+    ]
+    assert events(chain.staking, "CollateralSlashed", receipt) == [
+        {"prover": chain.bob.address, "amount": COLLATERAL}
+    ]
+    job = chain.job(job_id)
+    assert (job["status"], job["deadline"], job["prover"], job["fee"]) == (OPEN, 0, ZERO, 0)
+    assert job["maxFee"] == MAX_FEE
+    assert w3.eth.get_balance(BURN_ADDRESS) == burned + COLLATERAL
+    assert chain.stake_of(chain.bob) == (STAKE - COLLATERAL, 0)
+    assert chain.stats(chain.bob) == (0, 1, 0, 0)
+    assert chain.balance(chain.alice) == 0
+    assert chain.balance(chain.dave) == 0
+    assert w3.eth.get_balance(m.address) == MAX_FEE
+
+
+def test_a_slashed_job_is_awarded_again_and_settles(chain: Deployment) -> None:
+    job_id = chain.create_job(3, 0)
+    chain.accepted(job_id, chain.bob)
+    set_time(chain.w3, chain.deadline(job_id) + 1)
+    send(chain.w3, chain.market.functions.slash(job_id), chain.dave.address)
+
+    fee = FEE // 2
+    chain.accepted(job_id, chain.carol, fee)
+    chain.submit(job_id, chain.circuits[3].statements[0], chain.carol)
+    assert chain.balance(chain.carol) == fee
+    assert chain.balance(chain.alice) == MAX_FEE - fee
+    assert chain.stats(chain.carol) == (1, 0, 0, fee)
+    assert chain.stats(chain.bob) == (0, 1, 0, 0)
+
+
+def test_a_lapsed_award_is_awarded_to_another_prover(chain: Deployment) -> None:
+    job_id = chain.create_job(3, 0)
+    chain.award(job_id, chain.bob)
+    set_time(chain.w3, chain.deadline(job_id) + 1)
+
+    receipt = chain.award(job_id, chain.carol)
+    assert events(chain.market, "AwardLapsed", receipt) == [
+        {"jobId": job_id, "prover": chain.bob.address}
+    ]
+    assert chain.job(job_id)["prover"] == chain.carol.address
+    assert chain.stats(chain.bob) == (0, 0, 1, 0)
+    assert chain.stake_of(chain.bob) == (STAKE, 0)
+    assert_reverts(
+        chain.market,
+        "NotAssignedProver",
+        lambda: chain.market.functions.acceptJob(job_id).transact({"from": chain.bob.address}),
+    )
+    chain.accept(job_id, chain.carol)
+    chain.submit(job_id, chain.circuits[3].statements[0], chain.carol)
+    assert chain.balance(chain.carol) == FEE
+
+
+def test_a_lapsed_award_may_go_to_the_same_prover_again(chain: Deployment) -> None:
+    job_id = chain.create_job(3, 0)
+    chain.award(job_id, chain.bob)
+    set_time(chain.w3, chain.deadline(job_id) + 1)
+    chain.accepted(job_id, chain.bob)
+    assert chain.stats(chain.bob) == (0, 0, 1, 0)
+    assert chain.stake_of(chain.bob) == (STAKE, COLLATERAL)
+
+
+def test_cancel_refunds_an_open_job_at_once(chain: Deployment) -> None:
+    m = chain.market
+    job_id = chain.create_job(3, 0)
+    receipt = send(chain.w3, m.functions.cancelJob(job_id), chain.alice.address)
+    assert events(m, "JobCancelled", receipt) == [{"jobId": job_id}]
+    assert events(m, "AwardLapsed", receipt) == []
+    job = chain.job(job_id)
+    assert (job["status"], job["deadline"], job["prover"], job["fee"]) == (CANCELLED, 0, ZERO, 0)
+    assert chain.balance(chain.alice) == MAX_FEE
+
+
+def test_cancel_refunds_a_lapsed_award_and_records_the_lapse(chain: Deployment) -> None:
     m = chain.market
     job_id = chain.create_job(3, 0)
     chain.award(job_id, chain.bob)
-    deadline = int(chain.job(job_id)["proofDeadline"])
-    set_time(chain.w3, deadline + RESCUE_WINDOW - 300)  # margin: estimates run at wall time
-    assert_reverts(
-        m,
-        "RescueWindowOpen",
-        lambda: m.functions.slash(job_id).transact({"from": chain.dave.address}),
-    )
-    set_time(chain.w3, deadline + RESCUE_WINDOW + 1)
-    statement = chain.circuits[3].statements[0]
-    assert_reverts(m, "RescueWindowClosed", lambda: chain.submit(job_id, statement, chain.carol))
-
-    send(chain.w3, m.functions.slash(job_id), chain.dave.address)
-    assert chain.job(job_id)["status"] == SLASHED
-    assert m.functions.balanceOf(chain.alice.address).call() == MAX_FEE + COLLATERAL
-    assert m.functions.proverStats(chain.bob.address).call() == [0, 1, 0]
-    assert_reverts(
-        m, "WrongStatus", lambda: m.functions.slash(job_id).transact({"from": chain.dave.address})
-    )
+    set_time(chain.w3, chain.deadline(job_id) + 1)
+    receipt = send(chain.w3, m.functions.cancelJob(job_id), chain.alice.address)
+    assert events(m, "AwardLapsed", receipt) == [{"jobId": job_id, "prover": chain.bob.address}]
+    job = chain.job(job_id)
+    assert (job["status"], job["deadline"], job["prover"], job["fee"]) == (CANCELLED, 0, ZERO, 0)
+    assert chain.balance(chain.alice) == MAX_FEE
+    assert chain.stats(chain.bob) == (0, 0, 1, 0)
 
 
-def test_cancel_refunds_a_never_awarded_job_after_its_bid_deadline(chain: Deployment) -> None:
-    m = chain.market
+def test_a_slashed_job_can_be_cancelled(chain: Deployment) -> None:
     job_id = chain.create_job(3, 0)
-    alice = chain.alice.address
-    assert_reverts(
-        m, "BidDeadlineNotPassed", lambda: m.functions.cancelJob(job_id).transact({"from": alice})
-    )
-    set_time(chain.w3, int(chain.job(job_id)["bidDeadline"]) + 1)
-    assert_reverts(
-        m,
-        "NotRequester",
-        lambda: m.functions.cancelJob(job_id).transact({"from": chain.bob.address}),
-    )
-    send(chain.w3, m.functions.cancelJob(job_id), alice)
-    assert chain.job(job_id)["status"] == CANCELLED
-    assert m.functions.balanceOf(alice).call() == MAX_FEE
-    bid, sig = chain.bid(job_id, chain.bob)
-    assert_reverts(
-        m, "WrongStatus", lambda: m.functions.awardJob(job_id, bid, sig).transact({"from": alice})
-    )
+    chain.accepted(job_id, chain.bob)
+    set_time(chain.w3, chain.deadline(job_id) + 1)
+    send(chain.w3, chain.market.functions.slash(job_id), chain.carol.address)
+    send(chain.w3, chain.market.functions.cancelJob(job_id), chain.alice.address)
+    assert chain.balance(chain.alice) == MAX_FEE
+    assert chain.stats(chain.bob) == (0, 1, 0, 0)  # the slash is not also a lapse

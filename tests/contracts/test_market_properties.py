@@ -1,20 +1,31 @@
-"""Random action sequences against the deployed contracts, checked against a Python model.
+"""Random action sequences against the deployed contracts, checked against a Python model of
+settlement v2.
 
 Every transaction is mined at a timestamp the model chooses (evm_setNextBlockTimestamp)
 with a fixed gas limit (no estimate), so the model predicts exactly whether it succeeds
-and what it moves. After every step: the market holds exactly the escrow of open and
-awarded jobs plus all credited balances; the staking contract holds exactly stakes plus
-pending withdrawals; locked never exceeds stake; and balances and fee counters match the
-model, which credits a prover only for a proof that verifies.
+and what it moves. Time advances by fixed steps, and by exactly the seconds left to a
+deadline or a withdrawal's payout time (so that the next transaction lands on it) or one
+second more. Amounts are odd numbers of wei. After every step:
+
+- the market holds exactly the escrow of Open, Awarded and Accepted jobs plus all balances;
+- the staking contract holds exactly the stakes plus the pending withdrawals, and no
+  prover's locked collateral exceeds its stake;
+- the burn address received exactly the collateral of every slash;
+- every job, balance, stake, pending withdrawal and proverStats matches the model;
+- every actor's ether is its starting ether, minus what it paid in, plus what it withdrew,
+  minus the gas its receipts show;
+- the wei ledger closes: escrows + deposits == withdrawn balances + withdrawn stake + burned
+  + what the two contracts still hold.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     RuleBasedStateMachine,
@@ -24,8 +35,12 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
+from web3.contract import Contract
 
 from tests.contracts.chain import (
+    Terms,
+    bid_signature,
+    bid_tuple,
     call_words,
     next_tx_at,
     now,
@@ -35,13 +50,31 @@ from tests.contracts.chain import (
     words,
 )
 from tests.contracts.circuits import Statement
-from tests.contracts.deployment import RESCUE_WINDOW, STAKE, WITHDRAWAL_DELAY, Deployment
+from tests.contracts.deployment import (
+    ACCEPTED,
+    AWARDED,
+    BURN_ADDRESS,
+    CANCELLED,
+    FULFILLED,
+    OPEN,
+    STAKE,
+    WITHDRAWAL_DELAY,
+    Deployment,
+)
 
 pytestmark = pytest.mark.slow
 
-ETH = 10**18
 GAS = 2_000_000  # above any single call here (submitProof with 3 signals is ~0.3M)
+FEES = {"maxFeePerGas": 5 * 10**9, "maxPriorityFeePerGas": 1}  # base fee never exceeds 1 gwei
 N_PUBLIC = 3
+MAX_WINDOW = 30 * 24 * 3600
+ZERO = "0x" + "00" * 20
+ETH = 10**18
+MAX_FEES = [0, 1, 7, ETH + 1, 3 * ETH + 5]
+COLLATERALS = [0, 1, 3, ETH + 1, 4 * ETH + 7, STAKE + 1]
+WINDOWS = [0, 1, 2, 601, 1801, 3601, MAX_WINDOW, MAX_WINDOW + 1]
+DEPOSITS = [0, 1, 5, ETH + 3, 7 * ETH + 1]
+STEPS = [1, 30, 600, 1800, WITHDRAWAL_DELAY]  # seconds
 
 
 @dataclass
@@ -50,59 +83,136 @@ class ModelJob:
     statement: int
     max_fee: int
     collateral: int
-    bid_deadline: int
-    proof_deadline: int
-    status: str = "open"
-    prover: str = ""
+    accept_window: int
+    proof_window: int
+    status: int = OPEN
+    prover: str = ZERO
     fee: int = 0
+    deadline: int = 0
+
+
+@dataclass
+class ModelAccount:
+    eth: int
+    balance: int = 0
+    fulfilled: int = 0
+    slashed: int = 0
+    lapsed: int = 0
+    fees: int = 0
+    stake: int = 0
+    locked: int = 0
+    pending: int = 0
+    available_at: int = 0
+
+
+def _awardable(job: ModelJob, t: int) -> bool:
+    return job.status == OPEN or (job.status == AWARDED and t > job.deadline)
+
+
+def _acceptable(job: ModelJob, t: int) -> bool:
+    return job.status == AWARDED and t <= job.deadline
+
+
+def _provable(job: ModelJob, t: int) -> bool:
+    return job.status == ACCEPTED and t <= job.deadline
 
 
 class MarketMachine(RuleBasedStateMachine):
     def __init__(self, chain: Deployment) -> None:
         super().__init__()
         self.c = chain
-        self.snapshot = snapshot(chain.w3)
-        self.t = now(chain.w3)
+        w3 = chain.w3
+        self.snapshot = snapshot(w3)
+        self.t = now(w3)
+        self.chain_id = chain.chain_id
         self.requesters = [chain.alice, chain.dave]
         self.provers = [chain.bob, chain.carol, chain.dave]
-        self.accounts = {s.address for s in (*self.requesters, *self.provers)}
-        self.jobs: dict[int, ModelJob] = {}
-        self.balance = dict.fromkeys(self.accounts, 0)
-        self.fees = dict.fromkeys(self.accounts, 0)
-        self.stake = {a: [0, 0] for a in self.accounts}  # [stake, locked]
+        self.signers = {s.address: s for s in (chain.alice, chain.bob, chain.carol, chain.dave)}
+        self.actors = sorted(self.signers)
+        self.acct = {a: ModelAccount(eth=w3.eth.get_balance(a)) for a in self.actors}
         for p in (chain.bob, chain.carol):
-            self.stake[p.address][0] = STAKE
-        self.pending = {a: [0, 0] for a in self.accounts}  # [amount, availableAt]
+            self.acct[p.address].stake = STAKE
+        self.jobs: dict[int, ModelJob] = {}
+        self.burn_start = w3.eth.get_balance(BURN_ADDRESS)
+        # The closed wei ledger of the two contracts, counted from this snapshot on.
+        self.held_start = w3.eth.get_balance(chain.market.address) + w3.eth.get_balance(
+            chain.staking.address
+        )
+        self.entered = self.withdrawn = self.unstaked = self.burned = 0
 
     def teardown(self) -> None:
         revert_to(self.c.w3, self.snapshot)
 
-    def _tx(self, call: Any, sender: str, value: int = 0) -> bool:
-        self.t += 1
-        next_tx_at(self.c.w3, self.t)
-        tx = call.transact({"from": sender, "value": value, "gas": GAS})
-        return bool(self.c.w3.eth.wait_for_transaction_receipt(tx)["status"])
+    # transactions
 
-    def _job(self, index: int) -> tuple[int, ModelJob]:
-        job_id = sorted(self.jobs)[index % len(self.jobs)]
+    def _tx(
+        self, contract: Contract, fn: str, args: list[Any], sender: str, value: int = 0
+    ) -> bool:
+        """Mine one call at the model's next second; charge its gas (and, if it succeeded, its
+        value) to the sender's modelled ether; return whether it succeeded."""
+        w3 = self.c.w3
+        self.t += 1
+        next_tx_at(w3, self.t)
+        tx = {
+            "from": sender,
+            "to": contract.address,
+            "data": contract.encode_abi(fn, args),
+            "value": value,
+            "gas": GAS,
+            "chainId": self.chain_id,
+            **FEES,
+        }
+        receipt = w3.eth.wait_for_transaction_receipt(w3.eth.send_transaction(tx))  # type: ignore[arg-type]
+        assert receipt["blockTimestamp"] == self.t  # anvil reports the block's timestamp
+        self.acct[sender].eth -= receipt["gasUsed"] * receipt["effectiveGasPrice"]
+        ok = receipt["status"] == 1
+        if ok:
+            self.acct[sender].eth -= value
+        event(f"{fn} {'succeeds' if ok else 'reverts'}")  # --hypothesis-show-statistics
+        return ok
+
+    def _job(self, index: int, prefer: Callable[[ModelJob, int], bool]) -> tuple[int, ModelJob]:
+        """Three times in four a job for which ``prefer(job, next second)`` holds (when there is
+        one), else any job, so that lifecycles progress while calls that must fail stay
+        frequent."""
+        ids = sorted(self.jobs)
+        preferred = [i for i in ids if prefer(self.jobs[i], self.t + 1)]
+        pool = preferred if preferred and index % 4 else ids
+        job_id = pool[index % len(pool)]
         return job_id, self.jobs[job_id]
 
     def _statement(self, index: int) -> Statement:
         return self.c.circuits[N_PUBLIC].statements[index]
 
-    @initialize(collateral=st.sampled_from([0, 1, 2]), fee=st.integers(0, 1))
-    def awarded_job(self, collateral: int, fee: int) -> None:
-        """Every run starts with one job awarded to bob, so proofs and slashes are reachable."""
-        self.create(0, 0, 1, collateral, 600, 1800)
-        self.award(0, 0, fee)
+    def _lapse(self, job: ModelJob) -> None:
+        self.acct[job.prover].lapsed += 1
+
+    def _clear(self, job: ModelJob, status: int) -> None:
+        job.status, job.prover, job.fee, job.deadline = status, ZERO, 0, 0
+
+    @initialize(
+        max_fee=st.sampled_from(MAX_FEES[1:]),
+        collateral=st.sampled_from(COLLATERALS[:-1]),
+        fee=st.sampled_from([0, 3, 5]),
+    )
+    def jobs_in_flight(self, max_fee: int, collateral: int, fee: int) -> None:
+        """Every run starts with a job accepted by bob, one awarded to carol and one open, so
+        that proofs, slashes and lapses are a few steps away."""
+        self.create(0, 0, max_fee, collateral, 601, 1801)
+        self.award(0, 0, fee, 1000, 1)
+        self.accept(0, 3)
+        self.create(0, 1, max_fee, collateral, 601, 2)
+        self.award(1, 1, fee, 1000, 1)
+        self.create(1, 2, max_fee, collateral, 1, 601)
+        assert [j.status for j in self.jobs.values()] == [ACCEPTED, AWARDED, OPEN]
 
     @rule(
         who=st.integers(0, 1),
         statement=st.integers(0, 2),
-        max_fee=st.integers(1, 3),
-        collateral=st.sampled_from([0, 1, 2, 4]),
-        bid_window=st.integers(10, 600),
-        proof_window=st.integers(10, 2000),
+        max_fee=st.sampled_from(MAX_FEES),
+        collateral=st.sampled_from(COLLATERALS),
+        accept_window=st.sampled_from(WINDOWS),
+        proof_window=st.sampled_from(WINDOWS),
     )
     def create(
         self,
@@ -110,52 +220,88 @@ class MarketMachine(RuleBasedStateMachine):
         statement: int,
         max_fee: int,
         collateral: int,
-        bid_window: int,
+        accept_window: int,
         proof_window: int,
     ) -> None:
         requester = self.requesters[who].address
-        bid_deadline = self.t + 1 + bid_window
-        job = ModelJob(
-            requester,
-            statement,
-            max_fee * ETH,
-            collateral * ETH,
-            bid_deadline,
-            bid_deadline + proof_window,
-        )
+        expected = max_fee > 0 and all(1 <= w <= MAX_WINDOW for w in (accept_window, proof_window))
         commitment = self._statement(statement).commitment
-        call = self.c.market.functions.createJob(
-            self.c.models[N_PUBLIC], commitment, job.collateral, bid_deadline, job.proof_deadline
-        )
-        assert self._tx(call, requester, job.max_fee)
-        self.jobs[len(self.jobs) + 1] = job
-
-    @precondition(lambda self: self.jobs)
-    @rule(index=st.integers(0, 50), who=st.integers(0, 2), fee=st.integers(0, 3))
-    def award(self, index: int, who: int, fee: int) -> None:
-        job_id, job = self._job(index)
-        prover = self.provers[who]
-        stake, locked = self.stake[prover.address]
-        expected = (
-            job.status == "open"
-            and self.t + 1 <= job.bid_deadline
-            and fee * ETH <= job.max_fee
-            and stake - locked >= job.collateral
-        )
-        bid, signature = self.c.bid(job_id, prover, fee * ETH, expiry=self.t + 1000)
-        call = self.c.market.functions.awardJob(job_id, bid, signature)
-        assert self._tx(call, job.requester) == expected
+        args = [self.c.models[N_PUBLIC], commitment, collateral, accept_window, proof_window]
+        assert self._tx(self.c.market, "createJob", args, requester, max_fee) == expected
         if expected:
-            job.status, job.prover, job.fee = "awarded", prover.address, fee * ETH
-            self.stake[prover.address][1] += job.collateral
+            job = ModelJob(requester, statement, max_fee, collateral, accept_window, proof_window)
+            self.jobs[len(self.jobs) + 1] = job
+            self.entered += max_fee
 
     @precondition(lambda self: self.jobs)
-    @rule(index=st.integers(0, 50), who=st.integers(0, 5), valid=st.integers(0, 2))
+    @rule(
+        index=st.integers(0, 50),
+        who=st.integers(0, 2),
+        fee=st.integers(0, 6),
+        expiry=st.sampled_from([-1, 0, 1, 1000]),
+        sender=st.integers(0, 4),
+    )
+    def award(self, index: int, who: int, fee: int, expiry: int, sender: int) -> None:
+        """fee picks from 0, 1, 3, max/3, max-1, max, max+1; expiry is relative to the tx's
+        second; sender 0 is an outsider, anything else the requester."""
+        job_id, job = self._job(index, _awardable)
+        prover = self.provers[who]
+        amount = [0, 1, 3, job.max_fee // 3, job.max_fee - 1, job.max_fee, job.max_fee + 1][fee]
+        t = self.t + 1
+        caller = job.requester if sender else self.c.bob.address
+        lapsed = job.status == AWARDED and t > job.deadline
+        expected = (
+            caller == job.requester
+            and (job.status == OPEN or lapsed)
+            and expiry >= 0
+            and amount <= job.max_fee
+        )
+        terms = Terms(
+            job.requester,
+            self.c.models[N_PUBLIC],
+            self._statement(job.statement).commitment,
+            job.collateral,
+            job.accept_window,
+            job.proof_window,
+        )
+        bid = bid_tuple(job_id, prover.address, amount, t + expiry, terms)
+        signature = bid_signature(prover, self.c.market.address, self.chain_id, bid)
+        args = [job_id, bid, signature]
+        assert self._tx(self.c.market, "awardJob", args, caller) == expected
+        if expected:
+            if lapsed:
+                self._lapse(job)
+            job.status, job.prover, job.fee = AWARDED, prover.address, amount
+            job.deadline = t + job.accept_window
+
+    def _sender(self, job: ModelJob, who: int) -> str:
+        """who >= 3 picks the assigned prover (when there is one), else one of the provers."""
+        return job.prover if who >= 3 and job.prover != ZERO else self.provers[who % 3].address
+
+    @precondition(lambda self: self.jobs)
+    @rule(index=st.integers(0, 50), who=st.integers(0, 8))
+    def accept(self, index: int, who: int) -> None:
+        job_id, job = self._job(index, _acceptable)
+        sender = self._sender(job, who)
+        t = self.t + 1
+        a = self.acct[sender]
+        expected = (
+            job.status == AWARDED
+            and sender == job.prover
+            and t <= job.deadline
+            and a.stake - a.locked >= job.collateral
+        )
+        assert self._tx(self.c.market, "acceptJob", [job_id], sender) == expected
+        if expected:
+            job.status, job.deadline = ACCEPTED, t + job.proof_window
+            a.locked += job.collateral
+
+    @precondition(lambda self: self.jobs)
+    @rule(index=st.integers(0, 50), who=st.integers(0, 8), valid=st.integers(0, 2))
     def submit(self, index: int, who: int, valid: int) -> None:
-        job_id, job = self._job(index)
-        # who >= 3 picks the assigned prover (when there is one) and valid > 0 the right proof,
-        # so that proofs often land; the rest are wrong senders and proofs of other statements.
-        sender = job.prover if who >= 3 and job.prover else self.provers[who % 3].address
+        """valid > 0 offers the job's own statement; 0 a proof of another statement."""
+        job_id, job = self._job(index, _provable)
+        sender = self._sender(job, who)
         good = self._statement(job.statement)
         statement = (
             good
@@ -163,128 +309,161 @@ class MarketMachine(RuleBasedStateMachine):
             else Statement(good.public, self._statement((job.statement + 1) % 3).proof)
         )
         t = self.t + 1
-        on_time = t <= job.proof_deadline and sender == job.prover
-        rescue = (
-            job.proof_deadline < t <= job.proof_deadline + RESCUE_WINDOW
-            and sender != job.prover
-            and self.stake[sender][0] > 0
+        expected = (
+            job.status == ACCEPTED and sender == job.prover and t <= job.deadline and valid > 0
         )
-        expected = job.status == "awarded" and valid > 0 and (on_time or rescue)
-        call = self.c.market.functions.submitProof(job_id, list(statement.proof), statement.outputs)
-        assert self._tx(call, sender) == expected
-        if not expected:
-            return
-        self.fees[sender] += job.fee
-        self.stake[job.prover][1] -= job.collateral
-        if on_time:
-            job.status = "fulfilled"
-            self.balance[sender] += job.fee
-            self.balance[job.requester] += job.max_fee - job.fee
-        else:
-            job.status = "rescued"
-            half = job.collateral // 2
-            self.balance[sender] += job.fee + half
-            self.balance[job.requester] += job.max_fee - job.fee + job.collateral - half
-            self.stake[job.prover][0] -= job.collateral
+        args = [job_id, list(statement.proof), statement.outputs]
+        assert self._tx(self.c.market, "submitProof", args, sender) == expected
+        if expected:
+            prover, requester = self.acct[job.prover], self.acct[job.requester]
+            prover.balance += job.fee
+            prover.fees += job.fee
+            prover.fulfilled += 1
+            prover.locked -= job.collateral
+            requester.balance += job.max_fee - job.fee
+            job.status, job.deadline = FULFILLED, 0
 
     @precondition(lambda self: self.jobs)
-    @rule(index=st.integers(0, 50))
-    def slash(self, index: int) -> None:
-        job_id, job = self._job(index)
-        expected = job.status == "awarded" and self.t + 1 > job.proof_deadline + RESCUE_WINDOW
-        assert self._tx(self.c.market.functions.slash(job_id), self.c.deployer.address) == expected
+    @rule(index=st.integers(0, 50), who=st.integers(0, 3))
+    def slash(self, index: int, who: int) -> None:
+        job_id, job = self._job(index, lambda j, _: j.status == ACCEPTED)
+        expected = job.status == ACCEPTED and self.t + 1 > job.deadline
+        caller = self.actors[who]
+        assert self._tx(self.c.market, "slash", [job_id], caller) == expected
         if expected:
-            job.status = "slashed"
-            self.balance[job.requester] += job.max_fee + job.collateral
-            self.stake[job.prover][0] -= job.collateral
-            self.stake[job.prover][1] -= job.collateral
+            prover = self.acct[job.prover]
+            prover.slashed += 1
+            prover.stake -= job.collateral
+            prover.locked -= job.collateral
+            self.burned += job.collateral
+            self._clear(job, OPEN)
 
     @precondition(lambda self: self.jobs)
-    @rule(index=st.integers(0, 50))
-    def cancel(self, index: int) -> None:
-        job_id, job = self._job(index)
-        expected = job.status == "open" and self.t + 1 > job.bid_deadline
-        assert self._tx(self.c.market.functions.cancelJob(job_id), job.requester) == expected
+    @rule(index=st.integers(0, 50), sender=st.integers(0, 4))
+    def cancel(self, index: int, sender: int) -> None:
+        """sender 0 is an outsider, anything else the requester."""
+        job_id, job = self._job(index, _awardable)
+        caller = job.requester if sender else self.c.carol.address
+        lapsed = job.status == AWARDED and self.t + 1 > job.deadline
+        expected = caller == job.requester and (job.status == OPEN or lapsed)
+        assert self._tx(self.c.market, "cancelJob", [job_id], caller) == expected
         if expected:
-            job.status = "cancelled"
-            self.balance[job.requester] += job.max_fee
+            if lapsed:
+                self._lapse(job)
+            self.acct[job.requester].balance += job.max_fee
+            self._clear(job, CANCELLED)
 
     @rule(who=st.integers(0, 3))
     def withdraw(self, who: int) -> None:
-        account = sorted(self.accounts)[who]
-        expected = self.balance[account] > 0
-        assert self._tx(self.c.market.functions.withdraw(), account) == expected
-        self.balance[account] = 0
+        account = self.actors[who]
+        a = self.acct[account]
+        expected = a.balance > 0
+        assert self._tx(self.c.market, "withdraw", [], account) == expected
+        a.eth += a.balance
+        self.withdrawn += a.balance
+        a.balance = 0
 
-    @rule(who=st.integers(0, 2), amount=st.integers(1, 12))
-    def deposit(self, who: int, amount: int) -> None:
+    @rule(who=st.integers(0, 2), choice=st.integers(0, 9))
+    def stake(self, who: int, choice: int) -> None:
+        """choice 0-4 deposits one of DEPOSITS; 5-8 requests a withdrawal of 0, 1, all the
+        free stake or one wei more; 9 asks for the pending withdrawal to be paid."""
         prover = self.provers[who].address
-        assert self._tx(self.c.staking.functions.deposit(), prover, amount * ETH)
-        self.stake[prover][0] += amount * ETH
+        a = self.acct[prover]
+        if choice < 5:
+            amount = DEPOSITS[choice]
+            assert self._tx(self.c.staking, "deposit", [], prover, amount) == (amount > 0)
+            a.stake += amount
+            self.entered += amount
+        elif choice < 9:
+            free = a.stake - a.locked
+            amount = [0, 1, free, free + 1][choice - 5]
+            expected = 0 < amount <= free
+            assert self._tx(self.c.staking, "requestWithdrawal", [amount], prover) == expected
+            if expected:
+                a.stake -= amount
+                a.pending += amount
+                a.available_at = self.t + WITHDRAWAL_DELAY
+        else:
+            expected = a.pending > 0 and self.t + 1 >= a.available_at
+            assert self._tx(self.c.staking, "withdraw", [], prover) == expected
+            if expected:
+                a.eth += a.pending
+                self.unstaked += a.pending
+                a.pending = a.available_at = 0
 
-    @rule(who=st.integers(0, 2), amount=st.integers(1, 12))
-    def request_withdrawal(self, who: int, amount: int) -> None:
-        prover = self.provers[who].address
-        stake, locked = self.stake[prover]
-        expected = amount * ETH <= stake - locked
-        call = self.c.staking.functions.requestWithdrawal(amount * ETH)
-        assert self._tx(call, prover) == expected
-        if expected:
-            self.stake[prover][0] -= amount * ETH
-            self.pending[prover] = [
-                self.pending[prover][0] + amount * ETH,
-                self.t + WITHDRAWAL_DELAY,
-            ]
+    @rule(choice=st.integers(0, len(STEPS) - 1), index=st.integers(0, 50), extra=st.integers(-1, 1))
+    def advance_time(self, choice: int, index: int, extra: int) -> None:
+        """Half the time a fixed step (STEPS[choice]); else land the next transaction one second
+        before, exactly on, or one second past a running job's deadline or a pending
+        withdrawal's payout time."""
+        targets = sorted(
+            {j.deadline for j in self.jobs.values() if j.deadline}
+            | {a.available_at for a in self.acct.values() if a.pending}
+        )
+        if index % 2 or not targets:
+            self.t += STEPS[choice]
+        else:
+            self.t = max(self.t, targets[index // 2 % len(targets)] + extra - 1)
 
-    @rule(who=st.integers(0, 2))
-    def withdraw_stake(self, who: int) -> None:
-        prover = self.provers[who].address
-        amount, available_at = self.pending[prover]
-        expected = amount > 0 and self.t + 1 >= available_at
-        assert self._tx(self.c.staking.functions.withdraw(), prover) == expected
-        if expected:
-            self.pending[prover] = [0, 0]
-
-    @rule(seconds=st.sampled_from([1, 30, 300, 900, 1800, RESCUE_WINDOW, WITHDRAWAL_DELAY]))
-    def advance_time(self, seconds: int) -> None:
-        self.t += seconds
+    # the books
 
     @invariant()
     def books_balance(self) -> None:
         m, s = self.c.market, self.c.staking
-        accounts = sorted(self.accounts)
         requests = [
             ("eth_getBalance", [m.address, "latest"]),
             ("eth_getBalance", [s.address, "latest"]),
+            ("eth_getBalance", [BURN_ADDRESS, "latest"]),
         ]
-        for a in accounts:
+        for a in self.actors:
             requests += [
+                ("eth_getBalance", [a, "latest"]),
                 call_words(m, "balanceOf(address)", a),
                 call_words(m, "proverStats(address)", a),
                 call_words(s, "stakeOf(address)", a),
                 call_words(s, "pendingWithdrawalOf(address)", a),
             ]
+        requests += [call_words(m, "getJob(uint256)", job_id) for job_id in sorted(self.jobs)]
         results = rpc_batch(self.c.w3, requests)
-        market_eth, staking_eth = int(results[0], 16), int(results[1], 16)
-        escrow = sum(j.max_fee for j in self.jobs.values() if j.status in ("open", "awarded"))
-        staked = 0
-        for i, a in enumerate(accounts):
-            balance, stats, stake, pending = (words(r) for r in results[2 + 4 * i : 6 + 4 * i])
-            assert balance[0] == self.balance[a]
-            assert stats[2] == self.fees[a]  # fees credited only for verified proofs
-            assert stake == self.stake[a]
-            assert stake[1] <= stake[0]
-            staked += stake[0] + pending[0]
-        assert market_eth == escrow + sum(self.balance.values())
-        assert staking_eth == staked
+        market_eth, staking_eth, burn_eth = (int(r, 16) for r in results[:3])
+        offset = 3
+        for address in self.actors:
+            eth, balance, stats, stake, pending = results[offset : offset + 5]
+            offset += 5
+            a = self.acct[address]
+            assert int(eth, 16) == a.eth
+            assert words(balance) == [a.balance]
+            assert words(stats) == [a.fulfilled, a.slashed, a.lapsed, a.fees]
+            assert words(stake) == [a.stake, a.locked]
+            assert a.locked <= a.stake
+            assert words(pending) == [a.pending, a.available_at]
+        for job_id, raw in zip(sorted(self.jobs), results[offset:], strict=True):
+            job = self.jobs[job_id]
+            w = words(raw)
+            requester, status, deadline, prover, fee = w[0], w[1], w[2], w[4], w[5]
+            assert (status, deadline, prover, fee) == (
+                job.status,
+                job.deadline,
+                int(job.prover, 16),
+                job.fee,
+            )
+            assert (requester, w[7], w[8]) == (int(job.requester, 16), job.max_fee, job.collateral)
+
+        escrow = sum(j.max_fee for j in self.jobs.values() if j.status in (OPEN, AWARDED, ACCEPTED))
+        balances = sum(a.balance for a in self.acct.values())
+        assert market_eth == escrow + balances
+        assert staking_eth == sum(a.stake + a.pending for a in self.acct.values())
+        assert burn_eth - self.burn_start == self.burned
+        held = market_eth + staking_eth - self.held_start
+        assert self.entered == self.withdrawn + self.unstaked + self.burned + held
 
 
 def test_random_action_sequences_keep_the_books(deployed: Deployment) -> None:
     run_state_machine_as_test(
         lambda: MarketMachine(deployed),
         settings=settings(
-            max_examples=30,
-            stateful_step_count=40,
+            max_examples=20,
+            stateful_step_count=60,
             deadline=None,
             suppress_health_check=[HealthCheck.too_slow],
         ),

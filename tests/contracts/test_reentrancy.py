@@ -1,4 +1,9 @@
-"""A hostile receiver that calls back on payment gets paid once and its re-entry refused."""
+"""A hostile receiver that calls back on payment gets paid once and its re-entry refused.
+
+Every market entry point that moves ether or calls out (withdraw, acceptJob, submitProof,
+slash) is guarded; awardJob and cancelJob only write the market's own books, so re-entering
+them from a payment is allowed and changes nothing but what they always change.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,7 @@ from web3.contract import Contract
 from web3.types import TxReceipt
 
 from tests.contracts.chain import deploy, error_selector, now, send, set_time
-from tests.contracts.deployment import MAX_FEE, STAKE, WITHDRAWAL_DELAY, Deployment
+from tests.contracts.deployment import CANCELLED, MAX_FEE, STAKE, WITHDRAWAL_DELAY, Deployment
 
 pytestmark = pytest.mark.slow
 
@@ -19,23 +24,34 @@ def _forward(
     return send(chain.w3, call, chain.dave.address, value)
 
 
+def _attacker_job(chain: Deployment, attacker: Contract) -> int:
+    m = chain.market
+    create = m.encode_abi("createJob", [chain.models[1], 5, 0, 10, 20])
+    _forward(chain, attacker, m, create, MAX_FEE)
+    return int(m.functions.jobCount().call())
+
+
 def _cancelled_job_credit(chain: Deployment, attacker: Contract) -> None:
     m = chain.market
-    t = now(chain.w3)
-    create = m.encode_abi("createJob", [chain.models[1], 5, 0, t + 10, t + 20])
-    _forward(chain, attacker, m, create, MAX_FEE)
-    job_id = m.functions.jobCount().call()
-    set_time(chain.w3, t + 11)
+    job_id = _attacker_job(chain, attacker)
     _forward(chain, attacker, m, m.encode_abi("cancelJob", [job_id]))
     assert m.functions.balanceOf(attacker.address).call() == MAX_FEE
 
 
-@pytest.mark.parametrize("reentry", ["withdraw", "cancelJob"])
+REENTRIES = {
+    "withdraw": [],
+    "acceptJob": [1],
+    "submitProof": [1, [0] * 8, [0, 0]],
+    "slash": [1],
+}
+
+
+@pytest.mark.parametrize("reentry", sorted(REENTRIES))
 def test_market_withdraw_cannot_be_reentered(chain: Deployment, reentry: str) -> None:
     m, w3 = chain.market, chain.w3
     attacker = deploy(w3, "ReentrantCaller", sender=chain.dave.address)
     _cancelled_job_credit(chain, attacker)
-    attack = m.encode_abi(reentry, [] if reentry == "withdraw" else [1])
+    attack = m.encode_abi(reentry, REENTRIES[reentry])
     send(w3, attacker.functions.arm(m.address, attack), chain.dave.address)
 
     _forward(chain, attacker, m, m.encode_abi("withdraw", []))
@@ -43,6 +59,27 @@ def test_market_withdraw_cannot_be_reentered(chain: Deployment, reentry: str) ->
     assert attacker.functions.reentryError().call() == error_selector(m.abi, "Reentrancy")
     assert attacker.functions.paymentsReceived().call() == 1
     assert w3.eth.get_balance(attacker.address) == MAX_FEE
+    assert w3.eth.get_balance(m.address) == 0
+
+
+def test_a_cancel_reentered_from_a_payment_only_credits_its_escrow(chain: Deployment) -> None:
+    m, w3 = chain.market, chain.w3
+    attacker = deploy(w3, "ReentrantCaller", sender=chain.dave.address)
+    _cancelled_job_credit(chain, attacker)
+    second = _attacker_job(chain, attacker)
+    send(
+        w3,
+        attacker.functions.arm(m.address, m.encode_abi("cancelJob", [second])),
+        chain.dave.address,
+    )
+
+    _forward(chain, attacker, m, m.encode_abi("withdraw", []))
+    assert attacker.functions.reentered().call() is True
+    assert chain.job(second)["status"] == CANCELLED  # from inside the payment
+    assert m.functions.balanceOf(attacker.address).call() == MAX_FEE
+    assert w3.eth.get_balance(m.address) == MAX_FEE
+    _forward(chain, attacker, m, m.encode_abi("withdraw", []))
+    assert w3.eth.get_balance(attacker.address) == 2 * MAX_FEE  # exactly its two escrows
     assert w3.eth.get_balance(m.address) == 0
 
 

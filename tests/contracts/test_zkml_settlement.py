@@ -24,7 +24,16 @@ from protocol.groth16.setup import ToxicWaste, setup
 from protocol.r1cs.binfmt import r1cs_to_bytes
 from protocol.r1cs.system import R
 from tests.contracts.chain import assert_reverts, events, send
-from tests.contracts.deployment import FEE, MAX_FEE, Deployment, vk_bytes
+from tests.contracts.deployment import (
+    ACCEPT_WINDOW,
+    COLLATERAL,
+    FEE,
+    MAX_FEE,
+    PROOF_WINDOW,
+    STAKE,
+    Deployment,
+    vk_bytes,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -78,15 +87,12 @@ def _register(chain: Deployment, inference: ProvedInference) -> int:
     return model_id
 
 
-def _create_and_award(chain: Deployment, model_id: int, commitment: int) -> int:
+def _create_and_accept(chain: Deployment, model_id: int, commitment: int) -> int:
     m = chain.market
-    block = chain.w3.eth.get_block("latest")
-    bid_deadline = int(block["timestamp"]) + 600
-    call = m.functions.createJob(model_id, commitment, 0, bid_deadline, bid_deadline + 1800)
+    call = m.functions.createJob(model_id, commitment, COLLATERAL, ACCEPT_WINDOW, PROOF_WINDOW)
     job_id = int(call.call({"from": chain.alice.address, "value": MAX_FEE}))
     send(chain.w3, call, chain.alice.address, MAX_FEE)
-    bid, signature = chain.bid(job_id, chain.bob)
-    send(chain.w3, m.functions.awardJob(job_id, bid, signature), chain.alice.address)
+    chain.accepted(job_id, chain.bob)
     return job_id
 
 
@@ -94,7 +100,7 @@ def test_a_real_inference_proof_is_paid_and_its_outputs_emitted(
     chain: Deployment, inference: ProvedInference
 ) -> None:
     model_id = _register(chain, inference)
-    job_id = _create_and_award(chain, model_id, inference.commitment)
+    job_id = _create_and_accept(chain, model_id, inference.commitment)
     outputs = inference.public[1:]
     call = chain.market.functions.submitProof(job_id, list(inference.proof), outputs)
     (event,) = events(chain.market, "ProofAccepted", send(chain.w3, call, chain.bob.address))
@@ -103,6 +109,7 @@ def test_a_real_inference_proof_is_paid_and_its_outputs_emitted(
     assert emitted == inference.outputs_q
     assert chain.market.functions.balanceOf(chain.bob.address).call() == FEE
     assert chain.market.functions.balanceOf(chain.alice.address).call() == MAX_FEE - FEE
+    assert chain.stake_of(chain.bob) == (STAKE, 0)
     registered = chain.registry.functions.getModel(model_id).call()
     assert inference.onnx_sha256 in registered
     assert inference.circuit_hash in registered
@@ -113,7 +120,7 @@ def test_a_wrong_output_or_another_input_commitment_is_refused(
 ) -> None:
     model_id = _register(chain, inference)
     m = chain.market
-    job_id = _create_and_award(chain, model_id, inference.commitment)
+    job_id = _create_and_accept(chain, model_id, inference.commitment)
     forged = inference.public[1:]
     winner = int(np.argmax(inference.outputs_q))
     forged[winner] = (forged[winner] - 1000) % R  # claim a different, lower logit
@@ -124,7 +131,7 @@ def test_a_wrong_output_or_another_input_commitment_is_refused(
             {"from": chain.bob.address}
         ),
     )
-    other_job = _create_and_award(chain, model_id, (inference.commitment + 1) % R)
+    other_job = _create_and_accept(chain, model_id, (inference.commitment + 1) % R)
     assert_reverts(
         m,
         "InvalidProof",

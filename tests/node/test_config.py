@@ -72,14 +72,12 @@ def test_environment_names_are_documented_and_distinct() -> None:
 def test_environment_text_is_parsed_per_field() -> None:
     env = {
         "PROVERNET_PRICE_PER_1K": "2.5gwei",
-        "PROVERNET_RESCUE": "yes",
         "PROVERNET_POLL_INTERVAL": "1m",
         "PROVERNET_BOOTSTRAP": f"/ip4/10.0.0.1/tcp/4001/p2p/{PEER}, /dns4/a.b/tcp/1/p2p/{PEER}",
         "PROVERNET_LOG_LEVEL": "DEBUG",
     }
     config = resolve(BASE, env)
     assert config.prover.price_per_1k_constraints == 2_500_000_000
-    assert config.prover.rescue is True
     assert config.chain.poll_interval_s == 60.0
     assert len(config.p2p.bootstrap) == 2
     assert config.logging.level == "debug"
@@ -141,6 +139,8 @@ def test_missing_unknown_and_roleless_settings_are_refused() -> None:
         resolve({"chain": {**BASE["chain"], "rpc_urll": "http://x"}})
     with pytest.raises(ConfigError, match=r"prover.speed: unknown setting"):
         resolve(BASE, {}, {"prover.speed": 3})
+    with pytest.raises(ConfigError, match=r"prover.rescue: no longer a setting: .*delete"):
+        resolve({**BASE, "prover": {"rescue": True}})
     with pytest.raises(ConfigError, match=r"chain: expected a \[chain\] table"):
         resolve({"chain": "http://x"})
     with pytest.raises(ConfigError, match="a node needs a role"):

@@ -1,12 +1,23 @@
 """An in-memory ``Chain`` for unit tests of the node (never used by the node itself).
 
 ``FakeLedger`` is the world: models, stakes, jobs, market balances, events, a block
-number and a clock the test moves with ``advance``. Each ``FakeChain`` is one
-account's view of it, so a test can have alice (requester) and bob (prover) act on
-the same ledger. Transactions mine one block each and raise the same named
-``ContractRevert`` classes as the real contracts, checked before any state
-changes. Proof verification is a callback (the fake has no Groth16); bid digests
-and signatures are real EIP-712, so signatures made for the fake also suit the chain.
+number and a clock the test moves with ``advance`` (or ``advance_to``). Each
+``FakeChain`` is one account's view of it, so a test can have alice (requester) and
+bob (prover) act on the same ledger. Transactions mine one block each, stamped with
+the clock, and raise the same named ``ContractRevert`` classes, with the same
+arguments and in the same order of checks, as the real contracts, checked before any
+state changes. Proof verification is a callback (the fake has no Groth16); bid digests
+and signatures are real EIP-712 (settlement v2: the bid covers the job's terms), so
+signatures made for the fake also suit the chain.
+
+JobMarket's settlement-v2 lifecycle, as in contracts/src/IJobMarket.sol: createJob
+(Open) -> awardJob (Awarded; nothing locked; the accept deadline is now + acceptWindow)
+-> acceptJob by the assigned prover (Accepted; collateral locked; the proof deadline is
+now + proofWindow) -> submitProof by that prover (Fulfilled). A deadline is the last
+second its holder may act: past the accept deadline the requester may award again or
+cancel (the award lapsed, one count of ``lapsed``); past the proof deadline anyone may
+slash (the collateral is burned, ``burned``, and the job re-opens with its escrow).
+
 ``FakeChain.sign_only`` makes a "signed, never broadcast" transaction (a node killed
 between signing and sending); ``settle`` broadcasts it, once, as the real sender does.
 test_fake_chain.py runs one scenario on both and compares them.
@@ -40,23 +51,42 @@ from node.chain.types import (
     StakeInfo,
     TxResult,
 )
+from protocol.messages import Bid as SignedBid
+from protocol.messages import JobTerms
 
 ZERO = "0x" + "00" * 20
+BURN_ADDRESS = "0x000000000000000000000000000000000000dEaD"  # ProverStaking.BURN_ADDRESS
 FIELD_P = 0x30644E72E131A029B85045B68181585D97816A916871CA8D3C208C16D87CFD47  # EIP-196
 FIELD_R = 0x30644E72E131A029B85045B68181585D2833E84879B9709143E1F593F0000001  # EIP-196
 HALF_ORDER = 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0  # secp256k1 n/2
 MAX_PUBLIC_SIGNALS = 375  # ModelRegistry.MAX_PUBLIC_SIGNALS
+MAX_WINDOW = 30 * 24 * 3600  # JobMarket.MAX_WINDOW
+MAX_AMOUNT = (1 << 96) - 1  # the uint96 accounting fields
 DOMAIN_TYPEHASH = keccak(
     b"EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"
 )
-BID_TYPEHASH = keccak(b"Bid(uint256 jobId,address prover,uint256 fee,uint64 expiry)")
+BID_TYPEHASH = keccak(
+    b"Bid(uint256 jobId,address prover,uint256 fee,uint64 expiry,address requester,"
+    b"uint256 modelId,uint256 inputCommitment,uint256 collateral,uint32 acceptWindow,"
+    b"uint32 proofWindow)"
+)
+BID_TYPES = [
+    "bytes32", "uint256", "address", "uint256", "uint64", "address",
+    "uint256", "uint256", "uint256", "uint32", "uint32",
+]  # fmt: skip
 
 ProofChecker = Callable[[JobInfo, Sequence[int], Sequence[int]], bool]
+Emitted = tuple[str, str, dict[str, Any]]
 
 
 def revert(name: str, **args: Any) -> Exception:
     """The named revert the real contract would raise."""
     return revert_class(name)(name, args, b"")
+
+
+def checksum(address: str | bytes) -> str:
+    """An address as the contracts' events and views return it."""
+    return Web3.to_checksum_address(address)
 
 
 class FakeLedger:
@@ -68,21 +98,21 @@ class FakeLedger:
         chain_id: int = 31337,
         market_address: str = "0x9fE46736679d2D9a65F0992F2272dE9f3c7fa6e0",
         withdrawal_delay: int = 60,
-        rescue_window: int = 3600,
         start_time: int = 1_700_000_000,
         proof_checker: ProofChecker | None = None,
     ) -> None:
-        self.chain_id, self.market_address = chain_id, Web3.to_checksum_address(market_address)
-        self.withdrawal_delay, self.rescue_window = withdrawal_delay, rescue_window
+        self.chain_id, self.market_address = chain_id, checksum(market_address)
+        self.withdrawal_delay = withdrawal_delay
         self.block, self.time = 0, start_time
         self.proof_checker = proof_checker or (lambda job, proof, outputs: True)
         self.models: dict[int, ModelInfo] = {}
         self.keys: dict[int, bytes] = {}
-        self.stakes: dict[str, tuple[int, int]] = {}
-        self.withdrawals: dict[str, tuple[int, int]] = {}
+        self.stakes: dict[str, tuple[int, int]] = {}  # prover: (stake, locked)
+        self.withdrawals: dict[str, tuple[int, int]] = {}  # prover: (amount, available at)
         self.jobs: dict[int, JobInfo] = {}
         self.balances: dict[str, int] = {}
         self.stats: dict[str, ProverStats] = {}
+        self.burned = 0  # slashed collateral sent to BURN_ADDRESS
         self.events: list[ChainEvent] = []
         self.txs: dict[str, TxRecord] = {}
         self.receipts: dict[str, Receipt] = {}
@@ -91,17 +121,65 @@ class FakeLedger:
         self.broadcasts: Counter[str] = Counter()
         self._hash_of_next: str | None = None
 
+    # The clock
+
     def advance(self, seconds: int) -> None:
         """Move the clock (the next block's timestamp)."""
         self.time += seconds
+
+    def advance_to(self, timestamp: int) -> None:
+        """Set the clock to ``timestamp`` (never backwards)."""
+        if timestamp < self.time:
+            raise ValueError(f"the clock is at {self.time}; it cannot go back to {timestamp}")
+        self.time = timestamp
+
+    def pass_deadline(self, job_id: int) -> None:
+        """Move the clock one second past job ``job_id``'s current deadline (the accept
+        deadline while Awarded, the proof deadline while Accepted): a lapse, or a slash."""
+        job = self.job(job_id)
+        if job.status not in (JobStatus.AWARDED, JobStatus.ACCEPTED):
+            raise ValueError(f"job {job_id} is {job.status.name}: it has no deadline")
+        self.advance_to(max(self.time, job.deadline + 1))
+
+    # Accounts
 
     def chain(self, address: str) -> FakeChain:
         """The ``Chain`` of one account on this ledger."""
         return FakeChain(self, address)
 
-    def mine(
-        self, sender: str, label: str, emitted: Sequence[tuple[str, str, dict[str, Any]]]
-    ) -> TxResult:
+    # Helpers for tests: the terms of a job, and a signed bid as awardJob takes it
+
+    def terms(self, job_id: int) -> JobTerms:
+        """The terms a bid on job ``job_id`` signs (protocol.messages.JobTerms)."""
+        job = self.job(job_id)
+        return JobTerms(
+            bytes.fromhex(job.requester[2:]),
+            job.model_id,
+            job.input_commitment,
+            job.collateral,
+            job.accept_window,
+            job.proof_window,
+        )
+
+    def chain_bid(self, bid: SignedBid) -> Bid:
+        """The IJobMarket.Bid of a signed protocol bid, with its job's terms from the ledger."""
+        terms = self.terms(bid.job_id)
+        return Bid(
+            bid.job_id,
+            checksum(bid.prover),
+            bid.fee,
+            bid.expiry,
+            checksum(terms.requester),
+            terms.model_id,
+            terms.input_commitment,
+            terms.collateral,
+            terms.accept_window,
+            terms.proof_window,
+        )
+
+    # Bookkeeping (also for tests that set a scene directly)
+
+    def mine(self, sender: str, label: str, emitted: Sequence[Emitted]) -> TxResult:
         """Record a successful transaction and its events in a new block."""
         self.block += 1
         digest = hashlib.sha256(f"{self.block}:{sender}:{label}".encode()).hexdigest()
@@ -127,18 +205,31 @@ class FakeLedger:
         return self.jobs[job_id]
 
     def credit(self, account: str, amount: int) -> None:
-        self.balances[account] = self.balances.get(account, 0) + amount
+        balance = self.balances.get(account, 0) + amount
+        if balance > MAX_AMOUNT:
+            raise revert("AmountTooLarge", amount=balance)
+        self.balances[account] = balance
 
-    def count(self, prover: str, *, fulfilled: int = 0, slashed: int = 0, fees: int = 0) -> None:
-        """Add to a prover's JobMarket.proverStats counters."""
-        old = self.stats.get(prover, ProverStats(0, 0, 0))
+    def count(
+        self, prover: str, *, fulfilled: int = 0, slashed: int = 0, lapsed: int = 0, fees: int = 0
+    ) -> None:
+        """Add to a prover's JobMarket.proverStats counters (fees wrap at 2^96, as on-chain)."""
+        old = self.stats.get(prover, ProverStats(0, 0, 0, 0))
         self.stats[prover] = ProverStats(
-            old.fulfilled + fulfilled, old.slashed + slashed, old.fees_earned + fees
+            old.fulfilled + fulfilled,
+            old.slashed + slashed,
+            old.lapsed + lapsed,
+            (old.fees_earned + fees) % (1 << 96),
         )
 
     def move_stake(self, prover: str, *, stake: int = 0, locked: int = 0) -> None:
         old_stake, old_locked = self.stakes.get(prover, (0, 0))
         self.stakes[prover] = (old_stake + stake, old_locked + locked)
+
+    def escrowed(self) -> int:
+        """Wei JobMarket holds for unsettled jobs (Open, Awarded, Accepted)."""
+        unsettled = (JobStatus.OPEN, JobStatus.AWARDED, JobStatus.ACCEPTED)
+        return sum(job.max_fee for job in self.jobs.values() if job.status in unsettled)
 
     def bid_digest(self, bid: Bid) -> bytes:
         """JobMarket._bidDigest: EIP-712 over the Bid struct and the market's domain."""
@@ -148,18 +239,15 @@ class FakeLedger:
                 [
                     DOMAIN_TYPEHASH,
                     keccak(b"provernet JobMarket"),
-                    keccak(b"1"),
+                    keccak(b"2"),
                     self.chain_id,
                     self.market_address,
                 ],
             )
         )
-        struct = keccak(
-            encode(
-                ["bytes32", "uint256", "address", "uint256", "uint64"],
-                [BID_TYPEHASH, bid.job_id, bid.prover, bid.fee, bid.expiry],
-            )
-        )
+        fields = list(bid.as_tuple())
+        fields[1], fields[4] = checksum(bid.prover), checksum(bid.requester)
+        struct = keccak(encode(BID_TYPES, [BID_TYPEHASH, *fields]))
         return keccak(b"\x19\x01" + domain + struct)
 
 
@@ -177,7 +265,7 @@ class FakeChain:
     """One account's ``Chain`` on a ``FakeLedger``."""
 
     def __init__(self, ledger: FakeLedger, address: str) -> None:
-        self.ledger, self._address = ledger, Web3.to_checksum_address(address)
+        self.ledger, self._address = ledger, checksum(address)
 
     @property
     def chain_id(self) -> int:
@@ -193,7 +281,7 @@ class FakeChain:
     def timestamp(self) -> int:
         return self.ledger.time
 
-    def _mine(self, label: str, *events: tuple[str, str, dict[str, Any]]) -> TxResult:
+    def _mine(self, label: str, *events: Emitted) -> TxResult:
         return self.ledger.mine(self._address, label, events)
 
     # ModelRegistry
@@ -209,7 +297,7 @@ class FakeChain:
             if int.from_bytes(spec.verifying_key[32 * i : 32 * i + 32], "big") >= FIELD_P:
                 raise revert("KeyCoordinateOutOfField", wordIndex=i)
         model_id = len(self.ledger.models) + 1
-        key_address = Web3.to_checksum_address(keccak(spec.verifying_key)[:20])
+        key_address = checksum(keccak(spec.verifying_key)[:20])
         self.ledger.models[model_id] = ModelInfo(
             self._address,
             spec.constraint_count,
@@ -264,8 +352,10 @@ class FakeChain:
     def deposit_stake(self, amount: int) -> TxResult:
         if amount == 0:
             raise revert("ZeroAmount")
+        total = self.stake_of(self._address).stake + amount
+        if total > MAX_AMOUNT:
+            raise revert("AmountTooLarge", amount=total)
         self.ledger.move_stake(self._address, stake=amount)
-        total = self.ledger.stakes[self._address][0]
         args = {"prover": self._address, "amount": amount, "stake": total}
         return self._mine("ProverStaking.deposit", ("ProverStaking", "StakeDeposited", args))
 
@@ -277,8 +367,10 @@ class FakeChain:
             raise revert(
                 "InsufficientFreeStake", prover=self._address, free=info.free, needed=amount
             )
-        available_at = self.ledger.time + self.ledger.withdrawal_delay
         pending = info.pending_withdrawal + amount
+        if pending > MAX_AMOUNT:
+            raise revert("AmountTooLarge", amount=pending)
+        available_at = self.ledger.time + self.ledger.withdrawal_delay
         self.ledger.move_stake(self._address, stake=-amount)
         self.ledger.withdrawals[self._address] = (pending, available_at)
         args = {
@@ -302,7 +394,7 @@ class FakeChain:
         return self._mine("ProverStaking.withdraw", ("ProverStaking", "StakeWithdrawn", args))
 
     def stake_of(self, prover: str) -> StakeInfo:
-        prover = Web3.to_checksum_address(prover)
+        prover = checksum(prover)
         stake, locked = self.ledger.stakes.get(prover, (0, 0))
         pending, available_at = self.ledger.withdrawals.get(prover, (0, 0))
         return StakeInfo(stake, locked, pending, available_at)
@@ -317,21 +409,25 @@ class FakeChain:
             raise revert("InputCommitmentOutOfField", inputCommitment=r.input_commitment)
         if r.max_fee == 0:
             raise revert("ZeroMaxFee")
-        if r.bid_deadline < self.ledger.time or r.proof_deadline <= r.bid_deadline:
-            raise revert("BadDeadlines", bidDeadline=r.bid_deadline, proofDeadline=r.proof_deadline)
+        for amount in (r.max_fee, r.collateral):
+            if amount > MAX_AMOUNT:
+                raise revert("AmountTooLarge", amount=amount)
+        if not (0 < r.accept_window <= MAX_WINDOW and 0 < r.proof_window <= MAX_WINDOW):
+            raise revert("BadWindows", acceptWindow=r.accept_window, proofWindow=r.proof_window)
         job_id = len(self.ledger.jobs) + 1
         self.ledger.jobs[job_id] = JobInfo(
-            self._address,
-            r.bid_deadline,
-            r.proof_deadline,
-            JobStatus.OPEN,
-            ZERO,
-            0,
-            self.ledger.models[r.model_id].verifying_key,
-            r.max_fee,
-            r.collateral,
-            r.model_id,
-            r.input_commitment,
+            requester=self._address,
+            status=JobStatus.OPEN,
+            deadline=0,
+            accept_window=r.accept_window,
+            prover=ZERO,
+            fee=0,
+            verifying_key=self.ledger.models[r.model_id].verifying_key,
+            max_fee=r.max_fee,
+            collateral=r.collateral,
+            model_id=r.model_id,
+            proof_window=r.proof_window,
+            input_commitment=r.input_commitment,
         )
         args = {
             "jobId": job_id,
@@ -340,133 +436,161 @@ class FakeChain:
             "inputCommitment": r.input_commitment,
             "maxFee": r.max_fee,
             "collateral": r.collateral,
-            "bidDeadline": r.bid_deadline,
-            "proofDeadline": r.proof_deadline,
+            "acceptWindow": r.accept_window,
+            "proofWindow": r.proof_window,
         }
         return job_id, self._mine("JobMarket.createJob", ("JobMarket", "JobCreated", args))
 
     def award_job(self, bid: Bid, signature: bytes) -> TxResult:
-        job, now = self.ledger.job(bid.job_id), self.ledger.time
-        self._check_award(job, bid, now)
-        if recover(self.ledger.bid_digest(bid), signature) != Web3.to_checksum_address(bid.prover):
-            raise revert("InvalidBidSignature")
-        prover = Web3.to_checksum_address(bid.prover)
-        free = self.stake_of(prover).free
-        if job.collateral > free:
-            raise revert("InsufficientFreeStake", prover=prover, free=free, needed=job.collateral)
-        self.ledger.jobs[bid.job_id] = dataclasses.replace(
-            job, status=JobStatus.AWARDED, prover=prover, fee=bid.fee
-        )
-        self.ledger.move_stake(prover, locked=job.collateral)
-        return self._mine(
-            "JobMarket.awardJob",
-            ("JobMarket", "JobAwarded", {"jobId": bid.job_id, "prover": prover, "fee": bid.fee}),
-            ("ProverStaking", "CollateralLocked", {"prover": prover, "amount": job.collateral}),
-        )
-
-    def _check_award(self, job: JobInfo, bid: Bid, now: int) -> None:
+        job_id, now = bid.job_id, self.ledger.time  # the client sends bid.job_id as the jobId
+        job = self.ledger.job(job_id)
         if job.requester != self._address:
-            raise revert("NotRequester", jobId=bid.job_id, caller=self._address)
-        if job.status is not JobStatus.OPEN:
-            raise revert("WrongStatus", jobId=bid.job_id, status=int(job.status))
-        if now > job.bid_deadline:
-            raise revert("BidDeadlinePassed", jobId=bid.job_id, bidDeadline=job.bid_deadline)
+            raise revert("NotRequester", jobId=job_id, caller=self._address)
+        lapse = self._unawarded_or_lapsed(job_id, job)
+        if bid.job_id != job_id:
+            raise revert("BidForOtherJob", jobId=job_id, bidJobId=bid.job_id)
         if now > bid.expiry:
             raise revert("BidExpired", expiry=bid.expiry)
         if bid.fee > job.max_fee:
             raise revert("FeeAboveMax", fee=bid.fee, maxFee=job.max_fee)
+        terms = (
+            checksum(bid.requester),
+            bid.model_id,
+            bid.input_commitment,
+            bid.collateral,
+            bid.accept_window,
+            bid.proof_window,
+        )
+        held = (
+            self._address,
+            job.model_id,
+            job.input_commitment,
+            job.collateral,
+            job.accept_window,
+            job.proof_window,
+        )
+        if terms != held:
+            raise revert("BidTermsMismatch", jobId=job_id)
+        signer = recover(self.ledger.bid_digest(bid), signature)
+        prover = checksum(bid.prover)
+        if signer == ZERO or signer != prover:
+            raise revert("InvalidBidSignature")
+        accept_deadline = now + job.accept_window
+        self._record_lapse(job)
+        self.ledger.jobs[job_id] = dataclasses.replace(
+            job, status=JobStatus.AWARDED, deadline=accept_deadline, prover=prover, fee=bid.fee
+        )
+        awarded = {
+            "jobId": job_id,
+            "prover": prover,
+            "fee": bid.fee,
+            "acceptDeadline": accept_deadline,
+        }
+        return self._mine("JobMarket.awardJob", *lapse, ("JobMarket", "JobAwarded", awarded))
 
-    def submit_proof(self, job_id: int, proof: Sequence[int], outputs: Sequence[int]) -> TxResult:
+    def _unawarded_or_lapsed(self, job_id: int, job: JobInfo) -> tuple[Emitted, ...]:
+        """JobMarket._endUnawardedOrLapsed's checks: the AwardLapsed event, if any, to emit."""
+        if job.status is JobStatus.OPEN:
+            return ()
+        if job.status is not JobStatus.AWARDED:
+            raise revert("WrongStatus", jobId=job_id, status=int(job.status))
+        if self.ledger.time <= job.deadline:
+            raise revert("AcceptWindowOpen", jobId=job_id, acceptDeadline=job.deadline)
+        return (("JobMarket", "AwardLapsed", {"jobId": job_id, "prover": job.prover}),)
+
+    def _record_lapse(self, job: JobInfo) -> None:
+        if job.status is JobStatus.AWARDED:
+            self.ledger.count(job.prover, lapsed=1)
+
+    def accept_job(self, job_id: int) -> TxResult:
         job, now = self.ledger.job(job_id), self.ledger.time
         if job.status is not JobStatus.AWARDED:
             raise revert("WrongStatus", jobId=job_id, status=int(job.status))
-        rescued = now > job.proof_deadline
-        if not rescued and self._address != job.prover:
+        if self._address != job.prover:
             raise revert("NotAssignedProver", jobId=job_id, caller=self._address)
-        if rescued:
-            if self._address == job.prover:
-                raise revert("ProofDeadlinePassed", jobId=job_id, proofDeadline=job.proof_deadline)
-            if now > job.proof_deadline + self.ledger.rescue_window:
-                raise revert("RescueWindowClosed", jobId=job_id)
-            if self.stake_of(self._address).stake == 0:
-                raise revert("NotStaked", caller=self._address)
+        if now > job.deadline:
+            raise revert("AcceptDeadlinePassed", jobId=job_id, acceptDeadline=job.deadline)
+        free = self.stake_of(self._address).free  # ProverStaking.lockCollateral
+        if job.collateral > free:
+            raise revert(
+                "InsufficientFreeStake", prover=self._address, free=free, needed=job.collateral
+            )
+        proof_deadline = now + job.proof_window
+        self.ledger.jobs[job_id] = dataclasses.replace(
+            job, status=JobStatus.ACCEPTED, deadline=proof_deadline
+        )
+        self.ledger.move_stake(self._address, locked=job.collateral)
+        accepted = {"jobId": job_id, "prover": self._address, "proofDeadline": proof_deadline}
+        locked = {"prover": self._address, "amount": job.collateral}
+        return self._mine(
+            "JobMarket.acceptJob",
+            ("JobMarket", "JobAccepted", accepted),
+            ("ProverStaking", "CollateralLocked", locked),
+        )
+
+    def submit_proof(self, job_id: int, proof: Sequence[int], outputs: Sequence[int]) -> TxResult:
+        job, now = self.ledger.job(job_id), self.ledger.time
+        if job.status is not JobStatus.ACCEPTED:
+            raise revert("WrongStatus", jobId=job_id, status=int(job.status))
+        if self._address != job.prover:
+            raise revert("NotAssignedProver", jobId=job_id, caller=self._address)
+        if now > job.deadline:
+            raise revert("ProofDeadlinePassed", jobId=job_id, proofDeadline=job.deadline)
         if not self.ledger.proof_checker(job, proof, outputs):
             raise revert("InvalidProof", jobId=job_id)
-        return self._settle_proof(job_id, job, rescued, list(outputs))
-
-    def _settle_proof(
-        self, job_id: int, job: JobInfo, rescued: bool, outputs: list[int]
-    ) -> TxResult:
-        status = JobStatus.RESCUED if rescued else JobStatus.FULFILLED
-        self.ledger.jobs[job_id] = dataclasses.replace(job, status=status)
-        self.ledger.count(self._address, fulfilled=1, fees=job.fee)
-        if rescued:
-            self.ledger.count(job.prover, slashed=1)
-        accepted = {
-            "jobId": job_id,
-            "prover": self._address,
-            "rescued": rescued,
-            "outputs": outputs,
-        }
-        if not rescued:
-            self.ledger.credit(self._address, job.fee)
-            self.ledger.credit(job.requester, job.max_fee - job.fee)
-            self.ledger.move_stake(job.prover, locked=-job.collateral)
-            released = {"prover": job.prover, "amount": job.collateral}
-            return self._mine(
-                "JobMarket.submitProof",
-                ("JobMarket", "ProofAccepted", accepted),
-                ("ProverStaking", "CollateralReleased", released),
-            )
-        half = job.collateral // 2
-        self.ledger.credit(self._address, job.fee + half)
-        self.ledger.credit(job.requester, job.max_fee - job.fee + job.collateral - half)
-        self.ledger.move_stake(job.prover, stake=-job.collateral, locked=-job.collateral)
-        slashed = {"jobId": job_id, "prover": job.prover, "collateral": job.collateral}
+        for account, amount in ((job.prover, job.fee), (job.requester, job.max_fee - job.fee)):
+            total = self.ledger.balances.get(account, 0) + amount
+            if total > MAX_AMOUNT:
+                raise revert("AmountTooLarge", amount=total)
+        self.ledger.jobs[job_id] = dataclasses.replace(job, status=JobStatus.FULFILLED, deadline=0)
+        self.ledger.credit(job.prover, job.fee)
+        self.ledger.count(job.prover, fulfilled=1, fees=job.fee)
+        self.ledger.credit(job.requester, job.max_fee - job.fee)
+        self.ledger.move_stake(job.prover, locked=-job.collateral)
+        accepted = {"jobId": job_id, "prover": job.prover, "outputs": tuple(outputs)}  # as decoded
+        released = {"prover": job.prover, "amount": job.collateral}
         return self._mine(
             "JobMarket.submitProof",
             ("JobMarket", "ProofAccepted", accepted),
-            ("JobMarket", "ProverSlashed", slashed),
-            (
-                "ProverStaking",
-                "CollateralSlashed",
-                {"prover": job.prover, "amount": job.collateral},
-            ),
+            ("ProverStaking", "CollateralReleased", released),
         )
 
     def slash(self, job_id: int) -> TxResult:
         job = self.ledger.job(job_id)
-        if job.status is not JobStatus.AWARDED:
+        if job.status is not JobStatus.ACCEPTED:
             raise revert("WrongStatus", jobId=job_id, status=int(job.status))
-        slashable_after = job.proof_deadline + self.ledger.rescue_window
-        if self.ledger.time <= slashable_after:
-            raise revert("RescueWindowOpen", jobId=job_id, slashableAfter=slashable_after)
-        self.ledger.jobs[job_id] = dataclasses.replace(job, status=JobStatus.SLASHED)
+        if self.ledger.time <= job.deadline:
+            raise revert("ProofDeadlineNotPassed", jobId=job_id, proofDeadline=job.deadline)
+        self.ledger.jobs[job_id] = dataclasses.replace(
+            job, status=JobStatus.OPEN, deadline=0, prover=ZERO, fee=0
+        )
         self.ledger.count(job.prover, slashed=1)
-        self.ledger.credit(job.requester, job.max_fee + job.collateral)
         self.ledger.move_stake(job.prover, stake=-job.collateral, locked=-job.collateral)
+        self.ledger.burned += job.collateral
         slashed = {"jobId": job_id, "prover": job.prover, "collateral": job.collateral}
+        burned = {"prover": job.prover, "amount": job.collateral}
         return self._mine(
             "JobMarket.slash",
             ("JobMarket", "ProverSlashed", slashed),
-            (
-                "ProverStaking",
-                "CollateralSlashed",
-                {"prover": job.prover, "amount": job.collateral},
-            ),
+            ("ProverStaking", "CollateralSlashed", burned),
         )
 
     def cancel_job(self, job_id: int) -> TxResult:
         job = self.ledger.job(job_id)
         if job.requester != self._address:
             raise revert("NotRequester", jobId=job_id, caller=self._address)
-        if job.status is not JobStatus.OPEN:
-            raise revert("WrongStatus", jobId=job_id, status=int(job.status))
-        if self.ledger.time <= job.bid_deadline:
-            raise revert("BidDeadlineNotPassed", jobId=job_id, bidDeadline=job.bid_deadline)
-        self.ledger.jobs[job_id] = dataclasses.replace(job, status=JobStatus.CANCELLED)
+        lapse = self._unawarded_or_lapsed(job_id, job)
+        refund = self.ledger.balances.get(self._address, 0) + job.max_fee
+        if refund > MAX_AMOUNT:
+            raise revert("AmountTooLarge", amount=refund)
+        self._record_lapse(job)
+        self.ledger.jobs[job_id] = dataclasses.replace(
+            job, status=JobStatus.CANCELLED, deadline=0, prover=ZERO, fee=0
+        )
         self.ledger.credit(self._address, job.max_fee)
-        return self._mine("JobMarket.cancelJob", ("JobMarket", "JobCancelled", {"jobId": job_id}))
+        return self._mine(
+            "JobMarket.cancelJob", *lapse, ("JobMarket", "JobCancelled", {"jobId": job_id})
+        )
 
     def withdraw(self) -> TxResult:
         amount = self.ledger.balances.get(self._address, 0)
@@ -480,16 +604,22 @@ class FakeChain:
         return self.ledger.job(job_id)
 
     def balance_of(self, account: str) -> int:
-        return self.ledger.balances.get(Web3.to_checksum_address(account), 0)
+        return self.ledger.balances.get(checksum(account), 0)
 
     def job_count(self) -> int:
         return len(self.ledger.jobs)
 
     def prover_stats(self, prover: str) -> ProverStats:
-        return self.ledger.stats.get(Web3.to_checksum_address(prover), ProverStats(0, 0, 0))
+        return self.ledger.stats.get(checksum(prover), ProverStats(0, 0, 0, 0))
 
     def bid_digest(self, bid: Bid) -> bytes:
         return self.ledger.bid_digest(bid)
+
+    # Conveniences for tests (not part of the Chain interface)
+
+    def award(self, bid: SignedBid) -> TxResult:
+        """awardJob with a signed protocol bid, on its job's terms as the ledger holds them."""
+        return self.award_job(self.ledger.chain_bid(bid), bid.signature)
 
     # Events and reconciliation
 

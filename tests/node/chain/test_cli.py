@@ -12,6 +12,7 @@ from web3 import Web3
 
 from node.anvil import DEV_PRIVATE_KEYS, AnvilProcess
 from node.chain.cli import add_contracts_commands, parse_duration
+from node.chain.client import Web3Chain
 from node.chain.deploy import Deployment
 from node.exit_codes import UNAVAILABLE, USAGE
 from node.keys import dev_account
@@ -37,14 +38,16 @@ def test_deploy_with_a_dev_account_writes_the_deployment_file(
     chain: AnvilProcess, w3: Web3, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "deployment.json"
-    argv = deploy_args(chain.rpc_url, out, "--dev-account", "2", "--rescue-window", "10m")
+    argv = deploy_args(chain.rpc_url, out, "--dev-account", "2", "--withdrawal-delay", "10m")
     assert provernet([*argv, "--json"]) == 0
     printed = json.loads(capsys.readouterr().out)
     deployment = Deployment.load(out)
     assert printed["contracts"] == dict(deployment.contracts)
     assert deployment.chain_id == chain.chain_id
     assert deployment.deployer == dev_account(2).address
-    assert deployment.params["rescue_window_s"] == 600
+    assert deployment.params == {"withdrawal_delay_s": 600}
+    staking = Web3Chain(w3, deployment, dev_account(1)).contracts["ProverStaking"]
+    assert staking.call("withdrawalDelay") == 600
     deployment.check(w3)  # every address holds code on this chain
     first_tx = w3.eth.get_block(deployment.block)["transactions"][0]
     assert isinstance(first_tx, bytes)
@@ -91,6 +94,18 @@ def test_configuration_errors_exit_2_with_one_line(
     err = capsys.readouterr().err
     assert message in err
     assert err.count("\n") == 1
+    assert not (tmp_path / "d.json").exists()
+
+
+def test_the_rescue_window_option_is_gone(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Settlement v2 has no rescue window: an old script's option is a usage error."""
+    argv = deploy_args("http://127.0.0.1:9", tmp_path / "d.json", "--dev-account", "0")
+    with pytest.raises(SystemExit) as caught:
+        provernet([*argv, "--rescue-window", "10m"])
+    assert caught.value.code == USAGE
+    assert "--rescue-window" in capsys.readouterr().err
     assert not (tmp_path / "d.json").exists()
 
 

@@ -10,7 +10,7 @@ from web3 import Web3
 from node.anvil import AnvilProcess
 from node.chain.client import Web3Chain
 from node.chain.contracts import CONTRACT_NAMES, load_artifacts
-from node.chain.deploy import Deployment
+from node.chain.deploy import FORMAT_VERSION, Deployment
 from node.chain.errors import (
     DeploymentFileError,
     NoContractCode,
@@ -36,11 +36,35 @@ def test_deployment_is_live_wired_and_round_trips(
     staking = chain.contracts["ProverStaking"]
     assert staking.call("market") == deployment.address("JobMarket")
     assert staking.call("withdrawalDelay") == 60
-    assert chain.contracts["JobMarket"].call("rescueWindow") == deployment.params["rescue_window_s"]
+    assert chain.contracts["JobMarket"].call("MAX_WINDOW") == 30 * 24 * 3600
+    assert chain.contracts["JobMarket"].call("eip712Domain")[2] == "2"  # settlement v2
+    assert deployment.params == {"withdrawal_delay_s": 60}  # no rescue window any more
     path = tmp_path / "deployment.json"
     deployment.save(path)
     assert Deployment.load(path) == deployment
-    assert json.loads(path.read_text())["contracts"]["JobMarket"] == deployment.address("JobMarket")
+    saved = json.loads(path.read_text())
+    assert saved["contracts"]["JobMarket"] == deployment.address("JobMarket")
+    assert (saved["format"], saved["version"]) == ("provernet-deployment", FORMAT_VERSION)
+    assert FORMAT_VERSION == 2
+
+
+def test_a_version_1_deployment_file_is_refused_with_what_to_do(
+    tmp_path: Path, deployment: Deployment
+) -> None:
+    """Version 1 names contracts of settlement v1 (award-time locks, rescues): this node
+    cannot speak to them, and the file must say so rather than fail on the first call."""
+    path = tmp_path / "deployment.json"
+    deployment.save(path)
+    old = json.loads(path.read_text())
+    old["version"] = 1
+    old["params"] = {"withdrawal_delay_s": 60, "rescue_window_s": 3600}
+    path.write_text(json.dumps(old))
+    with pytest.raises(DeploymentFileError) as caught:
+        Deployment.load(path)
+    message = str(caught.value)
+    assert "version 1 names contracts of another settlement protocol" in message
+    assert "this node speaks version 2" in message
+    assert "provernet chain deploy" in message
 
 
 def test_open_refuses_another_chain(chain: AnvilProcess, deployment: Deployment) -> None:
@@ -85,10 +109,12 @@ def test_an_rpc_that_dies_mid_session_is_reported_after_retries(
         ("[]", "not a JSON object"),
         ('{"format": "other"}', "malformed"),
         (
-            '{"format": "provernet-deployment", "version": 1, "chain_id": 1, "block": 0,'
+            '{"format": "provernet-deployment", "version": 2, "chain_id": 1, "block": 0,'
             ' "contracts": {"JobMarket": "0x' + "11" * 20 + '"}}',
             "missing contracts: ModelRegistry, ProverStaking",
         ),
+        ('{"format": "provernet-deployment", "chain_id": 1}', "version None names contracts"),
+        ('{"format": "provernet-deployment", "version": 3}', "version 3 names contracts"),
     ],
 )
 def test_bad_deployment_files_are_named(tmp_path: Path, content: str, complaint: str) -> None:

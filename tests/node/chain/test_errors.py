@@ -64,7 +64,7 @@ def test_real_reverts_raise_the_named_errors(w3: Web3, deployment: Deployment) -
         prover.withdraw_stake()
     assert pending.value.error_args["prover"] == prover.address
     with pytest.raises(revert_class("UnknownModel")):
-        prover.create_job(JobRequest(9, 1, 0, 2**40, 2**40 + 1, 10**15))
+        prover.create_job(JobRequest(9, 1, 0, 60, 600, 10**15))
     assert w3.eth.get_transaction_count(prover.sender.account.address) == 0  # nothing was sent
 
 

@@ -3,16 +3,18 @@ from __future__ import annotations
 from typing import Any, cast
 
 import pytest
+from eth_account import Account
 from web3 import Web3
 from web3.types import RPCEndpoint, RPCResponse
 
-from node.anvil import AnvilProcess, rpc_call
+from node.anvil import DEV_PRIVATE_KEYS, AnvilProcess, rpc_call
 from node.chain.client import Web3Chain
 from node.chain.contracts import load_artifacts
 from node.chain.deploy import Deployment
 from node.chain.errors import ChainError, ChainReorg
 from node.chain.events import ChainEvent, EventWatcher
 from node.chain.rpc import RetryingHTTPProvider
+from node.chain.types import Bid, JobRequest, ModelSpec
 from node.keys import dev_account
 
 from .conftest import FAST_RETRY, mine
@@ -147,3 +149,60 @@ def test_a_reorg_below_the_resume_point_is_detected(
         restarted.fetch_events(batch.next_block)
     with pytest.raises(ChainReorg):
         watcher.fetch_events(batch.next_block)
+
+
+def test_the_settlement_events_come_decoded_in_chain_order(
+    chain: AnvilProcess, w3: Web3, deployment: Deployment
+) -> None:
+    """A job awarded, lapsed, re-awarded, accepted, slashed and cancelled: every JobMarket
+    event the node acts on, with the ABI's argument names."""
+    alice, bob, carol, dave = (
+        Web3Chain(w3, deployment, dev_account(n), confirmations=0) for n in (1, 2, 3, 4)
+    )
+    model_id, _ = alice.register_model(
+        ModelSpec(b"\x01" * 32, b"\x02" * 32, b"\x03" * 32, 1, 10, bytes(448 + 128))
+    )
+    bob.deposit_stake(10**18)
+    job_id, _ = alice.create_job(JobRequest(model_id, 9, 10**17, 30, 60, 10**16))
+
+    def award(prover: Web3Chain, account: int) -> None:
+        bid = Bid(job_id, prover.address, 10**15, alice.timestamp() + 999, alice.address,
+                  model_id, 9, 10**17, 30, 60)  # fmt: skip
+        key = Account.from_key(DEV_PRIVATE_KEYS[account])
+        alice.award_job(bid, bytes(key.unsafe_sign_hash(alice.bid_digest(bid)).signature))
+
+    def later(seconds: int) -> None:
+        rpc_call(chain.rpc_url, "evm_increaseTime", [seconds])
+        mine(chain)
+
+    start = w3.eth.block_number + 1
+    award(carol, 3)
+    later(31)
+    award(bob, 2)
+    bob.accept_job(job_id)
+    later(61)
+    dave.slash(job_id)
+    alice.cancel_job(job_id)
+    watcher = EventWatcher(w3, watched(deployment), confirmations=0, max_range=4)
+    market = [e for e in watcher.fetch_events(start).events if e.contract == "JobMarket"]
+    assert [(e.name, sorted(e.args)) for e in market] == [
+        ("JobAwarded", ["acceptDeadline", "fee", "jobId", "prover"]),
+        ("AwardLapsed", ["jobId", "prover"]),
+        ("JobAwarded", ["acceptDeadline", "fee", "jobId", "prover"]),
+        ("JobAccepted", ["jobId", "proofDeadline", "prover"]),
+        ("ProverSlashed", ["collateral", "jobId", "prover"]),
+        ("JobCancelled", ["jobId"]),
+    ]
+    assert [e.args["prover"] for e in market[:5]] == [carol.address, carol.address] + [
+        bob.address
+    ] * 3
+    assert (
+        market[3].args["proofDeadline"]
+        == w3.eth.get_block(market[3].block_number)["timestamp"] + 60
+    )
+    assert (
+        market[0].args["acceptDeadline"]
+        == w3.eth.get_block(market[0].block_number)["timestamp"] + 30
+    )
+    assert market[4].args["collateral"] == 10**17
+    assert [e.position for e in market] == sorted(e.position for e in market)

@@ -163,7 +163,7 @@ async def test_run_node_in_process_reports_its_addresses_and_cleans_up(
         answer = await trio.to_thread.run_sync(client.get, "/status")
         assert answer["ready"] is True
         assert answer["node"]["roles"] == ["requester", "prover"]
-        assert answer["node"]["jobs"] == {"requester": {}, "prover": {}, "rescuer": {}}
+        assert answer["node"]["jobs"] == {"requester": {}, "prover": {}}
         metrics = await trio.to_thread.run_sync(client.get_text, "/metrics")
         assert "provernet_chain_processed_block" in metrics
         nursery.cancel_scope.cancel()

@@ -32,10 +32,11 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from node.anvil import AnvilProcess
 from node.api.client import ApiClient
+from node.chain.client import Web3Chain
 from node.chain.deploy import Deployment
 from node.keys import dev_account
 from node.p2p import BID_PROTOCOL, BIDS_TOPIC, JOBS_TOPIC, Refused
-from protocol.messages import Envelope, encode, seal, sign_bid
+from protocol.messages import Envelope, JobTerms, encode, seal, sign_bid
 from tests.node.daemon.harness import Home, cli_json, market, submit_job, wait_for
 from tests.node.p2p.nodes import Node, open_node, raw_topic
 
@@ -65,6 +66,7 @@ class Target:
     market: bytes
     job_id: int
     bid_deadline: int
+    terms: JobTerms  # what a bid on the job signs
     bob: bytes  # a staked prover's account, to forge bids in
 
 
@@ -90,8 +92,8 @@ def mallory_bids(target: Target, peer: ID) -> dict[str, bytes]:
     """Her genuine 1-wei bid, two forgeries of it in bob's name, and its replay."""
     now = int(time.time())
     seal_ = functools.partial(seal, MALLORY_KEY, target.chain_id, timestamp=now, lifetime_s=120)
-    own = sign_bid(MALLORY_KEY, target.chain_id, target.market, job_id=target.job_id, fee=1,
-                   expiry=target.bid_deadline, peer_id=peer.to_bytes())  # fmt: skip
+    own = sign_bid(MALLORY_KEY, target.chain_id, target.market, target.terms, job_id=target.job_id,
+                   fee=1, expiry=target.bid_deadline, peer_id=peer.to_bytes())  # fmt: skip
     in_bobs_name = dataclasses.replace(own, prover=target.bob)
     genuine = encode(seal_(own, nonce=1))
     return {
@@ -206,9 +208,13 @@ def test_hostile_bids_are_dropped_and_the_job_still_settles(
             return job if job["job_id"] is not None else None
 
         job = wait_for(created, 30, f"the job created on-chain\n{alice.log()}")
+        onchain = Web3Chain.open(anvil.rpc_url, deployed, dev_account(9)).get_job(job["job_id"])
+        terms = JobTerms(bytes.fromhex(alice.address[2:]), onchain.model_id,
+                         onchain.input_commitment, onchain.collateral, onchain.accept_window,
+                         onchain.proof_window)  # fmt: skip
         target = Target(alice.multiaddr, ID.from_base58(alice.peer_id), anvil.chain_id,
                         bytes.fromhex(deployed.address("JobMarket")[2:]), job["job_id"],
-                        job["bid_deadline"], bytes.fromhex(bob.address[2:]))  # fmt: skip
+                        job["bid_deadline"], terms, bytes.fromhex(bob.address[2:]))  # fmt: skip
         sample = mallory_bids(target, ID.from_base58(bob.peer_id))["unstaked"]
         garbage = {
             channel: draw_garbage(sample, GARBAGE)

@@ -103,6 +103,7 @@ def test_the_cheaper_prover_wins_and_every_wei_is_accounted_for(
     assert 0 < fee < int(bids[carol.address]["fee"]) <= MAX_FEE
     assert (job["state"], job["prover"], int(job["fee"])) == ("proven", bob.address, fee)
     assert all(job["tx"][k] for k in ("create", "award", "proof"))
+    assert (job["awards"], job["slashes"], job["round"]) == (1, 0, 0)
     assert chain.get_job(job["job_id"]).status is JobStatus.FULFILLED
 
     # Ether: the fee moves from alice to bob; everyone else pays only their own gas.
@@ -114,7 +115,7 @@ def test_the_cheaper_prover_wins_and_every_wei_is_accounted_for(
         "bob": fee - gas[bob.address],
         "carol": 0,
     }
-    # Stakes: bob's collateral was locked at the award and released with the proof.
+    # Stakes: bob's collateral was locked when he accepted and released with the proof.
     assert {n: after[n].stake for n in names} == {n: before[n].stake for n in names}
     assert after["bob"].stake.locked == 0
     assert escrow_after == escrow_before  # JobMarket holds nothing for the job

@@ -1,24 +1,25 @@
-"""The awarded prover is killed (SIGKILL) on a live anvil: rescued, slashed, or it carries on.
+"""The awarded prover fails on a live anvil: slashed, lapsed, or it carries on.
 
 bob's proving worker is frozen (SIGSTOP) once his daemon is up, so the test decides
-when he dies: after the award, before any proof can exist. Killing him kills his
-workers too, as a crash of the machine would.
+when he dies. carol bids dearer than bob, so bob wins; her bid stands for a re-award.
 
-- carol runs with rescue on and bids dearer than bob, so bob wins and is killed; past
-  the proof deadline carol offers the rescue, alice hands her the input, carol proves
-  and submits, and JobMarket pays exactly as it says: carol the fee and half bob's
-  collateral, alice the rest of her escrow and the other half, bob's stake shrinks by
-  the collateral.
-- with no rescuer, once JobMarket's rescue window has passed alice slashes bob: she is
-  refunded her whole escrow and gets his whole collateral.
+- bob accepts (his collateral is locked) and is killed before any proof can exist:
+  past the proof deadline alice slashes him, which burns his collateral and re-opens
+  the job; she awards carol's standing bid, carol accepts and proves, and JobMarket
+  pays exactly as it says: carol her fee, alice back the rest of her escrow and not a
+  wei more, bob's stake shrinks by the collateral, the burn address grows by it.
+- bob's whole daemon is stopped before the award: he never accepts, the award lapses,
+  alice awards carol, who proves; bob loses nothing but one count of ``lapsed``.
 - bob is killed while proving (the input is in his store) and restarted: he proves
   the job again and is paid, with one submitProof transaction.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -29,9 +30,9 @@ from web3 import Web3
 
 from node.anvil import AnvilProcess
 from node.chain.client import Web3Chain
-from node.chain.deploy import Deployment, DeployParams, deploy_contracts
-from node.chain.sender import TxSender
+from node.chain.deploy import Deployment
 from node.chain.types import JobStatus
+from node.home import HomeLayout
 from node.keys import dev_account
 from tests.node.daemon.harness import (
     Home,
@@ -41,18 +42,18 @@ from tests.node.daemon.harness import (
     wait_for,
     wait_until_up,
 )
+from tests.node.daemon.test_market_settlement import gas_paid
 
 pytestmark = pytest.mark.slow
 
 ETH = 10**18
+BURN = "0x000000000000000000000000000000000000dEaD"
 # submitProof(uint256,uint256[8],uint256[]): the first four bytes of its keccak256.
 SUBMIT_PROOF = Web3.keccak(text="submitProof(uint256,uint256[8],uint256[])")[:4]
-# Long enough for bob's admission: a 22 s bid window, 30 s to deliver the input and
-# 30 s to submit (protocol.market.planning), and the tiny model's proof.
+# Long enough for bob's admission: a 22 s bid window, a 22 s accept window and 46 s to
+# prove, of which the planner keeps 30 s to submit (protocol.market.planning).
 DEADLINE = "90s"
 COLLATERAL = 2 * 10**16
-# A deployment's rescue window for the slash test: JobMarket slashes only after it.
-SHORT_WINDOW_S = 15
 
 
 def _children(pid: int) -> list[int]:
@@ -110,12 +111,6 @@ def _until(condition: Callable[[], Any], timeout_s: float, what: str, *homes: Ho
         raise AssertionError(f"{exc}\n{logs}") from None
 
 
-def _withdrawn(chain: Web3Chain, first_block: int, account: str) -> int:
-    events = chain.events_since(first_block).events
-    return sum(int(e.args["amount"]) for e in events
-               if e.name == "Withdrawn" and e.args["account"] == account)  # fmt: skip
-
-
 @contextmanager
 def _market_with_gemm(
     names: list[str],
@@ -127,15 +122,15 @@ def _market_with_gemm(
 ) -> Iterator[tuple[dict[str, Home], int]]:
     """The named daemons up, alice's gemm registered, the provers staked, bob frozen.
 
-    carol rescues and bids dearer than bob; alice does not resubmit an unproven job.
+    carol bids dearer than bob; alice does not resubmit an unproven job.
     """
-    rescuer = {"PROVERNET_RESCUE": "true", "PROVERNET_MARGIN_BPS": "9000"}
+    dearer = {"PROVERNET_MARGIN_BPS": "9000"}
 
     def configure(home: Home) -> None:
         home.set_config("auto_resubmit = true", "auto_resubmit = false")
 
     with market(tmp_path, anvil, deployment, capsys, names, first_account=5,
-                env={"carol": rescuer}, configure=configure) as homes:  # fmt: skip
+                env={"carol": dearer}, configure=configure) as homes:  # fmt: skip
         model = cli_json(homes["alice"], capsys, "model", "register", str(gemm_onnx),
                          "--name", "gemm")  # fmt: skip
         for name in names[1:]:
@@ -158,8 +153,50 @@ def _chain_job_id(alice: Home, capsys: pytest.CaptureFixture[str], key: int) -> 
     return found
 
 
-def test_carol_rescues_the_job_of_bob_killed_after_the_award(
+def _ledger(w3: Web3, homes: dict[str, Home]) -> dict[str, int]:
+    """Every account's ether, and the burn address's."""
+    found = {name: w3.eth.get_balance(h.address) for name, h in homes.items()}
+    return found | {"burn": w3.eth.get_balance(BURN)}
+
+
+def _reaward_to_carol(
+    w3: Web3,
+    chain: Web3Chain,
+    deployed: Deployment,
+    homes: dict[str, Home],
+    kill_bob: Callable[[int], None],
+    model: int,
+    gemm_input: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> tuple[dict[str, int], dict[str, int], dict[str, int], dict[str, Any]]:
+    """Submit a job, let ``kill_bob`` fail bob on it, wait until carol is paid; the ledger
+    before and after, the gas each account paid meanwhile, and alice's final job."""
+    alice, carol = homes["alice"], homes["carol"]
+    first, before = w3.eth.block_number, _ledger(w3, homes)
+    _, job = submit_job(alice, capsys, model, gemm_input, "--max-fee", "0.01eth",
+                        "--collateral", "0.02eth", "--deadline", DEADLINE, wait=False)  # fmt: skip
+    job_id = _chain_job_id(alice, capsys, job["id"])
+    kill_bob(job_id)
+    _until(lambda: chain.get_job(job_id).status is JobStatus.FULFILLED, 150,
+           "carol's proof of the re-awarded job", alice, carol)  # fmt: skip
+    market_address = deployed.address("JobMarket")
+    _until(lambda: w3.eth.get_balance(market_address) == 0, 30, "every credit withdrawn",
+           alice, carol)  # fmt: skip
+
+    def final() -> dict[str, Any] | None:
+        answer: dict[str, Any] = cli_json(alice, capsys, "job", "status", str(job["id"]))
+        return answer if answer["state"] == "proven" else None
+
+    answer = wait_for(final, 30, "alice to see carol's proof")
+    last = w3.eth.block_number
+    gas = gas_paid(w3, first + 1, last)
+    paid = {name: gas.get(h.address, 0) for name, h in homes.items()}
+    return before, _ledger(w3, homes), paid, answer
+
+
+def test_bob_slashed_after_accepting_burns_his_collateral_and_carol_proves_the_job(
     anvil: AnvilProcess,
+    w3: Web3,
     deployment: tuple[Deployment, Path],
     tmp_path: Path,
     gemm_onnx: Path,
@@ -169,34 +206,81 @@ def test_carol_rescues_the_job_of_bob_killed_after_the_award(
     deployed, path = deployment
     names = ["alice", "bob", "carol"]
     with _market_with_gemm(names, tmp_path, anvil, path, gemm_onnx, capsys) as (homes, model):
-        alice, bob, carol = homes["alice"], homes["bob"], homes["carol"]
+        bob = homes["bob"]
         chain = Web3Chain.open(anvil.rpc_url, deployed, dev_account(5), confirmations=0)
-        _, job = submit_job(alice, capsys, model, gemm_input, "--max-fee", "0.01eth",
-                            "--collateral", "0.02eth", "--deadline", DEADLINE,
-                            wait=False)  # fmt: skip
-        job_id = _chain_job_id(alice, capsys, job["id"])
-        _until(lambda: chain.get_job(job_id).status is JobStatus.AWARDED, 60, "the award",
-               alice, bob, carol)  # fmt: skip
-        _kill(bob)
-        awarded = chain.get_job(job_id)
-        assert awarded.prover == bob.address, f"{alice.log()}"
-        _until(lambda: chain.get_job(job_id).status is JobStatus.RESCUED, 150,
-               "carol's rescue", alice, carol)  # fmt: skip
-        market_address = deployed.address("JobMarket")
-        wait_for(
-            lambda: chain.w3.eth.get_balance(market_address) == 0, 30, "every credit withdrawn"
-        )
-        half = COLLATERAL // 2
-        assert awarded.collateral == COLLATERAL
-        assert _withdrawn(chain, deployed.block, carol.address) == awarded.fee + half
-        alices = awarded.max_fee - awarded.fee + COLLATERAL - half
-        assert _withdrawn(chain, deployed.block, alice.address) == alices
+
+        def accept_then_die(job_id: int) -> None:
+            _until(lambda: chain.get_job(job_id).status is JobStatus.ACCEPTED, 60,
+                   "bob's acceptance", *homes.values())  # fmt: skip
+            _kill(bob)
+
         stake = chain.stake_of(bob.address)
-        assert (stake.stake, stake.locked) == (ETH - COLLATERAL, 0)
-        assert chain.prover_stats(bob.address).slashed == 1
-        assert chain.prover_stats(carol.address).fulfilled == 1
-        answer = cli_json(alice, capsys, "job", "status", str(job["id"]))
-        assert answer["state"] == "rescued"
+        before, after, gas, job = _reaward_to_carol(w3, chain, deployed, homes, accept_then_die,
+                                                    model, gemm_input, capsys)  # fmt: skip
+    fee = int(job["fee"])
+    assert (job["prover"], job["awards"], job["slashes"]) == (homes["carol"].address, 2, 1)
+    assert sorted(b["status"] for b in job["bids"]) == ["won", "won"]
+    # alice paid carol's fee and her gas, nothing else: the slash paid her nothing.
+    assert after["alice"] - before["alice"] == -fee - gas["alice"]
+    assert after["carol"] - before["carol"] == fee - gas["carol"]
+    assert after["bob"] - before["bob"] == -gas["bob"]  # his accept; no proof, no fee
+    assert after["burn"] - before["burn"] == COLLATERAL
+    assert chain.stake_of(bob.address).stake == stake.stake - COLLATERAL
+    assert chain.stake_of(bob.address).locked == 0
+    assert chain.prover_stats(bob.address).slashed == 1
+    assert chain.prover_stats(homes["carol"].address).fulfilled == 1
+
+
+def test_bob_stopped_before_accepting_lets_the_award_lapse_at_no_cost_and_carol_proves(
+    anvil: AnvilProcess,
+    w3: Web3,
+    deployment: tuple[Deployment, Path],
+    tmp_path: Path,
+    gemm_onnx: Path,
+    gemm_input: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    deployed, path = deployment
+    names = ["alice", "bob", "carol"]
+    with _market_with_gemm(names, tmp_path, anvil, path, gemm_onnx, capsys) as (homes, model):
+        alice, bob = homes["alice"], homes["bob"]
+        chain = Web3Chain.open(anvil.rpc_url, deployed, dev_account(5), confirmations=0)
+
+        def stop_after_bidding(job_id: int) -> None:
+            def bob_bid() -> bool:
+                bids = cli_json(alice, capsys, "job", "status", str(_key(alice, job_id)))["bids"]
+                return any(b["prover"] == bob.address for b in bids)
+
+            _until(bob_bid, 60, "bob's bid", alice, bob)
+            assert bob.process is not None
+            bob.process.send_signal(signal.SIGSTOP)  # alive to the network, but deaf
+
+        stake = chain.stake_of(bob.address)
+        try:
+            before, after, gas, job = _reaward_to_carol(
+                w3, chain, deployed, homes, stop_after_bidding, model, gemm_input, capsys
+            )
+        finally:
+            _kill(bob)
+    fee = int(job["fee"])
+    assert (job["prover"], job["awards"], job["slashes"]) == (homes["carol"].address, 2, 0)
+    assert after["alice"] - before["alice"] == -fee - gas["alice"]
+    assert after["carol"] - before["carol"] == fee - gas["carol"]
+    assert after["bob"] == before["bob"]  # not a wei: he never sent a transaction
+    assert after["burn"] == before["burn"]
+    assert chain.stake_of(bob.address) == stake
+    stats = chain.prover_stats(bob.address)
+    assert (stats.fulfilled, stats.slashed, stats.lapsed) == (0, 0, 1)
+
+
+def _key(alice: Home, job_id: int) -> int:
+    """alice's local id of chain job ``job_id``."""
+    uri = f"file:{HomeLayout(alice.root).database}?mode=ro"
+    with contextlib.closing(sqlite3.connect(uri, uri=True)) as db:
+        row = db.execute(
+            "SELECT key FROM jobs WHERE role = 'requester' AND job_id = ?", (str(job_id),)
+        ).fetchone()
+    return int(row[0])
 
 
 def test_bob_killed_while_proving_restarts_proves_and_is_paid_once(
@@ -237,50 +321,3 @@ def test_bob_killed_while_proving_restarts_proves_and_is_paid_once(
 
         answer = wait_for(proven, 30, "alice to see the proof")
         assert answer["prover"] == bob.address
-
-
-@pytest.fixture
-def short_window(w3: Web3, tmp_path: Path) -> tuple[Deployment, Path]:
-    """The contracts with a rescue window short enough to wait out."""
-    params = DeployParams(withdrawal_delay_s=3600, rescue_window_s=SHORT_WINDOW_S)
-    deployed = deploy_contracts(TxSender(w3, dev_account(0)), params)
-    path = tmp_path / "deployment.json"
-    deployed.save(path)
-    return deployed, path
-
-
-def test_alice_slashes_bob_killed_after_the_award_and_gets_escrow_and_collateral(
-    anvil: AnvilProcess,
-    short_window: tuple[Deployment, Path],
-    tmp_path: Path,
-    gemm_onnx: Path,
-    gemm_input: Path,
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    deployed, path = short_window
-    with _market_with_gemm(["alice", "bob"], tmp_path, anvil, path, gemm_onnx, capsys) as (
-        homes,
-        model,
-    ):
-        alice, bob = homes["alice"], homes["bob"]
-        chain = Web3Chain.open(anvil.rpc_url, deployed, dev_account(5), confirmations=0)
-        _, job = submit_job(alice, capsys, model, gemm_input, "--max-fee", "0.01eth",
-                            "--collateral", "0.02eth", "--deadline", DEADLINE,
-                            wait=False)  # fmt: skip
-        job_id = _chain_job_id(alice, capsys, job["id"])
-        _until(lambda: chain.get_job(job_id).status is JobStatus.AWARDED, 60, "the award",
-               alice, bob)  # fmt: skip
-        _kill(bob)
-        awarded = chain.get_job(job_id)
-        assert awarded.prover == bob.address
-        _until(lambda: chain.get_job(job_id).status is JobStatus.SLASHED, 150,
-               "alice's slash", alice)  # fmt: skip
-        market_address = deployed.address("JobMarket")
-        _until(lambda: chain.w3.eth.get_balance(market_address) == 0, 30, "alice's withdrawal",
-               alice)  # fmt: skip
-        # slash credits the requester the whole escrow and the whole collateral
-        assert _withdrawn(chain, deployed.block, alice.address) == awarded.max_fee + COLLATERAL
-        stake = chain.stake_of(bob.address)
-        assert (stake.stake, stake.locked) == (ETH - COLLATERAL, 0)
-        assert chain.prover_stats(bob.address).slashed == 1
-        assert cli_json(alice, capsys, "job", "status", str(job["id"]))["state"] == "slashed"

@@ -321,8 +321,8 @@ async def test_a_job_action_in_doubt_is_never_sent_again(
     store: Store, chain: HookedChain, ledger: FakeLedger
 ) -> None:
     job, _ = new_requester_job(
-        max_fee=10**16, collateral=10**17, bid_deadline=1_700_000_060,
-        proof_deadline=1_700_000_600, rescue_window=3600,
+        max_fee=10**16, collateral=10**17, bid_deadline=1_700_000_060, accept_window=60,
+        proof_window=600,
     )  # fmt: skip
     job_key = store.add_job(Role.REQUESTER, job)
     executor = IntentExecutor(store, cast(Chain, chain), chain)
@@ -343,3 +343,9 @@ async def test_a_job_action_in_doubt_is_never_sent_again(
     with pytest.raises(DuplicateIntentError):  # mined: done for good
         await executor.execute("create_job", job_key, {}, send)
     assert (len(sends), deposits(ledger)) == (1, 1)
+    # A later award or slash of the same job is another attempt: journaled on its own.
+    await executor.execute("award_job", job_key, {}, send, attempt=0)
+    with pytest.raises(DuplicateIntentError):
+        await executor.execute("award_job", job_key, {}, send, attempt=0)
+    await executor.execute("award_job", job_key, {}, send, attempt=1)
+    assert (len(sends), deposits(ledger)) == (3, 3)

@@ -14,14 +14,14 @@ from eth_account import Account
 from libp2p.peer.id import ID
 
 from node.engine.core import EngineContext
-from node.engine.heartbeats import (
+from node.engine.known_provers import HeartbeatRefused, KnownProvers
+from node.engine.prover.heartbeats import (
     HEARTBEAT_EVERY_S,
     HEARTBEAT_TTL_S,
     HeartbeatPublisher,
     Offer,
     held_models,
 )
-from node.engine.known_provers import HeartbeatRefused, KnownProvers
 from node.engine.repeat import NEW_PEER_DELAY_S
 from node.p2p.config import DirectMessage
 from node.p2p.gossip import HEARTBEATS_TOPIC, GossipMessage

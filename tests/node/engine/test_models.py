@@ -25,7 +25,8 @@ from node.api.errors import BadRequest
 from node.chain.interface import Chain
 from node.chain.types import ModelSpec
 from node.engine import ChainBatch, Engine, IntentExecutor
-from node.engine.model_files import (
+from node.engine.models import ModelRole, ModelUnavailable
+from node.engine.models.files import (
     BuiltModel,
     artifact_refs,
     blob_index,
@@ -33,8 +34,7 @@ from node.engine.model_files import (
     file_sha256,
     setup_into,
 )
-from node.engine.model_records import write_name
-from node.engine.models import ModelRole, ModelUnavailable
+from node.engine.models.records import write_name
 from node.home import create_home
 from node.keys import dev_account
 from node.p2p.errors import HashMismatch, Refused

@@ -8,6 +8,7 @@ by the test; the engine ticks in real time.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -21,13 +22,11 @@ from libp2p.peer.id import ID
 
 from node.chain.interface import Chain
 from node.chain.sender import Receipt, TxStatus
-from node.chain.types import Bid as ChainBid
 from node.chain.types import JobInfo, JobRequest, ModelSpec
 from node.cli import main
 from node.engine import ChainBatch, Engine, IntentExecutor
-from node.engine.prover import ProverRole
-from node.engine.prover_net import Pricing
-from node.engine.requester_input import load_model
+from node.engine.prover import Pricing, ProverRole
+from node.engine.requester.inputs import load_model
 from node.metrics import Metrics
 from node.p2p.config import DirectMessage
 from node.p2p.gossip import GossipMessage
@@ -36,8 +35,8 @@ from node.store import Role, Store
 from protocol.groth16 import snarkjs
 from protocol.groth16.keys import Proof
 from protocol.groth16.verify import verify
-from protocol.market.planning import price, submit_gas_estimate
-from protocol.messages import Bid, InputDelivery, JobAnnouncement, ProverHeartbeat
+from protocol.market.planning import BID_SLACK_S, price, submit_gas_estimate
+from protocol.messages import Bid, InputDelivery, JobAnnouncement, ProverHeartbeat, sign_bid
 from protocol.messages.signing import recover_bid_signer
 from tests.node.chain.fake_chain import FakeLedger
 from tests.protocol.zkml.models import gemm
@@ -91,10 +90,14 @@ class FakeNetwork:
     def __init__(self) -> None:
         self.peer_id = PEERS["bob"]
         self.sent: list[tuple[bytes, Bid]] = []
+        self.asked: list[tuple[bytes, Bid]] = []
         self.heartbeats: list[ProverHeartbeat] = []
 
     async def send_bid(self, requester_peer: bytes, bid: Bid) -> None:
         self.sent.append((requester_peer, bid))
+
+    async def ask_for_input(self, requester_peer: bytes, bid: Bid) -> None:
+        self.asked.append((requester_peer, bid))
 
     def connected_peers(self) -> list[ID]:
         return []
@@ -159,20 +162,21 @@ class World:
         )
         self.role.register(self.engine)
 
-    def create(self, *, window: int = 120, proof_s: int = 600, salt: int = 7) -> JobAnnouncement:
-        """alice creates a job on the ledger; its announcement."""
+    def create(
+        self, *, window: int = 120, proof_s: int = 600, accept_s: int = 60, salt: int = 7
+    ) -> JobAnnouncement:
+        """alice creates a job on the ledger; its announcement (bids until now + window)."""
         x_q = self.model.quantize_input(np.asarray(INPUT))
         self.values = tuple(int(v) for v in x_q.tolist())
         self.salt = salt
         commitment = self.model.input_commitment(x_q, salt)
-        now = self.ledger.time
-        request = JobRequest(self.model_id, commitment, ETH // 10, now + window,
-                             now + window + proof_s, ETH // 100)  # fmt: skip
+        request = JobRequest(self.model_id, commitment, ETH // 10, accept_s, proof_s,
+                             ETH // 100)  # fmt: skip
         job_id, _ = self.alice.create_job(request)
         return JobAnnouncement(31337, bytes.fromhex(MARKET[2:]), job_id,
                                self.model_id, b"\x02" * 32, self.constraints, request.max_fee,
-                               request.collateral, request.bid_deadline, request.proof_deadline,
-                               commitment, RAW["alice"], PEERS["alice"])  # fmt: skip
+                               request.collateral, self.ledger.time + window, accept_s, proof_s,
+                               commitment, RAW["alice"], PEERS["alice"], 0)  # fmt: skip
 
     async def announce(self, job: JobAnnouncement) -> None:
         await self.engine.inputs.send(
@@ -190,7 +194,7 @@ class World:
         await batch.applied.wait()
 
     def award(self, bid: Bid) -> None:
-        self.alice.award_job(ChainBid(bid.job_id, ADDR["bob"], bid.fee, bid.expiry), bid.signature)
+        self.alice.award(bid)
 
     def state(self, job_id: int) -> str:
         record = self.store.find_job(job_id, Role.PROVER)
@@ -237,14 +241,15 @@ async def test_an_admitted_job_gets_a_signed_bid_at_the_configured_price(world: 
     quote = price(world.constraints, GWEI, submit_gas_estimate(n_public), GWEI, 1000)
     assert (bid.job_id, bid.prover, bid.fee) == (job.job_id, RAW["bob"], quote.fee)
     assert bid.peer_id == PEERS["bob"]
-    assert recover_bid_signer(31337, job.market, bid) == RAW["bob"]
+    assert recover_bid_signer(31337, job.market, bid, job.terms) == RAW["bob"]
+    assert bid.expiry == job.bid_deadline + BID_SLACK_S
     assert world.state(job.job_id) == "bid"
     assert world.metrics.bids_sent._value.get() == 1
 
 
 async def test_an_infeasible_deadline_is_declined_with_a_reason(world: World) -> None:
     # ~12 s of proving (1.2 safety factor) plus 30 s to submit do not fit a 31 s window
-    world.role.rate = max(1, world.constraints // 10)
+    world.role.proving.rate = max(1, world.constraints // 10)
     async with trio.open_nursery() as nursery:
         await nursery.start(world.engine.run)
         job = world.create(proof_s=31)
@@ -279,7 +284,8 @@ async def test_a_won_job_is_proved_submitted_once_and_paid(world: World) -> None
     record = world.store.find_job(job.job_id, Role.PROVER)
     assert record is not None
     kinds = [(i.kind, i.status.value) for i in world.store.intents_for_job(record.key)]
-    assert kinds == [("submit_proof", "mined"), ("withdraw", "mined")]
+    assert kinds == [("accept_job", "mined"), ("submit_proof", "mined"), ("withdraw", "mined")]
+    assert world.metrics.jobs_accepted._value.get() == 1
     assert world.ledger.jobs[job.job_id].status.name == "FULFILLED"
     assert world.ledger.balances.get(ADDR["bob"], 0) == 0  # the fee was withdrawn
     assert world.store.get_input(record.key) is None
@@ -339,3 +345,109 @@ async def test_a_job_asking_more_collateral_than_our_free_stake_is_declined(worl
     record = world.store.find_job(job.job_id, Role.PROVER)
     assert record is not None
     assert "does not cover the collateral" in world.role.reasons[record.key]
+
+
+def intent_kinds(world: World, job_id: int) -> list[str]:
+    record = world.store.find_job(job_id, Role.PROVER)
+    assert record is not None
+    return [i.kind for i in world.store.intents_for_job(record.key)]
+
+
+def refused(world: World) -> dict[str, float]:
+    return {
+        sample.labels["reason"]: sample.value
+        for family in world.metrics.inputs_refused.collect()
+        for sample in family.samples
+        if sample.name.endswith("_total")
+    }
+
+
+async def test_an_input_aliasing_the_commitment_out_of_range_is_refused_and_the_award_lapses(
+    world: World,
+) -> None:
+    stake = world.ledger.chain(ADDR["bob"]).stake_of(ADDR["bob"])
+    async with trio.open_nursery() as nursery:
+        await nursery.start(world.engine.run)
+        job = world.create()
+        world.award(await _bid(world, job))
+        await world.sync()
+        bits = world.model.report.input_bits
+        honest = world.values
+        world.values = (honest[0] + (1 << bits), honest[1] - 1, *honest[2:])  # same packing
+        commitment = world.model.input_commitment(np.asarray(honest, dtype=np.int64), world.salt)
+        assert commitment == job.input_commitment
+        await world.deliver(job.job_id)
+        await until(lambda: refused(world).get("unprovable") == 1)
+        assert world.state(job.job_id) == "won"
+        world.ledger.pass_deadline(job.job_id)
+        await until(lambda: world.state(job.job_id) == "lapsed")
+        nursery.cancel_scope.cancel()
+    assert intent_kinds(world, job.job_id) == []  # never accepted: nothing sent
+    assert world.ledger.chain(ADDR["bob"]).stake_of(ADDR["bob"]) == stake
+
+
+async def test_a_won_job_that_no_longer_fits_the_plan_is_let_lapse(world: World) -> None:
+    async with trio.open_nursery() as nursery:
+        await nursery.start(world.engine.run)
+        job = world.create(proof_s=120)
+        world.award(await _bid(world, job))
+        await world.sync()
+        world.role.proving.rate = 1  # the node turned out slow: 120 s cannot hold the proof
+        await world.deliver(job.job_id)
+        await until(lambda: world.state(job.job_id) == "lapsed")
+        nursery.cancel_scope.cancel()
+    record = world.store.find_job(job.job_id, Role.PROVER)
+    assert record is not None
+    assert world.role.reasons[record.key].startswith("plan: proving takes")
+    assert intent_kinds(world, job.job_id) == []
+    assert world.store.get_input(record.key) is None  # a lapsed job forgets the input
+
+
+async def test_a_standing_bid_is_awarded_after_the_winner_lapses_and_proved(
+    world: World,
+) -> None:
+    async with trio.open_nursery() as nursery:
+        await nursery.start(world.engine.run)
+        job = world.create()
+        bid = await _bid(world, job)
+        carol = sign_bid(KEYS["carol"], 31337, job.market, job.terms, job_id=job.job_id,
+                         fee=bid.fee - 1, expiry=bid.expiry, peer_id=PEERS["carol"])  # fmt: skip
+        world.ledger.chain(ADDR["carol"]).deposit_stake(ETH)
+        world.alice.award(carol)
+        await world.sync()
+        await until(lambda: world.state(job.job_id) == "lost")
+        world.ledger.pass_deadline(job.job_id)  # carol never accepts
+        world.award(bid)
+        await world.sync()
+        await until(lambda: world.state(job.job_id) == "won")
+        await world.deliver(job.job_id)
+        await until(lambda: submission_mined(world, job.job_id))
+        await world.sync()
+        await until(lambda: world.state(job.job_id) == "paid")
+        nursery.cancel_scope.cancel()
+    assert intent_kinds(world, job.job_id)[:2] == ["accept_job", "submit_proof"]
+    assert world.ledger.stats[ADDR["carol"]].lapsed == 1
+
+
+async def test_a_job_reopened_after_a_slash_is_bid_on_afresh(world: World) -> None:
+    async with trio.open_nursery() as nursery:
+        await nursery.start(world.engine.run)
+        job = world.create()
+        bid = await _bid(world, job)
+        carol = sign_bid(KEYS["carol"], 31337, job.market, job.terms, job_id=job.job_id,
+                         fee=bid.fee - 1, expiry=bid.expiry, peer_id=PEERS["carol"])  # fmt: skip
+        world.ledger.chain(ADDR["carol"]).deposit_stake(ETH)
+        world.alice.award(carol)
+        world.ledger.chain(ADDR["carol"]).accept_job(job.job_id)
+        world.ledger.pass_deadline(job.job_id)
+        world.ledger.chain(ADDR["alice"]).slash(job.job_id)  # burns carol's collateral, re-opens
+        await world.sync()
+        assert world.state(job.job_id) == "lost"
+        again = dataclasses.replace(job, bid_deadline=world.ledger.time + 60, round=1)
+        await world.announce(again)
+        await until(lambda: len(world.network.sent) == 2)
+        nursery.cancel_scope.cancel()
+    (_, first), (_, second) = world.network.sent
+    assert second.expiry == again.bid_deadline + BID_SLACK_S != first.expiry
+    assert world.state(job.job_id) == "bid"
+    assert world.ledger.burned == job.collateral

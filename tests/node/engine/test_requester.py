@@ -1,9 +1,10 @@
 """The requester role on the fake chain (tests/node/chain/fake_chain.py), with a fake network.
 
-alice requests; bob, carol, dave and erin are provers who bid with real EIP-712
-signatures against the fake's market domain. A tiny Gemm model is compiled once
-(no setup: the requester only quantizes and commits). Time is the ledger's clock,
-moved by the test; trio's autojump clock drives the engine's ticks.
+alice requests; bob, carol and dave are provers who bid with real EIP-712
+signatures over the job's terms against the fake's market domain; bob and dave are
+staked. The provers' side (accepting, proving) is played on the ledger directly. A
+tiny Gemm model is compiled once (no setup: the requester only quantizes and commits).
+Time is the ledger's clock, moved by the test; trio's autojump clock drives the ticks.
 """
 
 from __future__ import annotations
@@ -22,21 +23,20 @@ from libp2p.peer.id import ID
 from node.api.errors import Conflict
 from node.chain.interface import Chain
 from node.chain.sender import Receipt, TxStatus
-from node.chain.types import Bid as ChainBid
 from node.chain.types import JobRequest, JobStatus, ModelSpec
 from node.cli import main
 from node.engine import ChainBatch, Engine, EngineContext, IntentExecutor
 from node.engine.known_provers import KnownProvers
-from node.engine.requester import RequesterRole
-from node.engine.requester_acts import Resubmission, checksum
-from node.engine.requester_input import load_model
-from node.engine.requester_recovery import owed_actions
-from node.engine.requester_views import job_json
+from node.engine.requester import RequesterRole, Resubmission
+from node.engine.requester.auction import checksum
+from node.engine.requester.inputs import load_model
+from node.engine.requester.recovery import owed_actions
+from node.engine.requester.views import job_json
 from node.p2p.config import DirectMessage
 from node.store import BidStatus, IntentStatus, ModelRecord, Role, Store
 from protocol.market import RequesterState, new_requester_job, requester_step, select_winner
 from protocol.market import actions as ma
-from protocol.market.requester import AwardChosen
+from protocol.market.requester import MAX_AWARDS, AwardChosen
 from protocol.messages import Bid, InputDelivery, JobAnnouncement, ProverHeartbeat, sign_bid
 from protocol.r1cs.system import R
 from tests.node.chain.fake_chain import FakeLedger
@@ -161,7 +161,7 @@ class World:
             default_collateral=ETH // 10,
             default_deadline_s=600,
             clock=lambda: float(self.ledger.time),
-            award_lead_s=10,
+            bid_window_s=30,
             resubmit=self.resubmit,
         )
         self.role.register(self.engine)
@@ -170,11 +170,13 @@ class World:
         self, name: str, fee: int, *, expiry: int = 0, signer: str | None = None, peer: str = ""
     ) -> Bid:
         job = self.store.get_job(1).job_id
+        assert job is not None
         bid = sign_bid(
             KEYS[signer or name],
             31337,
             bytes.fromhex(MARKET[2:]),
-            job_id=job or 0,
+            self.ledger.terms(job),
+            job_id=job,
             fee=fee,
             expiry=expiry or self.ledger.time + 3600,
             peer_id=PEERS[peer or name],
@@ -200,6 +202,15 @@ class World:
 
     def job(self) -> Any:
         return self.store.get_job(1)
+
+    def prove(self, name: str, outputs: list[int] | None = None) -> None:
+        """``name`` accepts the job on-chain and submits a proof (the fake checks none)."""
+        chain, job_id = self.ledger.chain(ADDR[name]), self.job().job_id
+        chain.accept_job(job_id)
+        chain.submit_proof(job_id, [0] * 8, outputs or [1, 2, 3])
+
+    def logged(self, kind: str) -> list[dict[str, Any]]:
+        return [e for e in events(self) if e["kind"] == kind]
 
     def bid_statuses(self) -> list[BidStatus]:
         return [b.status for b in self.store.bids_for_job(self.job().job_id)]
@@ -251,11 +262,15 @@ async def test_the_cheapest_valid_bid_wins_gets_the_input_and_the_result_complet
         await until(
             lambda: all(b.status is not BidStatus.PENDING for b in world.store.bids_for_job(job_id))
         )
-        world.ledger.advance(announced.bid_deadline - world.ledger.time - 5)
+        world.ledger.advance_to(announced.bid_deadline)
         await until(lambda: world.job().state == "input delivered")
         [(peer, delivery)] = world.network.delivered
         assert peer == PEERS["bob"]
         assert (delivery.values, delivery.salt) == (held.input_q, held.salt)
+        world.ledger.chain(ADDR["bob"]).accept_job(job_id)
+        await world.sync()
+        await until(lambda: world.job().state == "accepted")
+        assert world.job().job.proof_deadline == world.ledger.jobs[job_id].deadline
         outputs = [3 << 10, R - (5 << 10)]
         world.ledger.chain(ADDR["bob"]).submit_proof(job_id, [0] * 8, outputs)
         await world.sync()
@@ -338,7 +353,7 @@ async def test_a_restarted_node_awards_from_the_stored_bids(
     world.store.close()
     world.open()  # a new store connection, engine and role: nothing kept in memory
     deadline = world.job().job.bid_deadline
-    world.ledger.advance(deadline - world.ledger.time - 3)
+    world.ledger.advance_to(deadline)
     async with trio.open_nursery() as nursery:
         await nursery.start(world.engine.run)
         await until(lambda: world.job().state == "input delivered")
@@ -358,7 +373,7 @@ async def test_the_input_goes_only_to_a_peer_bound_to_the_winner(
         await _submit(world)
         await world.send_bid(world.bid("bob", 4 * GWEI, peer="carol"))  # carol's peer, not bob's
         await until(lambda: world.bid_statuses() == [BidStatus.VALID])
-        world.ledger.advance(world.job().job.bid_deadline - world.ledger.time - 3)
+        world.ledger.advance_to(world.job().job.bid_deadline)
         await until(lambda: world.job().state == "awarded")
         await until(lambda: any(e["kind"] == "delivery failed" for e in events(world)))
         nursery.cancel_scope.cancel()
@@ -366,8 +381,8 @@ async def test_the_input_goes_only_to_a_peer_bound_to_the_winner(
     assert world.store.get_input(1) is not None  # kept for a retry to a bound peer
 
 
-def events(world: World) -> list[dict[str, Any]]:
-    return [event for _, event in world.role.logs[1].since(0).events]
+def events(world: World, key: int = 1) -> list[dict[str, Any]]:
+    return [event for _, event in world.role.jobs.logs[key].since(0).events]
 
 
 async def test_an_unproven_job_is_resubmitted_at_a_higher_fee_until_the_tries_run_out(
@@ -387,10 +402,10 @@ async def test_an_unproven_job_is_resubmitted_at_a_higher_fee_until_the_tries_ru
         assert second.job.max_fee == 15 * GWEI
         world.ledger.advance(second.job.bid_deadline - world.ledger.time + 1)
         await until(lambda: world.store.get_job(2).state == "cancelled")
-        await until(lambda: world.role.logs[2].closed)
+        await until(lambda: world.role.jobs.logs[2].closed)
         nursery.cancel_scope.cancel()
     assert len(world.store.list_jobs(Role.REQUESTER)) == 2  # one try, then no more
-    assert world.role.logs[1].closed
+    assert world.role.jobs.logs[1].closed
     assert job_json(world.store, world.job(), {})["replaced_by"] == 2  # job submit --wait follows
     assert (world.store.get_input(1), world.store.get_input(2)) == (None, None)  # settled
     assert (
@@ -428,12 +443,12 @@ async def test_a_job_created_just_before_a_crash_is_found_by_its_transaction(
         max_fee=GWEI,
         collateral=0,
         bid_deadline=world.ledger.time + 60,
-        proof_deadline=world.ledger.time + 600,
-        rescue_window=3600,
+        accept_window=60,
+        proof_window=600,
     )
     key = world.store.add_job(Role.REQUESTER, job, model_id=world.model_id)
     world.store.put_input(key, (1, 2, 3, 4), 5)
-    request = JobRequest(world.model_id, 77, 0, job.bid_deadline, job.proof_deadline, GWEI)
+    request = JobRequest(world.model_id, 77, 0, 60, 600, GWEI)
     params = {"model_id": world.model_id, "input_commitment": "77"}
     intent = world.store.record_intent("create_job", key, params)
     job_id, result = world.chain.inner.create_job(request)
@@ -467,7 +482,7 @@ async def test_equal_fees_go_to_the_prover_with_the_better_on_chain_record(
         for bid in bids:
             await world.send_bid(bid)
         await until(lambda: world.bid_statuses() == [BidStatus.VALID] * 2)
-        world.ledger.advance(announced.bid_deadline - world.ledger.time - 3)
+        world.ledger.advance_to(announced.bid_deadline)
         await until(lambda: world.job().state == "input delivered")
         nursery.cancel_scope.cancel()
     [other] = [b for b in bids if b is not favoured]
@@ -483,11 +498,10 @@ async def test_a_refund_cut_off_by_a_crash_is_withdrawn_after_the_restart(
         await _submit(world)
         await world.send_bid(world.bid("bob", 4 * GWEI))
         await until(lambda: world.bid_statuses() == [BidStatus.VALID])
-        world.ledger.advance(world.job().job.bid_deadline - world.ledger.time - 3)
+        world.ledger.advance_to(world.job().job.bid_deadline)
         await until(lambda: world.job().state == "input delivered")
         nursery.cancel_scope.cancel()
-    job_id = world.job().job_id
-    world.ledger.chain(ADDR["bob"]).submit_proof(job_id, [0] * 8, [1, 2, 3])
+    world.prove("bob")
     async with trio.open_nursery() as nursery:  # killed once ProofAccepted is committed
         ctx = EngineContext(world.store, world.engine.executor, nursery)
         world.engine._apply(ctx, world.chain.events_since(0))  # its deferred work never runs
@@ -508,8 +522,8 @@ async def test_a_refund_cut_off_by_a_crash_is_withdrawn_after_the_restart(
 
 
 def test_a_settled_job_is_owed_only_what_was_never_journaled(world: World) -> None:
-    job, _ = new_requester_job(max_fee=GWEI, collateral=0, bid_deadline=5, proof_deadline=6,
-                               rescue_window=1)  # fmt: skip
+    job, _ = new_requester_job(max_fee=GWEI, collateral=0, bid_deadline=5, accept_window=1,
+                               proof_window=6)  # fmt: skip
     cancelled = dataclasses.replace(job, state=RequesterState.CANCELLED)
     key = world.store.add_job(Role.REQUESTER, cancelled)
     kinds = lambda: [type(a).__name__ for a in owed_actions(world.store, key, cancelled,  # noqa: E731
@@ -538,8 +552,7 @@ async def test_an_award_whose_answer_a_crash_lost_is_completed_from_its_event(
     awarding, _ = requester_step(world.job().job, AwardChosen(stored.bid), world.ledger.time)
     world.store.save_job(1, awarding)
     intent = world.store.record_intent("award_job", 1, {"job_id": str(stored.bid.job_id)})
-    chain_bid = ChainBid(stored.bid.job_id, ADDR["bob"], stored.bid.fee, stored.bid.expiry)
-    result = world.chain.inner.award_job(chain_bid, stored.bid.signature)
+    result = world.chain.inner.award(stored.bid)
     world.store.mark_sent(intent, result.record.tx_hash, result.record.nonce)
     world.store.close()
     world.open()
@@ -552,3 +565,147 @@ async def test_an_award_whose_answer_a_crash_lost_is_completed_from_its_event(
     assert world.bid_statuses() == [BidStatus.WON]
     assert [peer for peer, _ in world.network.delivered] == [PEERS["bob"]]
     assert world.role._json(world.store, 1)["tx"]["award"] == result.record.tx_hash
+
+
+async def _awarded_to_bob(world: World, *others: tuple[str, int]) -> int:
+    """Submit, take bob's 4 gwei bid and ``others``' bids, award at the window's close."""
+    await _submit(world)
+    for name, fee in (("bob", 4 * GWEI), *others):
+        await world.send_bid(world.bid(name, fee))
+    await until(lambda: world.bid_statuses() == [BidStatus.VALID] * (1 + len(others)))
+    world.ledger.advance_to(world.job().job.bid_deadline)
+    await until(lambda: world.job().state == "input delivered")
+    job_id: int = world.job().job_id
+    return job_id
+
+
+async def test_a_lapsed_award_goes_to_the_next_standing_bid_and_only_it_gets_the_input(
+    world: World, autojump_clock: trio.testing.MockClock
+) -> None:
+    async with trio.open_nursery() as nursery:
+        await nursery.start(world.engine.run)
+        job_id = await _awarded_to_bob(world, ("dave", 5 * GWEI))
+        world.ledger.pass_deadline(job_id)  # bob never accepts
+        await until(lambda: world.job().state == "input delivered" and world.job().job.awards == 2)
+        world.prove("dave")
+        await world.sync()
+        await until(lambda: world.job().state == "proven")
+        await until(lambda: not world.store.open_intents())
+        nursery.cancel_scope.cancel()
+    assert [peer for peer, _ in world.network.delivered] == [PEERS["bob"], PEERS["dave"]]
+    assert world.job().job.prover == bytes.fromhex(ADDR["dave"][2:])
+    assert world.bid_statuses() == [BidStatus.WON, BidStatus.WON]
+    awards = [i.attempt for i in world.store.intents_for_job(1) if i.kind == "award_job"]
+    assert awards == [0, 1]
+    assert world.ledger.stats[ADDR["bob"]].lapsed == 1
+    assert "lapsed" in [e["state"] for e in world.logged("state")]
+
+
+async def test_a_slashed_prover_is_replaced_and_the_requester_gets_back_only_its_escrow(
+    world: World, autojump_clock: trio.testing.MockClock
+) -> None:
+    async with trio.open_nursery() as nursery:
+        await nursery.start(world.engine.run)
+        job_id = await _awarded_to_bob(world, ("dave", 5 * GWEI))
+        world.ledger.chain(ADDR["bob"]).accept_job(job_id)
+        await world.sync()
+        await until(lambda: world.job().state == "accepted")
+        world.ledger.pass_deadline(job_id)  # bob accepted and never proves
+        await until(lambda: world.job().job.slashes == 1 and world.job().state == "input delivered")
+        world.prove("dave")
+        await world.sync()
+        await until(lambda: world.job().state == "proven")
+        await until(lambda: any(i.kind == "withdraw" for i in world.store.intents_for_job(1)))
+        await until(lambda: not world.store.open_intents())
+        nursery.cancel_scope.cancel()
+    withdrawn = [e.args["amount"] for e in world.ledger.events
+                 if e.name == "Withdrawn" and e.args["account"] == ADDR["alice"]]  # fmt: skip
+    assert withdrawn == [10 * GWEI - 5 * GWEI]  # her escrow less dave's fee: nothing of bob's
+    assert world.ledger.burned == world.job().job.collateral
+    kinds = [(i.kind, i.attempt) for i in world.store.intents_for_job(1)]
+    assert kinds == [("create_job", 0), ("award_job", 0), ("slash", 0), ("award_job", 1),
+                     ("withdraw", 0)]  # fmt: skip
+    states = [e["state"] for e in world.logged("state")]
+    assert states[states.index("slashing") :] == [
+        "slashing", "slashed", "awarding", "awarded", "input delivered", "accepted", "proven"
+    ]  # fmt: skip
+
+
+async def test_with_no_standing_bid_a_lapsed_job_is_announced_again_then_cancelled(
+    world: World, autojump_clock: trio.testing.MockClock
+) -> None:
+    async with trio.open_nursery() as nursery:
+        await nursery.start(world.engine.run)
+        job_id = await _awarded_to_bob(world)
+        world.ledger.pass_deadline(job_id)
+        await until(lambda: world.job().state == "re-opened")
+        again = world.network.announced[-1]
+        assert (again.job_id, again.round) == (job_id, 1)
+        assert again.bid_deadline == world.ledger.time + 30
+        world.ledger.advance_to(again.bid_deadline + 1)  # nobody bids in the new round
+        await until(lambda: world.job().state == "cancelled")
+        await until(lambda: not world.store.open_intents())
+        nursery.cancel_scope.cancel()
+    assert world.ledger.jobs[job_id].status is JobStatus.CANCELLED
+    assert world.ledger.balances.get(ADDR["alice"], 0) == 0  # the whole escrow withdrawn
+    assert world.ledger.stats[ADDR["bob"]].lapsed == 1
+
+
+async def test_after_max_awards_lapse_the_requester_gives_up_and_cancels(
+    world: World, autojump_clock: trio.testing.MockClock
+) -> None:
+    world.ledger.chain(ADDR["carol"]).deposit_stake(ETH)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(world.engine.run)
+        job_id = await _awarded_to_bob(world, ("dave", 5 * GWEI), ("carol", 6 * GWEI))
+        for awards in range(2, MAX_AWARDS + 1):
+            world.ledger.pass_deadline(job_id)
+            await until(lambda n=awards: world.job().job.awards == n)  # type: ignore[misc]
+            await until(lambda: world.job().state == "input delivered")
+        world.ledger.pass_deadline(job_id)
+        await until(lambda: world.job().state == "cancelled")
+        nursery.cancel_scope.cancel()
+    assert [e["reason"] for e in world.logged("giving up")] == [
+        f"{MAX_AWARDS} awards ended without a proof"
+    ]
+    lapsed = {name: world.ledger.stats[ADDR[name]].lapsed for name in ("bob", "dave", "carol")}
+    assert lapsed == {"bob": 1, "dave": 1, "carol": 1}
+
+
+async def test_cancel_works_while_no_prover_holds_the_job(
+    world: World, autojump_clock: trio.testing.MockClock
+) -> None:
+    async with trio.open_nursery() as nursery:
+        await nursery.start(world.engine.run)
+        await _awarded_to_bob(world)
+        with pytest.raises(Conflict, match="while no prover holds it"):
+            await world.engine.call("job.cancel", {"id": 1})
+        await _submit_second(world)
+        answer = await world.engine.call("job.cancel", {"id": 2})  # before its bid deadline
+        await until(lambda: world.store.get_job(2).state == "cancelled")
+        nursery.cancel_scope.cancel()
+    assert answer["state"] == "cancelling"
+    assert world.job().state == "input delivered"
+
+
+async def _submit_second(world: World) -> None:
+    body = {"model": "gemm", "input": [0.0, 0.0, 0.0, 0.0], "max_fee": "10gwei"}
+    await world.engine.call("job.submit", body)
+    await until(lambda: world.store.get_job(2).state == "announced")
+
+
+async def test_only_the_awarded_prover_asking_again_gets_the_input_again(
+    world: World, autojump_clock: trio.testing.MockClock
+) -> None:
+    async with trio.open_nursery() as nursery:
+        await nursery.start(world.engine.run)
+        await _awarded_to_bob(world, ("dave", 5 * GWEI))
+        for name, fee in (("bob", 4 * GWEI), ("dave", 5 * GWEI)):
+            [stored] = [b for b in world.store.bids_for_job(world.job().job_id)
+                        if b.bid.prover == bytes.fromhex(ADDR[name][2:])]  # fmt: skip
+            await world.send_bid(stored.bid)  # the same signed bid, sent again
+            assert fee == stored.bid.fee
+        await until(lambda: len(world.network.delivered) == 2)
+        await trio.sleep(10)
+        nursery.cancel_scope.cancel()
+    assert [peer for peer, _ in world.network.delivered] == [PEERS["bob"], PEERS["bob"]]

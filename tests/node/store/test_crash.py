@@ -24,7 +24,7 @@ with Store.open(Path(sys.argv[1]), chain_id=int(sys.argv[3]), contracts=contract
     start = len(store.list_jobs())
     for step in range(start, start + 1_000_000):
         job, _ = new_requester_job(max_fee=step + 1, collateral=0, bid_deadline=step,
-                                   proof_deadline=step + 1, rescue_window=1)
+                                   accept_window=1, proof_window=1)
         with store.transaction():
             key = store.add_job(Role.REQUESTER, job)
             intent = store.record_intent("create_job", key, {"step": step, "pad": "x" * 3000})

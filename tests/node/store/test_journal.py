@@ -33,7 +33,7 @@ class Receipt:
 
 def a_job(store: Store) -> int:
     job, _ = new_requester_job(
-        max_fee=10, collateral=0, bid_deadline=NOW, proof_deadline=NOW + 1, rescue_window=1
+        max_fee=10, collateral=0, bid_deadline=NOW, accept_window=60, proof_window=600
     )
     return store.add_job(Role.REQUESTER, job)
 
@@ -147,3 +147,32 @@ def test_a_sent_intent_keeps_its_signed_transaction(store: Store) -> None:
     assert (reopened.signed, reopened.tx_hash, reopened.nonce) == (signed, "0xab", 4)
     store.mark_sent(intent, "0xCD", 4)  # a re-signed replacement without its bytes
     assert store.get_intent(intent).signed is None  # never the bytes of another hash
+
+
+def test_each_award_or_slash_of_a_job_is_journaled_once_per_attempt(store: Store) -> None:
+    """Settlement v2 awards a job again after a lapse and slashes it again after a re-award:
+    "never twice" holds per (kind, job, attempt)."""
+    job = a_job(store)
+    first = store.record_intent("award_job", job, {"prover": "bob"})
+    store.mark_mined(first, Receipt("0x01", 5, "0xb", True, 80_000))
+    with pytest.raises(DuplicateIntentError, match=f"intent {first}"):
+        store.record_intent("award_job", job, {"prover": "carol"})  # the same award again
+    second = store.record_intent("award_job", job, {"prover": "carol"}, attempt=1)
+    with pytest.raises(DuplicateIntentError, match=f"intent {second}") as caught:
+        store.record_intent("award_job", job, {}, attempt=1)
+    assert caught.value.existing == second
+    assert [(i.id, i.attempt) for i in store.intents_for_job(job)] == [(first, 0), (second, 1)]
+    slash = store.record_intent("slash", job, {}, attempt=1)
+    store.mark_failed(slash, "ProofDeadlineNotPassed")
+    assert store.record_intent("slash", job, {}, attempt=1) > slash  # a failed one frees it
+
+
+def test_a_prover_journals_its_acceptance(store: Store) -> None:
+    job = a_job(store)
+    accept = store.record_intent("accept_job", job, {"job_id": "7"})
+    assert store.get_intent(accept).kind == "accept_job"
+    with pytest.raises(DuplicateIntentError):
+        store.record_intent("accept_job", job, {})
+    store.mark_sent(accept, "0xaa", 3)
+    store.mark_mined(accept, Receipt("0xaa", 9, "0xc", True, 47_000))
+    assert store.get_intent(accept).status is IntentStatus.MINED

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import sqlite3
 import stat
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -15,6 +17,7 @@ from node.store import (
     BidStatus,
     ChainCursor,
     CorruptRecordError,
+    DuplicateIntentError,
     IntentStatus,
     ModelRecord,
     Role,
@@ -24,8 +27,8 @@ from node.store import (
     UnknownRecordError,
     WrongChainError,
 )
-from node.store.codec import decode_job, encode_job
-from node.store.schema import MIGRATIONS
+from node.store.codec import JOB_BLOB_VERSION, decode_job, encode_job
+from node.store.schema import INTENT_KINDS, MIGRATIONS
 from protocol.market import (
     ProverState,
     RequesterJob,
@@ -33,23 +36,21 @@ from protocol.market import (
     new_prover_job,
     new_requester_job,
 )
-from protocol.messages import Bid, sign_bid
+from protocol.messages import Bid
 from tests.node.store.conftest import CHAIN_ID, CONTRACTS, Clock
-from tests.protocol.messages.samples import ALICE, BOB, BOB_KEY, MARKET, NOW, PEER_B, announcement
+from tests.protocol.messages.samples import ALICE, BOB, NOW, announcement, sample_bid
 
 
 def requester_job() -> RequesterJob:
     job, _ = new_requester_job(
-        max_fee=10**16, collateral=10**17, bid_deadline=NOW + 60, proof_deadline=NOW + 600,
-        rescue_window=3600,
+        max_fee=10**16, collateral=10**17, bid_deadline=NOW + 60, accept_window=60,
+        proof_window=600,
     )  # fmt: skip
     return job
 
 
 def a_bid(fee: int = 10**15, job_id: int = 7) -> Bid:
-    return sign_bid(
-        BOB_KEY, CHAIN_ID, MARKET, job_id=job_id, fee=fee, expiry=NOW + 50, peer_id=PEER_B
-    )
+    return sample_bid(fee=fee, job_id=job_id)
 
 
 def open_store(path: Path, **changes: object) -> Store:
@@ -131,19 +132,18 @@ def test_jobs_round_trip_with_their_lifecycle_objects(store: Store, clock: Clock
     with pytest.raises(StoreError, match="is chain job"):
         store.save_job(key, dataclasses.replace(created, job_id=9))
     with pytest.raises(StoreError, match="a requester job is a RequesterJob"):
-        store.save_job(key, new_prover_job(announcement(), BOB, 3600))
+        store.save_job(key, new_prover_job(announcement(), BOB))
 
     prover = dataclasses.replace(
-        new_prover_job(announcement(), BOB, 3600), state=ProverState.BID, bid=a_bid()
+        new_prover_job(announcement(), BOB), state=ProverState.BID, bid=a_bid()
     )
     prover_key = store.add_job(Role.PROVER, prover)
     assert store.get_job(prover_key).job == prover
     assert store.get_job(prover_key).model_id == announcement().model_id
     with pytest.raises(StoreError, match="already stored as prover"):
         store.add_job(Role.PROVER, prover)
-    store.add_job(Role.RESCUER, prover)  # another side of the same job
     assert [r.key for r in store.list_jobs(Role.PROVER, ["bid"])] == [prover_key]
-    assert len(store.list_jobs()) == 3
+    assert len(store.list_jobs()) == 2
     with pytest.raises(UnknownRecordError):
         store.get_job(999)
 
@@ -173,13 +173,75 @@ def test_outputs_proofs_and_private_inputs(store: Store) -> None:
 
 def test_job_blobs_are_versioned(store: Store) -> None:
     blob = encode_job(requester_job())
+    assert json.loads(blob)["v"] == JOB_BLOB_VERSION == 2
     assert decode_job(blob) == requester_job()
-    with pytest.raises(CorruptRecordError, match="version 2"):
-        decode_job(blob.replace('"v": 1', '"v": 2'))
+    with pytest.raises(CorruptRecordError, match="blob version 3"):
+        decode_job(blob.replace('"v": 2', '"v": 3'))
     with pytest.raises(CorruptRecordError, match="does not decode"):
         decode_job(blob.replace('"creating"', '"flying"'))
     with pytest.raises(CorruptRecordError, match="unknown fields"):
         decode_job(blob.replace('"max_fee"', '"max_fees"'))
+
+
+# A requester job as settlement v1 stored it (JOB_BLOB_VERSION 1): deadlines, not windows.
+V1_BLOB = json.dumps({
+    "v": 1,
+    "type": "RequesterJob",
+    "fields": {"state": "overdue", "max_fee": 10, "collateral": 0, "bid_deadline": 5,
+               "proof_deadline": 6, "rescue_window": 1, "job_id": 3},
+})  # fmt: skip
+
+
+def test_a_settlement_v1_job_blob_is_refused_with_what_to_do() -> None:
+    with pytest.raises(CorruptRecordError) as caught:
+        decode_job(V1_BLOB)
+    message = str(caught.value)
+    assert "a job of blob version 1 (another settlement protocol)" in message
+    assert "this provernet reads version 2" in message
+    assert "settle such jobs with the release that made them" in message
+    assert "does not decode" not in message  # named for what it is, not as garbage
+
+
+def test_a_stored_v1_job_is_refused_when_read(store: Store) -> None:
+    key = store.add_job(Role.REQUESTER, requester_job())
+    store._conn.execute("UPDATE jobs SET blob = ? WHERE key = ?", (V1_BLOB, key))
+    with pytest.raises(CorruptRecordError, match="blob version 1"):
+        store.get_job(key)
+
+
+def test_lifecycle_objects_of_every_state_round_trip() -> None:
+    job = dataclasses.replace(
+        requester_job(), job_id=7, prover=BOB, fee=5, accept_deadline=NOW + 70,
+        proof_deadline=NOW + 700, round=2, awards=3, slashes=1,
+    )  # fmt: skip
+    for state in RequesterState:
+        for resume in (None, RequesterState.LAPSED):
+            moved = dataclasses.replace(job, state=state, resume=resume)
+            assert decode_job(encode_job(moved)) == moved
+    prover = dataclasses.replace(new_prover_job(announcement(round=3), BOB), bid=a_bid(),
+                                 accept_deadline=NOW + 9, proof_deadline=NOW + 99, attempts=2,
+                                 reason="the plan no longer fits")  # fmt: skip
+    for pstate in ProverState:
+        moved_prover = dataclasses.replace(prover, state=pstate)
+        assert decode_job(encode_job(moved_prover)) == moved_prover
+
+
+def test_the_indexed_deadline_follows_the_chain(store: Store) -> None:
+    """The jobs table's proof_deadline column: a requester's is the chain's once accepted
+    (0 before), a prover's the latest moment its proof could be due."""
+    key = store.add_job(Role.REQUESTER, requester_job())
+
+    def column() -> int:
+        row = store._one("SELECT proof_deadline FROM jobs WHERE key = ?", (key,))
+        assert row is not None
+        return int(row[0])
+
+    assert column() == 0
+    store.save_job(key, dataclasses.replace(requester_job(), proof_deadline=NOW + 700))
+    assert column() == NOW + 700
+    prover = dataclasses.replace(new_prover_job(announcement(), BOB), bid=a_bid())
+    key = store.add_job(Role.PROVER, prover)
+    assert column() == prover.work_deadline == a_bid().expiry + 60 + 600
 
 
 def test_bids_are_kept_once_and_judged(store: Store) -> None:
@@ -267,12 +329,14 @@ def test_a_failed_transaction_leaves_nothing_behind(store: Store) -> None:
 def test_a_version_1_store_upgrades_with_its_sent_intents_and_jobs(tmp_path: Path) -> None:
     path = tmp_path / "node.db"
     with open_store(path, migrations=MIGRATIONS[:1]) as old:
-        job, _ = new_requester_job(
-            max_fee=10, collateral=0, bid_deadline=5, proof_deadline=6, rescue_window=1
-        )
-        key = old.add_job(Role.REQUESTER, job)
-        intent = old.record_intent("create_job", key, {})
-        old._conn.execute("UPDATE intents SET status = 'sent', tx_hash = '0xaa', nonce = 3")
+        key = old.add_job(Role.REQUESTER, requester_job())
+        # As that release journaled it (this one's record_intent writes later columns).
+        intent = old._conn.execute(
+            "INSERT INTO intents (kind, job_key, params, status, tx_hash, nonce, created_at, "
+            "updated_at) VALUES ('create_job', ?, '{}', 'sent', '0xaa', 3, 0, 0)",
+            (key,),
+        ).lastrowid
+        assert intent is not None
     with open_store(path) as store:
         upgraded = store.get_intent(intent)
         assert (upgraded.status, upgraded.tx_hash, upgraded.signed) == (
@@ -281,3 +345,106 @@ def test_a_version_1_store_upgrades_with_its_sent_intents_and_jobs(tmp_path: Pat
         assert store.get_job(key).proof_tx is None
         store.set_proof_tx(key, "0xBEEF")
         assert store.get_job(key).proof_tx == "0xbeef"
+
+
+V2_KINDS = (
+    "create_job", "award_job", "submit_proof", "cancel_job", "slash", "withdraw",
+    "stake_deposit", "stake_withdraw_request", "register_model",
+)  # fmt: skip
+V2_STATUSES = ("recorded", "sent", "mined", "reverted", "failed", "dropped")
+
+
+def _intent_rows(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
+    return [
+        tuple(row)
+        for row in conn.execute(
+            "SELECT id, kind, job_key, params, status, tx_hash, nonce, receipt, reason, "
+            "created_at, updated_at, signed FROM intents ORDER BY id"
+        )
+    ]
+
+
+def _indexes(conn: sqlite3.Connection) -> set[str]:
+    rows = conn.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'intents'"
+    )
+    return {str(row[0]) for row in rows if not str(row[0]).startswith("sqlite_autoindex")}
+
+
+def test_a_version_2_store_migrates_its_intents_whole_and_then_takes_acceptances(
+    tmp_path: Path,
+) -> None:
+    """V3 rebuilds the intents table (SQLite cannot alter a CHECK): every intent of every
+    settlement-v1 kind and status keeps its id, status, hashes, receipt and signed bytes,
+    and "never twice" still holds for the open and mined ones."""
+    path = tmp_path / "node.db"
+    assert tuple(k for k in INTENT_KINDS if k != "accept_job") == V2_KINDS
+    with open_store(path, migrations=MIGRATIONS[:2]) as old:
+        conn = old._conn
+        keys = [old.add_job(Role.REQUESTER, requester_job()) for _ in V2_STATUSES]
+        conn.execute("UPDATE jobs SET blob = ?", (V1_BLOB,))  # as v1 left them
+        n = 0
+        for kind in V2_KINDS:
+            per_job = kind not in ("withdraw", "stake_deposit", "stake_withdraw_request",
+                                   "register_model")  # fmt: skip
+            for job_key, status in zip(keys, V2_STATUSES, strict=True):
+                n += 1
+                conn.execute(
+                    "INSERT INTO intents (id, kind, job_key, params, status, tx_hash, nonce, "
+                    "receipt, reason, created_at, updated_at, signed) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        100 + 3 * n,  # ids with gaps: they must survive as they are
+                        kind,
+                        job_key if per_job else None,
+                        json.dumps({"n": n}),
+                        status,
+                        None if status == "recorded" else f"0x{n:064x}",
+                        None if status == "recorded" else n,
+                        '{"succeeded": true}' if status in ("mined", "reverted") else None,
+                        "gone" if status in ("failed", "dropped") else None,
+                        1_000 + n,
+                        2_000 + n,
+                        json.dumps({"raw": f"0x02{n:x}"}) if status == "sent" else None,
+                    ),
+                )
+        with pytest.raises(sqlite3.IntegrityError, match="CHECK"):
+            conn.execute(
+                "INSERT INTO intents (kind, params, status, created_at, updated_at) "
+                "VALUES ('accept_job', '{}', 'recorded', 0, 0)"
+            )
+        before = _intent_rows(conn)
+        indexes = _indexes(conn)
+        assert len(before) == len(V2_KINDS) * len(V2_STATUSES)
+    with open_store(path) as store:
+        conn = store._conn
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS) == 3
+        assert _intent_rows(conn) == before
+        assert _indexes(conn) == indexes == {"intents_once", "intents_open"}
+        assert {i.attempt for i in (store.get_intent(int(row[0])) for row in before)} == {0}
+        assert store.integrity_problems() == []
+        assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
+        open_ids = [int(row[0]) for row in before if row[4] in ("recorded", "sent")]
+        assert [i.id for i in store.open_intents()] == open_ids
+        sent = next(i for i in store.open_intents() if i.status is IntentStatus.SENT)
+        assert sent.signed is not None
+        assert sent.signed["raw"].startswith("0x02")
+        # "Never twice": a job's open or mined createJob, awardJob, ... blocks another of its
+        # kind; the job whose intents all reverted, failed or dropped may journal again.
+        by_status = dict(zip(V2_STATUSES, keys, strict=True))
+        for kind in ("create_job", "award_job", "submit_proof", "cancel_job", "slash"):
+            for status in ("recorded", "sent", "mined"):
+                with pytest.raises(DuplicateIntentError):
+                    store.record_intent(kind, by_status[status], {})
+            for status in ("reverted", "failed", "dropped"):
+                store.record_intent(kind, by_status[status], {})
+            store.record_intent(kind, by_status["mined"], {}, attempt=1)  # a later award
+        # ... and the new kind is journaled, once per job.
+        accept = store.record_intent("accept_job", by_status["mined"], {"job_id": "3"})
+        assert store.get_intent(accept).kind == "accept_job"
+        with pytest.raises(DuplicateIntentError):
+            store.record_intent("accept_job", by_status["mined"], {})
+        assert accept > max(int(row[0]) for row in before)
+        # The jobs themselves are another protocol's and are refused when read.
+        with pytest.raises(CorruptRecordError, match="blob version 1"):
+            store.get_job(keys[0])

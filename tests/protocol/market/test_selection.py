@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import random
 
+import pytest
 from eth_utils.crypto import keccak
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from protocol.market import Reputation, bid_problem, select_winner
-from protocol.market.selection import SLASH_WEIGHT, ranking_key
-from protocol.messages import Bid, sign_bid
+from protocol.market.selection import LAPSE_WEIGHT, SLASH_WEIGHT, ranking_key
+from protocol.messages import Bid, JobTerms, sign_bid
 from protocol.messages.eip712 import address_of
 
 from ..messages.samples import CHAIN_ID, MARKET, NOW, PEER_B, announcement
@@ -22,10 +24,15 @@ JOB = announcement(max_fee=1000, collateral=500, bid_deadline=NOW + 60)
 
 
 def bid(
-    key: int, fee: int, expiry: int = NOW + 30, job_id: int = JOB.job_id, market: bytes = MARKET
+    key: int,
+    fee: int,
+    expiry: int = NOW + 30,
+    job_id: int = JOB.job_id,
+    market: bytes = MARKET,
+    terms: JobTerms = JOB.terms,
 ) -> Bid:
     return sign_bid(
-        KEYS[key], CHAIN_ID, market, job_id=job_id, fee=fee, expiry=expiry, peer_id=PEER_B
+        KEYS[key], CHAIN_ID, market, terms, job_id=job_id, fee=fee, expiry=expiry, peer_id=PEER_B
     )
 
 
@@ -46,6 +53,19 @@ def test_equal_fees_go_to_the_better_reputation() -> None:
     assert select_winner(JOB, bids, STAKES, reputation, NOW) == bids[0]
 
 
+def test_lapses_count_against_a_prover_one_each() -> None:
+    assert Reputation(5, 1, 3).score == 5 - SLASH_WEIGHT - 3 * LAPSE_WEIGHT
+    assert Reputation(lapsed=1).score == -LAPSE_WEIGHT < Reputation().score == 0
+    assert LAPSE_WEIGHT < SLASH_WEIGHT  # a lapse costs the requester a window, a slash more
+    bids = [bid(0, 200), bid(1, 200)]
+    reputation = {PROVERS[0]: Reputation(3, 0, 0), PROVERS[1]: Reputation(5, 0, 3)}
+    assert select_winner(JOB, bids, STAKES, reputation, NOW) == bids[0]  # 3 > 5 - 3
+    reputation[PROVERS[1]] = Reputation(5, 0, 1)
+    assert select_winner(JOB, bids, STAKES, reputation, NOW) == bids[1]  # 3 < 5 - 1
+    # Fees still come first: lapses only break ties.
+    assert select_winner(JOB, [bid(0, 201), bids[1]], STAKES, reputation, NOW) == bids[1]
+
+
 def test_full_ties_break_by_a_per_job_hash_not_by_address() -> None:
     bids = [bid(k, 200) for k in range(4)]
     winners = set()
@@ -53,7 +73,14 @@ def test_full_ties_break_by_a_per_job_hash_not_by_address() -> None:
         job = announcement(job_id=job_id, max_fee=1000, collateral=500, bid_deadline=NOW + 60)
         per_job = [
             sign_bid(
-                KEYS[k], CHAIN_ID, MARKET, job_id=job_id, fee=200, expiry=NOW + 30, peer_id=PEER_B
+                KEYS[k],
+                CHAIN_ID,
+                MARKET,
+                job.terms,
+                job_id=job_id,
+                fee=200,
+                expiry=NOW + 30,
+                peer_id=PEER_B,
             )
             for k in range(4)
         ]
@@ -74,13 +101,36 @@ def test_invalid_bids_never_win() -> None:
         "above max": bid(0, 1001),
         "unstaked": bid(1, 1),
         "forged": Bid(JOB.job_id, PROVERS[2], 1, NOW + 30, bid(0, 1).signature, PEER_B),
+        "other collateral": bid(0, 1, terms=dataclasses.replace(JOB.terms, collateral=499)),
+        "other windows": bid(0, 1, terms=dataclasses.replace(JOB.terms, proof_window=601)),
+        "other input": bid(0, 1, terms=dataclasses.replace(JOB.terms, input_commitment=1)),
     }
     stakes = {**STAKES, PROVERS[1]: 499}
     for name, bad in cases.items():
         assert bid_problem(JOB, bad, stakes.get(bad.prover, 0), NOW) is not None, name
         assert select_winner(JOB, [bad, good], stakes, {}, NOW) == good, name
     assert select_winner(JOB, list(cases.values()), stakes, {}, NOW) is None
-    assert select_winner(JOB, [good], stakes, {}, NOW + 61) is None  # past the bid deadline
+    assert "for these terms" in str(bid_problem(JOB, cases["other collateral"], 500, NOW))
+
+
+@pytest.mark.parametrize(
+    ("now", "valid"), [(NOW + 30, True), (NOW + 31, False)], ids=["at expiry", "after"]
+)
+def test_a_bid_is_valid_through_its_expiry_even_past_the_bid_deadline(
+    now: int, valid: bool
+) -> None:
+    """A lapsed award is replaced by a standing bid after the bid deadline (awardJob checks
+    only the bid's expiry, inclusive)."""
+    job = announcement(max_fee=1000, collateral=500, bid_deadline=NOW)
+    late = bid(0, 300, expiry=NOW + 30)
+    assert (bid_problem(job, late, 500, now) is None) is valid
+    assert (select_winner(job, [late], STAKES, {}, now) == late) is valid
+
+
+def test_a_re_announcement_keeps_the_standing_bids_valid() -> None:
+    standing = bid(0, 300)
+    again = dataclasses.replace(JOB, round=1, bid_deadline=NOW + 999, max_fee=999)
+    assert bid_problem(again, standing, 500, NOW) is None
 
 
 bids_strategy = st.lists(
@@ -98,14 +148,16 @@ bids_strategy = st.lists(
 @given(
     bids_strategy,
     st.lists(st.integers(400, 600), min_size=4, max_size=4),
-    st.lists(st.tuples(st.integers(0, 30), st.integers(0, 3)), min_size=4, max_size=4),
+    st.lists(
+        st.tuples(st.integers(0, 30), st.integers(0, 3), st.integers(0, 5)), min_size=4, max_size=4
+    ),
     st.integers(NOW - 2, NOW + 10),
     st.randoms(use_true_random=False),
 )
 def test_winner_is_valid_and_no_valid_bid_is_better(
     specs: list[tuple[int, int, int, bool]],
     stake_list: list[int],
-    counters: list[tuple[int, int]],
+    counters: list[tuple[int, int, int]],
     now: int,
     rng: random.Random,
 ) -> None:
@@ -137,7 +189,7 @@ def test_winner_is_valid_and_no_valid_bid_is_better(
     assert select_winner(JOB, bids, stakes, reputation, now) == winner
 
 
-RECORDS = [Reputation(0, 0), Reputation(3, 0), Reputation(10, 1), Reputation(11, 1)]
+RECORDS = [Reputation(0, 0), Reputation(3, 0), Reputation(10, 1), Reputation(11, 1, 1)]
 
 
 def test_every_fee_and_record_combination_of_three_provers() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from protocol.messages import (
     ArtifactRef,
+    Bid,
     BlobHeader,
     BlobRequest,
     ErrorCode,
@@ -11,6 +12,7 @@ from protocol.messages import (
     InputAck,
     InputDelivery,
     JobAnnouncement,
+    JobTerms,
     Message,
     ModelAnnouncement,
     ProverHeartbeat,
@@ -43,18 +45,30 @@ def announcement(**changes: object) -> JobAnnouncement:
         "max_fee": 10**16,
         "collateral": 10**17,
         "bid_deadline": NOW + 60,
-        "proof_deadline": NOW + 600,
+        "accept_window": 60,
+        "proof_window": 600,
         "input_commitment": R - 1,
         "requester": ALICE,
         "requester_peer_id": PEER_A,
+        "round": 0,
     }
     fields.update(changes)
     return JobAnnouncement(**fields)  # type: ignore[arg-type]
 
 
+# The terms of announcement(): what a bid on job 7 signs.
+TERMS = JobTerms(ALICE, 1, R - 1, 10**17, 60, 600)
+
+
+def sample_bid(key: bytes = BOB_KEY, terms: JobTerms = TERMS, **changes: int) -> Bid:
+    """A bid on announcement()'s job (job 7), signed over ``terms``; fields may be changed."""
+    fields = {"job_id": 7, "fee": 10**15, "expiry": NOW + 50, **changes}
+    return sign_bid(key, CHAIN_ID, MARKET, terms, peer_id=PEER_B, **fields)
+
+
 def samples() -> list[Message]:
     """One valid message of every registered type."""
-    bid = sign_bid(BOB_KEY, CHAIN_ID, MARKET, job_id=7, fee=10**15, expiry=NOW + 50, peer_id=PEER_B)
+    bid = sample_bid()
     record = sign_peer_record(BOB_KEY, CHAIN_ID, peer_id=PEER_B, seq=3, timestamp=NOW)
     model = ModelAnnouncement(
         1,

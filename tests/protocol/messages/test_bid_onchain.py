@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 
 import pytest
@@ -17,7 +18,14 @@ from node.chain.errors import ContractRevert
 from node.chain.rpc import RetryPolicy, connect
 from node.chain.sender import TxSender
 from node.keys import dev_account
-from protocol.messages import bid_digest, market_domain_separator, recover_bid_signer, sign_bid
+from protocol.messages import (
+    Bid,
+    JobTerms,
+    bid_digest,
+    market_domain_separator,
+    recover_bid_signer,
+    sign_bid,
+)
 
 from .samples import PEER_B
 
@@ -49,65 +57,108 @@ def _market_address(chain: Web3Chain) -> bytes:
     return bytes.fromhex(chain.deployment.address("JobMarket")[2:])
 
 
+def _onchain(bid: Bid, terms: JobTerms) -> chain_types.Bid:
+    """The IJobMarket.Bid tuple of a signed bid on a job with ``terms``."""
+    return chain_types.Bid(
+        bid.job_id,
+        "0x" + bid.prover.hex(),
+        bid.fee,
+        bid.expiry,
+        "0x" + terms.requester.hex(),
+        terms.model_id,
+        terms.input_commitment,
+        terms.collateral,
+        terms.accept_window,
+        terms.proof_window,
+    )
+
+
 def test_domain_separator_matches_the_contract(market: dict[int, Web3Chain]) -> None:
     chain = market[ALICE]
     onchain = bytes(chain.contracts["JobMarket"].call("domainSeparator"))
     assert market_domain_separator(chain.chain_id, _market_address(chain)) == onchain
+    fields, name, version, chain_id, verifying, _, _ = chain.contracts["JobMarket"].call(
+        "eip712Domain"
+    )
+    assert (fields, name, version, chain_id) == (
+        b"\x0f",
+        "provernet JobMarket",
+        "2",
+        chain.chain_id,
+    )
+    assert verifying == chain.deployment.address("JobMarket")
+
+
+u256 = st.integers(0, 2**256 - 1)
+u32 = st.integers(0, 2**32 - 1)
 
 
 @settings(max_examples=10, deadline=None)
-@given(st.integers(0, 2**256 - 1), st.integers(0, 2**256 - 1), st.integers(0, 2**64 - 1))
+@given(
+    u256,
+    u256,
+    st.integers(0, 2**64 - 1),
+    st.builds(JobTerms, st.binary(min_size=20, max_size=20), u256, u256, u256, u32, u32),
+)
 def test_bid_digest_matches_the_contract(
-    market: dict[int, Web3Chain], job_id: int, fee: int, expiry: int
+    market: dict[int, Web3Chain], job_id: int, fee: int, expiry: int, terms: JobTerms
 ) -> None:
     chain = market[BOB]
     bid = sign_bid(
         _key(BOB),
         chain.chain_id,
         _market_address(chain),
+        terms,
         job_id=job_id,
         fee=fee,
         expiry=expiry,
         peer_id=PEER_B,
     )
-    onchain = chain.bid_digest(chain_types.Bid(job_id, chain.address, fee, expiry))
-    assert bid_digest(chain.chain_id, _market_address(chain), bid) == onchain
+    onchain = chain.bid_digest(_onchain(bid, terms))
+    assert bid_digest(chain.chain_id, _market_address(chain), bid, terms) == onchain
 
 
-def test_award_job_accepts_our_signed_bid(market: dict[int, Web3Chain]) -> None:
+def test_award_job_accepts_our_signed_bid_for_its_terms_only(
+    market: dict[int, Web3Chain],
+) -> None:
     alice, bob = market[ALICE], market[BOB]
     key_data = bytes(448 + 64 * 2)  # an all-zero key for one public signal: never verified here
     spec = chain_types.ModelSpec(b"\x01" * 32, b"\x02" * 32, b"\x03" * 32, 1, 1000, key_data)
     model_id, _ = alice.register_model(spec)
     bob.deposit_stake(ETH)
     now = alice.timestamp()
-    request = chain_types.JobRequest(model_id, 777, ETH // 10, now + 1000, now + 2000, ETH // 100)
+    request = chain_types.JobRequest(model_id, 777, ETH // 10, 120, 600, ETH // 100)
     job_id, _ = alice.create_job(request)
     market_address = _market_address(alice)
-    bid = sign_bid(
-        _key(BOB),
-        alice.chain_id,
-        market_address,
-        job_id=job_id,
-        fee=ETH // 200,
-        expiry=now + 500,
-        peer_id=PEER_B,
+    terms = JobTerms(bytes.fromhex(alice.address[2:]), model_id, 777, ETH // 10, 120, 600)
+
+    def signed(key: int, terms: JobTerms = terms) -> Bid:
+        return sign_bid(_key(key), alice.chain_id, market_address, terms, job_id=job_id,
+                        fee=ETH // 200, expiry=now + 500, peer_id=PEER_B)  # fmt: skip
+
+    bid = signed(BOB)
+    assert recover_bid_signer(alice.chain_id, market_address, bid, terms) == bytes.fromhex(
+        bob.address[2:]
     )
-    assert recover_bid_signer(alice.chain_id, market_address, bid) == bytes.fromhex(bob.address[2:])
-    onchain_bid = chain_types.Bid(job_id, bob.address, bid.fee, bid.expiry)
-    forged = sign_bid(
-        _key(ALICE),
-        alice.chain_id,
-        market_address,
-        job_id=job_id,
-        fee=bid.fee,
-        expiry=bid.expiry,
-        peer_id=PEER_B,
-    )
+    onchain_bid = _onchain(bid, terms)
     with pytest.raises(ContractRevert, match="InvalidBidSignature"):
-        alice.award_job(onchain_bid, forged.signature)
+        alice.award_job(onchain_bid, signed(ALICE).signature)  # forged: alice signed bob's offer
+    # Signed over a lower collateral than the job's: not an offer for this job.
+    cheaper = dataclasses.replace(terms, collateral=ETH // 20)
+    with pytest.raises(ContractRevert, match="BidTermsMismatch"):
+        alice.award_job(_onchain(bid, cheaper), signed(BOB, cheaper).signature)
+    with pytest.raises(ContractRevert, match="InvalidBidSignature"):
+        alice.award_job(onchain_bid, signed(BOB, cheaper).signature)
     result = alice.award_job(onchain_bid, bid.signature)
-    assert result.event("JobAwarded").args["prover"] == Web3.to_checksum_address(bob.address)
+    awarded = result.event("JobAwarded").args
+    assert awarded["prover"] == Web3.to_checksum_address(bob.address)
     job = alice.get_job(job_id)
-    assert (job.status, job.fee) == (chain_types.JobStatus.AWARDED, ETH // 200)
+    assert (job.status, job.fee, job.deadline) == (
+        chain_types.JobStatus.AWARDED,
+        ETH // 200,
+        awarded["acceptDeadline"],
+    )
+    assert bob.stake_of(bob.address).locked == 0  # an award locks nothing
+    bob.accept_job(job_id)
     assert bob.stake_of(bob.address).locked == ETH // 10
+    assert alice.get_job(job_id).status is chain_types.JobStatus.ACCEPTED

@@ -15,6 +15,7 @@ from protocol.messages import (
     BlobHeader,
     ErrorReply,
     InputDelivery,
+    JobAnnouncement,
     Message,
     ModelAnnouncement,
     ProverHeartbeat,
@@ -38,9 +39,12 @@ from protocol.messages.types import (
     MAX_GOSSIP_PAYLOAD,
     MAX_INPUT_VALUES,
     MAX_MODELS_HELD,
+    MAX_ONCHAIN_TIME,
+    MAX_WINDOW,
+    JobTerms,
 )
 
-from .samples import ALICE, PEER_A, PEER_B, announcement, samples
+from .samples import ALICE, NOW, PEER_A, PEER_B, announcement, samples
 
 SAMPLES = samples()
 
@@ -100,7 +104,14 @@ def test_largest_messages_fit_their_limits() -> None:
     heartbeat = ProverHeartbeat(ALICE, PEER_A, 2**16 - 1, 2**256 - 1, 2**64 - 1, models)
     values = (-(2**31),) * MAX_INPUT_VALUES
     delivery = InputDelivery(2**256 - 1, values, R - 1)
-    biggest = announcement(job_id=2**256 - 1, constraint_count=2**64 - 1)
+    biggest = announcement(
+        job_id=2**256 - 1,
+        constraint_count=2**64 - 1,
+        bid_deadline=MAX_ONCHAIN_TIME,
+        accept_window=MAX_WINDOW,
+        proof_window=MAX_WINDOW,
+        round=2**16 - 1,
+    )
     for message in (model, heartbeat, delivery, biggest):
         assert decode(encode(message)) == message
 
@@ -119,7 +130,8 @@ def test_encoding_over_the_limit_is_refused_locally() -> None:
         (lambda: announcement(input_commitment=R), "field element"),
         (lambda: announcement(max_fee=-1), "amount"),
         (lambda: announcement(max_fee=2**96), "2\\^96"),
-        (lambda: announcement(bid_deadline=5, proof_deadline=5), "deadlines"),
+        (lambda: announcement(accept_window=2**32), "accept_window"),
+        (lambda: announcement(round=2**16), "round"),
         (lambda: announcement(job_id=True), "integer"),
         (lambda: announcement(circuit_id="00" * 32), "expected bytes"),
         (lambda: announcement(requester_peer_id=b"\x12\x20" + b"\x00" * 31), "multihash"),
@@ -134,6 +146,54 @@ def test_encoding_over_the_limit_is_refused_locally() -> None:
 def test_bad_values_are_local_errors(build: object, why: str) -> None:
     with pytest.raises(InvalidMessageValue, match=why):
         build()  # type: ignore[operator]
+
+
+@pytest.mark.parametrize(
+    ("changes", "why"),
+    [
+        ({"accept_window": 0}, "windows"),
+        ({"proof_window": 0}, "windows"),
+        ({"accept_window": MAX_WINDOW + 1}, "windows"),
+        ({"proof_window": MAX_WINDOW + 1}, "windows"),
+        ({"bid_deadline": MAX_ONCHAIN_TIME + 1}, "2\\^40"),
+        ({"max_fee": 0}, "max fee"),
+        ({"collateral": 2**96}, "collateral"),
+        ({"job_id": 0}, "start at 1"),
+        ({"model_id": 0}, "start at 1"),
+    ],
+)
+def test_an_announcement_jobmarket_would_refuse_is_inconsistent(
+    changes: dict[str, int], why: str
+) -> None:
+    with pytest.raises(InvalidMessageValue, match=why):
+        announcement(**changes)
+    # A received frame with such values is the sender's error, not ours.
+    fields = record_to_array(announcement())
+    names = list(JobAnnouncement.__dataclass_fields__)
+    for name, value in changes.items():
+        at = names.index(name)
+        fields[at] = value.to_bytes(32, "big") if isinstance(fields[at], bytes) else value
+    with pytest.raises(RemoteProtocolError):
+        decode(frame(16, fields))
+
+
+def test_announcement_limits_are_inclusive() -> None:
+    edge = announcement(
+        accept_window=1, proof_window=MAX_WINDOW, bid_deadline=MAX_ONCHAIN_TIME, collateral=0
+    )
+    assert decode(encode(edge)) == edge
+    # The bid deadline is the requester's word only: it may lie in the past (a re-announced
+    # job) and no longer has to precede anything on-chain.
+    assert announcement(bid_deadline=0).inconsistency() is None
+
+
+def test_an_announcement_names_the_terms_a_bid_signs() -> None:
+    job = announcement(requester=PEER_A[-20:], model_id=3, input_commitment=5, collateral=9,
+                       accept_window=30, proof_window=90)  # fmt: skip
+    assert job.terms == JobTerms(PEER_A[-20:], 3, 5, 9, 30, 90)
+    # The bid deadline, max fee and round are not terms: a re-announcement keeps the bids.
+    again = announcement(bid_deadline=NOW + 999, max_fee=1, round=2)
+    assert again.terms == announcement().terms
 
 
 BID = SAMPLES[1]

@@ -17,7 +17,6 @@ from protocol.messages import (
     ReplayGuard,
     encode,
     seal,
-    sign_bid,
     validate_envelope,
 )
 from protocol.messages.eip712 import sign_digest
@@ -38,7 +37,7 @@ from protocol.messages.errors import (
 )
 from protocol.messages.signing import envelope_digest
 
-from .samples import ALICE, ALICE_KEY, BOB, BOB_KEY, CHAIN_ID, MARKET, NOW, PEER_B, announcement
+from .samples import ALICE, ALICE_KEY, BOB, BOB_KEY, CHAIN_ID, NOW, announcement, sample_bid
 
 
 def sealed(
@@ -80,7 +79,7 @@ def test_a_sealed_envelope_validates_from_bytes_and_values() -> None:
 
 
 def test_a_bid_signed_by_its_prover_validates() -> None:
-    bid = sign_bid(BOB_KEY, CHAIN_ID, MARKET, job_id=7, fee=5, expiry=NOW + 9, peer_id=PEER_B)
+    bid = sample_bid(fee=5, expiry=NOW + 9)
     assert validate(sealed(bid, key=BOB_KEY)).sender == BOB  # type: ignore[attr-defined]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
@@ -13,23 +14,24 @@ from hypothesis import strategies as st
 
 from protocol.messages import (
     Bid,
+    JobTerms,
     PeerRecord,
     bid_digest,
     recover_bid_signer,
-    sign_bid,
     sign_peer_record,
     verify_peer_record,
 )
 from protocol.messages.eip712 import HALF_N, SECP256K1_N, recover_signer, sign_digest
 from protocol.messages.errors import BadSignature
 from protocol.messages.signing import (
+    MARKET_DOMAIN_VERSION,
     envelope_digest,
     peer_record_digest,
     recover_peer_record_signer,
 )
 from protocol.messages.types import Envelope
 
-from .samples import ALICE, ALICE_KEY, BOB, BOB_KEY, CHAIN_ID, MARKET, PEER_B
+from .samples import ALICE, ALICE_KEY, BOB, BOB_KEY, CHAIN_ID, MARKET, PEER_B, TERMS, sample_bid
 
 GOSSIP_DOMAIN_TYPE = [
     {"name": "name", "type": "string"},
@@ -59,21 +61,55 @@ u256 = st.integers(0, 2**256 - 1)
 addresses = st.binary(min_size=20, max_size=20)
 
 
+u32 = st.integers(0, 2**32 - 1)
+terms_strategy = st.builds(JobTerms, addresses, u256, u256, u256, u32, u32)
+BID_MEMBERS = [
+    "uint256 jobId",
+    "address prover",
+    "uint256 fee",
+    "uint64 expiry",
+    "address requester",
+    "uint256 modelId",
+    "uint256 inputCommitment",
+    "uint256 collateral",
+    "uint32 acceptWindow",
+    "uint32 proofWindow",
+]
+
+
 @settings(max_examples=40)
-@given(u256, addresses, u256, u64, st.integers(1, 2**64 - 1), addresses)
+@given(u256, addresses, u256, u64, terms_strategy, st.integers(1, 2**64 - 1), addresses)
 def test_bid_digest_matches_eth_account(
-    job_id: int, prover: bytes, fee: int, expiry: int, chain_id: int, market: bytes
+    job_id: int,
+    prover: bytes,
+    fee: int,
+    expiry: int,
+    terms: JobTerms,
+    chain_id: int,
+    market: bytes,
 ) -> None:
     bid = Bid(job_id, prover, fee, expiry, bytes(65), PEER_B)
     domain = {
         "name": "provernet JobMarket",
-        "version": "1",
+        "version": "2",  # settlement v2: a v1 bid never validates on a v2 market
         "chainId": chain_id,
         "verifyingContract": "0x" + market.hex(),
     }
-    members = ["uint256 jobId", "address prover", "uint256 fee", "uint64 expiry"]
-    message = {"jobId": job_id, "prover": "0x" + prover.hex(), "fee": fee, "expiry": expiry}
-    assert bid_digest(chain_id, market, bid) == reference_digest(domain, "Bid", members, message)
+    message = {
+        "jobId": job_id,
+        "prover": "0x" + prover.hex(),
+        "fee": fee,
+        "expiry": expiry,
+        "requester": "0x" + terms.requester.hex(),
+        "modelId": terms.model_id,
+        "inputCommitment": terms.input_commitment,
+        "collateral": terms.collateral,
+        "acceptWindow": terms.accept_window,
+        "proofWindow": terms.proof_window,
+    }
+    expected = reference_digest(domain, "Bid", BID_MEMBERS, message)
+    assert bid_digest(chain_id, market, bid, terms) == expected
+    assert MARKET_DOMAIN_VERSION == "2"
 
 
 @settings(max_examples=40)
@@ -121,13 +157,49 @@ def test_peer_record_digest_and_signature_match_eth_account() -> None:
 
 
 def test_sign_bid_is_recoverable_and_bound_to_its_domain() -> None:
-    bid = sign_bid(BOB_KEY, CHAIN_ID, MARKET, job_id=3, fee=10, expiry=99, peer_id=PEER_B)
+    bid = sample_bid(job_id=3, fee=10, expiry=99)
     assert bid.prover == BOB
-    assert recover_bid_signer(CHAIN_ID, MARKET, bid) == BOB
-    assert recover_bid_signer(CHAIN_ID + 1, MARKET, bid) != BOB
-    assert recover_bid_signer(CHAIN_ID, bytes(20), bid) != BOB
-    cheaper = Bid(bid.job_id, bid.prover, 9, bid.expiry, bid.signature, bid.peer_id)
-    assert recover_bid_signer(CHAIN_ID, MARKET, cheaper) != BOB
+    assert (bid.job_id, bid.fee, bid.expiry, bid.peer_id) == (3, 10, 99, PEER_B)
+    assert recover_bid_signer(CHAIN_ID, MARKET, bid, TERMS) == BOB
+    assert recover_bid_signer(CHAIN_ID + 1, MARKET, bid, TERMS) != BOB
+    assert recover_bid_signer(CHAIN_ID, bytes(20), bid, TERMS) != BOB
+    for changed in (
+        dataclasses.replace(bid, fee=9),
+        dataclasses.replace(bid, expiry=100),
+        dataclasses.replace(bid, job_id=4),
+        dataclasses.replace(bid, prover=ALICE),
+    ):
+        assert recover_bid_signer(CHAIN_ID, MARKET, changed, TERMS) != BOB
+    # The peer id is where the input goes, not part of the on-chain offer.
+    moved = dataclasses.replace(bid, peer_id=PEER_B[:-1] + b"\x00")
+    assert recover_bid_signer(CHAIN_ID, MARKET, moved, TERMS) == BOB
+
+
+OTHER_TERMS: dict[str, Any] = {
+    "requester": BOB,
+    "model_id": TERMS.model_id + 1,
+    "input_commitment": TERMS.input_commitment - 1,
+    "collateral": TERMS.collateral + 1,
+    "accept_window": TERMS.accept_window + 1,
+    "proof_window": TERMS.proof_window - 1,
+}
+
+
+def test_other_terms_cover_every_field() -> None:
+    assert set(OTHER_TERMS) == {f.name for f in dataclasses.fields(JobTerms)}
+
+
+@pytest.mark.parametrize("field", sorted(OTHER_TERMS))
+def test_a_bid_signed_for_one_set_of_terms_does_not_recover_for_another(field: str) -> None:
+    other = dataclasses.replace(TERMS, **{field: OTHER_TERMS[field]})
+    bid = sample_bid()
+    assert recover_bid_signer(CHAIN_ID, MARKET, bid, TERMS) == BOB
+    assert bid_digest(CHAIN_ID, MARKET, bid, other) != bid_digest(CHAIN_ID, MARKET, bid, TERMS)
+    assert recover_bid_signer(CHAIN_ID, MARKET, bid, other) != BOB
+    # ... and a bid signed over the other terms recovers only for them.
+    resigned = sample_bid(terms=other)
+    assert recover_bid_signer(CHAIN_ID, MARKET, resigned, other) == BOB
+    assert recover_bid_signer(CHAIN_ID, MARKET, resigned, TERMS) != BOB
 
 
 @settings(max_examples=30)

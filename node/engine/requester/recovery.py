@@ -1,7 +1,7 @@
 """What a requester's settled job may still be owed after a crash.
 
 A job's last transition is saved before its actions run (ARCHITECTURE invariant 4),
-so a node killed right after saving a job PROVEN, RESCUED, SLASHED or CANCELLED may
+so a node killed right after saving a job PROVEN or CANCELLED may
 never have pulled the refund JobMarket credited, nor proposed the resubmission of
 an unproven job. At start-up the requester asks ``owed_actions`` for each job that
 was already settled then; anything a later run may have started is left alone.
@@ -15,8 +15,8 @@ from protocol.market import actions as ma
 
 S = RequesterState
 # The settled states whose transition credited the requester (requester_step's Withdraw).
-PAYS_BACK = frozenset({S.PROVEN, S.RESCUED, S.SLASHED, S.CANCELLED, S.RESUBMITTED})
-UNPROVEN = frozenset({S.CANCELLED, S.SLASHED})
+PAYS_BACK = frozenset({S.PROVEN, S.CANCELLED, S.RESUBMITTED})
+UNPROVEN = frozenset({S.CANCELLED})
 
 
 def owed_actions(

@@ -12,8 +12,8 @@ from typing import Protocol
 
 from libp2p.peer.id import ID
 
-from node.engine.heartbeats import HEARTBEAT_LIFETIME_S
-from node.engine.requester_net import SigningP2P
+from node.engine.prover.heartbeats import HEARTBEAT_LIFETIME_S
+from node.engine.sealing import SigningP2P
 from node.p2p.gossip import BIDS_TOPIC, HEARTBEATS_TOPIC
 from protocol.messages import Bid, ProverHeartbeat
 
@@ -28,6 +28,11 @@ class ProverNetwork(Protocol):
 
     async def send_bid(self, requester_peer: bytes, bid: Bid) -> None:
         """Publish ``bid`` on the bids topic and send it to the requester's peer."""
+        ...
+
+    async def ask_for_input(self, requester_peer: bytes, bid: Bid) -> None:
+        """Send our winning ``bid`` again, to the requester's peer only: it answers an awarded
+        prover's bid with the input (a delivery may have been lost)."""
         ...
 
     def connected_peers(self) -> list[ID]:
@@ -48,6 +53,9 @@ class P2PProverNetwork(SigningP2P):
             await self.p2p.send_bid(ID(requester_peer), data)
         finally:  # gossip too: the requester may be unreachable directly
             await self.p2p.publish(BIDS_TOPIC, data)
+
+    async def ask_for_input(self, requester_peer: bytes, bid: Bid) -> None:
+        await self.p2p.send_bid(ID(requester_peer), self.sealed(bid))
 
     def connected_peers(self) -> list[ID]:
         return self.p2p.connected_peers()

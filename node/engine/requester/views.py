@@ -8,10 +8,9 @@ from eth_utils.address import to_checksum_address
 
 from node.store import BidDirection, JobRecord, Role, Store
 from protocol.market import RequesterJob, RequesterState
+from protocol.market.requester import TERMINAL
 
 S = RequesterState
-# States a job does not leave by itself; ``job submit --wait`` stops at them.
-TERMINAL = frozenset({S.PROVEN, S.RESCUED, S.SLASHED, S.CANCELLED, S.ABANDONED, S.RESUBMITTED})
 
 
 def _address(raw: bytes | None) -> str | None:
@@ -27,9 +26,10 @@ def _replacement(store: Store, job: RequesterJob) -> int | None:
 
 
 def job_json(
-    store: Store, record: JobRecord, txs: dict[str, str | None], *, brief: bool = False
+    store: Store, record: JobRecord, txs: dict[str, Any], *, brief: bool = False
 ) -> dict[str, Any]:
-    """One job as the API answers it (amounts as decimal strings of wei)."""
+    """One job as the API answers it (amounts as decimal strings of wei, times as unix
+    seconds: clients show them as local times and durations)."""
     job = record.job
     assert isinstance(job, RequesterJob)
     answer: dict[str, Any] = {
@@ -40,8 +40,15 @@ def job_json(
         "final": job.state in TERMINAL,
         "max_fee": str(job.max_fee),
         "collateral": str(job.collateral),
+        "created_at": record.created_at,
         "bid_deadline": job.bid_deadline,
+        "accept_window": job.accept_window,
+        "proof_window": job.proof_window,
+        "accept_deadline": job.accept_deadline,
         "proof_deadline": job.proof_deadline,
+        "round": job.round,
+        "awards": job.awards,
+        "slashes": job.slashes,
         "prover": _address(job.prover),
         "fee": None if job.fee is None else str(job.fee),
         "output": None if record.output is None else list(record.output),

@@ -1,16 +1,16 @@
-"""The requester role: submit a job, collect bids, award, deliver the input, await the result.
+"""The requester role: submit a job, auction it, deliver the input, await the proof.
 
 Theory of operation. Each job is a ``protocol.market.RequesterJob`` in the store;
-every change goes through ``requester_step`` and is saved BEFORE its actions are
-taken (ARCHITECTURE invariant 4). ``job.submit`` quantizes the input, draws a
-salt, stores job, input and salt, then journals and sends createJob; its answer
-carries ``warnings`` drawn from the provers' heartbeats (never a refusal). The job is
-announced on gossip (and re-announced while its bid window is open); bids arriving
-by gossip or directly are stored with their verdict (``bid_problem``). When the
-window closes (``AWARD_LEAD_S`` before the bid deadline, so awardJob lands in time)
-the winner is ``select_winner``'s; its input goes only to its peer, bound to its
-account. JobMarket's ProofAccepted carries the outputs, decoded and stored. No
-valid bid by the deadline: the job is cancelled and the escrow withdrawn.
+every change goes through ``RequesterJobs.advance`` and is saved BEFORE its actions
+are taken (ARCHITECTURE invariant 4). ``job.submit`` quantizes the input, draws a
+salt, stores job, input and salt, then journals and sends createJob (``Settlement``);
+its answer carries ``warnings`` (heartbeats, terms a typical prover may not meet),
+never a refusal. The ``Auction`` announces the job, judges bids and awards the best
+one when the bid window closes; ``Delivery`` sends the input to the awarded prover
+only; the prover accepts on-chain (JobAccepted) and proves (ProofAccepted, whose
+outputs are decoded and stored). A lapsed award or a slash goes back to the auction
+(the next standing bid, or a new round); a job nobody takes is cancelled and its
+escrow withdrawn; an unproven job may be resubmitted at a higher max fee.
 
 Transactions answer with their events, which advance the job at once; the same
 events, seen later by the chain sync, then find it moved on and are ignored. After
@@ -23,7 +23,6 @@ from __future__ import annotations
 import logging
 import secrets
 import time
-from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -31,38 +30,32 @@ from typing import Any
 import trio
 
 from node.api.errors import BadRequest, Conflict, HttpError, NotFound
-from node.api.events import EventLog
 from node.chain.events import ChainEvent
 from node.chain.interface import Chain
 from node.engine.core import Engine, EngineContext
-from node.engine.requester_acts import (
-    ANNOUNCE_EVERY_S,
-    AWARD_LEAD_S,
-    RESCUE_WINDOW_S,
-    RequesterActions,
-    Resubmission,
-    checksum,
-)
-from node.engine.requester_body import amount_of, duration_of
-from node.engine.requester_input import (
+from node.engine.requester.auction import Auction, awarded_event, checksum
+from node.engine.requester.body import amount_of, duration_of
+from node.engine.requester.delivery import Delivery, asks_for_input
+from node.engine.requester.inputs import (
     ModelUnavailableError,
     decode_outputs,
     load_model,
     output_scale_of,
     prepare_input,
 )
-from node.engine.requester_net import RequesterNetwork
-from node.engine.requester_recovery import owed_actions
-from node.engine.requester_views import TERMINAL, job_json
-from node.engine.rescue_offers import answer_rescue_offer, asks_for_input
+from node.engine.requester.jobs import RequesterJobs
+from node.engine.requester.network import RequesterNetwork
+from node.engine.requester.recovery import owed_actions
+from node.engine.requester.settlement import Resubmission, Settlement, Terms, split_deadline
+from node.engine.requester.views import job_json
 from node.p2p.config import DirectMessage
 from node.p2p.gossip import GossipMessage
 from node.store import BidDirection, BidSource, BidStatus, IntentStatus, JobRecord, Role, Store
 from protocol import zkml
 from protocol.market import RequesterJob, RequesterState
 from protocol.market import actions as ma
-from protocol.market.requester import AwardChosen
-from protocol.market.selection import Reputation, bid_problem, select_winner
+from protocol.market.planning import DEFAULT_BID_WINDOW_S
+from protocol.market.requester import AWARDABLE, TERMINAL, GiveUp
 from protocol.messages import Bid, Verified
 from protocol.r1cs.system import R
 
@@ -71,15 +64,22 @@ logger = logging.getLogger(__name__)
 S = RequesterState
 # Warnings for a job about to be submitted: (model id, constraints, max fee) -> messages.
 Advice = Callable[[int, int, int], list[str]]
-_TX_KIND = {
-    S.CREATING: "create_job",
-    S.AWARDING: "award_job",
-    S.CANCELLING: "cancel_job",
-    S.SLASHING: "slash",
+# A typical prover's rate, constraints per second: provernet's pure backend proves a
+# 2^14 circuit cold in 12.7 s (bench/results/proving.md), about 1,300 a second.
+TYPICAL_RATE = 1_000
+# The transaction each sending state waits for: (intent kind, which attempt of it).
+_TX_OF: dict[S, tuple[str, Callable[[RequesterJob], int]]] = {
+    S.CREATING: ("create_job", lambda job: 0),
+    S.AWARDING: ("award_job", lambda job: job.awards),
+    S.CANCELLING: ("cancel_job", lambda job: 0),
+    S.SLASHING: ("slash", lambda job: job.slashes),
 }
+_BIDDING = (S.CREATED, S.ANNOUNCED, S.REOPENED)
+_CHAIN_EVENTS = ("JobCreated", "JobAwarded", "AwardLapsed", "JobAccepted", "ProofAccepted",
+                 "ProverSlashed", "JobCancelled")  # fmt: skip
 
 
-class RequesterRole(RequesterActions):
+class RequesterRole:
     """Registers the ``job.*`` commands, the bid handler, the JobMarket events and a tick."""
 
     def __init__(
@@ -92,28 +92,33 @@ class RequesterRole(RequesterActions):
         default_collateral: int,
         default_deadline_s: int,
         clock: Callable[[], float] = time.time,
-        award_lead_s: int = AWARD_LEAD_S,
+        bid_window_s: int = DEFAULT_BID_WINDOW_S,
         resubmit: Resubmission | None = None,
         ensure_model: Callable[[int], Awaitable[Path]] | None = None,
         keep_inputs: bool = False,
-        rescue_window: int = RESCUE_WINDOW_S,
         advice: Advice | None = None,
     ) -> None:
         self.chain, self.network, self.models_dir = chain, network, models_dir
-        self.rescue_window = rescue_window  # JobMarket's, fixed at deployment
         self.market = bytes.fromhex(market[2:])
         self.default_collateral, self.default_deadline_s = default_collateral, default_deadline_s
-        self.clock, self.award_lead_s = clock, award_lead_s
-        self.resubmit, self.ensure_model = resubmit, ensure_model
-        self.keep_inputs = keep_inputs  # else a private input is deleted once the job settles
+        self.ensure_model = ensure_model
         self.advice = advice  # warnings from the provers' heartbeats (known_provers.py)
-        self.logs: dict[int, EventLog] = {}
-        self._busy: Counter[int] = Counter()
-        self._announced_at: dict[int, float] = {}
-        self._retry_at: dict[int, float] = {}
+        self.jobs = RequesterJobs(clock, keep_inputs=keep_inputs, resubmitting=bool(resubmit))
+        self.auction = Auction(self.jobs, chain, network, self.market, bid_window_s=bid_window_s)
+        self.delivery = Delivery(self.jobs, network)
+        self.settlement = Settlement(
+            self.jobs,
+            chain,
+            resubmit=resubmit,
+            circuit_dir=self._circuit_dir,
+            typical_rate=TYPICAL_RATE,
+        )
         self._scales: dict[int, int] = {}
         self._ticked = False
-        self._stepped: set[int] = set()
+
+    @property
+    def clock(self) -> Callable[[], float]:
+        return self.jobs.clock
 
     def register(self, engine: Engine) -> None:
         """Add the requester's handlers and routes to ``engine``."""
@@ -131,7 +136,7 @@ class RequesterRole(RequesterActions):
         engine.expose("GET", "/jobs/{id:int}/events", "job.watch")
         engine.expose("POST", "/jobs/{id:int}/cancel", "job.cancel")
         engine.on_message(Bid, self.on_bid)
-        for name in ("JobCreated", "JobAwarded", "JobCancelled", "ProofAccepted", "ProverSlashed"):
+        for name in _CHAIN_EVENTS:
             engine.on_event("JobMarket", name, self.on_chain_event)
         engine.on_tick(self.on_tick)
 
@@ -148,16 +153,21 @@ class RequesterRole(RequesterActions):
         max_fee = amount_of(body, "max_fee", None)
         collateral = amount_of(body, "collateral", self.default_collateral)
         deadline_s = duration_of(body.get("deadline"), self.default_deadline_s)
+        windows = split_deadline(
+            deadline_s,
+            _optional_duration(body, "bid_window"),
+            _optional_duration(body, "accept_window"),
+        )
+        terms = Terms(max_fee, collateral, *windows)
         prepared, scale = await trio.to_thread.run_sync(
             _prepare, circuit_dir, body.get("input"), secrets.randbelow(R)
         )
         self._scales[model_id] = scale
-        terms = (max_fee, collateral, deadline_s)
-        key = self._open_job(ctx, model_id, info.constraint_count, prepared, terms)
+        key = self.settlement.open_job(ctx, model_id, prepared, terms)
         answer = self._json(ctx.store, key)
-        advice = self.advice
         n = info.constraint_count
-        answer["warnings"] = [] if advice is None else advice(model_id, n, max_fee)
+        heard = [] if self.advice is None else self.advice(model_id, n, max_fee)
+        answer["warnings"] = heard + self.settlement.advice(n, terms)
         return answer
 
     async def status(self, ctx: EngineContext, body: Mapping[str, Any]) -> dict[str, Any]:
@@ -174,7 +184,7 @@ class RequesterRole(RequesterActions):
     async def watch(self, ctx: EngineContext, body: Mapping[str, Any]) -> dict[str, Any]:
         """Events of one job after ``after``, waiting up to ``timeout`` seconds for one."""
         key = self._key(ctx.store, body)
-        log = self.logs.get(key) or self._log(key, ctx.store.get_job(key).job)
+        log = self.jobs.logs.get(key) or self.jobs.log(key, self.jobs.job(ctx.store, key))
         try:
             after, timeout = int(body.get("after", 0)), float(body.get("timeout", 25.0))
         except (TypeError, ValueError) as exc:
@@ -183,21 +193,25 @@ class RequesterRole(RequesterActions):
         return page.to_json()
 
     async def cancel(self, ctx: EngineContext, body: Mapping[str, Any]) -> dict[str, Any]:
-        """Cancel an unawarded job after its bid deadline (JobMarket allows no sooner)."""
+        """Cancel a job no prover holds: unawarded, or its award lapsed, or re-opened."""
         key = self._key(ctx.store, body)
-        record = ctx.store.get_job(key)
-        job = record.job
-        assert isinstance(job, RequesterJob)
-        if job.state not in (S.CREATED, S.ANNOUNCED):
+        job = self.jobs.job(ctx.store, key)
+        if job.state not in AWARDABLE:
             raise Conflict(
-                f"job {key} is {job.state.value}; only an unawarded job can be cancelled"
+                f"job {key} is {job.state.value}; a job can be cancelled only while no prover "
+                "holds it (before an award, or once an award lapsed or a prover was slashed)"
             )
-        if self.clock() <= job.bid_deadline:
-            raise Conflict(
-                f"JobMarket cancels only after the bid deadline {job.bid_deadline}; "
-                "the node cancels it then by itself if nobody has won it"
-            )
-        await self.on_tick(ctx, self.clock())
+        if job.state is S.LAPSED:
+            assert job.accept_deadline is not None
+            chain_now = await trio.to_thread.run_sync(self.chain.timestamp)
+            if chain_now <= job.accept_deadline:
+                raise Conflict(
+                    f"the award of job {key} lapses on-chain after {job.accept_deadline}; "
+                    "the chain's clock is not there yet: try again in a few seconds"
+                )
+        if self.jobs.busy[key]:
+            raise Conflict(f"job {key} has a transaction in flight; try again in a few seconds")
+        self.jobs.advance(ctx, key, GiveUp("cancelled by the requester"))
         return self._json(ctx.store, key)
 
     # -- inbound --------------------------------------------------------------
@@ -211,20 +225,18 @@ class RequesterRole(RequesterActions):
             return
         source = BidSource.DIRECT if isinstance(inbound, DirectMessage) else BidSource.GOSSIP
         bid_key, new = ctx.store.add_bid(bid, BidDirection.RECEIVED, source)
-        if record.job.state is S.OVERDUE:  # an offer to rescue it (node.engine.rescue_offers)
-            await answer_rescue_offer(self, ctx, record, bid_key, bid)
-            return
-        if asks_for_input(record.job, bid):  # our prover lost its input (rescue_offers)
-            self._perform(ctx, record.key, (ma.DeliverInput(bid.prover),))
+        if asks_for_input(record.job, bid):  # our awarded prover lost its input (delivery.py)
+            self.jobs.perform(ctx, record.key, (ma.DeliverInput(bid.prover),))
             return
         if not new:
             return
-        problem = await self._problem(ctx.store, record, bid)
-        if problem is None and record.job.state not in (S.CREATED, S.ANNOUNCED):
-            problem = f"the job is {record.state}; it takes no more bids"
-        status = BidStatus.INVALID if problem else BidStatus.VALID
-        ctx.store.set_bid_status(bid_key, status, problem)
-        self._note(record.key, "bid", prover=checksum(bid.prover), fee=str(bid.fee), reason=problem)
+        job = record.job
+        assert isinstance(job, RequesterJob)
+        if job.state in TERMINAL:
+            problem = f"the job is {job.state.value}; it takes no more bids"
+            ctx.store.set_bid_status(bid_key, BidStatus.INVALID, problem)
+            return
+        await self.auction.judge(ctx, record, bid_key, bid)
 
     def on_chain_event(self, ctx: EngineContext, event: ChainEvent) -> None:
         """Advance our job named by a JobMarket event (a replay finds it moved on)."""
@@ -234,48 +246,39 @@ class RequesterRole(RequesterActions):
         record = ctx.store.find_job(int(event.args["jobId"]), Role.REQUESTER)
         if record is None:
             return
+        key, args = record.key, event.args
         if event.name == "ProofAccepted":
             self._on_proof(ctx, record, event)
-            return
-        step: ma.Event
-        if event.name == "JobAwarded":
-            prover = bytes.fromhex(str(event.args["prover"])[2:])
-            step = ma.ChainJobAwarded(prover, int(event.args["fee"]))
+        elif event.name == "JobAwarded":
+            step = awarded_event(args)
+            if self.jobs.advance(ctx, key, step, defer=True) is not None:
+                # The award's own answer was lost (a crash): the event names the winner.
+                self.auction.mark_winner(ctx.store, int(args["jobId"]), step.prover, step.fee)
+        elif event.name == "JobAccepted":
+            prover = bytes.fromhex(str(args["prover"])[2:])
+            accepted = ma.ChainJobAccepted(prover, int(args["proofDeadline"]))
+            if self.jobs.advance(ctx, key, accepted, defer=True) is not None:
+                self.jobs.note(key, "accepted", prover=checksum(prover),
+                               proof_deadline=accepted.proof_deadline)  # fmt: skip
+        elif event.name == "AwardLapsed":
+            self.jobs.note(key, "award lapsed", prover=str(args["prover"]))
+        elif event.name == "ProverSlashed":
+            self.jobs.note(key, "prover slashed", prover=str(args["prover"]),
+                           burned=str(args["collateral"]))  # fmt: skip
+            self.jobs.advance(ctx, key, ma.ChainProverSlashed(), defer=True)
         else:
-            step = (
-                ma.ChainJobCancelled() if event.name == "JobCancelled" else ma.ChainProverSlashed()
-            )
-        advanced = self._advance(ctx, record.key, step, defer=True)
-        if advanced is not None and isinstance(step, ma.ChainJobAwarded):
-            # The award's own answer was lost (a crash): the event names the winner.
-            self._mark_winner(ctx.store, int(event.args["jobId"]), step.prover, step.fee)
-
-    def _mark_winner(self, store: Store, job_id: int, prover: bytes, fee: int) -> None:
-        for b in store.bids_for_job(job_id, BidDirection.RECEIVED):
-            if (b.bid.prover, b.bid.fee) == (prover, fee) and b.status is BidStatus.VALID:
-                store.mark_winner(job_id, b.key)
-                return
+            self.jobs.advance(ctx, key, ma.ChainJobCancelled(), defer=True)
 
     def _on_created_event(self, ctx: EngineContext, event: ChainEvent) -> None:
         # Only a job whose createJob result was lost (a crash) is still CREATING here.
         for record in ctx.store.list_jobs(Role.REQUESTER, [S.CREATING.value]):
             sent = [i.tx_hash for i in ctx.store.intents_for_job(record.key)]
             if event.tx_hash.lower() in sent:
-                self._advance(
-                    ctx, record.key, ma.ChainJobCreated(int(event.args["jobId"])), defer=True
-                )
+                created = ma.ChainJobCreated(int(event.args["jobId"]))
+                self.jobs.advance(ctx, record.key, created, defer=True)
 
     def _on_proof(self, ctx: EngineContext, record: JobRecord, event: ChainEvent) -> None:
-        job = record.job
-        assert isinstance(job, RequesterJob)
-        if int(event.args["jobId"]) != job.job_id:
-            return
-        step: ma.Event
-        if bool(event.args["rescued"]):
-            step = ma.ChainProofRescued(bytes.fromhex(str(event.args["prover"])[2:]))
-        else:
-            step = ma.ChainProofAccepted()
-        if self._advance(ctx, record.key, step, defer=True) is None:
+        if self.jobs.advance(ctx, record.key, ma.ChainProofAccepted(), defer=True) is None:
             return
         ctx.store.set_proof_tx(record.key, event.tx_hash)
         assert record.model_id is not None
@@ -286,85 +289,51 @@ class RequesterRole(RequesterActions):
             logger.error("job %d: the outputs cannot be decoded: %s", record.key, exc)
             return
         ctx.store.set_outputs(record.key, output_q, output)
-        self._note(record.key, "result", output=output, tx=event.tx_hash)
+        self.jobs.note(record.key, "result", output=output, tx=event.tx_hash)
 
     # -- the clock ------------------------------------------------------------
 
     async def on_tick(self, ctx: EngineContext, _trio_now: float) -> None:
-        """Deadlines, the award at the window's close, retries of what failed."""
+        """Deadlines, the award at the window's close, re-awards, retries of what failed."""
         now = self.clock()
         first, self._ticked = not self._ticked, True
         for record in ctx.store.list_jobs(Role.REQUESTER):
             job = record.job
             assert isinstance(job, RequesterJob)
-            if self._busy[record.key]:
+            if self.jobs.busy[record.key]:
                 continue
             if job.state in TERMINAL:
-                if first and record.key not in self._stepped:  # settled in an earlier run
-                    owed = owed_actions(
-                        ctx.store, record.key, job, resubmitting=bool(self.resubmit)
-                    )
-                    self._perform(ctx, record.key, owed)
+                if first and record.key not in self.jobs.stepped:  # settled in an earlier run
+                    owed = owed_actions(ctx.store, record.key, job,
+                                        resubmitting=self.jobs.resubmitting)  # fmt: skip
+                    self.jobs.perform(ctx, record.key, owed)
                 continue
             await self._tick_job(ctx, record.key, job, now)
 
     async def _tick_job(self, ctx: EngineContext, key: int, job: RequesterJob, now: float) -> None:
-        if job.state in _TX_KIND and self._tx_failed(ctx.store, key, _TX_KIND[job.state]):
-            self._advance(ctx, key, ma.TxFailed("the transaction failed or was never sent"))
-            return
-        if job.state in (S.CREATED, S.ANNOUNCED):
-            since = now - self._announced_at.get(key, -ANNOUNCE_EVERY_S)
-            if since >= ANNOUNCE_EVERY_S and now <= job.bid_deadline:
-                self._perform(ctx, key, (ma.Announce(),))
-            closing = job.bid_deadline - self.award_lead_s <= now <= job.bid_deadline
-            if closing and await self._choose(ctx, key, job, int(now)):
+        if job.state in _TX_OF:
+            kind, attempt = _TX_OF[job.state]
+            if self.jobs.tx_failed(ctx.store, key, kind, attempt(job)):
+                self.jobs.advance(ctx, key, ma.TxFailed("the transaction failed or was never sent"))
                 return
-        if job.state is S.AWARDED and now >= self._retry_at.get(key, 0.0):
+        ready = now >= self.jobs.retry_at.get(key, 0.0)
+        if job.state in _BIDDING:
+            if self.auction.announce_due(key, job, now):
+                self.jobs.perform(ctx, key, (ma.Announce(),))
+            closed = ready and now >= job.bid_deadline
+            if closed and await self.auction.choose(ctx, key, job, int(now)):
+                return
+        if job.state is S.AWARDED and self.delivery.due(key, now):
             assert job.prover is not None
-            self._perform(ctx, key, (ma.DeliverInput(job.prover),))
-        if now >= self._retry_at.get(key, 0.0):
-            self._advance(ctx, key, ma.Tick(), now=int(now))
-
-    async def _choose(self, ctx: EngineContext, key: int, job: RequesterJob, now: int) -> bool:
-        records = [
-            b
-            for b in ctx.store.bids_for_job(job.job_id or 0, BidDirection.RECEIVED)
-            if b.status is BidStatus.VALID
-        ]
-        if not records:
-            return False
-        stakes, reputation = await self._standing({b.bid.prover for b in records})
-        announcement = self._announcement(ctx.store, ctx.store.get_job(key))
-        for b in records:  # stakes move and bids expire: record what disqualifies a bid now
-            problem = bid_problem(announcement, b.bid, stakes[b.bid.prover], now)
-            if problem is not None:
-                ctx.store.set_bid_status(b.key, BidStatus.INVALID, problem)
-        winner = select_winner(announcement, [b.bid for b in records], stakes, reputation, now)
-        if winner is None:
-            return False
-        return self._advance(ctx, key, AwardChosen(winner), now=now) is not None
+            self.jobs.perform(ctx, key, (ma.DeliverInput(job.prover),))
+        if job.state in (S.LAPSED, S.SLASHED):
+            if ready:
+                await self.auction.after_failure(ctx, key, job, int(now))
+            return
+        if ready:
+            self.jobs.advance(ctx, key, ma.Tick(), now=int(now))
 
     # -- helpers --------------------------------------------------------------
-
-    async def _standing(
-        self, provers: set[bytes]
-    ) -> tuple[dict[bytes, int], dict[bytes, Reputation]]:
-        """Each prover's free stake (ProverStaking) and record (JobMarket.proverStats)."""
-        stakes, reputation = {}, {}
-        for prover in sorted(provers):
-            address = checksum(prover)
-            stakes[prover] = (await trio.to_thread.run_sync(self.chain.stake_of, address)).free
-            stats = await trio.to_thread.run_sync(self.chain.prover_stats, address)
-            reputation[prover] = Reputation(stats.fulfilled, stats.slashed)
-        return stakes, reputation
-
-    async def _problem(self, store: Store, record: JobRecord, bid: Bid) -> str | None:
-        try:
-            free = (await trio.to_thread.run_sync(self.chain.stake_of, checksum(bid.prover))).free
-        except Exception as exc:  # the RPC away: judge the stake again at the award
-            logger.warning("stake of %s unknown: %r", checksum(bid.prover), exc)
-            free = 0
-        return bid_problem(self._announcement(store, record), bid, free, int(self.clock()))
 
     def _model(self, store: Store, raw: object) -> tuple[int, Path]:
         if not isinstance(raw, str | int) or isinstance(raw, bool) or str(raw) == "":
@@ -378,8 +347,13 @@ class RequesterRole(RequesterActions):
         if known is None and not text.isdigit():
             raise NotFound(f"no model named {text!r} is known here; use its on-chain id")
         model_id = int(text) if known is None else known.model_id
-        circuit_dir = self._circuit_dir(store, model_id)
-        return model_id, circuit_dir
+        return model_id, self._circuit_dir(store, model_id)
+
+    def _circuit_dir(self, store: Store, model_id: int) -> Path:
+        """Where the model's circuit is kept: as the store says, else home models/<id>/."""
+        model = store.get_model(model_id)
+        held = model.circuit_dir if model and model.circuit_dir else None
+        return Path(held) if held else self.models_dir / str(model_id)
 
     async def _fetch_model(self, model_id: int, expected: Path) -> Path:
         """The model's circuit fetched from the peers that announced it, if this node can."""
@@ -411,22 +385,29 @@ class RequesterRole(RequesterActions):
             raise NotFound(f"job {key} is not one this node requested")
         return key
 
-    def _txs(self, store: Store, record: JobRecord) -> dict[str, str | None]:
-        found: dict[str, str | None] = {
-            "create": None,
-            "award": None,
-            "cancel": None,
-            "proof": record.proof_tx,
-        }
-        names = {"create_job": "create", "award_job": "award", "cancel_job": "cancel"}
+    def _txs(self, store: Store, record: JobRecord) -> dict[str, Any]:
+        """The job's mined transactions: the last of each kind, and every award and slash."""
+        found: dict[str, Any] = {"create": None, "award": None, "cancel": None, "slash": None,
+                                 "proof": record.proof_tx, "awards": [], "slashes": []}  # fmt: skip
+        names = {"create_job": "create", "award_job": "award", "cancel_job": "cancel",
+                 "slash": "slash"}  # fmt: skip
         for intent in store.intents_for_job(record.key):
             if intent.kind in names and intent.status is IntentStatus.MINED:
                 found[names[intent.kind]] = intent.tx_hash
+                if intent.kind in ("award_job", "slash"):
+                    found["awards" if intent.kind == "award_job" else "slashes"].append(
+                        intent.tx_hash
+                    )
         return found
 
     def _json(self, store: Store, key: int) -> dict[str, Any]:
         record = store.get_job(key)
         return job_json(store, record, self._txs(store, record))
+
+
+def _optional_duration(body: Mapping[str, Any], name: str) -> int | None:
+    raw = body.get(name)
+    return None if raw is None else duration_of(raw, 0)
 
 
 def _prepare(circuit_dir: Path, raw: Any, salt: int) -> tuple[Any, int]:

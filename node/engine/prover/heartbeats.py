@@ -15,7 +15,7 @@ from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from node.engine.model_records import held_dir
+from node.engine.models.records import held_dir
 from node.engine.repeat import RepeatSchedule
 from node.store import Store
 from protocol.messages import ProverHeartbeat

@@ -1,4 +1,4 @@
-"""The prover's CPU work: check an input against its commitment, prove it, verify the proof.
+"""The prover's CPU work: check that an input can be proved, prove it, verify the proof.
 
 All of it blocks: the prover role runs it through ``trio.to_thread.run_sync``, and
 the multi-scalar multiplications run in the ``ProverPool``'s worker processes. Also
@@ -18,16 +18,14 @@ import numpy as np
 
 from node.artifacts import CircuitDir
 from node.chain.types import JobInfo, JobStatus
-from node.engine.requester_input import ModelUnavailableError, load_model
+from node.engine.requester.inputs import ModelUnavailableError, load_model
 from node.exit_codes import CliError
 from node.proving import ProverPool
-from node.store import JobRecord
 from protocol import zkml
 from protocol.errors import RemoteProtocolError
 from protocol.groth16 import keys as g16keys
 from protocol.groth16.calldata import proof_to_evm_words
 from protocol.groth16.verify import verify
-from protocol.market import ProverJob
 from protocol.messages import JobAnnouncement, Verified
 from protocol.r1cs.system import R
 
@@ -36,7 +34,8 @@ PROOF_WORDS = 8
 
 
 class InputRefusedError(Exception):
-    """An input that does not fit the model or does not match the on-chain commitment."""
+    """An input the prover will not accept a job for: it does not fit the model, does not
+    match the on-chain commitment, or cannot be proved."""
 
 
 @dataclass(frozen=True)
@@ -50,14 +49,14 @@ class MadeProof:
 
 
 def check_input(circuit_dir: Path, values: Sequence[int], salt: int, commitment: int) -> None:
-    """Raise InputRefusedError unless ``values`` and ``salt`` commit to ``commitment``."""
+    """Raise InputRefusedError unless ``values`` and ``salt`` can be proved for a job committed
+    to ``commitment``: in the circuit's range, matching the commitment, passing every layer's
+    range check, with a witness that satisfies every constraint (zkml.provable_witness)."""
     model = load_model(circuit_dir)
     try:
-        mine = model.input_commitment(np.asarray(values, dtype=np.int64), salt)
-    except (zkml.InputError, ValueError) as exc:
-        raise InputRefusedError(f"the input does not fit the model: {exc}") from exc
-    if mine != commitment:
-        raise InputRefusedError("the input does not match the job's on-chain commitment")
+        model.provable_witness(np.asarray(values, dtype=np.int64), salt, commitment)
+    except (zkml.InputError, ValueError, OverflowError) as exc:
+        raise InputRefusedError(f"the input cannot be proved: {exc}") from exc
 
 
 def prove_input(pool: ProverPool, circuit_dir: Path, values: Sequence[int], salt: int) -> MadeProof:
@@ -80,15 +79,17 @@ def prove_input(pool: ProverPool, circuit_dir: Path, values: Sequence[int], salt
     return MadeProof(proof_to_evm_words(proof), outputs, seconds, model.r1cs.n_constraints)
 
 
-def disagreement(job: JobAnnouncement, onchain: JobInfo) -> str | None:
-    """Why the announcement misstates the on-chain job (protocol.messages.JobAnnouncement)."""
-    if onchain.status is not JobStatus.OPEN:
+def disagreement(job: JobAnnouncement, onchain: JobInfo, chain_now: int) -> str | None:
+    """Why the announcement misstates the on-chain job (protocol.messages.JobAnnouncement),
+    or the job cannot be awarded (it is Open, or its award lapsed by ``chain_now``)."""
+    lapsed = onchain.status is JobStatus.AWARDED and chain_now > onchain.deadline
+    if onchain.status is not JobStatus.OPEN and not lapsed:
         return f"the job is {onchain.status.name.lower()} on-chain"
     announced = (job.requester.hex(), job.model_id, job.input_commitment, job.max_fee,
-                 job.collateral, job.bid_deadline, job.proof_deadline)  # fmt: skip
+                 job.collateral, job.accept_window, job.proof_window)  # fmt: skip
     actual = (onchain.requester[2:].lower(), onchain.model_id, onchain.input_commitment,
-              onchain.max_fee, onchain.collateral, onchain.bid_deadline,
-              onchain.proof_deadline)  # fmt: skip
+              onchain.max_fee, onchain.collateral, onchain.accept_window,
+              onchain.proof_window)  # fmt: skip
     return None if announced == actual else "the announcement disagrees with the on-chain job"
 
 
@@ -96,10 +97,3 @@ def payload(inbound: object) -> object:
     """The message an inbound p2p item carries (inside its verified envelope, if any)."""
     message = getattr(inbound, "message", inbound)
     return message.message if isinstance(message, Verified) else message
-
-
-def prover_job(record: JobRecord) -> ProverJob:
-    """The lifecycle object of a prover's or rescuer's stored job."""
-    job = record.job
-    assert isinstance(job, ProverJob)
-    return job

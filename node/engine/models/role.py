@@ -41,7 +41,7 @@ from node.chain.events import ChainEvent
 from node.chain.interface import Chain
 from node.chain.types import ModelInfo, ModelSpec
 from node.engine.core import Engine, EngineContext
-from node.engine.model_files import (
+from node.engine.models.files import (
     ARTIFACT_NAMES,
     ModelFileError,
     artifact_refs,
@@ -51,7 +51,7 @@ from node.engine.model_files import (
     describe_error,
     setup_into,
 )
-from node.engine.model_records import (
+from node.engine.models.records import (
     checked_name,
     held_dir,
     local_file,
