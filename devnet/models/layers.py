@@ -96,10 +96,17 @@ def col2im(cols: Array, shape: tuple[int, int, int, int], k: int, pad: int) -> A
 
 
 class Conv2d:
-    """Stride-1 convolution with a k x k kernel and 'same' zero padding; weight (out, in, k, k)."""
+    """Stride-1 convolution with a k x k kernel and 'same' zero padding; weight (out, in, k, k).
 
-    def __init__(self, c_in: int, c_out: int, k: int, rng: np.random.Generator) -> None:
-        self.k, self.pad = k, k // 2
+    ``learn_bias=False`` keeps the bias at zero: before a batch norm the bias's gradient is zero
+    in exact arithmetic, so learning it would only accumulate rounding noise that differs between
+    BLAS builds and makes the exported file machine-dependent.
+    """
+
+    def __init__(
+        self, c_in: int, c_out: int, k: int, rng: np.random.Generator, *, learn_bias: bool = True
+    ) -> None:
+        self.k, self.pad, self.learn_bias = k, k // 2, learn_bias
         self.weight = _he(rng, (c_out, c_in, k, k), c_in * k * k)
         self.bias = np.zeros(c_out)
         self.d_weight = np.zeros_like(self.weight)
@@ -118,7 +125,8 @@ class Conv2d:
         c_out = len(self.weight)
         g = grad.transpose(0, 2, 3, 1).reshape(-1, c_out)
         self.d_weight = (g.T @ self._cols).reshape(self.weight.shape)
-        self.d_bias = g.sum(axis=0)
+        if self.learn_bias:
+            self.d_bias = g.sum(axis=0)
         d_cols = g @ self.weight.reshape(c_out, -1)
         return col2im(d_cols, self._shape, self.k, self.pad)
 

@@ -65,7 +65,7 @@ def _mlp(rng: np.random.Generator) -> Sequential:
 def _cnn(rng: np.random.Generator) -> Sequential:
     return Sequential(
         [
-            *(Conv2d(1, 4, 3, rng), BatchNorm2d(4), Relu(), MaxPool2x2()),
+            *(Conv2d(1, 4, 3, rng, learn_bias=False), BatchNorm2d(4), Relu(), MaxPool2x2()),
             *(Conv2d(4, 8, 3, rng), Relu(), MaxPool2x2()),
             *(Flatten(), Dense(8 * 2 * 2, N_CLASSES, rng)),
         ]
