@@ -4,7 +4,7 @@ The proving key file is ``magic "pnpk" | u32 version | u32 n_public | u32 n_wire
 u32 domain_size`` followed by points in EVM encoding (G1: 64 bytes, G2: 128 bytes,
 EIP-197 order, infinity as zeros): alpha_g1, beta_g1, delta_g1, beta_g2,
 gamma_g2, delta_g2, gamma_abc_g1 (n_public + 1), a_query (n_wires), b_g1_query
-(n_wires), b_g2_query (n_wires), h_query (domain_size - 1), l_query
+(n_wires), b_g2_query (n_wires), h_query (domain_size), l_query
 (n_wires - n_public - 1). The reader checks counts, length and that every point
 lies on its curve; G2 subgroup membership of the many query points is not
 checked (a wrong key only yields proofs that fail to verify).
@@ -22,9 +22,9 @@ from protocol.bn254.types import Fq2, G1Affine, G2Affine
 from protocol.errors import LocalProtocolError, RemoteProtocolError
 
 PROVING_KEY_MAGIC = b"pnpk"
-PROVING_KEY_FORMAT_VERSION = 1
+PROVING_KEY_FORMAT_VERSION = 2  # 2: h_query holds the odd Lagrange points (snarkjs's)
 _HEADER = struct.Struct("<4sIIII")
-MAX_DOMAIN_SIZE = 1 << 28  # BN254 Fr has 2^28-th roots of unity (R - 1 = 2^28 * odd)
+MAX_DOMAIN_SIZE = 1 << 27  # H uses the doubled domain; Fr has 2^28-th roots of unity
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,8 @@ class VerifyingKey:
 @dataclass(frozen=True)
 class ProvingKey:
     """The prover's points for one circuit; queries are indexed by wire (l_query by
-    private wire, starting after the public ones) and h_query by power of tau."""
+    private wire, starting after the public ones) and h_query by odd point of the
+    doubled domain (``L_(2j+1)(tau) / delta``, as in a snarkjs zkey)."""
 
     vk: VerifyingKey
     beta_g1: G1Affine
@@ -100,7 +101,7 @@ def _check_shape(pk: ProvingKey) -> None:
         "gamma_abc_g1": (len(pk.vk.gamma_abc_g1), n_public + 1),
         "b_g1_query": (len(pk.b_g1_query), n_wires),
         "b_g2_query": (len(pk.b_g2_query), n_wires),
-        "h_query": (len(pk.h_query), pk.domain_size - 1),
+        "h_query": (len(pk.h_query), pk.domain_size),
         "l_query": (len(pk.l_query), n_wires - n_public - 1),
     }
     for name, (got, want) in expected.items():
@@ -165,7 +166,10 @@ def _read_header(data: bytes) -> tuple[int, int, int]:
     if magic != PROVING_KEY_MAGIC:
         raise RemoteProtocolError("not a provernet proving key: bad magic")
     if version != PROVING_KEY_FORMAT_VERSION:
-        raise RemoteProtocolError(f"proving key format version {version} is not supported")
+        raise RemoteProtocolError(
+            f"proving key format version {version} is not supported (this node reads "
+            f"version {PROVING_KEY_FORMAT_VERSION}); set the circuit up again"
+        )
     if n_wires < n_public + 1:
         raise RemoteProtocolError(f"proving key: {n_wires} wires for {n_public} public signals")
     if not 2 <= domain_size <= MAX_DOMAIN_SIZE or domain_size & (domain_size - 1):
@@ -174,7 +178,7 @@ def _read_header(data: bytes) -> tuple[int, int, int]:
 
 
 def _expected_size(n_public: int, n_wires: int, domain_size: int) -> int:
-    n_g1 = 3 + (n_public + 1) + 2 * n_wires + (domain_size - 1) + (n_wires - n_public - 1)
+    n_g1 = 3 + (n_public + 1) + 2 * n_wires + domain_size + (n_wires - n_public - 1)
     n_g2 = 3 + n_wires
     return _HEADER.size + n_g1 * G1_BYTES + n_g2 * G2_BYTES
 
@@ -198,7 +202,7 @@ def proving_key_from_bytes(data: bytes) -> ProvingKey:
         a_query=rd.g1(n_wires, "a_query"),
         b_g1_query=rd.g1(n_wires, "b_g1_query"),
         b_g2_query=rd.g2(n_wires, "b_g2_query"),
-        h_query=rd.g1(domain_size - 1, "h_query"),
+        h_query=rd.g1(domain_size, "h_query"),
         l_query=rd.g1(n_wires - n_public - 1, "l_query"),
         domain_size=domain_size,
         n_public=n_public,

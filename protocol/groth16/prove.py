@@ -22,7 +22,7 @@ from protocol.bn254.fields import R
 from protocol.bn254.types import G1Affine, G2Affine
 from protocol.errors import LocalProtocolError
 from protocol.groth16.keys import Proof, ProvingKey
-from protocol.groth16.qap import Matrices, quotient_coefficients, row_values
+from protocol.groth16.qap import Matrices, odd_point_values, row_values
 from protocol.r1cs.system import R1CS
 
 
@@ -102,10 +102,10 @@ class Prover:
             raise LocalProtocolError("witness values must be field elements in [0, R)")
 
     def msm_jobs(self, witness: Sequence[int]) -> MsmJobs:
-        """Check the witness, compute h, and describe the five MSMs."""
+        """Check the witness, compute the H scalars, and describe the five MSMs."""
         self.check_witness(witness)
         a, b, c = row_values(self.matrices, witness)
-        h = quotient_coefficients(a, b, c, self.backend)
+        h = odd_point_values(a, b, c, self.backend)
         private = witness[self.matrices.n_public + 1 :]
         return MsmJobs(
             (self._a, witness),

@@ -50,6 +50,8 @@ from protocol.bn254.pairing import pairing_check
 from protocol.bn254.types import G1Affine, G2Affine
 from protocol.errors import LocalProtocolError, RemoteProtocolError
 from protocol.groth16.qap import lagrange_at
+from protocol.groth16.zkey import parse_params
+from protocol.r1cs.binfmt import section_table
 
 PTAU_MAGIC = b"ptau"
 PTAU_VERSION = 1
@@ -120,37 +122,12 @@ def _series_sizes(power: int) -> dict[int, tuple[int, int]]:
     return sizes
 
 
-def _read_sections(data: bytes) -> dict[int, tuple[int, int]]:
-    if len(data) < 12 or bytes(data[:4]) != PTAU_MAGIC:
-        raise PtauFormatError("not a .ptau file: bad magic")
-    version, count = struct.unpack_from("<II", data, 4)
-    if version != PTAU_VERSION:
-        raise PtauFormatError(f".ptau version {version} is not supported (need {PTAU_VERSION})")
-    sections: dict[int, tuple[int, int]] = {}
-    pos = 12
-    for _ in range(count):
-        if pos + _SECTION.size > len(data):
-            raise PtauFormatError(".ptau truncated inside the section table")
-        kind, size = _SECTION.unpack_from(data, pos)
-        pos += _SECTION.size
-        if pos + size > len(data):
-            raise PtauFormatError(f".ptau section {kind} runs past the end of the file")
-        if kind in _KNOWN:
-            if kind in sections:
-                raise PtauFormatError(f".ptau section {kind} appears twice")
-            sections[kind] = (pos, size)
-        pos += size
-    if pos != len(data):
-        raise PtauFormatError(f".ptau has {len(data) - pos} trailing bytes")
-    return sections
-
-
 class PowersOfTau:
     """A parsed ``.ptau`` file; points are decoded (and curve-checked) when asked for."""
 
     def __init__(self, data: bytes) -> None:
         self.data = data
-        self.sections = _read_sections(data)
+        self.sections = section_table(data, PTAU_MAGIC, PTAU_VERSION, _KNOWN, PtauFormatError)
         missing = {HEADER, TAU_G1, TAU_G2, ALPHA_TAU_G1, BETA_TAU_G1, BETA_G2, CONTRIBUTIONS}
         missing -= self.sections.keys()
         if missing:
@@ -285,7 +262,11 @@ class PowersOfTau:
             pos += 8
             if pos + n_params > end:
                 raise PtauFormatError(f".ptau contribution {index}: parameters are truncated")
-            params = _contribution_params(bytes(self.data[pos : pos + n_params]), index)
+            params = parse_params(
+                bytes(self.data[pos : pos + n_params]),
+                f".ptau contribution {index}",
+                PtauFormatError,
+            )
             pos += n_params
             out.append(
                 Phase1Contribution(
@@ -302,29 +283,6 @@ class PowersOfTau:
         if pos != end:
             raise PtauFormatError(".ptau contributions section has trailing bytes")
         return tuple(out)
-
-
-def _contribution_params(raw: bytes, index: int) -> dict[int, bytes]:
-    """snarkjs's parameter list: sorted ``(u8 type, ...)``; 1 name and 3 beacon hash are
-    ``u8 length`` then bytes, 2 the beacon's iteration exponent is one byte."""
-    params: dict[int, bytes] = {}
-    pos, last = 0, 0
-    while pos < len(raw):
-        kind = raw[pos]
-        pos += 1
-        if kind <= last or kind not in (1, 2, 3):
-            raise PtauFormatError(f".ptau contribution {index}: bad parameter type {kind}")
-        last = kind
-        if kind == 2:
-            params[kind] = raw[pos : pos + 1]
-            pos += 1
-        else:
-            length = raw[pos] if pos < len(raw) else 0
-            params[kind] = raw[pos + 1 : pos + 1 + length]
-            pos += 1 + length
-        if pos > len(raw):
-            raise PtauFormatError(f".ptau contribution {index}: parameter {kind} is truncated")
-    return params
 
 
 # --- the algebraic check ----------------------------------------------------

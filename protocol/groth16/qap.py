@@ -5,8 +5,9 @@ holding ``n_constraints + n_public + 1`` rows. As in snarkjs, after the circuit'
 constraints come one row per public signal and one for the one-wire, each with
 ``A = that wire, B = 0, C = 0``; they make the public wires' polynomials linearly
 independent, which Groth16's soundness needs. The setup evaluates every wire's
-polynomials at tau; the prover computes the quotient
-``h = (A*B - C) / Z`` with ``Z = x^n - 1`` on the coset ``5 * <omega>``.
+polynomials at tau; the prover evaluates ``A*B - C`` on the odd points of the doubled
+domain, where the key's H points (odd Lagrange points over delta) turn it into
+``h(tau) * Z(tau) / delta`` without a division (see ``odd_point_values``).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 
 from protocol.bn254.backend import Backend
 from protocol.bn254.fields import R, fr_batch_inv, fr_inv
-from protocol.bn254.ntt import COSET_SHIFT, root_of_unity
+from protocol.bn254.ntt import root_of_unity
 from protocol.errors import LocalProtocolError
 from protocol.r1cs.system import R1CS
 
@@ -115,16 +116,24 @@ def row_values(m: Matrices, witness: Sequence[int]) -> tuple[list[int], list[int
     return a, b + [0] * pad, c + [0] * pad
 
 
-def quotient_coefficients(
+def odd_point_values(
     a: Sequence[int], b: Sequence[int], c: Sequence[int], backend: Backend
 ) -> list[int]:
-    """Coefficients of ``h = (A*B - C) / Z`` (degree < n - 1) from the row values."""
+    """``A*B - C`` at the odd points ``omega_2n^(2j+1)`` of the doubled domain, j < n.
+
+    ``A*B - C`` has degree below 2n - 1 and vanishes on the even points (the domain
+    itself), so its value at tau is ``sum_j v_j * L^(2n)_(2j+1)(tau)``: the proving key's
+    h_query holds those Lagrange points over delta (snarkjs's convention), and these
+    values are the H multi-scalar multiplication's scalars. The odd points are the coset
+    ``omega_2n * <omega_n>``: interpolate, scale coefficient i by ``omega_2n^i``, evaluate.
+    """
     n = len(a)
-    on_coset = [backend.ntt(backend.ntt(rows, inverse=True), coset=True) for rows in (a, b, c)]
-    # Z(x) = x^n - 1 is the constant shift^n - 1 on the whole coset.
-    z_inv = fr_inv((pow(COSET_SHIFT, n, R) - 1) % R)
-    h_on_coset = [(x * y - z) * z_inv % R for x, y, z in zip(*on_coset, strict=True)]
-    h = backend.ntt(h_on_coset, inverse=True, coset=True)
-    if h[-1]:
-        raise LocalProtocolError("A*B - C is not divisible by the vanishing polynomial")
-    return h[:-1]
+    shift = root_of_unity(2 * n)
+    powers = [1] * n
+    for i in range(1, n):
+        powers[i] = powers[i - 1] * shift % R
+    on_coset = []
+    for rows in (a, b, c):
+        coeffs = backend.ntt(rows, inverse=True)
+        on_coset.append(backend.ntt([x * w % R for x, w in zip(coeffs, powers, strict=True)]))
+    return [(x * y - z) % R for x, y, z in zip(*on_coset, strict=True)]

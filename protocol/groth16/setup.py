@@ -5,7 +5,8 @@ anyone who learns it can forge proofs for this circuit. ``setup`` keeps no
 reference to it; the caller drops its ``ToxicWaste`` object once the keys exist.
 The keys follow snarkjs's semantics: ``gamma_abc_g1[i] = (beta*A_i + alpha*B_i +
 C_i)(tau) / gamma`` for the one-wire and public wires, ``l_query`` the same over
-delta for the other wires, ``h_query[i] = tau^i * Z(tau) / delta``.
+delta for the other wires, and ``h_query[j] = L_(2j+1)(tau) / delta`` for the
+Lagrange basis of the doubled domain (its odd points; see ``qap.odd_point_values``).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from protocol.bn254.curve import G1, G2
 from protocol.bn254.fields import R, fr_inv
 from protocol.errors import LocalProtocolError
 from protocol.groth16.keys import ProvingKey, VerifyingKey
-from protocol.groth16.qap import domain_size, wire_evaluations
+from protocol.groth16.qap import domain_size, lagrange_at, wire_evaluations
 from protocol.r1cs.system import R1CS
 
 MIN_ENTROPY_BYTES = 32
@@ -74,23 +75,19 @@ def setup(r1cs: R1CS, toxic: ToxicWaste, backend: Backend | None = None) -> Prov
     backend = backend or get_backend()
     n = domain_size(r1cs)
     n_pub = r1cs.n_public_total
-    a, b, c, z_tau = wire_evaluations(r1cs, toxic.tau)
+    a, b, c, _ = wire_evaluations(r1cs, toxic.tau)
     gamma_inv, delta_inv = fr_inv(toxic.gamma), fr_inv(toxic.delta)
     beta, alpha = toxic.beta, toxic.alpha
     mixed = [(beta * ai + alpha * bi + ci) % R for ai, bi, ci in zip(a, b, c, strict=True)]
     ic = [m * gamma_inv % R for m in mixed[: n_pub + 1]]
     l_scalars = [m * delta_inv % R for m in mixed[n_pub + 1 :]]
-    h_scalars = []
-    acc = z_tau * delta_inv % R
-    for _ in range(n - 1):
-        h_scalars.append(acc)
-        acc = acc * toxic.tau % R
+    h_scalars = [v * delta_inv % R for v in lagrange_at(toxic.tau, 2 * n)[1::2]]
     g1_scalars = [toxic.alpha, toxic.beta, toxic.delta, *ic, *a, *b, *h_scalars, *l_scalars]
     g1 = backend.g1_fixed_base_batch(G1, g1_scalars)
     g2 = backend.g2_fixed_base_batch(G2, [toxic.beta, toxic.gamma, toxic.delta, *b])
     n_wires = r1cs.n_wires
     ic_g1, a_query, b_g1_query, h_query, l_query = _split(
-        g1[3:], [n_pub + 1, n_wires, n_wires, n - 1, n_wires - n_pub - 1]
+        g1[3:], [n_pub + 1, n_wires, n_wires, n, n_wires - n_pub - 1]
     )
     vk = VerifyingKey(g1[0], g2[0], g2[1], g2[2], ic_g1)
     return ProvingKey(

@@ -94,6 +94,37 @@ def _write_container(magic: bytes, version: int, sections: Sequence[tuple[int, b
     return b"".join(parts)
 
 
+def section_table(
+    data: bytes, magic: bytes, version: int, known: set[int], error: type[Exception]
+) -> dict[int, tuple[int, int]]:
+    """The ``(offset, size)`` of each known section of a snarkjs binary file (``.ptau``,
+    ``.zkey``); unknown section types are skipped, a known one twice, a bad magic or
+    version, truncation and trailing bytes raise ``error``."""
+    name = magic.decode()
+    if len(data) < 12 or bytes(data[:4]) != magic:
+        raise error(f"not a .{name} file: bad magic")
+    found_version, count = struct.unpack_from("<II", data, 4)
+    if found_version != version:
+        raise error(f".{name} version {found_version} is not supported (need {version})")
+    sections: dict[int, tuple[int, int]] = {}
+    pos = 12
+    for _ in range(count):
+        if pos + 12 > len(data):
+            raise error(f".{name} truncated inside the section table")
+        kind, size = struct.unpack_from("<IQ", data, pos)
+        pos += 12
+        if pos + size > len(data):
+            raise error(f".{name} section {kind} runs past the end of the file")
+        if kind in known:
+            if kind in sections:
+                raise error(f".{name} section {kind} appears twice")
+            sections[kind] = (pos, size)
+        pos += size
+    if pos != len(data):
+        raise error(f".{name} has {len(data) - pos} trailing bytes")
+    return sections
+
+
 def _read_container(
     data: bytes, magic: bytes, version: int, allowed: set[int]
 ) -> dict[int, _Reader]:

@@ -13,7 +13,7 @@ from protocol.groth16.qap import (
     Matrices,
     domain_size,
     lagrange_at,
-    quotient_coefficients,
+    odd_point_values,
     row_values,
     wire_evaluations,
 )
@@ -42,16 +42,21 @@ def test_lagrange_basis() -> None:
     ("r1cs", "witness"),
     [(cubic(), cubic_witness(7)), (product_sum(4), product_sum_witness(9, R - 2, 4))],
 )
-def test_quotient_identity(r1cs: R1CS, witness: list[int]) -> None:
-    a_tau, b_tau, c_tau, z_tau = wire_evaluations(r1cs, TAU)
+def test_odd_point_values_interpolate_a_b_minus_c(r1cs: R1CS, witness: list[int]) -> None:
+    a_tau, b_tau, c_tau, _ = wire_evaluations(r1cs, TAU)
     a, b, c = row_values(Matrices.from_r1cs(r1cs), witness)
-    h = quotient_coefficients(a, b, c, get_backend("pure"))
-    assert len(h) == domain_size(r1cs) - 1
-    h_tau = sum(hi * pow(TAU, i, R) for i, hi in enumerate(h)) % R
+    values = odd_point_values(a, b, c, get_backend("pure"))
+    n = domain_size(r1cs)
+    assert len(values) == n
+    odd = lagrange_at(TAU, 2 * n)[1::2]
+    at_tau = sum(v * lj for v, lj in zip(values, odd, strict=True)) % R
     at = sum(w * x for w, x in zip(witness, a_tau, strict=True)) % R
     bt = sum(w * x for w, x in zip(witness, b_tau, strict=True)) % R
     ct = sum(w * x for w, x in zip(witness, c_tau, strict=True)) % R
-    assert (at * bt - ct) % R == h_tau * z_tau % R
+    assert (at * bt - ct) % R == at_tau
+    # A witness that breaks a constraint is refused before any value is computed.
+    with pytest.raises(LocalProtocolError, match="violates constraint"):
+        row_values(Matrices.from_r1cs(r1cs), [witness[0], *witness[1:-1], witness[-1] + 1])
 
 
 def test_public_rows_make_public_polynomials_independent() -> None:
