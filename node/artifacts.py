@@ -6,6 +6,8 @@ A circuit directory (``provernet circuit compile``) holds:
 - ``circuit.bin`` — the compiled, quantized model (protocol.zkml's own format);
 - ``circuit.r1cs`` — the constraint system in circom's binary format;
 - ``proving_key.bin`` and ``verification_key.json`` — after ``circuit setup``;
+- ``ceremony.zkey`` — for a setup from a phase 1, the ceremony's current key in
+  snarkjs's format (the two keys above are derived from it);
 - ``manifest.json`` — format versions, every file's sha256 and size, quantization
   parameters, constraint count, public-signal layout, and the accuracy report.
 
@@ -132,11 +134,16 @@ class CircuitDir:
         """Write the manifest."""
         write_json(self.path / MANIFEST, self.manifest)
 
-    def record_setup(self, pk: ProvingKey, backend: str, seconds: float | None = None) -> None:
-        """Write a single-party setup's proving and verification keys and record it."""
+    def record_keys(self, pk: ProvingKey) -> None:
+        """Write the proving and verification keys (the manifest is not yet saved)."""
         self.record("proving_key", PROVING_KEY_FILE, g16keys.proving_key_to_bytes(pk))
         vk_json = json.dumps(snarkjs.vk_to_json(pk.vk), indent=2).encode() + b"\n"
         self.record("verification_key", VERIFICATION_KEY_FILE, vk_json)
+
+    def record_setup(self, pk: ProvingKey, backend: str, seconds: float | None = None) -> None:
+        """Write a single-party setup's proving and verification keys and record it."""
+        self.record_keys(pk)
+        self.manifest["files"].pop("zkey", None)
         setup: dict[str, Any] = {
             "kind": "single-party",
             "trusted": "whoever ran this setup must have discarded its toxic waste",

@@ -20,6 +20,7 @@ from typing import Any
 from node import artifacts as art
 from node import model_io
 from node.artifacts import CircuitDir
+from node.ceremony_cli import setup_from_ptau
 from node.exit_codes import (
     ARTIFACT_MISMATCH,
     FAILED,
@@ -197,6 +198,14 @@ def cmd_setup(args: argparse.Namespace) -> int:
             USAGE,
         )
     r1cs = _load_r1cs(cdir)
+    if args.ptau:
+        key = setup_from_ptau(cdir, r1cs, Path(args.ptau))
+        human = (
+            f"started {cdir.path}'s ceremony from {args.ptau}: add contributions with "
+            "`provernet ceremony contribute DIR`, close it with `provernet ceremony beacon`"
+        )
+        del key
+        return _emit(args, _info_object(cdir), human)
     with pool_for(args.backend, r1cs.n_constraints) as pool:
         backend = pool.backend
         stage = _Stage(
@@ -445,6 +454,12 @@ def add_circuit_commands(groups: argparse._SubParsersAction[argparse.ArgumentPar
     p = sub.add_parser("setup", help="run the circuit-specific Groth16 setup")
     p.add_argument("dir", metavar="DIR")
     p.add_argument("--force", action="store_true", help="replace existing keys")
+    p.add_argument(
+        "--ptau",
+        metavar="POT.ptau",
+        help="start a phase-2 ceremony from this phase 1 (without it: a single-party "
+        "setup whose runner could forge proofs — for local experiments only)",
+    )
     p.add_argument(
         "--backend",
         choices=available_backends(),

@@ -26,6 +26,10 @@ GROUPS: dict[str, tuple[str, str]] = {
         "offline circuit toolchain (no node needed)",
         "node.circuit_cli:add_circuit_commands",
     ),
+    "ceremony": (
+        "trusted-setup ceremonies: phase-1 files, contributions, verification",
+        "node.ceremony_cli:add_ceremony_commands",
+    ),
     "node": ("set up and run a provernet node", "node.cli:add_node_commands"),
     "stake": ("the prover stake in ProverStaking", "node.node_cli:add_stake_commands"),
     "job": ("request proofs: submit jobs and follow them", "node.job_cli:add_job_commands"),
