@@ -118,7 +118,8 @@ def cmd_ptau_verify(args: argparse.Namespace) -> int:
 # ----------------------------------------------------------------------------- phase 2
 
 
-def _load(cdir: CircuitDir) -> tuple[R1CS, ZKey]:
+def _ceremony_setup(cdir: CircuitDir) -> dict[str, Any]:
+    """The manifest's record of ``cdir``'s ceremony; a directory without one is refused."""
     setup = cdir.manifest.get("setup") or {}
     if setup.get("kind") != "ceremony":
         raise CliError(
@@ -126,12 +127,15 @@ def _load(cdir: CircuitDir) -> tuple[R1CS, ZKey]:
             "(`provernet circuit setup DIR --ptau POT.ptau`)",
             USAGE,
         )
-    r1cs = binfmt.r1cs_from_bytes(cdir.read_checked("r1cs"))
+    return dict(setup)
+
+
+def _load_key(cdir: CircuitDir) -> ZKey:
+    _ceremony_setup(cdir)
     try:
-        key = zkey_from_bytes(cdir.read_checked("zkey"))
+        return zkey_from_bytes(cdir.read_checked("zkey"))
     except RemoteProtocolError as exc:
         raise CliError(f"{cdir.path / ZKEY_FILE} is corrupt: {exc}", ARTIFACT_MISMATCH) from None
-    return r1cs, key
 
 
 def record_ceremony(cdir: CircuitDir, key: ZKey, phase1: dict[str, Any] | None = None) -> None:
@@ -165,27 +169,21 @@ def _contribution_object(index: int, c: Any) -> dict[str, Any]:
     return obj
 
 
-def setup_from_ptau(cdir: CircuitDir, r1cs: R1CS, ptau_path: Path) -> ZKey:
+def setup_from_ptau(cdir: CircuitDir, r1cs: R1CS, ptau_path: Path) -> None:
     """Start ``cdir``'s ceremony from the phase 1 at ``ptau_path`` (checked first)."""
     ptau = _read_ptau(ptau_path)
-    n = domain_size(r1cs)
-    if n > 1 << ptau.power:
-        raise CliError(
-            f"the circuit needs a phase 1 of power {n.bit_length() - 1} or more; "
-            f"{ptau_path} has power {ptau.power}",
-            USAGE,
-        )
-    report = _check_ptau(ptau, ptau_path, [n, 2 * n])
     try:
-        key = phase2.initial_zkey(r1cs, ptau, progress=_progress)
+        phase2.check_fits(r1cs, ptau)  # before the phase-1 check, which takes a while
     except LocalProtocolError as exc:
-        raise CliError(str(exc), USAGE) from None
+        raise CliError(f"{ptau_path}: {exc}", USAGE) from None
+    n = domain_size(r1cs)
+    report = _check_ptau(ptau, ptau_path, [n, 2 * n])
+    key = phase2.initial_zkey(r1cs, ptau, progress=_progress)
     record_ceremony(cdir, key, _phase1_object(ptau_path, ptau, report))
-    return key
 
 
 def _ensure_open(cdir: CircuitDir) -> None:
-    if (cdir.manifest.get("setup") or {}).get("status") == "final":
+    if _ceremony_setup(cdir).get("status") == "final":
         raise CliError(f"{cdir.path}'s ceremony is final (a beacon closed it)", USAGE)
 
 
@@ -193,7 +191,7 @@ def cmd_contribute(args: argparse.Namespace) -> int:
     """Add one contribution with fresh OS entropy."""
     cdir = CircuitDir.open(Path(args.dir))
     _ensure_open(cdir)
-    _, key = _load(cdir)
+    key = _load_key(cdir)
     key = phase2.contribute(key, os.urandom(64), name=args.name, progress=_progress)
     record_ceremony(cdir, key)
     made = _contribution_object(len(key.contributions), key.contributions[-1])
@@ -208,7 +206,7 @@ def cmd_beacon(args: argparse.Namespace) -> int:
     """Close the ceremony with a contribution derived from public randomness."""
     cdir = CircuitDir.open(Path(args.dir))
     _ensure_open(cdir)
-    _, key = _load(cdir)
+    key = _load_key(cdir)
     try:
         value = bytes.fromhex(args.beacon)
         key = phase2.beacon(key, value, args.iterations_exp, name=args.name, progress=_progress)
@@ -224,10 +222,11 @@ def cmd_beacon(args: argparse.Namespace) -> int:
 def cmd_verify(args: argparse.Namespace) -> int:
     """Verify every contribution from phase 1 to the current key."""
     cdir = CircuitDir.open(Path(args.dir))
-    r1cs, key = _load(cdir)
+    key = _load_key(cdir)
+    r1cs = binfmt.r1cs_from_bytes(cdir.read_checked("r1cs"))
     ptau_path = Path(args.ptau)
     ptau = _read_ptau(ptau_path)
-    recorded = ((cdir.manifest.get("setup") or {}).get("phase1") or {}).get("sha256")
+    recorded = (_ceremony_setup(cdir).get("phase1") or {}).get("sha256")
     if recorded and recorded != sha256_hex(bytes(ptau.data)):
         raise CliError(
             f"{ptau_path} is not the phase 1 this ceremony started from (sha256 {recorded})",
@@ -263,8 +262,7 @@ def _line(c: dict[str, Any]) -> str:
 def cmd_show(args: argparse.Namespace) -> int:
     """Show the ceremony's contributors, hashes and status (nothing is verified)."""
     cdir = CircuitDir.open(Path(args.dir))
-    _load(cdir)
-    setup = cdir.manifest["setup"]
+    setup = _ceremony_setup(cdir)
     phase1 = setup.get("phase1") or {}
     obj = {"dir": str(cdir.path)} | setup
     lines = [
@@ -288,7 +286,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_import(args: argparse.Namespace) -> int:
     """Take a .zkey contributed to elsewhere (snarkjs or another node) as the current key."""
     cdir = CircuitDir.open(Path(args.dir))
-    r1cs, current = _load(cdir)
+    current = _load_key(cdir)
     path = Path(args.zkey)
     try:
         key = zkey_from_bytes(path.read_bytes())
@@ -304,7 +302,6 @@ def cmd_import(args: argparse.Namespace) -> int:
             "contribution(s): it was contributed to from another state (rebase on the latest)",
             ARTIFACT_MISMATCH,
         )
-    del r1cs
     record_ceremony(cdir, key)
     added = len(key.contributions) - len(current.contributions)
     human = (

@@ -199,12 +199,11 @@ def cmd_setup(args: argparse.Namespace) -> int:
         )
     r1cs = _load_r1cs(cdir)
     if args.ptau:
-        key = setup_from_ptau(cdir, r1cs, Path(args.ptau))
+        setup_from_ptau(cdir, r1cs, Path(args.ptau))
         human = (
             f"started {cdir.path}'s ceremony from {args.ptau}: add contributions with "
             "`provernet ceremony contribute DIR`, close it with `provernet ceremony beacon`"
         )
-        del key
         return _emit(args, _info_object(cdir), human)
     with pool_for(args.backend, r1cs.n_constraints) as pool:
         backend = pool.backend

@@ -30,7 +30,7 @@ from zksnake._algebra import ec_bn254, polynomial_bn254
 from protocol.bn254.curve import G1, G2, g1_is_on_curve, g2_is_on_curve
 from protocol.bn254.fields import R as R_ORDER
 from protocol.bn254.fixed_base import g1_fixed_base_batch, g2_fixed_base_batch
-from protocol.bn254.ntt import COSET_SHIFT, root_of_unity
+from protocol.bn254.ntt import COSET_SHIFT, root_of_unity, scale_by_powers
 from protocol.bn254.types import Fq2, G1Affine, G2Affine
 from protocol.errors import LocalProtocolError
 
@@ -130,10 +130,10 @@ class ZksnakeBackend:
         n = len(values)
         root_of_unity(n)  # raises LocalProtocolError unless n is a usable power of two
         if not inverse:
-            xs = _scale_by_powers(values, COSET_SHIFT) if coset else [v % R_ORDER for v in values]
+            xs = scale_by_powers(values, COSET_SHIFT) if coset else [v % R_ORDER for v in values]
             return list(polynomial_bn254.fft(xs, n))
         out = list(polynomial_bn254.ifft([v % R_ORDER for v in values], n))
-        return _scale_by_powers(out, pow(COSET_SHIFT, -1, R_ORDER)) if coset else out
+        return scale_by_powers(out, pow(COSET_SHIFT, -1, R_ORDER)) if coset else out
 
     def g1_fixed_base_batch(self, base: G1Affine, scalars: Sequence[int]) -> list[G1Affine]:
         return g1_fixed_base_batch(base, scalars)
@@ -150,14 +150,6 @@ def native_msm_g1(points: list[Any], scalars: list[int]) -> G1Affine:
 def native_msm_g2(points: list[Any], scalars: list[int]) -> G2Affine:
     """``sum(k_i * Q_i)`` over arkworks points with reduced scalars (None when empty)."""
     return g2_value(ec_bn254.multiscalar_mul_g2(points, scalars)) if points else None
-
-
-def _scale_by_powers(values: Sequence[int], factor: int) -> list[int]:
-    out, power = [], 1
-    for v in values:
-        out.append(v * power % R_ORDER)
-        power = power * factor % R_ORDER
-    return out
 
 
 def _check_same_curve() -> None:

@@ -90,7 +90,8 @@ def intt(values: Sequence[int], omega: int) -> list[int]:
     return _transform(values, pow(omega, -1, R), pow(n, -1, R))
 
 
-def _scale_by_powers(values: Sequence[int], factor: int) -> list[int]:
+def scale_by_powers(values: Sequence[int], factor: int) -> list[int]:
+    """``values[i] * factor^i`` mod R."""
     out = [0] * len(values)
     power = 1
     for i, v in enumerate(values):
@@ -104,11 +105,11 @@ def coset_ntt(values: Sequence[int], omega: int, shift: int = COSET_SHIFT) -> li
     omega = _check_root(omega, len(values), "coset_ntt")
     if shift % R == 0:
         raise LocalProtocolError("coset_ntt: shift must be non-zero")
-    return _transform(_scale_by_powers(values, shift % R), omega)
+    return _transform(scale_by_powers(values, shift % R), omega)
 
 
 def coset_intt(values: Sequence[int], omega: int, shift: int = COSET_SHIFT) -> list[int]:
     """Coefficients of the polynomial whose evaluations at ``shift * omega^i`` are ``values``."""
     if shift % R == 0:
         raise LocalProtocolError("coset_intt: shift must be non-zero")
-    return _scale_by_powers(intt(values, omega), pow(shift, -1, R))
+    return scale_by_powers(intt(values, omega), pow(shift, -1, R))

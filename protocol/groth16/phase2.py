@@ -47,6 +47,7 @@ from protocol.groth16.ptau import (
     PowersOfTau,
 )
 from protocol.groth16.qap import domain_size
+from protocol.groth16.setup import derive_scalar
 from protocol.groth16.zkey import BEACON, CONTRIBUTOR, MAX_NAME_BYTES, Phase2Contribution, ZKey
 from protocol.r1cs.system import R1CS
 
@@ -243,10 +244,9 @@ def _sum_g2(terms: list[tuple[G2Affine, int]]) -> G2Affine:
     return msm_g2([p for p, _ in terms], [k for _, k in terms])
 
 
-def initial_zkey(r1cs: R1CS, ptau: PowersOfTau, *, progress: Progress | None = None) -> ZKey:
-    """The circuit's key before any contribution (delta = gamma = 1), from a prepared
-    phase 1 of power at least the circuit's (see the module docstring)."""
-    report = progress or (lambda _stage, _done, _total: None)
+def check_fits(r1cs: R1CS, ptau: PowersOfTau) -> None:
+    """Raise LocalProtocolError, saying what to use instead, unless ``ptau`` can start
+    ``r1cs``'s phase 2 (cheap: only the header is read)."""
     n = domain_size(r1cs)
     if n > 1 << ptau.power:
         raise LocalProtocolError(
@@ -263,6 +263,14 @@ def initial_zkey(r1cs: R1CS, ptau: PowersOfTau, *, progress: Progress | None = N
             "the phase-1 file is not prepared for phase 2 (no Lagrange basis): "
             "prepare it first (snarkjs powersoftau prepare phase2)"
         )
+
+
+def initial_zkey(r1cs: R1CS, ptau: PowersOfTau, *, progress: Progress | None = None) -> ZKey:
+    """The circuit's key before any contribution (delta = gamma = 1), from a prepared
+    phase 1 of power at least the circuit's (see the module docstring)."""
+    report = progress or (lambda _stage, _done, _total: None)
+    check_fits(r1cs, ptau)
+    n = domain_size(r1cs)
     n_pub, n_vars = r1cs.n_public_total, r1cs.n_wires
     report("reading the phase-1 Lagrange bases", 1, 4)
     tau1 = ptau.lagrange_g1(LAGRANGE_TAU_G1, n)
@@ -377,7 +385,6 @@ def _apply(
     kind: int,
     beacon_hash: bytes = b"",
     iterations_exp: int = 0,
-    backend: Backend,
     progress: Progress | None,
 ) -> ZKey:
     report = progress or (lambda _stage, _done, _total: None)
@@ -390,9 +397,9 @@ def _apply(
     delta_g2 = g2_mul(key.delta_g2, x)
     inverse = pow(x, -1, R)
     report("rescaling C", 1, 3)
-    c = _scale(key.c, inverse, backend)
+    c = _scale(key.c, inverse)
     report("rescaling H", 2, 3)
-    h = _scale(key.h, inverse, backend)
+    h = _scale(key.h, inverse)
     report("done", 3, 3)
     record = Phase2Contribution(
         delta_after=delta_g1,
@@ -415,29 +422,15 @@ def _apply(
     )
 
 
-def _scale(points: Sequence[G1Affine], k: int, backend: Backend) -> tuple[G1Affine, ...]:
-    """Every point times ``k``."""
-    del backend  # one scalar times many points: no backend has a batch for it yet
+def _scale(points: Sequence[G1Affine], k: int) -> tuple[G1Affine, ...]:
+    """Every point times ``k`` (one scalar, many points: no backend batches this yet)."""
     return tuple(g1_mul(p, k) for p in points)
-
-
-def _secret_from_entropy(entropy: bytes, label: bytes) -> int:
-    """A scalar in [2, R) from at least 32 bytes of entropy."""
-    if len(entropy) < 32:
-        raise LocalProtocolError("need at least 32 bytes of entropy")
-    counter = 0
-    while True:
-        digest = hashlib.sha512(b"provernet/phase2/" + label + bytes([counter]) + entropy).digest()
-        value = int.from_bytes(digest, "big") % R
-        if value > 1:
-            return value
-        counter += 1
 
 
 def contribution_secret(entropy: bytes) -> int:
     """The secret ``contribute`` derives from ``entropy``; nothing but a test of what a
     kept secret allows has a use for it."""
-    return _secret_from_entropy(entropy, b"x")
+    return derive_scalar(b"provernet/phase2/x", entropy, 2)
 
 
 def contribute(
@@ -445,20 +438,18 @@ def contribute(
     entropy: bytes,
     *,
     name: str = "",
-    backend: Backend | None = None,
     progress: Progress | None = None,
 ) -> ZKey:
     """``key`` with one more contribution whose secret is derived from ``entropy``
     (pass ``os.urandom(64)``; the secret exists only inside this call)."""
     x = contribution_secret(entropy)
-    g1_s = g1_mul(G1, _secret_from_entropy(entropy, b"s"))
+    g1_s = g1_mul(G1, derive_scalar(b"provernet/phase2/s", entropy, 2))
     return _apply(
         key,
         x,
         g1_s,
         name=name,
         kind=CONTRIBUTOR,
-        backend=backend or get_backend(),
         progress=progress,
     )
 
@@ -469,7 +460,6 @@ def beacon(
     iterations_exp: int,
     *,
     name: str = "",
-    backend: Backend | None = None,
     progress: Progress | None = None,
 ) -> ZKey:
     """``key`` with the final, public contribution derived from ``beacon_hash``."""
@@ -484,7 +474,6 @@ def beacon(
         kind=BEACON,
         beacon_hash=beacon_hash,
         iterations_exp=iterations_exp,
-        backend=backend or get_backend(),
         progress=progress,
     )
 

@@ -35,7 +35,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from protocol.bn254.backend import Backend, get_backend
-from protocol.bn254.curve import G1, G2, g2_in_subgroup
+from protocol.bn254.curve import G1, G2, g1_neg, g2_in_subgroup
 from protocol.bn254.encoding import (
     G1_BYTES,
     G2_BYTES,
@@ -50,6 +50,7 @@ from protocol.bn254.pairing import pairing_check
 from protocol.bn254.types import G1Affine, G2Affine
 from protocol.errors import LocalProtocolError, RemoteProtocolError
 from protocol.groth16.qap import lagrange_at
+from protocol.groth16.setup import derive_scalar
 from protocol.groth16.zkey import parse_params
 from protocol.r1cs.binfmt import section_table
 
@@ -334,10 +335,6 @@ def _consecutive_g2(
     return low, backend.msm_g2(backend.load_g2(points[1:]), rs)
 
 
-def _neg_g1(p: G1Affine) -> G1Affine:
-    return None if p is None else (p[0], (P - p[1]) % P)
-
-
 def check_powers(
     ptau: PowersOfTau,
     *,
@@ -371,20 +368,20 @@ def check_powers(
         raise PtauCheckError("alpha or beta is zero")
     report("tau G1 powers", 1, steps)
     low, high = _consecutive_g1(backend, tau_g1, rng.take(2 * n - 2))
-    if not pairing_check([(low, tau2), (_neg_g1(high), G2)]):
+    if not pairing_check([(low, tau2), (g1_neg(high), G2)]):
         raise PtauCheckError("tau G1 points are not consecutive powers of tau")
     report("tau G2 powers", 2, steps)
     low2, high2 = _consecutive_g2(backend, tau_g2, rng.take(n - 1))
     if low2 is None or high2 is None or not (g2_in_subgroup(low2) and g2_in_subgroup(high2)):
         raise PtauCheckError("a tau G2 point is not in G2")
-    if not pairing_check([(tau1, low2), (_neg_g1(G1), high2)]):
+    if not pairing_check([(tau1, low2), (g1_neg(G1), high2)]):
         raise PtauCheckError("tau G2 points are not the powers of the same tau")
     for step, (name, series) in enumerate((("alpha", alpha), ("beta", beta)), start=3):
         report(f"{name} tau G1 powers", step, steps)
         low, high = _consecutive_g1(backend, series, rng.take(n - 1))
-        if not pairing_check([(low, tau2), (_neg_g1(high), G2)]):
+        if not pairing_check([(low, tau2), (g1_neg(high), G2)]):
             raise PtauCheckError(f"{name} tau G1 points are not {name} times powers of tau")
-    if not pairing_check([(beta[0], G2), (_neg_g1(G1), beta_g2)]):
+    if not pairing_check([(beta[0], G2), (g1_neg(G1), beta_g2)]):
         raise PtauCheckError("beta G1 and beta G2 differ")
     checked: tuple[int, ...] = ()
     if ptau.prepared:
@@ -465,21 +462,9 @@ class Phase1Secret:
     @classmethod
     def from_entropy(cls, entropy: bytes) -> Phase1Secret:
         """Derive the scalars from at least 32 bytes of entropy."""
-        if len(entropy) < 32:
-            raise LocalProtocolError("need at least 32 bytes of entropy")
-        values = []
-        for name in ("tau", "alpha", "beta"):
-            counter = 0
-            while True:
-                digest = hashlib.sha512(
-                    b"provernet/ptau/secret/v1/" + name.encode() + bytes([counter]) + entropy
-                ).digest()
-                value = int.from_bytes(digest, "big") % R
-                if value > 1:
-                    break
-                counter += 1
-            values.append(value)
-        return cls(*values)
+        label = b"provernet/ptau/secret/v1/"
+        names = ("tau", "alpha", "beta")
+        return cls(*(derive_scalar(label + name.encode(), entropy, 2) for name in names))
 
 
 def _section(kind: int, payload: bytes) -> bytes:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from protocol.bn254.backend import Backend
 from protocol.bn254.fields import R, fr_batch_inv, fr_inv
-from protocol.bn254.ntt import root_of_unity
+from protocol.bn254.ntt import root_of_unity, scale_by_powers
 from protocol.errors import LocalProtocolError
 from protocol.r1cs.system import R1CS
 
@@ -127,13 +127,8 @@ def odd_point_values(
     values are the H multi-scalar multiplication's scalars. The odd points are the coset
     ``omega_2n * <omega_n>``: interpolate, scale coefficient i by ``omega_2n^i``, evaluate.
     """
-    n = len(a)
-    shift = root_of_unity(2 * n)
-    powers = [1] * n
-    for i in range(1, n):
-        powers[i] = powers[i - 1] * shift % R
-    on_coset = []
-    for rows in (a, b, c):
-        coeffs = backend.ntt(rows, inverse=True)
-        on_coset.append(backend.ntt([x * w % R for x, w in zip(coeffs, powers, strict=True)]))
+    shift = root_of_unity(2 * len(a))
+    on_coset = [
+        backend.ntt(scale_by_powers(backend.ntt(rows, inverse=True), shift)) for rows in (a, b, c)
+    ]
     return [(x * y - z) % R for x, y, z in zip(*on_coset, strict=True)]

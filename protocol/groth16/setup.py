@@ -53,19 +53,23 @@ class ToxicWaste:
 
         Production callers pass ``os.urandom(64)``; only tests pass a fixed seed.
         """
-        if len(entropy) < MIN_ENTROPY_BYTES:
-            raise LocalProtocolError(f"need at least {MIN_ENTROPY_BYTES} bytes of entropy")
         names = ("tau", "alpha", "beta", "gamma", "delta")
-        return cls(**{name: _derive(entropy, name) for name in names})
+        return cls(**{name: derive_scalar(_LABEL + name.encode(), entropy) for name in names})
 
 
-def _derive(entropy: bytes, name: str) -> int:
-    # 512-bit hash outputs reduced mod R: bias below 2^-250. Zero is skipped.
+def derive_scalar(label: bytes, entropy: bytes, minimum: int = 1) -> int:
+    """A secret scalar in ``[minimum, R)`` from ``entropy`` (at least 32 bytes) under ``label``.
+
+    512-bit hash outputs reduced mod R: bias below 2^-250; values below ``minimum`` are
+    skipped with the next counter byte.
+    """
+    if len(entropy) < MIN_ENTROPY_BYTES:
+        raise LocalProtocolError(f"need at least {MIN_ENTROPY_BYTES} bytes of entropy")
     counter = 0
     while True:
-        digest = hashlib.sha512(_LABEL + name.encode() + bytes([counter]) + entropy).digest()
+        digest = hashlib.sha512(label + bytes([counter]) + entropy).digest()
         value = int.from_bytes(digest, "big") % R
-        if value:
+        if value >= minimum:
             return value
         counter += 1
 
