@@ -227,23 +227,47 @@ def catch_up_clock(anvil: AnvilProcess) -> None:
         rpc_call(anvil.rpc_url, "evm_setTime", [now])
 
 
+class Miner:
+    """Mines a block a second on anvil, except while ``paused``."""
+
+    def __init__(self, anvil: AnvilProcess) -> None:
+        self.anvil, self.lock, self.on = anvil, threading.Lock(), True
+
+    def mine_now(self) -> None:
+        """Mine one block unless paused."""
+        with self.lock:
+            if self.on:
+                rpc_call(self.anvil.rpc_url, "evm_mine")
+
+    @contextmanager
+    def paused(self) -> Iterator[None]:
+        """No block from this miner meanwhile (a block being mined is finished first)."""
+        with self.lock:
+            self.on = False
+        try:
+            yield
+        finally:
+            with self.lock:
+                self.on = True
+
+
 @contextmanager
-def blocks_every_second(anvil: AnvilProcess) -> Iterator[None]:
+def blocks_every_second(anvil: AnvilProcess) -> Iterator[Miner]:
     """Mine a block a second, as a live chain does (an automining anvil idles between
     transactions, and JobMarket judges deadlines by the latest block's time)."""
-    stop = threading.Event()
+    stop, miner = threading.Event(), Miner(anvil)
 
     def mine() -> None:
         while not stop.wait(1.0):
-            rpc_call(anvil.rpc_url, "evm_mine")
+            miner.mine_now()
 
-    miner = threading.Thread(target=mine, daemon=True)
-    miner.start()
+    thread = threading.Thread(target=mine, daemon=True)
+    thread.start()
     try:
-        yield
+        yield miner
     finally:
         stop.set()
-        miner.join()
+        thread.join()
 
 
 @contextmanager

@@ -1,11 +1,12 @@
 """A requester killed mid-job (SIGKILL) and restarted still gets the result, once.
 
 alice submits a job to bob (two real daemons on the session anvil, a block a
-second) and is killed twice. First the moment JobMarket shows the job awarded: her
-awardJob may be mined but not yet marked in her journal, her input not yet sent;
-the restarted daemon reconciles the award and delivers the stored input. Then the
-moment her store says the input was delivered: she stays down until bob's proof is
-accepted on-chain, so she learns the result only by replaying the chain from her
+second) and is killed twice. First the moment her awardJob is mined: she may not have
+marked it in her journal nor sent her input; the restarted daemon reconciles the
+award and delivers the stored input. Then the moment her store says the input was
+delivered. Blocks are mined by hand between the two (the award, then none), so bob's
+acceptance and proof cannot land before she is down; she stays down until bob's proof
+is accepted on-chain, so she learns the result only by replaying the chain from her
 stored cursor. ``job result`` shows the outputs and the create, award and proof
 transactions; the chain shows one job, one award and one payment to bob.
 """
@@ -14,17 +15,20 @@ from __future__ import annotations
 
 import signal
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
-from node.anvil import AnvilProcess
+from node.anvil import AnvilProcess, rpc_call
 from node.chain.client import Web3Chain
 from node.chain.deploy import Deployment
 from node.chain.types import JobStatus
 from node.keys import dev_account
 from tests.node.daemon.harness import (
     Home,
+    blocks_every_second,
     cli_json,
     market,
     submit_job,
@@ -46,6 +50,22 @@ def poll_store(home: Home, states: tuple[str, ...], timeout_s: float) -> str:
     return state
 
 
+def pool_size(anvil: AnvilProcess) -> int:
+    """How many transactions wait in anvil's pool."""
+    return int(rpc_call(anvil.rpc_url, "txpool_status")["pending"], 16)
+
+
+@contextmanager
+def manual_mining(anvil: AnvilProcess) -> Iterator[None]:
+    """Transactions wait in the pool meanwhile (mined by ``evm_mine``); mined after."""
+    rpc_call(anvil.rpc_url, "evm_setAutomine", [False])
+    try:
+        yield
+    finally:
+        rpc_call(anvil.rpc_url, "evm_setAutomine", [True])
+        rpc_call(anvil.rpc_url, "evm_mine")
+
+
 def test_a_requester_killed_at_the_award_and_while_proving_still_gets_the_result(
     anvil: AnvilProcess,
     deployment: tuple[Deployment, Path],
@@ -57,7 +77,12 @@ def test_a_requester_killed_at_the_award_and_while_proving_still_gets_the_result
     deployed, path = deployment
     chain = Web3Chain.open(anvil.rpc_url, deployed, dev_account(0))
     start = chain.block_number() + 1
-    with market(tmp_path, anvil, path, capsys, ["alice", "bob"], first_account=ALICE) as homes:
+    with (
+        market(
+            tmp_path, anvil, path, capsys, ["alice", "bob"], first_account=ALICE, live_chain=False
+        ) as homes,
+        blocks_every_second(anvil) as miner,
+    ):
         alice, bob = homes["alice"], homes["bob"]
         logs = lambda: f"{alice.log()}\n{bob.log()}"  # noqa: E731
         model = cli_json(alice, capsys, "model", "register", str(gemm_onnx), "--name", "gemm")
@@ -67,15 +92,20 @@ def test_a_requester_killed_at_the_award_and_while_proving_still_gets_the_result
         status = lambda: cli_json(alice, capsys, "job", "status", str(submitted["id"]))  # noqa: E731
         job_id = wait_for(lambda: status()["job_id"], 30, "the job created")
         on_chain = lambda: chain.get_job(job_id).status  # noqa: E731
-        # 1. The moment awardJob is mined: alice may not have marked it nor sent the input.
-        wait_for(lambda: on_chain() is not JobStatus.OPEN, 60, f"the award\n{logs()}")
-        alice.stop(signal.SIGKILL)
-        killed_at_award = alice.job_state("requester")
-        alice.start()
-        # 2. The input is with bob: alice is away while his proof lands, and replays it.
-        poll_store(alice, ("input delivered", "proven"), 60)
-        alice.stop(signal.SIGKILL)
-        delivered = alice.job_state("requester")
+        # Blocks are mined by hand from here: alice's awardJob waits in the pool, and once
+        # it is mined nothing more lands until she is down (bob cannot accept nor prove).
+        with miner.paused(), manual_mining(anvil):
+            wait_for(lambda: pool_size(anvil) > 0, 60, f"alice's awardJob\n{logs()}")
+            rpc_call(anvil.rpc_url, "evm_mine")
+            assert on_chain() is JobStatus.AWARDED
+            # 1. The moment awardJob is mined: alice may not have marked it nor sent the input.
+            alice.stop(signal.SIGKILL)
+            killed_at_award = alice.job_state("requester")
+            alice.start()
+            # 2. The input is with bob: alice is away while his proof lands, and replays it.
+            poll_store(alice, ("input delivered",), 60)
+            alice.stop(signal.SIGKILL)
+            delivered = alice.job_state("requester")
         wait_for(lambda: on_chain() is JobStatus.FULFILLED, 60, f"bob's proof\n{bob.log()}")
         alice.start()
         wait_until_up(alice, capsys)
