@@ -191,6 +191,22 @@ class _LocalSide:
     def g2_fixed_base_batch(self, base: G2Affine, scalars: Sequence[int]) -> list[G2Affine]:
         return self.inner.g2_fixed_base_batch(base, scalars)
 
+    def pairing_check(self, pairs: Sequence[tuple[G1Affine, G2Affine]]) -> bool:
+        return self.inner.pairing_check(pairs)
+
+    def scale_g1(self, points: Sequence[G1Affine], k: int) -> list[G1Affine]:
+        return self.inner.scale_g1(points, k)
+
+    def group_sums_g1(
+        self, points: Sequence[G1Affine], groups: Sequence[Sequence[tuple[int, int]]]
+    ) -> list[G1Affine]:
+        return self.inner.group_sums_g1(points, groups)
+
+    def group_sums_g2(
+        self, points: Sequence[G2Affine], groups: Sequence[Sequence[tuple[int, int]]]
+    ) -> list[G2Affine]:
+        return self.inner.group_sums_g2(points, groups)
+
 
 def slices(size: int, parts: int) -> list[tuple[int, int]]:
     """``[lo, hi)`` bounds cutting ``size`` terms into ``parts`` near-equal slices."""

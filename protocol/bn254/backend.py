@@ -13,9 +13,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from protocol.bn254.curve import g1_mul
 from protocol.bn254.fixed_base import g1_fixed_base_batch, g2_fixed_base_batch
 from protocol.bn254.msm import msm_g1, msm_g2
 from protocol.bn254.ntt import COSET_SHIFT, coset_intt, coset_ntt, intt, ntt, root_of_unity
+from protocol.bn254.pairing import pairing_check
 from protocol.bn254.types import G1Affine, G2Affine
 from protocol.errors import LocalProtocolError
 
@@ -46,6 +48,25 @@ class Backend(Protocol):
     ) -> list[int]: ...
     def g1_fixed_base_batch(self, base: G1Affine, scalars: Sequence[int]) -> list[G1Affine]: ...
     def g2_fixed_base_batch(self, base: G2Affine, scalars: Sequence[int]) -> list[G2Affine]: ...
+    def pairing_check(self, pairs: Sequence[tuple[G1Affine, G2Affine]]) -> bool:
+        """Whether the product of ``e(P_i, Q_i)`` is one (the EIP-197 question)."""
+        ...
+
+    def scale_g1(self, points: Sequence[G1Affine], k: int) -> list[G1Affine]:
+        """Every point times the one scalar ``k``."""
+        ...
+
+    def group_sums_g1(
+        self, points: Sequence[G1Affine], groups: Sequence[Sequence[tuple[int, int]]]
+    ) -> list[G1Affine]:
+        """For every group of (index, scalar) terms, ``sum(k * points[index])``."""
+        ...
+
+    def group_sums_g2(
+        self, points: Sequence[G2Affine], groups: Sequence[Sequence[tuple[int, int]]]
+    ) -> list[G2Affine]:
+        """``group_sums_g1`` over G2."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -99,6 +120,22 @@ class PureBackend:
 
     def g2_fixed_base_batch(self, base: G2Affine, scalars: Sequence[int]) -> list[G2Affine]:
         return g2_fixed_base_batch(base, scalars)
+
+    def pairing_check(self, pairs: Sequence[tuple[G1Affine, G2Affine]]) -> bool:
+        return pairing_check(pairs)
+
+    def scale_g1(self, points: Sequence[G1Affine], k: int) -> list[G1Affine]:
+        return [g1_mul(p, k) for p in points]
+
+    def group_sums_g1(
+        self, points: Sequence[G1Affine], groups: Sequence[Sequence[tuple[int, int]]]
+    ) -> list[G1Affine]:
+        return [msm_g1([points[i] for i, _ in g], [k for _, k in g]) if g else None for g in groups]
+
+    def group_sums_g2(
+        self, points: Sequence[G2Affine], groups: Sequence[Sequence[tuple[int, int]]]
+    ) -> list[G2Affine]:
+        return [msm_g2([points[i] for i, _ in g], [k for _, k in g]) if g else None for g in groups]
 
 
 # Backends in order of preference; a native backend registers itself in front.

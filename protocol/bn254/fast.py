@@ -79,15 +79,66 @@ def native_g1(p: tuple[int, int]) -> Any:
     """``p`` (finite) as an arkworks point; LocalProtocolError when it is not on G1."""
     if not g1_is_on_curve(p):
         raise LocalProtocolError(f"load_g1: {p} is not on G1")
-    return ec_bn254.PointG1(*p)
+    return _made(ec_bn254.PointG1, p, "G1")
 
 
 def native_g2(p: tuple[Fq2, Fq2]) -> Any:
-    """``p`` (finite) as an arkworks point; LocalProtocolError when it is off the twist."""
+    """``p`` (finite) as an arkworks point; LocalProtocolError when it is off the twist
+    or outside its prime-order subgroup."""
     if not g2_is_on_curve(p):
         raise LocalProtocolError(f"load_g2: {p} is not on the G2 twist")
     (x0, x1), (y0, y1) = p
-    return ec_bn254.PointG2(x0, x1, y0, y1)
+    return _made(ec_bn254.PointG2, (x0, x1, y0, y1), "G2")
+
+
+def _made(make: Callable[..., Any], coordinates: Sequence[int], group: str) -> Any:
+    # arkworks asserts curve and subgroup membership; pyo3 turns the failed assertion
+    # into PanicException, a BaseException that no ``except Exception`` would catch.
+    try:
+        return make(*coordinates)
+    except BaseException as exc:
+        if type(exc).__name__ != "PanicException":
+            raise
+        raise LocalProtocolError(f"a point is not in {group}'s prime-order subgroup") from None
+
+
+def native_pairing_check(pairs: Sequence[tuple[G1Affine, G2Affine]]) -> bool:
+    """Whether the product of ``e(P_i, Q_i)`` is one (pairs with a point at infinity add
+    nothing); LocalProtocolError for a point off its curve or subgroup."""
+    finite = [(p, q) for p, q in pairs if p is not None and q is not None]
+    g1s = [native_g1(p) for p, _ in finite]
+    g2s = [native_g2(q) for _, q in finite]
+    return bool(ec_bn254.multi_pairing(g1s, g2s) == _GT_ONE)
+
+
+def native_scale_g1(points: Sequence[G1Affine], k: int) -> list[G1Affine]:
+    """Every point times ``k`` (points at infinity stay there)."""
+    finite = [i for i, p in enumerate(points) if p is not None]
+    native = [native_g1(points[i]) for i in finite]  # type: ignore[arg-type]
+    scaled = ec_bn254.batch_multi_scalar_g1(native, [k % R_ORDER] * len(native))
+    out: list[G1Affine] = [None] * len(points)
+    for i, q in zip(finite, scaled, strict=True):
+        out[i] = g1_value(q)
+    return out
+
+
+def native_group_sums(
+    points: Sequence[Any],
+    groups: Sequence[Sequence[tuple[int, int]]],
+    convert: Callable[[Any], Any],
+    msm: Callable[[list[Any], list[int]], Any],
+) -> list[Any]:
+    """``sum(k * points[i] for i, k in group)`` for every group, each used point
+    converted once (None for an empty sum)."""
+    made: dict[int, Any] = {}
+    out = []
+    for group in groups:
+        terms = [(i, k % R_ORDER) for i, k in group if points[i] is not None]
+        for i, _ in terms:
+            if i not in made:
+                made[i] = convert(points[i])
+        out.append(msm([made[i] for i, _ in terms], [k for _, k in terms]) if terms else None)
+    return out
 
 
 def g1_value(p: Any) -> G1Affine:
@@ -141,6 +192,22 @@ class ZksnakeBackend:
     def g2_fixed_base_batch(self, base: G2Affine, scalars: Sequence[int]) -> list[G2Affine]:
         return g2_fixed_base_batch(base, scalars)
 
+    def pairing_check(self, pairs: Sequence[tuple[G1Affine, G2Affine]]) -> bool:
+        return native_pairing_check(pairs)
+
+    def scale_g1(self, points: Sequence[G1Affine], k: int) -> list[G1Affine]:
+        return native_scale_g1(points, k)
+
+    def group_sums_g1(
+        self, points: Sequence[G1Affine], groups: Sequence[Sequence[tuple[int, int]]]
+    ) -> list[G1Affine]:
+        return native_group_sums(points, groups, native_g1, native_msm_g1)
+
+    def group_sums_g2(
+        self, points: Sequence[G2Affine], groups: Sequence[Sequence[tuple[int, int]]]
+    ) -> list[G2Affine]:
+        return native_group_sums(points, groups, native_g2, native_msm_g2)
+
 
 def native_msm_g1(points: list[Any], scalars: list[int]) -> G1Affine:
     """``sum(k_i * P_i)`` over arkworks points with reduced scalars (None when empty)."""
@@ -163,3 +230,5 @@ def _check_same_curve() -> None:
 
 
 _check_same_curve()
+# The product of no pairings: the identity of the target group.
+_GT_ONE = ec_bn254.multi_pairing([], [])

@@ -176,3 +176,19 @@ class HybridBackend:
 
     def g2_fixed_base_batch(self, base: G2Affine, scalars: Sequence[int]) -> list[G2Affine]:
         return g2_fixed_base_batch(base, scalars)
+
+    def pairing_check(self, pairs: Sequence[tuple[G1Affine, G2Affine]]) -> bool:
+        return self._native.pairing_check(pairs)
+
+    def scale_g1(self, points: Sequence[G1Affine], k: int) -> list[G1Affine]:
+        return self._native.scale_g1(points, k)
+
+    def group_sums_g1(
+        self, points: Sequence[G1Affine], groups: Sequence[Sequence[tuple[int, int]]]
+    ) -> list[G1Affine]:
+        return self._native.group_sums_g1(points, groups)
+
+    def group_sums_g2(
+        self, points: Sequence[G2Affine], groups: Sequence[Sequence[tuple[int, int]]]
+    ) -> list[G2Affine]:
+        return self._native.group_sums_g2(points, groups)

@@ -36,7 +36,6 @@ from protocol.bn254.curve import G1, G2, g1_add, g1_mul, g1_neg
 from protocol.bn254.fields import P, R, fq2_add, fq2_mul, fq2_sqr, fq2_sqrt, fq_sqrt
 from protocol.bn254.g2 import B2, g2_mul, g2_mul_unreduced, g2_to_affine
 from protocol.bn254.msm import msm_g1, msm_g2
-from protocol.bn254.pairing import pairing_check
 from protocol.bn254.types import G1Affine, G2Affine
 from protocol.errors import LocalProtocolError, RemoteProtocolError
 from protocol.groth16.keys import _g2_to_bytes
@@ -265,9 +264,16 @@ def check_fits(r1cs: R1CS, ptau: PowersOfTau) -> None:
         )
 
 
-def initial_zkey(r1cs: R1CS, ptau: PowersOfTau, *, progress: Progress | None = None) -> ZKey:
+def initial_zkey(
+    r1cs: R1CS,
+    ptau: PowersOfTau,
+    *,
+    backend: Backend | None = None,
+    progress: Progress | None = None,
+) -> ZKey:
     """The circuit's key before any contribution (delta = gamma = 1), from a prepared
     phase 1 of power at least the circuit's (see the module docstring)."""
+    backend = backend or get_backend()
     report = progress or (lambda _stage, _done, _total: None)
     check_fits(r1cs, ptau)
     n = domain_size(r1cs)
@@ -278,28 +284,28 @@ def initial_zkey(r1cs: R1CS, ptau: PowersOfTau, *, progress: Progress | None = N
     alpha1 = ptau.lagrange_g1(LAGRANGE_ALPHA_G1, n)
     beta1 = ptau.lagrange_g1(LAGRANGE_BETA_G1, n)
     h = tuple(ptau.lagrange_g1(LAGRANGE_TAU_G1, 2 * n)[1::2])
-    a_terms: list[list[tuple[G1Affine, int]]] = [[] for _ in range(n_vars)]
-    b1_terms: list[list[tuple[G1Affine, int]]] = [[] for _ in range(n_vars)]
-    b2_terms: list[list[tuple[G2Affine, int]]] = [[] for _ in range(n_vars)]
-    c_terms: list[list[tuple[G1Affine, int]]] = [[] for _ in range(n_vars)]
+    # Per wire, (row, coefficient) terms over the Lagrange bases: A and B1 over tau,
+    # B2 over tau in G2, C's mix over beta (A's rows), alpha (B's) and tau (C's).
+    a_terms: list[list[tuple[int, int]]] = [[] for _ in range(n_vars)]
+    b_terms: list[list[tuple[int, int]]] = [[] for _ in range(n_vars)]
+    c_terms: list[list[tuple[int, int]]] = [[] for _ in range(n_vars)]
     for row, con in enumerate(r1cs.constraints):
         for wire, k in con.a.items():
-            a_terms[wire].append((tau1[row], k))
-            c_terms[wire].append((beta1[row], k))
+            a_terms[wire].append((row, k))
+            c_terms[wire].append((n + row, k))
         for wire, k in con.b.items():
-            b1_terms[wire].append((tau1[row], k))
-            b2_terms[wire].append((tau2[row], k))
-            c_terms[wire].append((alpha1[row], k))
+            b_terms[wire].append((row, k))
+            c_terms[wire].append((2 * n + row, k))
         for wire, k in con.c.items():
-            c_terms[wire].append((tau1[row], k))
+            c_terms[wire].append((row, k))
     for s in range(n_pub + 1):
-        a_terms[s].append((tau1[r1cs.n_constraints + s], 1))
-        c_terms[s].append((beta1[r1cs.n_constraints + s], 1))
+        a_terms[s].append((r1cs.n_constraints + s, 1))
+        c_terms[s].append((n + r1cs.n_constraints + s, 1))
     report("summing the wires' points", 2, 4)
-    a = tuple(_sum_g1(t) for t in a_terms)
-    b1 = tuple(_sum_g1(t) for t in b1_terms)
-    b2 = tuple(_sum_g2(t) for t in b2_terms)
-    mixed = tuple(_sum_g1(t) for t in c_terms)
+    a = tuple(backend.group_sums_g1(tau1, a_terms))
+    b1 = tuple(backend.group_sums_g1(tau1, b_terms))
+    b2 = tuple(backend.group_sums_g2(tau2, b_terms))
+    mixed = tuple(backend.group_sums_g1((*tau1, *beta1, *alpha1), c_terms))
     report("hashing the circuit", 3, 4)
     alpha_g1 = ptau.alpha_tau_g1(1)[0]
     beta_g1 = ptau.beta_tau_g1(1)[0]
@@ -385,8 +391,10 @@ def _apply(
     kind: int,
     beacon_hash: bytes = b"",
     iterations_exp: int = 0,
+    backend: Backend | None,
     progress: Progress | None,
 ) -> ZKey:
+    backend = backend or get_backend()
     report = progress or (lambda _stage, _done, _total: None)
     if len(name.encode("utf-8")) > MAX_NAME_BYTES:
         raise LocalProtocolError(f"a contribution name is at most {MAX_NAME_BYTES} bytes")
@@ -397,9 +405,9 @@ def _apply(
     delta_g2 = g2_mul(key.delta_g2, x)
     inverse = pow(x, -1, R)
     report("rescaling C", 1, 3)
-    c = _scale(key.c, inverse)
+    c = tuple(backend.scale_g1(key.c, inverse))
     report("rescaling H", 2, 3)
-    h = _scale(key.h, inverse)
+    h = tuple(backend.scale_g1(key.h, inverse))
     report("done", 3, 3)
     record = Phase2Contribution(
         delta_after=delta_g1,
@@ -422,11 +430,6 @@ def _apply(
     )
 
 
-def _scale(points: Sequence[G1Affine], k: int) -> tuple[G1Affine, ...]:
-    """Every point times ``k`` (one scalar, many points: no backend batches this yet)."""
-    return tuple(g1_mul(p, k) for p in points)
-
-
 def contribution_secret(entropy: bytes) -> int:
     """The secret ``contribute`` derives from ``entropy``; nothing but a test of what a
     kept secret allows has a use for it."""
@@ -438,6 +441,7 @@ def contribute(
     entropy: bytes,
     *,
     name: str = "",
+    backend: Backend | None = None,
     progress: Progress | None = None,
 ) -> ZKey:
     """``key`` with one more contribution whose secret is derived from ``entropy``
@@ -450,6 +454,7 @@ def contribute(
         g1_s,
         name=name,
         kind=CONTRIBUTOR,
+        backend=backend,
         progress=progress,
     )
 
@@ -460,6 +465,7 @@ def beacon(
     iterations_exp: int,
     *,
     name: str = "",
+    backend: Backend | None = None,
     progress: Progress | None = None,
 ) -> ZKey:
     """``key`` with the final, public contribution derived from ``beacon_hash``."""
@@ -474,6 +480,7 @@ def beacon(
         kind=BEACON,
         beacon_hash=beacon_hash,
         iterations_exp=iterations_exp,
+        backend=backend,
         progress=progress,
     )
 
@@ -505,9 +512,9 @@ class Phase2Report:
         return bool(self.contributions) and self.contributions[-1].kind == BEACON
 
 
-def _same_ratio(a1: G1Affine, b1: G1Affine, a2: G2Affine, b2: G2Affine) -> bool:
+def _same_ratio(backend: Backend, a1: G1Affine, b1: G1Affine, a2: G2Affine, b2: G2Affine) -> bool:
     """Whether ``b1 / a1 == b2 / a2``: ``e(a1, b2) == e(b1, a2)``."""
-    return pairing_check([(a1, b2), (g1_neg(b1), a2)])
+    return backend.pairing_check([(a1, b2), (g1_neg(b1), a2)])
 
 
 def _coefficients(seed: bytes, label: bytes, count: int) -> list[int]:
@@ -538,7 +545,7 @@ def verify_zkey(
     report = progress or (lambda _stage, _done, _total: None)
     steps = 5
     report("recomputing the initial key", 1, steps)
-    init = initial or initial_zkey(r1cs, ptau)
+    init = initial or initial_zkey(r1cs, ptau, backend=backend)
     fixed = {
         "circuit size (wires, public signals, domain)": (
             (key.n_vars, key.n_public, key.domain_size),
@@ -564,25 +571,25 @@ def verify_zkey(
     if len(key.c) != len(init.c) or len(key.h) != len(init.h):
         raise Phase2CheckError("the C or H section has the wrong number of points")
     report("replaying the contributions", 2, steps)
-    contributions = _replay(key)
+    contributions = _replay(key, backend)
     if key.delta_g1 == G1 or key.delta_g1 is None:
         raise Phase2CheckError("delta is the generator: the key has no contribution")
     if key.gamma_g2 == key.delta_g2:
         raise Phase2CheckError("gamma equals delta: anyone could forge proofs")
-    if not _same_ratio(G1, key.delta_g1, G2, key.delta_g2):
+    if not _same_ratio(backend, G1, key.delta_g1, G2, key.delta_g2):
         raise Phase2CheckError("delta_1 and delta_2 differ")
     for step, (what, now, then) in enumerate((("C", key.c, init.c), ("H", key.h, init.h)), 3):
         report(f"checking {what} against delta", step, steps)
         rs = _coefficients(seed, what.encode(), len(now))
         left = backend.msm_g1(backend.load_g1(now), rs)
         right = backend.msm_g1(backend.load_g1(then), rs)
-        if left is None or not _same_ratio(right, left, key.delta_g2, G2):
+        if left is None or not _same_ratio(backend, right, left, key.delta_g2, G2):
             raise Phase2CheckError(f"the {what} section is not the initial one divided by delta")
     report("done", steps, steps)
     return Phase2Report(key.cs_hash, contributions)
 
 
-def _replay(key: ZKey) -> tuple[ContributionReport, ...]:
+def _replay(key: ZKey, backend: Backend) -> tuple[ContributionReport, ...]:
     delta = G1
     prefix = replace(key, contributions=())
     out = []
@@ -593,9 +600,9 @@ def _replay(key: ZKey) -> tuple[ContributionReport, ...]:
         if _transcript(prefix, c.g1_s, c.g1_sx) != c.transcript:
             raise Phase2CheckError(f"{where}: its transcript hash does not follow the chain")
         g2_sp = hash_to_g2(c.transcript)
-        if not _same_ratio(c.g1_s, c.g1_sx, g2_sp, c.g2_spx):
+        if not _same_ratio(backend, c.g1_s, c.g1_sx, g2_sp, c.g2_spx):
             raise Phase2CheckError(f"{where}: no proof of knowledge of its secret")
-        if not _same_ratio(delta, c.delta_after, g2_sp, c.g2_spx):
+        if not _same_ratio(backend, delta, c.delta_after, g2_sp, c.g2_spx):
             raise Phase2CheckError(f"{where}: its delta does not follow from the previous one")
         if c.kind == BEACON:
             rng = beacon_rng(c.beacon_hash, c.iterations_exp)

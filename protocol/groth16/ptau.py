@@ -46,7 +46,6 @@ from protocol.bn254.encoding import (
 )
 from protocol.bn254.fields import P, R, fr_inv
 from protocol.bn254.ntt import intt, root_of_unity
-from protocol.bn254.pairing import pairing_check
 from protocol.bn254.types import G1Affine, G2Affine
 from protocol.errors import LocalProtocolError, RemoteProtocolError
 from protocol.groth16.qap import lagrange_at
@@ -368,20 +367,20 @@ def check_powers(
         raise PtauCheckError("alpha or beta is zero")
     report("tau G1 powers", 1, steps)
     low, high = _consecutive_g1(backend, tau_g1, rng.take(2 * n - 2))
-    if not pairing_check([(low, tau2), (g1_neg(high), G2)]):
+    if not backend.pairing_check([(low, tau2), (g1_neg(high), G2)]):
         raise PtauCheckError("tau G1 points are not consecutive powers of tau")
     report("tau G2 powers", 2, steps)
     low2, high2 = _consecutive_g2(backend, tau_g2, rng.take(n - 1))
     if low2 is None or high2 is None or not (g2_in_subgroup(low2) and g2_in_subgroup(high2)):
         raise PtauCheckError("a tau G2 point is not in G2")
-    if not pairing_check([(tau1, low2), (g1_neg(G1), high2)]):
+    if not backend.pairing_check([(tau1, low2), (g1_neg(G1), high2)]):
         raise PtauCheckError("tau G2 points are not the powers of the same tau")
     for step, (name, series) in enumerate((("alpha", alpha), ("beta", beta)), start=3):
         report(f"{name} tau G1 powers", step, steps)
         low, high = _consecutive_g1(backend, series, rng.take(n - 1))
-        if not pairing_check([(low, tau2), (g1_neg(high), G2)]):
+        if not backend.pairing_check([(low, tau2), (g1_neg(high), G2)]):
             raise PtauCheckError(f"{name} tau G1 points are not {name} times powers of tau")
-    if not pairing_check([(beta[0], G2), (g1_neg(G1), beta_g2)]):
+    if not backend.pairing_check([(beta[0], G2), (g1_neg(G1), beta_g2)]):
         raise PtauCheckError("beta G1 and beta G2 differ")
     checked: tuple[int, ...] = ()
     if ptau.prepared:

@@ -7,8 +7,9 @@ import random
 import pytest
 
 from protocol.bn254.backend import PureBackend, available_backends, get_backend
-from protocol.bn254.curve import G1, G2, g1_neg, g2_neg
-from protocol.bn254.fields import R
+from protocol.bn254.curve import G1, G2, g1_mul, g1_neg, g2_in_subgroup, g2_neg
+from protocol.bn254.fields import R, fq2_add, fq2_mul, fq2_sqr, fq2_sqrt
+from protocol.bn254.g2 import B2, g2_mul
 from protocol.errors import LocalProtocolError
 from tests.protocol.bn254.helpers import random_g1, random_g2
 
@@ -96,3 +97,49 @@ def test_fixed_base_batches_agree(rng: random.Random) -> None:
     scalars = _edge_scalars(rng, 12)
     assert FAST.g1_fixed_base_batch(G1, scalars) == PURE.g1_fixed_base_batch(G1, scalars)
     assert FAST.g2_fixed_base_batch(G2, scalars[:4]) == PURE.g2_fixed_base_batch(G2, scalars[:4])
+
+
+def _twist_point_outside_g2() -> tuple[tuple[int, int], tuple[int, int]]:
+    """A point on the G2 twist outside the prime-order subgroup (the cofactor is huge)."""
+    for x0 in range(1, 100):
+        x = (x0, 1)
+        y = fq2_sqrt(fq2_add(fq2_mul(fq2_sqr(x), x), B2))
+        if y is not None and not g2_in_subgroup((x, y)):
+            return x, y
+    raise AssertionError("no such point among the first x")
+
+
+@pytest.mark.parametrize("backend", [PURE, FAST], ids=["pure", "native"])
+def test_pairing_checks_agree(rng: random.Random, backend: object) -> None:
+    a, b = rng.randrange(1, R), rng.randrange(1, R)
+    p, q = G1, G2
+    ap, bq = g1_mul(p, a), g2_mul(q, b)
+    abp = g1_mul(p, a * b % R)
+    check = backend.pairing_check  # type: ignore[attr-defined]
+    assert check([(ap, bq), (g1_neg(abp), q)])
+    assert not check([(ap, bq), (abp, q)])
+    assert check([])
+    assert check([(None, q), (p, None)])
+    assert not check([(ap, bq), (g1_neg(abp), q), (p, q)])
+
+
+def test_a_g2_point_outside_the_subgroup_is_refused_not_a_panic() -> None:
+    outside = _twist_point_outside_g2()
+    with pytest.raises(LocalProtocolError, match="subgroup"):
+        FAST.pairing_check([(G1, outside)])
+    with pytest.raises(LocalProtocolError, match="subgroup"):
+        FAST.msm_g2(FAST.load_g2([outside]), [1])
+    with pytest.raises(LocalProtocolError, match="not in G2"):
+        PURE.pairing_check([(G1, outside)])
+
+
+def test_scaling_and_group_sums_agree(rng: random.Random) -> None:
+    g1s = [random_g1(rng) for _ in range(6)] + [None]
+    g2s = [random_g2(rng) for _ in range(3)] + [None]
+    for k in (0, 1, R - 1, rng.randrange(R), -7):
+        assert FAST.scale_g1(g1s, k) == PURE.scale_g1(g1s, k)
+    groups = [[(0, 3), (1, R - 1), (6, 9)], [], [(2, 5), (2, R - 5)], [(5, rng.randrange(R))]]
+    assert FAST.group_sums_g1(g1s, groups) == PURE.group_sums_g1(g1s, groups)
+    assert PURE.group_sums_g1(g1s, groups)[1:3] == [None, None]
+    groups2 = [[(0, 2), (3, 4)], [(1, R + 1)], [], [(2, -1), (0, 1)]]
+    assert FAST.group_sums_g2(g2s, groups2) == PURE.group_sums_g2(g2s, groups2)
