@@ -89,6 +89,16 @@ interface IModelRegistry {
     /// @param wordIndex The offending 32-byte word of the encoded key.
     error KeyCoordinateOutOfField(uint256 wordIndex);
 
+    /// @notice A point of the key is the point at infinity (all its words zero).
+    /// @param pointIndex 0 alpha, 1 beta, 2 gamma, 3 delta, then 4 + i for gamma_abc[i].
+    error KeyPointAtInfinity(uint256 pointIndex);
+
+    /// @notice gamma equals delta: the public key alone would let anyone forge proofs.
+    error GammaEqualsDelta();
+
+    /// @notice delta is the G2 generator: the key has no phase-2 contribution.
+    error DeltaIsGenerator();
+
     /// @notice Deploying the key's data contract failed.
     error KeyStorageFailed();
 

@@ -6,14 +6,27 @@ import {Groth16Verifier} from "./Groth16Verifier.sol";
 
 /// @title The provernet model registry
 /// @notice Permissionless model registration; see IModelRegistry for the key layout and ids.
-/// Registration checks the key's length and that every coordinate is below p; whether the points
-/// lie on the curve is checked by the precompiles at verification time, so a registrant who stores
-/// garbage only gets a model no proof verifies against. Provers check a model's key off-chain
-/// before bidding on its jobs.
+/// Registration checks the key's length, that every coordinate is below p, and refuses the
+/// degenerate keys that let anyone forge: a point at infinity, gamma equal to delta, or delta the
+/// G2 generator (a key no phase-2 contribution touched). gamma is the G2 generator in every
+/// snarkjs key, which is sound (Bowe-Gabizon-Miers 2017) and therefore accepted. Whether the
+/// points lie on the curve is checked by the precompiles at verification time, so a registrant
+/// who stores garbage only gets a model no proof verifies against. Provers check a model's key
+/// off-chain before bidding on its jobs.
 contract ModelRegistry is IModelRegistry {
     /// @notice Most public signals a key may have: EIP-170 caps contract code at 24,576 bytes,
     /// and 1 + 448 + 64 * (n + 1) <= 24,576 gives n <= 375.
     uint256 public constant MAX_PUBLIC_SIGNALS = 375;
+
+    // The G2 generator in the key's word order (x.c1, x.c0, y.c1, y.c0).
+    uint256 private constant G2_X1 =
+        11559732032986387107991004021392285783925812861821192530917403151452391805634;
+    uint256 private constant G2_X0 =
+        10857046999023057135944570762232829481370756359578518086990519993285655852781;
+    uint256 private constant G2_Y1 =
+        4082367875863433681332203403145435568316851327593401208105741076214120093531;
+    uint256 private constant G2_Y0 =
+        8495653923123431417604973247489272438418190587263600148770280649306958101930;
 
     uint256 private _modelCount;
     mapping(uint256 modelId => Model) private _models;
@@ -35,6 +48,7 @@ contract ModelRegistry is IModelRegistry {
                 revert KeyCoordinateOutOfField(i);
             }
         }
+        _refuseDegenerate(verifyingKey, nPublic);
         address keyContract = _storeData(verifyingKey);
         modelId = ++_modelCount;
         _models[modelId] = Model({
@@ -92,6 +106,32 @@ contract ModelRegistry is IModelRegistry {
     function _existing(uint256 modelId) private view returns (Model storage model) {
         model = _models[modelId];
         if (model.owner == address(0)) revert UnknownModel(modelId);
+    }
+
+    /// @dev Reverts for a key with a point at infinity, gamma == delta or delta == G2 generator.
+    function _refuseDegenerate(bytes calldata key, uint32 nPublic) private pure {
+        // alpha is words 0-1; beta, gamma and delta 4 words each from word 2; gamma_abc[j]
+        // 2 words each from word 14.
+        for (uint256 i = 0; i < 5 + uint256(nPublic); ++i) {
+            uint256 first = i == 0 ? 0 : i < 4 ? 4 * i - 2 : 2 * i + 6;
+            uint256 end = first + (i == 0 || i >= 4 ? 2 : 4);
+            bool zero = true;
+            for (uint256 w = first; w < end && zero; ++w) {
+                zero = _word(key, w) == 0;
+            }
+            if (zero) revert KeyPointAtInfinity(i);
+        }
+        if (keccak256(key[6 * 32:10 * 32]) == keccak256(key[10 * 32:14 * 32])) {
+            revert GammaEqualsDelta();
+        }
+        if (
+            _word(key, 10) == G2_X1 && _word(key, 11) == G2_X0 && _word(key, 12) == G2_Y1
+                && _word(key, 13) == G2_Y0
+        ) revert DeltaIsGenerator();
+    }
+
+    function _word(bytes calldata key, uint256 index) private pure returns (uint256) {
+        return uint256(bytes32(key[index * 32:index * 32 + 32]));
     }
 
     /// @dev Deploys a contract whose code is 0x00 || data. Creation code (10 bytes):

@@ -15,7 +15,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-from protocol.bn254.curve import g2_is_on_curve
+from protocol.bn254.curve import G2, g2_is_on_curve
 from protocol.bn254.encoding import G1_BYTES, G2_BYTES, WORD, g1_from_bytes, g1_to_bytes
 from protocol.bn254.fields import P
 from protocol.bn254.types import Fq2, G1Affine, G2Affine
@@ -40,6 +40,23 @@ class VerifyingKey:
     @property
     def n_public(self) -> int:
         return len(self.gamma_abc_g1) - 1
+
+    def degeneracy(self) -> str | None:
+        """Why this key would let anyone forge proofs from it alone, or None: a point at
+        infinity, gamma equal to delta, or delta the G2 generator (no phase-2
+        contribution). ModelRegistry refuses the same keys. gamma the generator, as in
+        every snarkjs key, is sound (Bowe-Gabizon-Miers 2017)."""
+        named = [("alpha_1", self.alpha_g1), ("beta_2", self.beta_g2)]
+        named += [("gamma_2", self.gamma_g2), ("delta_2", self.delta_g2)]
+        named += [(f"IC[{i}]", p) for i, p in enumerate(self.gamma_abc_g1)]
+        for name, point in named:
+            if point is None:
+                return f"{name} is the point at infinity"
+        if self.gamma_g2 == self.delta_g2:
+            return "gamma equals delta"
+        if self.delta_g2 == G2:
+            return "delta is the generator: no phase-2 contribution"
+        return None
 
 
 @dataclass(frozen=True)

@@ -60,6 +60,55 @@ def test_malformed_keys_are_refused(chain: Deployment) -> None:
     assert int.from_bytes(args, "big") == 5
 
 
+G2_WORDS = (  # the G2 generator as the key stores it: x.c1, x.c0, y.c1, y.c0
+    11559732032986387107991004021392285783925812861821192530917403151452391805634,
+    10857046999023057135944570762232829481370756359578518086990519993285655852781,
+    4082367875863433681332203403145435568316851327593401208105741076214120093531,
+    8495653923123431417604973247489272438418190587263600148770280649306958101930,
+)
+
+
+def test_degenerate_keys_are_refused(chain: Deployment) -> None:
+    """Keys that let anyone forge from the public key alone never get registered."""
+    reg, good = chain.registry, list(chain.circuits[3].vk_words)
+    n_points = 4 + 3 + 1
+
+    def register(words: list[int]) -> Callable[[], object]:
+        return lambda: reg.functions.registerModel(
+            b"\x00" * 32, b"\x00" * 32, b"\x00" * 32, 3, 1, vk_bytes(words)
+        ).transact({"from": chain.dave.address})
+
+    spans = [(0, 2), (2, 6), (6, 10), (10, 14)] + [(14 + 2 * j, 16 + 2 * j) for j in range(4)]
+    assert len(spans) == n_points
+    for index, (first, end) in enumerate(spans):
+        words = list(good)
+        words[first:end] = [0] * (end - first)
+        args = assert_reverts(reg, "KeyPointAtInfinity", register(words))
+        assert int.from_bytes(args, "big") == index
+        words[first] = 1  # one nonzero word is not infinity (the precompiles judge the rest)
+        send(chain.w3, reg.functions.registerModel(
+            b"\x00" * 32, b"\x00" * 32, b"\x00" * 32, 3, 1, vk_bytes(words)
+        ), chain.dave.address)  # fmt: skip
+    words = list(good)
+    words[10:14] = words[6:10]
+    assert_reverts(reg, "GammaEqualsDelta", register(words))
+    words = list(good)
+    words[10:14] = list(G2_WORDS)
+    assert_reverts(reg, "DeltaIsGenerator", register(words))
+    words[6:10] = list(G2_WORDS)  # gamma = delta = generator: refused as equal first
+    assert_reverts(reg, "GammaEqualsDelta", register(words))
+    words[6:10] = good[6:10]
+    words[13] += 1  # one word off the generator
+    send(chain.w3, reg.functions.registerModel(
+        b"\x00" * 32, b"\x00" * 32, b"\x00" * 32, 3, 1, vk_bytes(words)
+    ), chain.dave.address)  # fmt: skip
+    words = list(good)
+    words[6:10] = list(G2_WORDS)  # gamma the generator, as in snarkjs keys (BGM17): accepted
+    send(chain.w3, reg.functions.registerModel(
+        b"\x00" * 32, b"\x00" * 32, b"\x00" * 32, 3, 1, vk_bytes(words)
+    ), chain.dave.address)  # fmt: skip
+
+
 def test_only_the_owner_deprecates_once(chain: Deployment) -> None:
     reg, model_id = chain.registry, chain.models[1]
     assert_reverts(

@@ -147,7 +147,8 @@ def check_fetched(path: Path, info: ModelInfo, key: bytes, refs: tuple[ArtifactR
     Every file must match its announced ref and the manifest; the manifest must
     hash to the registered manifest hash and agree with the registered ONNX hash,
     circuit hash, public-signal count and constraint count; the verifying key must
-    equal ``key``, the one on-chain. Raises ModelFileError naming the disagreement.
+    equal ``key``, the one on-chain, and must not be degenerate (``degeneracy``).
+    Raises ModelFileError naming the disagreement.
     """
     manifest_bytes = (path / art.MANIFEST).read_bytes()
     if hashlib.sha256(manifest_bytes).digest() != info.manifest_hash:
@@ -164,6 +165,9 @@ def check_fetched(path: Path, info: ModelInfo, key: bytes, refs: tuple[ArtifactR
         raise ModelFileError(f"the verification key is malformed: {exc}") from exc
     if words_to_bytes(vk_to_evm_words(vk)) != key:
         raise ModelFileError("the verification key is not the one registered on-chain")
+    problem = vk.degeneracy()
+    if problem is not None:
+        raise ModelFileError(f"the verification key is degenerate ({problem}): anyone could forge")
 
 
 def _manifest(data: bytes) -> dict[str, Any]:

@@ -33,6 +33,7 @@ from node.engine.models.files import (
     compile_into,
     file_sha256,
     setup_into,
+    spec_of,
 )
 from node.engine.models.records import write_name
 from node.home import create_home
@@ -290,6 +291,24 @@ def tampered_copy(built: BuiltModel, where: Path, edit: Callable[[dict[str, Any]
     return copy
 
 
+def degenerate_copy(built: BuiltModel, where: Path) -> Path:
+    """The built model with delta set to gamma in its verification key, and a manifest
+    that lists the changed file: consistent in itself, registrable as is."""
+    copy = where / "degenerate"
+    shutil.copytree(built.path, copy)
+    vk_file = copy / "verification_key.json"
+    vk = json.loads(vk_file.read_bytes())
+    vk["vk_delta_2"] = vk["vk_gamma_2"]
+    vk_file.write_text(json.dumps(vk))
+    manifest = json.loads((copy / "manifest.json").read_bytes())
+    entry = manifest["files"]["verification_key"]
+    entry.update(
+        sha256=hashlib.sha256(vk_file.read_bytes()).hexdigest(), size=vk_file.stat().st_size
+    )
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    return copy
+
+
 def other_key(spec: ModelSpec) -> bytes:
     return (1).to_bytes(32, "big") + spec.verifying_key[32:]
 
@@ -300,6 +319,7 @@ def other_key(spec: ModelSpec) -> bytes:
         ("tampered manifest", "registered manifest hash"),
         ("onnx hash", "ONNX sha256 differs from the registry"),
         ("key", "verification key is not the one registered"),
+        ("degenerate key", "degenerate .gamma equals delta.: anyone could forge"),
     ],
 )
 async def test_ensure_model_refuses_artifacts_that_disagree_with_the_registry(
@@ -309,6 +329,9 @@ async def test_ensure_model_refuses_artifacts_that_disagree_with_the_registry(
     served, spec = built.path, built.spec
     if case == "tampered manifest":  # served with honest hashes, but not what was registered
         served = tampered_copy(built, tmp_path, lambda m: m.update(constraints=1))
+    elif case == "degenerate key":  # an older registry, or a chain that took it
+        served = degenerate_copy(built, tmp_path)
+        spec = spec_of(served)
     elif case == "onnx hash":
         spec = dataclasses.replace(spec, onnx_sha256=hashlib.sha256(b"another model").digest())
     else:

@@ -7,6 +7,7 @@ from dataclasses import replace
 
 import pytest
 
+from protocol.bn254.curve import G2
 from protocol.bn254.fields import P
 from protocol.errors import LocalProtocolError, RemoteProtocolError
 from protocol.groth16.keys import proving_key_from_bytes, proving_key_to_bytes
@@ -53,3 +54,19 @@ def test_writer_rejects_inconsistent_keys(cubic_circuit: Circuit) -> None:
     pk = cubic_circuit.pk
     with pytest.raises(LocalProtocolError, match="h_query"):
         proving_key_to_bytes(replace(pk, h_query=pk.h_query[:-1]))
+
+
+def test_degenerate_verifying_keys_are_named(multi_public_circuit: Circuit) -> None:
+    vk = multi_public_circuit.pk.vk
+    assert vk.degeneracy() is None
+    assert replace(vk, gamma_g2=G2).degeneracy() is None  # snarkjs's gamma: sound (BGM17)
+    cases = [
+        (replace(vk, delta_g2=vk.gamma_g2), "gamma equals delta"),
+        (replace(vk, delta_g2=G2), "delta is the generator"),
+        (replace(vk, alpha_g1=None), "alpha_1 is the point at infinity"),
+        (replace(vk, gamma_abc_g1=(*vk.gamma_abc_g1[:-1], None)), f"IC[{vk.n_public}]"),
+    ]
+    for key, reason in cases:
+        problem = key.degeneracy()
+        assert problem is not None
+        assert reason in problem
