@@ -6,7 +6,8 @@ follows the registration's progress (compile, setup, on-chain registration,
 announcement) by long polling until it is done, printing each stage on stderr.
 ``model list`` and ``model show NAME|ID`` read the daemon's models; ``show`` adds
 the registry's current state (owner, deprecated). Names are local labels: the
-on-chain id is the model's identity, and ``show NAME`` picks the newest of a name.
+on-chain id is the model's identity, and a name resolves only when one model that
+takes jobs has it (``node.engine.models.records.model_by_ref``).
 """
 
 from __future__ import annotations

@@ -14,10 +14,10 @@ from typing import Any
 
 from eth_utils.address import to_checksum_address
 
-from node.api.errors import BadRequest
+from node.api.errors import BadRequest, Conflict
 from node.chain.types import ModelSpec
 from node.p2p.gossip import GossipMessage
-from node.store import ModelRecord
+from node.store import ModelRecord, Store
 from protocol.messages import Verified
 
 MAX_NAME_BYTES = 64  # ModelAnnouncement.name: Text(64)
@@ -116,3 +116,29 @@ def read_name(pending: Path) -> str:
         return name_file(pending).read_text(encoding="utf-8")
     except OSError:
         return ""
+
+
+def model_by_ref(store: Store, ref: str) -> ModelRecord | None:
+    """The model an id or a name names; None for an unknown id or name.
+
+    Names are the owners' labels, not unique on-chain: a name resolves only when
+    exactly one model that takes jobs (not deprecated) has it, so nobody captures
+    the requesters who name a model by registering another under the same name.
+    Otherwise Conflict lists the candidates by id and owner.
+    """
+    if ref.isdigit():
+        return store.get_model(int(ref))
+    named = store.models_named(ref)
+    live = [m for m in named if not m.deprecated]
+    if len(live) == 1:
+        return live[0]
+    if not named:
+        return None
+    candidates = "; ".join(
+        f"{m.model_id} (owner {m.owner}{', deprecated' if m.deprecated else ''})" for m in named
+    )
+    raise Conflict(
+        f"the name {ref!r} is ambiguous: "
+        f"{'no model that takes jobs has it' if not live else f'{len(live)} models have it'}; "
+        f"name one by id: {candidates}"
+    )

@@ -55,6 +55,7 @@ from node.engine.models.records import (
     checked_name,
     held_dir,
     local_file,
+    model_by_ref,
     model_json,
     model_record,
     name_file,
@@ -402,15 +403,11 @@ class ModelRole:
         return {"models": [model_json(r) for r in self.store.list_models()]}
 
     async def show_model(self, ctx: EngineContext, body: Mapping[str, Any]) -> Any:
-        """One model by id or name (the newest of that name), with its on-chain state."""
+        """One model by id or name (``model_by_ref``), with its on-chain state."""
         ref = str(body["ref"])
-        matches = (
-            [self.store.get_model(int(ref))] if ref.isdigit() else self.store.models_named(ref)
-        )
-        found = [m for m in matches if m is not None]
-        if not found:
+        record = model_by_ref(self.store, ref)
+        if record is None:
             raise NotFound(f"no model {ref!r} is known to this node (see `provernet model list`)")
-        record = found[0]
         info = await trio.to_thread.run_sync(self.chain.get_model, record.model_id)
         answer = model_json(replace_record(record, deprecated=info.deprecated))
         answer["chain"] = {
@@ -418,7 +415,9 @@ class ModelRole:
             "verifying_key_address": info.verifying_key,
         }  # fmt: skip
         answer["announced_by"] = sorted(p.to_base58() for p in self.heard.get(record.model_id, {}))
-        answer["same_name"] = [m.model_id for m in found[1:]]
+        answer["same_name"] = [
+            m.model_id for m in self.store.models_named(record.name) if m != record and m.name
+        ]
         return answer
 
     async def fetch_model(self, ctx: EngineContext, body: Mapping[str, Any]) -> Any:

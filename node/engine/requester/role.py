@@ -33,6 +33,7 @@ from node.api.errors import BadRequest, Conflict, HttpError, NotFound
 from node.chain.events import ChainEvent
 from node.chain.interface import Chain
 from node.engine.core import Engine, EngineContext
+from node.engine.models.records import model_by_ref
 from node.engine.requester.auction import Auction, awarded_event, checksum
 from node.engine.requester.body import amount_of, duration_of
 from node.engine.requester.delivery import Delivery, asks_for_input
@@ -339,11 +340,7 @@ class RequesterRole:
         if not isinstance(raw, str | int) or isinstance(raw, bool) or str(raw) == "":
             raise BadRequest("the request needs a model: a registered model's name or id")
         text = str(raw)
-        known = (
-            store.get_model(int(text))
-            if text.isdigit()
-            else next(iter(store.models_named(text)), None)
-        )
+        known = model_by_ref(store, text)
         if known is None and not text.isdigit():
             raise NotFound(f"no model named {text!r} is known here; use its on-chain id")
         model_id = int(text) if known is None else known.model_id
