@@ -51,6 +51,8 @@ from node.chain.types import (
     StakeInfo,
     TxResult,
 )
+from protocol.bn254.g2 import G2
+from protocol.groth16.calldata import g2_words, words_to_bytes
 from protocol.messages import Bid as SignedBid
 from protocol.messages import JobTerms
 
@@ -296,6 +298,7 @@ class FakeChain:
         for i in range(expected // 32):
             if int.from_bytes(spec.verifying_key[32 * i : 32 * i + 32], "big") >= FIELD_P:
                 raise revert("KeyCoordinateOutOfField", wordIndex=i)
+        _refuse_degenerate(spec.verifying_key, n)
         model_id = len(self.ledger.models) + 1
         key_address = checksum(keccak(spec.verifying_key)[:20])
         self.ledger.models[model_id] = ModelInfo(
@@ -656,3 +659,19 @@ class FakeChain:
             self.ledger.broadcasts[record.tx_hash] += 1
             self.ledger.held.pop(record.tx_hash)()
         return TxStatus.LANDED if record.tx_hash in self.ledger.txs else TxStatus.DROPPED
+
+
+_G2_GENERATOR_WORDS = words_to_bytes(g2_words(G2))
+
+
+def _refuse_degenerate(key: bytes, n_public: int) -> None:
+    """ModelRegistry's degenerate-key checks, in its order."""
+    for i in range(5 + n_public):
+        first = 0 if i == 0 else 4 * i - 2 if i < 4 else 2 * i + 6
+        end = first + (2 if i == 0 or i >= 4 else 4)
+        if not any(key[32 * first : 32 * end]):
+            raise revert("KeyPointAtInfinity", pointIndex=i)
+    if key[6 * 32 : 10 * 32] == key[10 * 32 : 14 * 32]:
+        raise revert("GammaEqualsDelta")
+    if key[10 * 32 : 14 * 32] == _G2_GENERATOR_WORDS:
+        raise revert("DeltaIsGenerator")

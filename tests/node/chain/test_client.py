@@ -14,6 +14,7 @@ from node.chain.deploy import Deployment
 from node.chain.sender import TxRecord
 from node.chain.types import Bid, JobInfo, JobRequest, JobStatus, ModelInfo, ModelSpec, ProverStats
 from node.keys import dev_account
+from tests.trapdoor import TrapdoorKey
 
 from .conftest import mine
 
@@ -61,7 +62,7 @@ def test_a_job_goes_through_the_client_from_award_to_acceptance(
         Web3Chain(w3, deployment, dev_account(n), confirmations=0) for n in (1, 2, 3)
     )
     model_id, _ = alice.register_model(
-        ModelSpec(b"\x01" * 32, b"\x02" * 32, b"\x03" * 32, 1, 10, bytes(448 + 128))
+        ModelSpec(b"\x01" * 32, b"\x02" * 32, b"\x03" * 32, 1, 10, TrapdoorKey(1).key_bytes)
     )
     bob.deposit_stake(10**18)
     job_ids = [alice.create_job(JobRequest(model_id, 9, 10**17, 30, 300, 10**16))[0] for _ in "ab"]

@@ -16,6 +16,7 @@ from node.chain.events import ChainEvent, EventWatcher
 from node.chain.rpc import RetryingHTTPProvider
 from node.chain.types import Bid, JobRequest, ModelSpec
 from node.keys import dev_account
+from tests.trapdoor import TrapdoorKey
 
 from .conftest import FAST_RETRY, mine
 
@@ -160,7 +161,7 @@ def test_the_settlement_events_come_decoded_in_chain_order(
         Web3Chain(w3, deployment, dev_account(n), confirmations=0) for n in (1, 2, 3, 4)
     )
     model_id, _ = alice.register_model(
-        ModelSpec(b"\x01" * 32, b"\x02" * 32, b"\x03" * 32, 1, 10, bytes(448 + 128))
+        ModelSpec(b"\x01" * 32, b"\x02" * 32, b"\x03" * 32, 1, 10, TrapdoorKey(1).key_bytes)
     )
     bob.deposit_stake(10**18)
     job_id, _ = alice.create_job(JobRequest(model_id, 9, 10**17, 30, 60, 10**16))

@@ -29,7 +29,11 @@ from node.chain.types import (
     TxResult,
 )
 from node.keys import dev_account
+from protocol.errors import RemoteProtocolError
+from protocol.groth16.keys import Proof
+from protocol.groth16.verify import verify
 from protocol.messages import JobTerms, bid_digest, sign_bid
+from tests.trapdoor import TrapdoorKey
 
 from .conftest import mine
 from .fake_chain import BURN_ADDRESS, FIELD_R, MAX_WINDOW, ZERO, FakeChain, FakeLedger
@@ -38,19 +42,35 @@ ALICE, BOB, CAROL, DAVE = 1, 2, 3, 4  # dev accounts: requester, prover, prover,
 ETH = 10**18
 TIME_FIELDS = {"acceptDeadline", "proofDeadline", "deadline", "availableAt", "available_at"}
 KEY_FIELDS = {"verifyingKey", "verifying_key"}
-# A model with two public signals and an all-zero verifying key: every point is the point at
-# infinity, so the all-zero proof verifies on the real Groth16Verifier (and nothing else
-# does); the fake mirrors that rule, so the scenario can settle a job on both chains.
-ZERO_KEY = bytes(448 + 64 * 3)
-SPEC = ModelSpec(b"\x01" * 32, b"\x02" * 32, b"\x03" * 32, 2, 1234, ZERO_KEY)
-PROOF, OUTPUTS = [0] * 8, [5]
+# A model with two public signals and a key whose trapdoor the test knows, so the scenario
+# can make proofs that verify on the real Groth16Verifier; the fake runs the same check.
+KEY = TrapdoorKey(2)
+SPEC = ModelSpec(b"\x01" * 32, b"\x02" * 32, b"\x03" * 32, 2, 1234, KEY.key_bytes)
+PROOF, OUTPUTS = KEY.proof_words([777, 5]), [5]
 Transcript = list[tuple[str, Any]]
 
 
-def zero_key_checker(ledger: FakeLedger) -> Callable[[JobInfo, Any, Any], bool]:
+def _proof(words: Any) -> Proof:
+    def g1(x: int, y: int) -> Any:
+        return None if x == y == 0 else (x, y)
+
+    x1, x0, y1, y0 = words[2:6]
+    b = None if not any(words[2:6]) else ((x0, x1), (y0, y1))
+    return Proof(g1(*words[0:2]), b, g1(*words[6:8]))
+
+
+def groth16_checker(ledger: FakeLedger) -> Callable[[JobInfo, Any, Any], bool]:
+    """The real verifier's rule, for jobs on ``KEY``: the pairing check on the proof."""
+
     def check(job: JobInfo, proof: Any, outputs: Any) -> bool:
-        n_public = ledger.models[job.model_id].n_public
-        return not any(proof) and len(outputs) + 1 == n_public and all(o < FIELD_R for o in outputs)
+        assert ledger.keys[job.model_id] == KEY.key_bytes
+        public = [job.input_commitment, *outputs]
+        if len(public) != KEY.n_public or any(not 0 <= v < FIELD_R for v in public):
+            return False
+        try:
+            return verify(KEY.vk, public, _proof(proof))
+        except RemoteProtocolError:
+            return False
 
     return check
 
@@ -99,8 +119,14 @@ def scenario(chains: dict[int, Chain], advance: Callable[[int], None]) -> Transc
         return lambda: alice.get_job(job_id).deadline - alice.timestamp()
 
     step("register", lambda: alice.register_model(SPEC))
-    bad_key = ModelSpec(b"\x04" * 32, b"\x04" * 32, b"\x04" * 32, 2, 1, ZERO_KEY[:-1])
+    bad_key = ModelSpec(b"\x04" * 32, b"\x04" * 32, b"\x04" * 32, 2, 1, KEY.key_bytes[:-1])
     step("bad key", lambda: alice.register_model(bad_key))
+    zeros, twin = bytes(len(KEY.key_bytes)), dataclasses.replace(KEY, delta=KEY.gamma)
+    step("zero key", lambda: alice.register_model(dataclasses.replace(SPEC, verifying_key=zeros)))
+    step(
+        "gamma = delta",
+        lambda: alice.register_model(dataclasses.replace(SPEC, verifying_key=twin.key_bytes)),
+    )
     step("not owner", lambda: bob.deprecate_model(1))
     step("model", lambda: alice.get_model(1))
     step("deposit", lambda: bob.deposit_stake(ETH))
@@ -192,7 +218,7 @@ def scenario(chains: dict[int, Chain], advance: Callable[[int], None]) -> Transc
     step("bob's balance", lambda: bob.balance_of(bob.address))
     step("stake withdrawn", bob.withdraw_stake)
     step("stake after", lambda: bob.stake_of(bob.address))
-    step("key", lambda: alice.verifying_key_of(1) == ZERO_KEY)
+    step("key", lambda: alice.verifying_key_of(1) == KEY.key_bytes)
     step("deprecate", lambda: alice.deprecate_model(1))
     step("deprecate again", lambda: alice.deprecate_model(1))
     step("deprecated model", lambda: alice.create_job(request))
@@ -213,7 +239,7 @@ def test_fake_chain_matches_the_real_contracts(
         market_address=deployment.address("JobMarket"),
         withdrawal_delay=deployment.params["withdrawal_delay_s"],
     )
-    ledger.proof_checker = zero_key_checker(ledger)
+    ledger.proof_checker = groth16_checker(ledger)
     fake = {n: ledger.chain(dev_account(n).address) for n in accounts}
     start = w3.eth.block_number + 1
     burned_before = w3.eth.get_balance(Web3.to_checksum_address(BURN_ADDRESS))

@@ -20,13 +20,14 @@ from node.cli import main
 from node.exit_codes import FAILED
 from node.keys import dev_account
 from tests.node.daemon.harness import Home, market, submit_job, wait_for
+from tests.trapdoor import TrapdoorKey
 
 pytestmark = pytest.mark.slow
 
 
 def _register_model(anvil: AnvilProcess, deployed: Deployment, n_public: int) -> int:
     owner = Web3Chain.open(anvil.rpc_url, deployed, dev_account(0))
-    key = bytes(448 + 64 * (n_public + 1))  # a well-formed key: nothing is proved here
+    key = TrapdoorKey(n_public).key_bytes  # a well-formed key: nothing is proved here
     model_id, _ = owner.register_model(
         ModelSpec(b"\x01" * 32, b"\x02" * 32, b"\x03" * 32, n_public, 350, key)
     )

@@ -40,6 +40,7 @@ from protocol.messages import Bid, InputDelivery, JobAnnouncement, ProverHeartbe
 from protocol.messages.signing import recover_bid_signer
 from tests.node.chain.fake_chain import FakeLedger
 from tests.protocol.zkml.models import gemm
+from tests.trapdoor import TrapdoorKey
 
 KEYS = {name: bytes([i + 1]) * 32 for i, name in enumerate(("alice", "bob", "carol"))}
 ADDR = {name: Account.from_key(key).address for name, key in KEYS.items()}
@@ -132,7 +133,7 @@ class World:
         self.ledger = FakeLedger(proof_checker=_checker(circuit_dir))
         self.model = load_model(circuit_dir)
         self.constraints = self.model.r1cs.n_constraints
-        vk = bytes(448 + 64 * (self.model.r1cs.n_public + 1))
+        vk = TrapdoorKey(self.model.r1cs.n_public).key_bytes
         spec = ModelSpec(b"\x01" * 32, b"\x02" * 32, b"\x03" * 32, self.model.r1cs.n_public,
                          self.constraints, vk)  # fmt: skip
         self.alice = self.ledger.chain(ADDR["alice"])

@@ -41,6 +41,7 @@ from protocol.messages import Bid, InputDelivery, JobAnnouncement, ProverHeartbe
 from protocol.r1cs.system import R
 from tests.node.chain.fake_chain import FakeLedger
 from tests.protocol.zkml.models import gemm
+from tests.trapdoor import TrapdoorKey
 
 KEYS = {name: bytes([i + 1]) * 32 for i, name in enumerate(("alice", "bob", "carol", "dave"))}
 ADDR = {name: Account.from_key(key).address for name, key in KEYS.items()}
@@ -128,7 +129,7 @@ class World:
             b"\x03" * 32,
             n_public,
             100,
-            bytes(448 + 64 * (n_public + 1)),
+            TrapdoorKey(n_public).key_bytes,
         )
         self.model_id, _ = self.ledger.chain(ADDR["alice"]).register_model(spec)
         for name in ("bob", "dave"):

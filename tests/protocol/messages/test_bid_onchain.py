@@ -26,6 +26,7 @@ from protocol.messages import (
     recover_bid_signer,
     sign_bid,
 )
+from tests.trapdoor import TrapdoorKey
 
 from .samples import PEER_B
 
@@ -122,7 +123,7 @@ def test_award_job_accepts_our_signed_bid_for_its_terms_only(
     market: dict[int, Web3Chain],
 ) -> None:
     alice, bob = market[ALICE], market[BOB]
-    key_data = bytes(448 + 64 * 2)  # an all-zero key for one public signal: never verified here
+    key_data = TrapdoorKey(1).key_bytes  # a well-formed key: never verified here
     spec = chain_types.ModelSpec(b"\x01" * 32, b"\x02" * 32, b"\x03" * 32, 1, 1000, key_data)
     model_id, _ = alice.register_model(spec)
     bob.deposit_stake(ETH)
