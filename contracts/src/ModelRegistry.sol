@@ -28,8 +28,13 @@ contract ModelRegistry is IModelRegistry {
     uint256 private constant G2_Y0 =
         8495653923123431417604973247489272438418190587263600148770280649306958101930;
 
+    /// @notice Longest contribution window a ceremony may set (30 days).
+    uint64 public constant MAX_CONTRIBUTION_WINDOW = 30 days;
+
     uint256 private _modelCount;
     mapping(uint256 modelId => Model) private _models;
+    uint256 private _ceremonyCount;
+    mapping(uint256 ceremonyId => Ceremony) private _ceremonies;
 
     /// @inheritdoc IModelRegistry
     function registerModel(
@@ -40,6 +45,47 @@ contract ModelRegistry is IModelRegistry {
         uint64 constraintCount,
         bytes calldata verifyingKey
     ) external returns (uint256 modelId) {
+        modelId = _register(
+            onnxSha256, circuitHash, manifestHash, nPublic, constraintCount, verifyingKey
+        );
+    }
+
+    /// @inheritdoc IModelRegistry
+    function finalizeCeremony(
+        uint256 ceremonyId,
+        bytes32 finalKeySha256,
+        bytes32 onnxSha256,
+        bytes32 manifestHash,
+        uint32 nPublic,
+        uint64 constraintCount,
+        bytes calldata verifyingKey
+    ) external returns (uint256 modelId) {
+        Ceremony storage c = _ceremony(ceremonyId);
+        if (c.coordinator != msg.sender) revert NotCoordinator(ceremonyId, msg.sender);
+        if (c.modelId != 0) revert AlreadyFinalized(ceremonyId, c.modelId);
+        if (finalKeySha256 == bytes32(0) || finalKeySha256 == c.latestKeySha256) {
+            revert BadKeyHash();
+        }
+        bytes32 beacon = beaconOf(ceremonyId);
+        modelId = _register(
+            onnxSha256, c.circuitHash, manifestHash, nPublic, constraintCount, verifyingKey
+        );
+        c.modelId = modelId;
+        Model storage model = _models[modelId];
+        model.ceremonyId = ceremonyId;
+        model.beacon = beacon;
+        model.finalKeySha256 = finalKeySha256;
+        emit CeremonyFinalized(ceremonyId, modelId, beacon, finalKeySha256);
+    }
+
+    function _register(
+        bytes32 onnxSha256,
+        bytes32 circuitHash,
+        bytes32 manifestHash,
+        uint32 nPublic,
+        uint64 constraintCount,
+        bytes calldata verifyingKey
+    ) private returns (uint256 modelId) {
         if (nPublic == 0 || nPublic > MAX_PUBLIC_SIGNALS) revert BadPublicSignalCount(nPublic);
         uint256 expected = Groth16Verifier.KEY_FIXED_BYTES + 64 * (uint256(nPublic) + 1);
         if (verifyingKey.length != expected) revert BadKeyLength(expected, verifyingKey.length);
@@ -51,16 +97,14 @@ contract ModelRegistry is IModelRegistry {
         _refuseDegenerate(verifyingKey, nPublic);
         address keyContract = _storeData(verifyingKey);
         modelId = ++_modelCount;
-        _models[modelId] = Model({
-            owner: msg.sender,
-            constraintCount: constraintCount,
-            nPublic: nPublic,
-            deprecated: false,
-            verifyingKey: keyContract,
-            onnxSha256: onnxSha256,
-            circuitHash: circuitHash,
-            manifestHash: manifestHash
-        });
+        Model storage model = _models[modelId];
+        model.owner = msg.sender;
+        model.constraintCount = constraintCount;
+        model.nPublic = nPublic;
+        model.verifyingKey = keyContract;
+        model.onnxSha256 = onnxSha256;
+        model.circuitHash = circuitHash;
+        model.manifestHash = manifestHash;
         emit ModelRegistered(
             modelId,
             msg.sender,
@@ -83,6 +127,83 @@ contract ModelRegistry is IModelRegistry {
     }
 
     /// @inheritdoc IModelRegistry
+    function openCeremony(
+        bytes32 circuitHash,
+        bytes32 phase1Sha256,
+        bytes32 initialKeySha256,
+        uint64 contributionWindow
+    ) external returns (uint256 ceremonyId) {
+        if (contributionWindow > MAX_CONTRIBUTION_WINDOW) {
+            revert BadContributionWindow(contributionWindow);
+        }
+        if (initialKeySha256 == bytes32(0)) revert BadKeyHash();
+        uint64 deadline = uint64(block.timestamp) + contributionWindow;
+        ceremonyId = ++_ceremonyCount;
+        _ceremonies[ceremonyId] = Ceremony({
+            coordinator: msg.sender,
+            contributionDeadline: deadline,
+            beaconBlock: 0,
+            contributions: 0,
+            circuitHash: circuitHash,
+            phase1Sha256: phase1Sha256,
+            initialKeySha256: initialKeySha256,
+            latestKeySha256: initialKeySha256,
+            transcript: initialKeySha256,
+            modelId: 0
+        });
+        emit CeremonyOpened(
+            ceremonyId, msg.sender, circuitHash, phase1Sha256, initialKeySha256, deadline
+        );
+    }
+
+    /// @inheritdoc IModelRegistry
+    function contribute(
+        uint256 ceremonyId,
+        bytes32 predecessorSha256,
+        bytes32 keySha256,
+        bytes calldata contributionHash
+    ) external {
+        Ceremony storage c = _ceremony(ceremonyId);
+        if (c.beaconBlock != 0 || block.timestamp > c.contributionDeadline) {
+            revert ContributionsClosed(ceremonyId);
+        }
+        if (predecessorSha256 != c.latestKeySha256) revert StalePredecessor(c.latestKeySha256);
+        if (keySha256 == bytes32(0) || keySha256 == predecessorSha256) revert BadKeyHash();
+        if (contributionHash.length != 64) revert BadContributionHash(contributionHash.length);
+        uint32 index = ++c.contributions;
+        c.latestKeySha256 = keySha256;
+        c.transcript = keccak256(abi.encode(c.transcript, msg.sender, keySha256, contributionHash));
+        emit ContributionRecorded(
+            ceremonyId, index, msg.sender, predecessorSha256, keySha256, contributionHash
+        );
+    }
+
+    /// @inheritdoc IModelRegistry
+    function closeCeremony(uint256 ceremonyId) external {
+        Ceremony storage c = _ceremony(ceremonyId);
+        if (block.timestamp <= c.contributionDeadline) {
+            revert ContributionsOpen(c.contributionDeadline);
+        }
+        if (c.beaconBlock != 0 && block.number <= uint256(c.beaconBlock) + 256) {
+            revert AlreadyClosed(c.beaconBlock);
+        }
+        c.beaconBlock = uint64(block.number + 1);
+        emit CeremonyClosed(ceremonyId, c.beaconBlock);
+    }
+
+    /// @inheritdoc IModelRegistry
+    function getCeremony(uint256 ceremonyId) external view returns (Ceremony memory) {
+        return _ceremony(ceremonyId);
+    }
+
+    /// @inheritdoc IModelRegistry
+    function beaconOf(uint256 ceremonyId) public view returns (bytes32 beacon) {
+        uint64 at = _ceremony(ceremonyId).beaconBlock;
+        beacon = at == 0 ? bytes32(0) : blockhash(at);
+        if (beacon == bytes32(0)) revert BeaconUnavailable(at);
+    }
+
+    /// @inheritdoc IModelRegistry
     function getModel(uint256 modelId) external view returns (Model memory) {
         return _existing(modelId);
     }
@@ -99,6 +220,11 @@ contract ModelRegistry is IModelRegistry {
     }
 
     /// @inheritdoc IModelRegistry
+    function ceremonyCount() external view returns (uint256) {
+        return _ceremonyCount;
+    }
+
+    /// @inheritdoc IModelRegistry
     function modelCount() external view returns (uint256) {
         return _modelCount;
     }
@@ -106,6 +232,11 @@ contract ModelRegistry is IModelRegistry {
     function _existing(uint256 modelId) private view returns (Model storage model) {
         model = _models[modelId];
         if (model.owner == address(0)) revert UnknownModel(modelId);
+    }
+
+    function _ceremony(uint256 ceremonyId) private view returns (Ceremony storage c) {
+        c = _ceremonies[ceremonyId];
+        if (c.coordinator == address(0)) revert UnknownCeremony(ceremonyId);
     }
 
     /// @dev Reverts for a key with a point at infinity, gamma == delta or delta == G2 generator.

@@ -28,6 +28,7 @@ from node.chain.rpc import RetryPolicy, connect
 from node.chain.sender import SenderConfig, TxRecord, TxSender, TxStatus
 from node.chain.types import (
     Bid,
+    CeremonyInfo,
     JobInfo,
     JobRequest,
     JobStatus,
@@ -142,6 +143,44 @@ class Web3Chain:
 
     def model_count(self) -> int:
         return int(self._call("ModelRegistry", "modelCount"))
+
+    def open_ceremony(
+        self, circuit_hash: bytes, phase1_sha256: bytes, initial_key_sha256: bytes, window: int
+    ) -> tuple[int, TxResult]:
+        result = self._transact(
+            "ModelRegistry", "openCeremony", circuit_hash, phase1_sha256, initial_key_sha256,
+            window,
+        )  # fmt: skip
+        return int(result.event("CeremonyOpened").args["ceremonyId"]), result
+
+    def contribute(
+        self, ceremony_id: int, predecessor: bytes, key_sha256: bytes, contribution_hash: bytes
+    ) -> TxResult:
+        return self._transact(
+            "ModelRegistry", "contribute", ceremony_id, predecessor, key_sha256, contribution_hash
+        )
+
+    def close_ceremony(self, ceremony_id: int) -> TxResult:
+        return self._transact("ModelRegistry", "closeCeremony", ceremony_id)
+
+    def finalize_ceremony(
+        self, ceremony_id: int, final_key_sha256: bytes, spec: ModelSpec
+    ) -> tuple[int, TxResult]:
+        result = self._transact(
+            "ModelRegistry", "finalizeCeremony", ceremony_id, final_key_sha256,
+            spec.onnx_sha256, spec.manifest_hash, spec.n_public, spec.constraint_count,
+            spec.verifying_key,
+        )  # fmt: skip
+        return int(result.event("ModelRegistered").args["modelId"]), result
+
+    def get_ceremony(self, ceremony_id: int) -> CeremonyInfo:
+        return self._struct(CeremonyInfo, "ModelRegistry", "getCeremony", ceremony_id)
+
+    def beacon_of(self, ceremony_id: int) -> bytes:
+        return bytes(self._call("ModelRegistry", "beaconOf", ceremony_id))
+
+    def ceremony_count(self) -> int:
+        return int(self._call("ModelRegistry", "ceremonyCount"))
 
     # ProverStaking
 

@@ -53,6 +53,25 @@ class ModelInfo:
     onnx_sha256: bytes
     circuit_hash: bytes
     manifest_hash: bytes
+    ceremony_id: int = 0
+    beacon: bytes = bytes(32)
+    final_key_sha256: bytes = bytes(32)
+
+
+@dataclass(frozen=True)
+class CeremonyInfo:
+    """IModelRegistry.Ceremony: a phase-2 ceremony's on-chain record."""
+
+    coordinator: str
+    contribution_deadline: int
+    beacon_block: int
+    contributions: int
+    circuit_hash: bytes
+    phase1_sha256: bytes
+    initial_key_sha256: bytes
+    latest_key_sha256: bytes
+    transcript: bytes
+    model_id: int
 
 
 @dataclass(frozen=True)

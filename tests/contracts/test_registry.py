@@ -16,7 +16,7 @@ pytestmark = pytest.mark.slow
 def test_registration_stores_the_record_and_the_key(chain: Deployment) -> None:
     circuit = chain.circuits[11]
     model_id = chain.models[11]
-    owner, constraints, n_public, deprecated, key, onnx, circ, manifest = (
+    owner, constraints, n_public, deprecated, key, onnx, circ, manifest, *ceremony = (
         chain.registry.functions.getModel(model_id).call()
     )
     assert (owner, constraints, n_public, deprecated) == (
@@ -26,6 +26,7 @@ def test_registration_stores_the_record_and_the_key(chain: Deployment) -> None:
         False,
     )
     assert (onnx, circ, manifest) == (b"\x01" * 32, b"\x02" * 32, b"\x03" * 32)
+    assert ceremony == [0, bytes(32), bytes(32)]  # registered without a ceremony
     assert chain.registry.functions.verifyingKeyOf(model_id).call() == vk_bytes(circuit.vk_words)
     code = chain.w3.eth.get_code(key)
     assert code == b"\x00" + vk_bytes(circuit.vk_words)  # STOP byte: the key cannot be called

@@ -42,6 +42,7 @@ from node.chain.events import ChainEvent, EventBatch
 from node.chain.sender import Receipt, TxRecord, TxStatus
 from node.chain.types import (
     Bid,
+    CeremonyInfo,
     JobInfo,
     JobRequest,
     JobStatus,
@@ -62,6 +63,8 @@ FIELD_P = 0x30644E72E131A029B85045B68181585D97816A916871CA8D3C208C16D87CFD47  # 
 FIELD_R = 0x30644E72E131A029B85045B68181585D2833E84879B9709143E1F593F0000001  # EIP-196
 HALF_ORDER = 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0  # secp256k1 n/2
 MAX_PUBLIC_SIGNALS = 375  # ModelRegistry.MAX_PUBLIC_SIGNALS
+MAX_CONTRIBUTION_WINDOW = 30 * 24 * 3600  # ModelRegistry.MAX_CONTRIBUTION_WINDOW
+ZERO32 = bytes(32)
 MAX_WINDOW = 30 * 24 * 3600  # JobMarket.MAX_WINDOW
 MAX_AMOUNT = (1 << 96) - 1  # the uint96 accounting fields
 DOMAIN_TYPEHASH = keccak(
@@ -108,6 +111,8 @@ class FakeLedger:
         self.block, self.time = 0, start_time
         self.proof_checker = proof_checker or (lambda job, proof, outputs: True)
         self.models: dict[int, ModelInfo] = {}
+        self.ceremonies: dict[int, CeremonyInfo] = {}
+        self.block_hashes: dict[int, bytes] = {}
         self.keys: dict[int, bytes] = {}
         self.stakes: dict[str, tuple[int, int]] = {}  # prover: (stake, locked)
         self.withdrawals: dict[str, tuple[int, int]] = {}  # prover: (amount, available at)
@@ -187,6 +192,7 @@ class FakeLedger:
         digest = hashlib.sha256(f"{self.block}:{sender}:{label}".encode()).hexdigest()
         tx_hash, block_hash = self._hash_of_next or "0x" + digest, "0x" + digest[::-1]
         self._hash_of_next = None
+        self.block_hashes[self.block] = bytes.fromhex(block_hash[2:])
         events = tuple(
             ChainEvent(contract, name, args, self.block, i, tx_hash, block_hash)
             for i, (contract, name, args) in enumerate(emitted)
@@ -289,6 +295,10 @@ class FakeChain:
     # ModelRegistry
 
     def register_model(self, spec: ModelSpec) -> tuple[int, TxResult]:
+        model_id, events = self._register(spec)
+        return model_id, self._mine("ModelRegistry.registerModel", *events)
+
+    def _register(self, spec: ModelSpec, **extra: Any) -> tuple[int, list[Emitted]]:
         n = spec.n_public
         if n == 0 or n > MAX_PUBLIC_SIGNALS:
             raise revert("BadPublicSignalCount", nPublic=n)
@@ -310,6 +320,7 @@ class FakeChain:
             spec.onnx_sha256,
             spec.circuit_hash,
             spec.manifest_hash,
+            **extra,
         )
         self.ledger.keys[model_id] = spec.verifying_key
         args = {
@@ -322,9 +333,108 @@ class FakeChain:
             "nPublic": n,
             "constraintCount": spec.constraint_count,
         }
-        return model_id, self._mine(
-            "ModelRegistry.registerModel", ("ModelRegistry", "ModelRegistered", args)
+        return model_id, [("ModelRegistry", "ModelRegistered", args)]
+
+    def open_ceremony(
+        self, circuit_hash: bytes, phase1_sha256: bytes, initial_key_sha256: bytes, window: int
+    ) -> tuple[int, TxResult]:
+        if window > MAX_CONTRIBUTION_WINDOW:
+            raise revert("BadContributionWindow", window=window)
+        if initial_key_sha256 == ZERO32:
+            raise revert("BadKeyHash")
+        ceremony_id, deadline = len(self.ledger.ceremonies) + 1, self.ledger.time + window
+        self.ledger.ceremonies[ceremony_id] = CeremonyInfo(
+            self._address, deadline, 0, 0, circuit_hash, phase1_sha256, initial_key_sha256,
+            initial_key_sha256, initial_key_sha256, 0,
+        )  # fmt: skip
+        args = {
+            "ceremonyId": ceremony_id,
+            "coordinator": self._address,
+            "circuitHash": circuit_hash,
+            "phase1Sha256": phase1_sha256,
+            "initialKeySha256": initial_key_sha256,
+            "contributionDeadline": deadline,
+        }
+        return ceremony_id, self._mine(
+            "ModelRegistry.openCeremony", ("ModelRegistry", "CeremonyOpened", args)
         )
+
+    def contribute(
+        self, ceremony_id: int, predecessor: bytes, key_sha256: bytes, contribution_hash: bytes
+    ) -> TxResult:
+        c = self.get_ceremony(ceremony_id)
+        if c.beacon_block != 0 or self.ledger.time > c.contribution_deadline:
+            raise revert("ContributionsClosed", ceremonyId=ceremony_id)
+        if predecessor != c.latest_key_sha256:
+            raise revert("StalePredecessor", latestKeySha256=c.latest_key_sha256)
+        if key_sha256 in (ZERO32, predecessor):
+            raise revert("BadKeyHash")
+        if len(contribution_hash) != 64:
+            raise revert("BadContributionHash", length=len(contribution_hash))
+        fields = [c.transcript, self._address, key_sha256, contribution_hash]
+        transcript = keccak(encode(["bytes32", "address", "bytes32", "bytes"], fields))
+        self.ledger.ceremonies[ceremony_id] = dataclasses.replace(
+            c, contributions=c.contributions + 1, latest_key_sha256=key_sha256,
+            transcript=transcript,
+        )  # fmt: skip
+        args = {"ceremonyId": ceremony_id, "index": c.contributions + 1,
+                "contributor": self._address, "predecessorSha256": predecessor,
+                "keySha256": key_sha256, "contributionHash": contribution_hash}  # fmt: skip
+        return self._mine(
+            "ModelRegistry.contribute", ("ModelRegistry", "ContributionRecorded", args)
+        )
+
+    def close_ceremony(self, ceremony_id: int) -> TxResult:
+        c = self.get_ceremony(ceremony_id)
+        if self.ledger.time <= c.contribution_deadline:
+            raise revert("ContributionsOpen", contributionDeadline=c.contribution_deadline)
+        executing = self.ledger.block + 1
+        if c.beacon_block != 0 and executing <= c.beacon_block + 256:
+            raise revert("AlreadyClosed", beaconBlock=c.beacon_block)
+        beacon_block = executing + 1
+        self.ledger.ceremonies[ceremony_id] = dataclasses.replace(c, beacon_block=beacon_block)
+        args = {"ceremonyId": ceremony_id, "beaconBlock": beacon_block}
+        return self._mine("ModelRegistry.closeCeremony", ("ModelRegistry", "CeremonyClosed", args))
+
+    def finalize_ceremony(
+        self, ceremony_id: int, final_key_sha256: bytes, spec: ModelSpec
+    ) -> tuple[int, TxResult]:
+        c = self.get_ceremony(ceremony_id)
+        if c.coordinator != self._address:
+            raise revert("NotCoordinator", ceremonyId=ceremony_id, caller=self._address)
+        if c.model_id != 0:
+            raise revert("AlreadyFinalized", ceremonyId=ceremony_id, modelId=c.model_id)
+        if final_key_sha256 in (ZERO32, c.latest_key_sha256):
+            raise revert("BadKeyHash")
+        # Web3Chain estimates gas at the latest block, which cannot read its own hash: the
+        # beacon must already be readable there (beacon_of), one block after the beacon block.
+        beacon = self._beacon(c, self.ledger.block)
+        spec = dataclasses.replace(spec, circuit_hash=c.circuit_hash)
+        model_id, events = self._register(
+            spec, ceremony_id=ceremony_id, beacon=beacon, final_key_sha256=final_key_sha256
+        )
+        self.ledger.ceremonies[ceremony_id] = dataclasses.replace(c, model_id=model_id)
+        args = {"ceremonyId": ceremony_id, "modelId": model_id, "beacon": beacon,
+                "finalKeySha256": final_key_sha256}  # fmt: skip
+        events.append(("ModelRegistry", "CeremonyFinalized", args))
+        return model_id, self._mine("ModelRegistry.finalizeCeremony", *events)
+
+    def _beacon(self, c: CeremonyInfo, executing: int) -> bytes:
+        at = c.beacon_block
+        if at == 0 or not executing - 256 <= at < executing:
+            raise revert("BeaconUnavailable", beaconBlock=at)
+        return self.ledger.block_hashes[at]
+
+    def get_ceremony(self, ceremony_id: int) -> CeremonyInfo:
+        if ceremony_id not in self.ledger.ceremonies:
+            raise revert("UnknownCeremony", ceremonyId=ceremony_id)
+        return self.ledger.ceremonies[ceremony_id]
+
+    def beacon_of(self, ceremony_id: int) -> bytes:
+        return self._beacon(self.get_ceremony(ceremony_id), self.ledger.block)
+
+    def ceremony_count(self) -> int:
+        return len(self.ledger.ceremonies)
 
     def deprecate_model(self, model_id: int) -> TxResult:
         model = self.get_model(model_id)

@@ -40,8 +40,10 @@ from .fake_chain import BURN_ADDRESS, FIELD_R, MAX_WINDOW, ZERO, FakeChain, Fake
 
 ALICE, BOB, CAROL, DAVE = 1, 2, 3, 4  # dev accounts: requester, prover, prover, bystander
 ETH = 10**18
-TIME_FIELDS = {"acceptDeadline", "proofDeadline", "deadline", "availableAt", "available_at"}
-KEY_FIELDS = {"verifyingKey", "verifying_key"}
+TIME_FIELDS = {"acceptDeadline", "proofDeadline", "deadline", "availableAt", "available_at",
+               "contributionDeadline", "contribution_deadline"}  # fmt: skip
+# Key addresses, and block numbers and hashes (the two chains mine different blocks).
+KEY_FIELDS = {"verifyingKey", "verifying_key", "beaconBlock", "beacon_block", "beacon"}
 # A model with two public signals and a key whose trapdoor the test knows, so the scenario
 # can make proofs that verify on the real Groth16Verifier; the fake runs the same check.
 KEY = TrapdoorKey(2)
@@ -223,7 +225,40 @@ def scenario(chains: dict[int, Chain], advance: Callable[[int], None]) -> Transc
     step("deprecate again", lambda: alice.deprecate_model(1))
     step("deprecated model", lambda: alice.create_job(request))
     step("counts", lambda: [alice.job_count(), alice.model_count()])
+    ceremony(chains, advance, step)
     return log
+
+
+def ceremony(
+    chains: dict[int, Chain], advance: Callable[[int], None], step: Callable[..., Any]
+) -> None:
+    """A phase-2 ceremony: a race for one predecessor, the window's end, the beacon."""
+    alice, bob, carol, dave = chains[ALICE], chains[BOB], chains[CAROL], chains[DAVE]
+    k = [bytes([i]) * 32 for i in range(1, 6)]
+    h = [bytes([i]) * 64 for i in range(1, 6)]
+    opened = step("open", lambda: alice.open_ceremony(b"\xc1" * 32, b"\xd1" * 32, k[0], 60))
+    c = opened[0] if opened else 0
+    step("bob contributes", lambda: bob.contribute(c, k[0], k[1], h[1]))
+    step("carol is stale", lambda: carol.contribute(c, k[0], k[2], h[2]))
+    step("carol rebases", lambda: carol.contribute(c, k[1], k[2], h[2]))
+    step("short hash", lambda: dave.contribute(c, k[2], k[3], h[3][:32]))
+    step("close early", lambda: dave.close_ceremony(c))
+    advance(61)
+    step("late", lambda: dave.contribute(c, k[2], k[3], h[3]))
+    step("close", lambda: dave.close_ceremony(c))
+    step("close again", lambda: dave.close_ceremony(c))
+    step("finalize early", lambda: alice.finalize_ceremony(c, k[4], SPEC))
+    step("another", lambda: bob.open_ceremony(b"\xc2" * 32, b"\xd2" * 32, k[0], 0))  # a block
+    step("beacon block is latest", lambda: alice.finalize_ceremony(c, k[4], SPEC))
+    step("and another", lambda: bob.open_ceremony(b"\xc3" * 32, b"\xd3" * 32, k[0], 0))
+    step("not coordinator", lambda: bob.finalize_ceremony(c, k[4], SPEC))
+    step("final is latest", lambda: alice.finalize_ceremony(c, k[2], SPEC))
+    finalized = step("finalize", lambda: alice.finalize_ceremony(c, k[4], SPEC))
+    step("finalize again", lambda: alice.finalize_ceremony(c, k[4], SPEC))
+    step("ceremony", lambda: alice.get_ceremony(c))
+    step("finalized model", lambda: alice.get_model(finalized[0] if finalized else 0))
+    step("unknown", lambda: alice.get_ceremony(c + 9))
+    step("ceremony count", alice.ceremony_count)
 
 
 def test_fake_chain_matches_the_real_contracts(
@@ -254,6 +289,13 @@ def test_fake_chain_matches_the_real_contracts(
         {"acceptWindow": 0, "proofWindow": 5},
     )
     assert outcomes["other collateral"] == ("revert", "BidTermsMismatch", {"jobId": 1})
+    assert outcomes["carol is stale"] == (
+        "revert", "StalePredecessor", {"latestKeySha256": b"\x02" * 32}
+    )  # fmt: skip
+    for early in ("finalize early", "beacon block is latest"):
+        assert outcomes[early] == ("revert", "BeaconUnavailable", {"beaconBlock": "<varies>"})
+    assert [name for name, _ in outcomes["finalize"]] == ["ModelRegistered", "CeremonyFinalized"]
+    assert outcomes["ceremony"]["contributions"] == 2
     assert outcomes["forged"] == ("revert", "InvalidBidSignature", {})
     assert outcomes["award unstaked"] == [
         (

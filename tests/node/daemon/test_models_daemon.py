@@ -74,10 +74,11 @@ def test_alice_registers_and_bob_fetches_the_digits_mlp(
 
         # On-chain: alice owns it, with the files' hashes and the setup's verifying key.
         registry = w3.eth.contract(address=deployed.address("ModelRegistry"), abi=REGISTRY_ABI)
-        owner, constraints, n_public, deprecated, _, onnx, circuit, manifest = (
+        owner, constraints, n_public, deprecated, _, onnx, circuit, manifest, *ceremony = (
             registry.functions.getModel(model_id).call()
         )
         assert (owner, deprecated) == (alice.address, False)
+        assert ceremony == [0, bytes(32), bytes(32)]
         assert (onnx.hex(), sha256(ONNX)) == (sha256(folder / "model.onnx"), model["onnx_sha256"])
         assert circuit.hex() == sha256(folder / "circuit.r1cs") == model["circuit_hash"]
         assert manifest.hex() == sha256(folder / "manifest.json") == model["manifest_hash"]
