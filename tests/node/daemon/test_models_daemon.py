@@ -18,6 +18,7 @@ from web3 import Web3
 
 from node.anvil import AnvilProcess
 from node.api.client import ApiClient
+from node.chain.contracts import load_artifact
 from node.chain.deploy import Deployment
 from node.exit_codes import OK, UNAVAILABLE
 from protocol.groth16 import snarkjs
@@ -26,19 +27,7 @@ from tests.node.daemon.harness import ROOT, cli_json, init_home, running, wait_f
 
 ONNX = ROOT / "devnet" / "models" / "digits_mlp.onnx"
 SAMPLES = ROOT / "devnet" / "models" / "digits_mlp_calibration.npy"
-REGISTRY_ABI = [
-    {"type": "function", "name": "verifyingKeyOf", "stateMutability": "view",
-     "inputs": [{"name": "modelId", "type": "uint256"}],
-     "outputs": [{"name": "", "type": "bytes"}]},
-    {"type": "function", "name": "getModel", "stateMutability": "view",
-     "inputs": [{"name": "modelId", "type": "uint256"}],
-     "outputs": [{"name": "", "type": "tuple", "components": [
-         {"name": "owner", "type": "address"}, {"name": "constraintCount", "type": "uint64"},
-         {"name": "nPublic", "type": "uint32"}, {"name": "deprecated", "type": "bool"},
-         {"name": "verifyingKey", "type": "address"}, {"name": "onnxSha256", "type": "bytes32"},
-         {"name": "circuitHash", "type": "bytes32"},
-         {"name": "manifestHash", "type": "bytes32"}]}]},
-]  # fmt: skip
+REGISTRY_ABI = load_artifact("ModelRegistry").abi
 
 pytestmark = pytest.mark.slow
 
