@@ -37,6 +37,7 @@ CIRCUIT_FILE = "circuit.bin"
 R1CS_FILE = "circuit.r1cs"
 PROVING_KEY_FILE = "proving_key.bin"
 VERIFICATION_KEY_FILE = "verification_key.json"
+PHASE1_FILE = "phase1.ptau"  # a ceremony's phase-1 file, served to those who verify it
 FORMAT = "provernet-circuit"
 FORMAT_VERSION = 1
 

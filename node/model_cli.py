@@ -1,6 +1,7 @@
 """``provernet model register | list | show``: the model owner's commands, through the daemon.
 
-``model register`` sends the paths of the ONNX file and the calibration samples
+``model register`` sends the paths of the ONNX file, the calibration samples and,
+with ``--ptau``, the phase-1 file its key's ceremony starts from
 (the daemon runs on this machine, as this user, and reads them itself), then
 follows the registration's progress (compile, setup, on-chain registration,
 announcement) by long polling until it is done, printing each stage on stderr.
@@ -21,8 +22,10 @@ from pathlib import Path
 from typing import Any
 
 from node.api.client import EXIT_CODES, ApiClient, daemon_errors
+from node.config_fields import parse_duration
 from node.exit_codes import FAILED, OK, USAGE, CliError
 from node.home import resolve_home
+from node.human import moment
 
 # Compiling and setting up run in the daemon; each long poll waits this long at most.
 POLL_TIMEOUT_S = 20.0
@@ -39,6 +42,18 @@ def add_model_commands(groups: argparse._SubParsersAction) -> None:  # type: ign
     register.add_argument("model", metavar="MODEL.onnx")
     register.add_argument("--name", required=True, help="a local label for the model")
     register.add_argument("--calibration", metavar="SAMPLES", help=".npy array or JSON list")
+    register.add_argument(
+        "--ptau",
+        metavar="POT.ptau",
+        help="set the key up by an on-chain phase-2 ceremony from this phase-1 file "
+        "(recommended: without it the key is a single-party setup nobody can audit)",
+    )
+    register.add_argument(
+        "--contribution-window",
+        default="10m",
+        metavar="DURATION",
+        help="with --ptau: how long others may contribute before the beacon (default 10m)",
+    )
     register.add_argument("--json", action="store_true", help="print the model as JSON")
     register.set_defaults(func=cmd_model_register)
     listing = commands.add_parser("list", help="the models this node knows")
@@ -67,6 +82,15 @@ def cmd_model_register(args: argparse.Namespace) -> int:
     body: dict[str, Any] = {"onnx": _local(args.model, "model file"), "name": args.name}
     if args.calibration:
         body["calibration"] = _local(args.calibration, "calibration file")
+    if args.ptau:
+        body["ptau"] = _local(args.ptau, "phase-1 file")
+        try:
+            window = parse_duration(args.contribution_window)
+        except ValueError as exc:
+            raise CliError(
+                f"--contribution-window {args.contribution_window!r} {exc}", USAGE
+            ) from None
+        body["contribution_window"] = int(window)
     with daemon_errors():
         client = _client(args)
         rid = client.post("/models", body)["registration"]
@@ -87,7 +111,33 @@ def _describe(event: Mapping[str, Any]) -> str:
         return f"  registering on-chain (circuit {event['circuit_hash']}) ..."
     if stage == "announcing":
         return f"  registered as model {event['model_id']}; announcing ..."
+    if stage == "ceremony":
+        return "  ceremony: " + _ceremony_step(event)
     return f"  {stage} ..."
+
+
+def _ceremony_step(event: Mapping[str, Any]) -> str:
+    step = event["step"]
+    if step == "initial key":
+        return f"initial key from the phase 1 ({event['constraints']} constraints) ..."
+    if step == "opened":
+        until = moment(event["contribution_deadline"])
+        return f"opened ceremony {event['ceremony_id']}; contributions until {until}"
+    if step == "contributed":
+        return f"our contribution recorded (hash {event['hash'][:32]}…)"
+    if step == "waiting":
+        until = moment(event["contribution_deadline"])
+        return f"waiting for the window to end ({until}), then for the beacon block ..."
+    return f"{step} ..."
+
+
+def _setup_line(ceremony: Mapping[str, Any] | None) -> str:
+    if ceremony is None:
+        return "no ceremony: whoever set the key up could forge proofs for it"
+    if not ceremony["verified"]:
+        return f"ceremony {ceremony['id']}, not verified here (fetch the model to verify it)"
+    who = ", ".join(ceremony["contributors"]) or "nobody"
+    return f"ceremony {ceremony['id']}, verified; contributors: {who}"
 
 
 def cmd_model_list(args: argparse.Namespace) -> int:
@@ -101,6 +151,9 @@ def cmd_model_list(args: argparse.Namespace) -> int:
         print("no models known")
     for m in models:
         flags = ("held" if m["held"] else "not held") + (", deprecated" if m["deprecated"] else "")
+        ceremony = m.get("ceremony")
+        flags += (", no ceremony" if ceremony is None else
+                  f", ceremony {'verified' if ceremony['verified'] else 'unverified'}")  # fmt: skip
         print(f"{m['id']:>4}  {m['name'] or '(unnamed)':<24} {m['constraints']:>8} constraints"
               f"  {flags}")  # fmt: skip
     return OK
@@ -132,5 +185,6 @@ def _print_model(model: Mapping[str, Any], *, as_json: bool) -> int:
     ]
     if model.get("registered_tx"):
         lines.append(f"registered in {model['registered_tx']}")
+    lines.append(f"setup         {_setup_line(model.get('ceremony'))}")
     print("\n".join(lines))
     return OK

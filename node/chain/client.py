@@ -14,10 +14,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from eth_account.signers.local import LocalAccount
+from eth_utils.abi import event_abi_to_log_topic
+from eth_utils.address import to_checksum_address
 from web3 import Web3
+from web3.types import FilterParams
 
 from node.chain.contracts import CONTRACT_NAMES, Artifact, BoundContract, load_artifacts
 from node.chain.deploy import Deployment
@@ -28,6 +31,7 @@ from node.chain.rpc import RetryPolicy, connect
 from node.chain.sender import SenderConfig, TxRecord, TxSender, TxStatus
 from node.chain.types import (
     Bid,
+    CeremonyContribution,
     CeremonyInfo,
     JobInfo,
     JobRequest,
@@ -181,6 +185,34 @@ class Web3Chain:
 
     def ceremony_count(self) -> int:
         return int(self._call("ModelRegistry", "ceremonyCount"))
+
+    def ceremony_contributions(self, ceremony_id: int) -> list[CeremonyContribution]:
+        registry = self.contracts["ModelRegistry"]
+        entry = next(e for e in registry.abi if e.get("name") == "ContributionRecorded")
+        topic = event_abi_to_log_topic(dict(entry))  # type: ignore[arg-type]
+        latest, found = int(self.w3.eth.block_number), []
+        for start in range(self.deployment.block, latest + 1, self.watcher.max_range):
+            params = {
+                "fromBlock": start,
+                "toBlock": min(latest, start + self.watcher.max_range - 1),
+                "address": registry.address,
+                "topics": ["0x" + bytes(topic).hex(), "0x" + f"{ceremony_id:064x}"],
+            }
+            for log in self.w3.eth.get_logs(cast(FilterParams, params)):
+                event = self.events.decode(log)
+                if event is not None:
+                    found.append(event)
+        found.sort(key=lambda e: (e.block_number, e.log_index))
+        return [
+            CeremonyContribution(
+                int(e.args["index"]),
+                to_checksum_address(e.args["contributor"]),
+                bytes(e.args["predecessorSha256"]),
+                bytes(e.args["keySha256"]),
+                bytes(e.args["contributionHash"]),
+            )
+            for e in found
+        ]
 
     # ProverStaking
 

@@ -15,6 +15,7 @@ from node.chain.events import EventBatch
 from node.chain.sender import TxRecord, TxStatus
 from node.chain.types import (
     Bid,
+    CeremonyContribution,
     CeremonyInfo,
     JobInfo,
     JobRequest,
@@ -66,6 +67,9 @@ class Chain(Protocol):
     def get_ceremony(self, ceremony_id: int) -> CeremonyInfo: ...
     def beacon_of(self, ceremony_id: int) -> bytes: ...
     def ceremony_count(self) -> int: ...
+    def ceremony_contributions(self, ceremony_id: int) -> list[CeremonyContribution]:
+        """The ceremony's recorded contributions, in order."""
+        ...
 
     # ProverStaking
     def deposit_stake(self, amount: int) -> TxResult: ...

@@ -75,6 +75,17 @@ class CeremonyInfo:
 
 
 @dataclass(frozen=True)
+class CeremonyContribution:
+    """One IModelRegistry.ContributionRecorded event."""
+
+    index: int
+    contributor: str
+    predecessor_sha256: bytes
+    key_sha256: bytes
+    contribution_hash: bytes
+
+
+@dataclass(frozen=True)
 class JobRequest:
     """What JobMarket.createJob takes; ``max_fee`` is the escrowed payment."""
 

@@ -20,7 +20,7 @@ from protocol.messages import Bid, decode_as, encode
 
 _MODEL_COLUMNS = (
     "model_id, name, onnx_sha256, circuit_id, manifest_hash, constraint_count, n_public, "
-    "owner, deprecated, circuit_dir, registered_tx"
+    "owner, deprecated, circuit_dir, registered_tx, ceremony_id, transcript"
 )
 
 
@@ -49,6 +49,8 @@ def _model(row: sqlite3.Row) -> ModelRecord:
         deprecated=bool(row["deprecated"]),
         circuit_dir=row["circuit_dir"],
         registered_tx=row["registered_tx"],
+        ceremony_id=row["ceremony_id"],
+        transcript=None if row["transcript"] is None else tuple(json.loads(row["transcript"])),
     )
 
 
@@ -128,6 +130,8 @@ class MarketMixin(StoreBase):
             int(model.deprecated),
             model.circuit_dir,
             model.registered_tx,
+            model.ceremony_id,
+            None if model.transcript is None else json.dumps(list(model.transcript)),
             self._now(),
         )
         columns = _MODEL_COLUMNS + ", updated_at"

@@ -52,6 +52,10 @@ class ModelRecord:
     deprecated: bool = False
     circuit_dir: str | None = None
     registered_tx: str | None = None
+    ceremony_id: int = 0
+    # The ceremony's contributors (addresses, in order) once this node verified the final
+    # key's transcript against the registry's record; None while unverified.
+    transcript: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)

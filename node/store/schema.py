@@ -168,7 +168,15 @@ CREATE UNIQUE INDEX intents_once ON intents (kind, job_key, attempt)
 CREATE INDEX intents_open ON intents (status) WHERE status IN ('recorded', 'sent');
 """
 
-MIGRATIONS: tuple[str, ...] = (V1, V2, V3)
+# Trusted setup: a model registered from an on-chain ceremony names it; ``transcript`` is
+# the JSON list of its contributors once this node has verified the final key's transcript
+# against the registry's record (NULL: not verified here).
+V4 = """
+ALTER TABLE models ADD COLUMN ceremony_id INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE models ADD COLUMN transcript TEXT;
+"""
+
+MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4)
 
 
 def schema_version(conn: sqlite3.Connection) -> int:

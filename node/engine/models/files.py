@@ -26,6 +26,7 @@ from typing import Any
 from node import artifacts as art
 from node import model_io
 from node.artifacts import CircuitDir
+from node.ceremony_cli import ZKEY_FILE
 from node.chain.types import ModelInfo, ModelSpec
 from node.circuit_cli import _new_manifest
 from node.exit_codes import CliError
@@ -40,9 +41,11 @@ from protocol.r1cs import binfmt
 
 # The manifest keys of a complete artifact set, in the order they are announced.
 ARTIFACT_KEYS = ("model", "circuit", "r1cs", "proving_key", "verification_key")
+# A model from a ceremony also serves the final key (its transcript) and the phase-1 file.
+CEREMONY_KEYS = ("zkey", "phase1")
 ARTIFACT_NAMES = frozenset(
     (art.MODEL_FILE, art.CIRCUIT_FILE, art.R1CS_FILE, art.PROVING_KEY_FILE,
-     art.VERIFICATION_KEY_FILE, art.MANIFEST)
+     art.VERIFICATION_KEY_FILE, art.MANIFEST, ZKEY_FILE, art.PHASE1_FILE)
 )  # fmt: skip
 # Bytes hashed per read when checking a fetched file (proving keys reach GBs).
 HASH_CHUNK = 1 << 20
@@ -120,7 +123,7 @@ def artifact_refs(path: Path) -> tuple[ArtifactRef, ...]:
     files = CircuitDir.open(path).manifest["files"]
     refs = [
         ArtifactRef(files[key]["file"], bytes.fromhex(files[key]["sha256"]), files[key]["size"])
-        for key in ARTIFACT_KEYS
+        for key in (*ARTIFACT_KEYS, *(k for k in CEREMONY_KEYS if k in files))
     ]
     manifest = (path / art.MANIFEST).read_bytes()
     refs.append(ArtifactRef(art.MANIFEST, hashlib.sha256(manifest).digest(), len(manifest)))
@@ -183,7 +186,7 @@ def _manifest(data: bytes) -> dict[str, Any]:
 
 def _check_files(path: Path, manifest: dict[str, Any], refs: tuple[ArtifactRef, ...]) -> None:
     by_name = {ref.name: ref for ref in refs}
-    for key in ARTIFACT_KEYS:
+    for key in (*ARTIFACT_KEYS, *(k for k in CEREMONY_KEYS if k in manifest["files"])):
         entry = manifest["files"].get(key)
         if not isinstance(entry, dict):
             raise ModelFileError(f"the manifest lists no {key}")

@@ -38,7 +38,18 @@ def model_json(record: ModelRecord) -> dict[str, Any]:
         "held": record.circuit_dir is not None,
         "dir": record.circuit_dir,
         "registered_tx": record.registered_tx,
+        "ceremony": ceremony_json(record),
     }
+
+
+def ceremony_json(record: ModelRecord) -> dict[str, Any] | None:
+    """Where the model's key comes from, as this node knows it: None for a key registered
+    without a ceremony (nobody can tell who holds its toxic waste)."""
+    if record.ceremony_id == 0:
+        return None
+    contributors = None if record.transcript is None else list(record.transcript)
+    return {"id": record.ceremony_id, "verified": contributors is not None,
+            "contributors": contributors}  # fmt: skip
 
 
 def held_dir(record: ModelRecord | None) -> Path | None:
@@ -50,12 +61,19 @@ def held_dir(record: ModelRecord | None) -> Path | None:
 
 
 def model_record(
-    model_id: int, name: str, spec: ModelSpec, owner: str, held: str | None, tx: str | None
+    model_id: int,
+    name: str,
+    spec: ModelSpec,
+    owner: str,
+    held: str | None,
+    tx: str | None,
+    ceremony_id: int = 0,
+    transcript: tuple[str, ...] | None = None,
 ) -> ModelRecord:
     """The store row of a registered model (``held``: its circuit directory here)."""
     return ModelRecord(
         model_id, name, spec.onnx_sha256, spec.circuit_hash, spec.manifest_hash,
-        spec.constraint_count, spec.n_public, owner, False, held, tx,
+        spec.constraint_count, spec.n_public, owner, False, held, tx, ceremony_id, transcript,
     )  # fmt: skip
 
 

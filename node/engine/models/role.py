@@ -27,8 +27,9 @@ import secrets
 import shutil
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import trio
 from eth_utils.address import to_checksum_address
@@ -36,11 +37,14 @@ from libp2p.peer.id import ID
 
 from node.api.errors import BadRequest, HttpError, NotFound
 from node.api.events import EventLog
+from node.artifacts import R1CS_FILE
 from node.chain.errors import ContractRevert, TransactionRejected
 from node.chain.events import ChainEvent
 from node.chain.interface import Chain
 from node.chain.types import ModelInfo, ModelSpec
 from node.engine.core import Engine, EngineContext
+from node.engine.models import ceremony
+from node.engine.models.ceremony import check_transcript
 from node.engine.models.files import (
     ARTIFACT_NAMES,
     ModelFileError,
@@ -49,7 +53,9 @@ from node.engine.models.files import (
     check_fetched,
     compile_into,
     describe_error,
+    file_sha256,
     setup_into,
+    spec_of,
 )
 from node.engine.models.records import (
     checked_name,
@@ -76,6 +82,7 @@ from protocol.errors import RemoteProtocolError
 from protocol.messages import ArtifactRef, ModelAnnouncement, Verified
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # Held models are announced again this often; a gossip message lives ANNOUNCE_LIFETIME_S.
 ANNOUNCE_INTERVAL_S = 60.0
@@ -107,6 +114,25 @@ class AnnouncementMismatch(RemoteProtocolError):  # noqa: N818 (named for the re
     """An announcement's hashes differ from the model's registry entry."""
 
 
+# How often a registrant polls the chain while its ceremony's window runs and its beacon
+# block is mined; how many polls before it closes the ceremony again (an expired beacon).
+CEREMONY_POLL_S = 0.5
+DEFAULT_CONTRIBUTION_WINDOW_S = 600
+BEACON_POLLS = 120
+
+
+class CeremonyError(Exception):
+    """A registration's ceremony cannot be finalized as this node ran it."""
+
+
+@dataclass(frozen=True)
+class CeremonyPlan:
+    """A registration from a phase-2 ceremony: the phase-1 file and the window."""
+
+    ptau: Path
+    window_s: int
+
+
 class ModelRole:
     """Registers the ``model.*`` commands, the registry events and the announcement handler."""
 
@@ -130,6 +156,7 @@ class ModelRole:
         self._registrations: dict[int, EventLog] = {}
         self._locks: dict[int, trio.Lock] = {}
         self._schedule = RepeatSchedule(announce_interval_s)
+        self._phase1_checked: set[bytes] = set()  # sha256 of phase-1 files checked here
 
     def attach(self, network: ModelNetwork) -> None:
         """Use ``network`` to announce and fetch (the daemon builds it after this role)."""
@@ -148,6 +175,7 @@ class ModelRole:
                 self._index(record.model_id, Path(record.circuit_dir))
         engine.on_event("ModelRegistry", "ModelRegistered", self._on_registered)
         engine.on_event("ModelRegistry", "ModelDeprecated", self._on_deprecated)
+        engine.on_event("ModelRegistry", "CeremonyFinalized", self._on_finalized)
         engine.on_message(ModelAnnouncement, self._on_announcement)
         engine.on_tick(self._on_tick)
         for name, handler, method, path in (
@@ -177,10 +205,16 @@ class ModelRole:
         onnx = local_file(body.get("onnx"), "onnx")
         calibration = body.get("calibration")
         samples = None if calibration is None else local_file(calibration, "calibration")
+        plan = None
+        if body.get("ptau") is not None:
+            window = body.get("contribution_window", DEFAULT_CONTRIBUTION_WINDOW_S)
+            if not isinstance(window, int) or isinstance(window, bool) or window < 0:
+                raise BadRequest("contribution_window must be a whole number of seconds")
+            plan = CeremonyPlan(local_file(body["ptau"], "ptau"), window)
         log = EventLog()
         rid = len(self._registrations) + 1
         self._registrations[rid] = log
-        ctx.spawn(lambda: self._register(ctx, log, onnx, name, samples))
+        ctx.spawn(lambda: self._register(ctx, log, onnx, name, samples, plan))
         return {"registration": rid}
 
     async def registration_events(self, ctx: EngineContext, body: Mapping[str, Any]) -> Any:
@@ -196,9 +230,21 @@ class ModelRole:
         return page.to_json()
 
     async def _register(
-        self, ctx: EngineContext, log: EventLog, onnx: Path, name: str, samples: Path | None
+        self,
+        ctx: EngineContext,
+        log: EventLog,
+        onnx: Path,
+        name: str,
+        samples: Path | None,
+        plan: CeremonyPlan | None = None,
     ) -> None:
         try:
+            if plan is not None:
+                record = await self._register_from_ceremony(ctx, log, onnx, name, samples, plan)
+                log.append({"stage": "announcing", "model_id": record.model_id})
+                await self.announce(record)
+                log.append({"stage": "done", "model": model_json(record)})
+                return
             pending, spec = await self._build(log, onnx, name, samples)
             log.append({"stage": "registering", **spec_json(spec)})
             try:
@@ -237,10 +283,110 @@ class ModelRole:
             shutil.rmtree(build, ignore_errors=True)
         return pending, spec
 
+    async def _register_from_ceremony(
+        self,
+        ctx: EngineContext,
+        log: EventLog,
+        onnx: Path,
+        name: str,
+        samples: Path | None,
+        plan: CeremonyPlan,
+    ) -> ModelRecord:
+        """Compile, open the model's ceremony on-chain, contribute, wait out the window,
+        close it, apply the beacon and register the final key (module docstring)."""
+        build = self.layout.models / f".build-{secrets.token_hex(8)}"
+        try:
+            log.append({"stage": "compiling", "onnx": str(onnx)})
+            n = await trio.to_thread.run_sync(compile_into, build, onnx, samples)
+            log.append({"stage": "ceremony", "step": "initial key", "constraints": n})
+            phase1, initial = await trio.to_thread.run_sync(ceremony.start, build, plan.ptau)
+            circuit = file_sha256(build / R1CS_FILE)
+
+            async def send(step: str, action: Callable[[Chain], T], **params: Any) -> T:
+                return await ctx.executor.execute(
+                    "register_model", None, {"name": name, "step": step, **params}, action
+                )
+
+            cid, _ = await send(
+                "open_ceremony",
+                lambda c: c.open_ceremony(circuit, phase1, initial, plan.window_s),
+                window_s=plan.window_s,
+            )
+            info = await trio.to_thread.run_sync(self.chain.get_ceremony, cid)
+            log.append({"stage": "ceremony", "step": "opened", "ceremony_id": cid,
+                        "contribution_deadline": info.contribution_deadline})  # fmt: skip
+            made = await trio.to_thread.run_sync(ceremony.contribute, build, "registrant")
+            await send(
+                "contribute",
+                lambda c: c.contribute(
+                    cid, made.predecessor_sha256, made.key_sha256, made.contribution_hash
+                ),
+                ceremony_id=cid,
+            )
+            log.append({"stage": "ceremony", "step": "contributed", "ceremony_id": cid,
+                        "hash": made.contribution_hash.hex()})  # fmt: skip
+            beacon = await self._await_beacon(send, cid, info.contribution_deadline, log)
+            latest = (await trio.to_thread.run_sync(self.chain.get_ceremony, cid)).latest_key_sha256
+            if latest != made.key_sha256:
+                raise CeremonyError(
+                    f"ceremony {cid} holds contributions after ours that this node cannot "
+                    "include yet; register again with a shorter --contribution-window"
+                )
+            final = await trio.to_thread.run_sync(ceremony.finalize_key, build, beacon)
+            spec = spec_of(build)
+            pending = self._pending(spec.manifest_hash)
+            write_name(build, name)
+            build.rename(pending)
+        finally:
+            shutil.rmtree(build, ignore_errors=True)
+        log.append({"stage": "registering", "ceremony_id": cid, **spec_json(spec)})
+        try:
+            model_id, result = await send(
+                "finalize_ceremony", lambda c: c.finalize_ceremony(cid, final, spec),
+                ceremony_id=cid, **spec_json(spec),
+            )  # fmt: skip
+        except (ContractRevert, TransactionRejected):
+            _discard(pending)
+            raise
+        return self._adopt(
+            model_id, spec, self.chain.address, result.record.tx_hash, cid, (self.chain.address,)
+        )
+
+    async def _await_beacon(
+        self, send: Callable[..., Any], cid: int, deadline: int, log: EventLog
+    ) -> bytes:
+        """Close ceremony ``cid`` once its window is over and wait for its beacon."""
+        log.append({"stage": "ceremony", "step": "waiting", "ceremony_id": cid,
+                    "contribution_deadline": deadline})  # fmt: skip
+        while await trio.to_thread.run_sync(self.chain.timestamp) <= deadline:  # noqa: ASYNC110 (the chain's clock, not an event here)
+            await trio.sleep(CEREMONY_POLL_S)
+        while True:
+            try:
+                await send("close_ceremony", lambda c: c.close_ceremony(cid), ceremony_id=cid)
+            except ContractRevert as exc:
+                if exc.name != "AlreadyClosed":
+                    raise
+            for _ in range(BEACON_POLLS):
+                try:
+                    return await trio.to_thread.run_sync(self.chain.beacon_of, cid)
+                except ContractRevert as exc:
+                    if exc.name != "BeaconUnavailable":
+                        raise
+                await trio.sleep(CEREMONY_POLL_S)
+            # Unreadable for BEACON_POLLS polls: mined long ago (expired) or not mining.
+
     def _pending(self, manifest_hash: bytes) -> Path:
         return self.layout.models / f".pending-{manifest_hash.hex()}"
 
-    def _adopt(self, model_id: int, spec: ModelSpec, owner: str, tx: str | None) -> ModelRecord:
+    def _adopt(
+        self,
+        model_id: int,
+        spec: ModelSpec,
+        owner: str,
+        tx: str | None,
+        ceremony_id: int = 0,
+        transcript: tuple[str, ...] | None = None,
+    ) -> ModelRecord:
         """Move our pending folder for ``spec`` into place and record the model (idempotent)."""
         target, pending = self.layout.model_dir(model_id), self._pending(spec.manifest_hash)
         name = read_name(pending) or self._known_name(model_id)
@@ -248,7 +394,10 @@ class ModelRole:
             pending.rename(target)
             name_file(pending).unlink(missing_ok=True)
         held = str(target) if target.is_dir() else None
-        record = model_record(model_id, name, spec, owner, held, tx)
+        known = self.store.get_model(model_id)
+        if known is not None and ceremony_id == 0:
+            ceremony_id, transcript = known.ceremony_id, known.transcript
+        record = model_record(model_id, name, spec, owner, held, tx, ceremony_id, transcript)
         self.store.upsert_model(record)
         if held is not None:
             self._index(model_id, target)
@@ -274,6 +423,12 @@ class ModelRole:
             claimed_by, name = self._owner_names.get(model_id, (owner, ""))
             name = name if claimed_by == owner else ""
             self.store.upsert_model(model_record(model_id, name, spec, owner, None, event.tx_hash))
+
+    def _on_finalized(self, ctx: EngineContext, event: ChainEvent) -> None:
+        known = self.store.get_model(int(event.args["modelId"]))
+        if known is not None and known.ceremony_id == 0:
+            ceremony_id = int(event.args["ceremonyId"])
+            self.store.upsert_model(replace_record(known, ceremony_id=ceremony_id))
 
     def _on_deprecated(self, ctx: EngineContext, event: ChainEvent) -> None:
         known = self.store.get_model(int(event.args["modelId"]))
@@ -359,6 +514,19 @@ class ModelRole:
             detail = "; ".join(problems) or "no peer has announced it"
             raise ModelUnavailable(f"model {model_id} could not be fetched: {detail}")
 
+    def _check_ceremony(
+        self, folder: Path, model_id: int, info: ModelInfo, key: bytes
+    ) -> tuple[str, ...] | None:
+        """The contributors of the model's verified ceremony; None for a model registered
+        without one. Raises TranscriptError when the transcript is not the recorded one."""
+        if info.ceremony_id == 0:
+            return None
+        record = self.chain.get_ceremony(info.ceremony_id)
+        recorded = self.chain.ceremony_contributions(info.ceremony_id)
+        return tuple(
+            check_transcript(folder, model_id, info, key, record, recorded, self._phase1_checked)
+        )
+
     def _registry_entry(self, model_id: int) -> tuple[ModelInfo, bytes]:
         return self.chain.get_model(model_id), self.chain.verifying_key_of(model_id)
 
@@ -377,7 +545,10 @@ class ModelRole:
                     raise ModelFileError(f"{ref.name} is {size} bytes, announced {ref.size}")
             try:
                 await trio.to_thread.run_sync(check_fetched, folder, info, key, ann.artifacts)
-            except (ModelFileError, OSError) as exc:
+                transcript = await trio.to_thread.run_sync(
+                    self._check_ceremony, folder, model_id, info, key
+                )
+            except (ModelFileError, OSError, RemoteProtocolError) as exc:
                 self.network.penalise(peer, BAD_ARTIFACTS_PENALTY)
                 raise ModelFileError(str(exc)) from exc
             target = self.layout.model_dir(model_id)
@@ -390,7 +561,7 @@ class ModelRole:
             info.constraint_count, key,
         )  # fmt: skip
         record = model_record(model_id, self._known_name(model_id) or ann.name, spec, info.owner,
-                         str(target), None)  # fmt: skip
+                              str(target), None, info.ceremony_id, transcript)  # fmt: skip
         self.store.upsert_model(replace_record(record, deprecated=info.deprecated))
         self._index(model_id, target)
         logger.info("fetched model %d from %s", model_id, peer)

@@ -42,6 +42,7 @@ from node.chain.events import ChainEvent, EventBatch
 from node.chain.sender import Receipt, TxRecord, TxStatus
 from node.chain.types import (
     Bid,
+    CeremonyContribution,
     CeremonyInfo,
     JobInfo,
     JobRequest,
@@ -435,6 +436,19 @@ class FakeChain:
 
     def ceremony_count(self) -> int:
         return len(self.ledger.ceremonies)
+
+    def ceremony_contributions(self, ceremony_id: int) -> list[CeremonyContribution]:
+        return [
+            CeremonyContribution(
+                e.args["index"],
+                e.args["contributor"],
+                e.args["predecessorSha256"],
+                e.args["keySha256"],
+                e.args["contributionHash"],
+            )
+            for e in self.ledger.events
+            if e.name == "ContributionRecorded" and e.args["ceremonyId"] == ceremony_id
+        ]
 
     def deprecate_model(self, model_id: int) -> TxResult:
         model = self.get_model(model_id)

@@ -259,6 +259,7 @@ def ceremony(
     step("finalized model", lambda: alice.get_model(finalized[0] if finalized else 0))
     step("unknown", lambda: alice.get_ceremony(c + 9))
     step("ceremony count", alice.ceremony_count)
+    step("contributions", lambda: [vars(x) for x in alice.ceremony_contributions(c)])
 
 
 def test_fake_chain_matches_the_real_contracts(

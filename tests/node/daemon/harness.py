@@ -135,6 +135,18 @@ def init_home(
     return Home(name, root, report["address"], report["peer_id"], port)
 
 
+def alice_and_bob(
+    tmp_path: Path, deployment: Path, rpc_url: str, capsys: pytest.CaptureFixture[str]
+) -> tuple[Home, Home]:
+    """Homes for alice (dev account 1) and bob (2, bootstrapping from alice)."""
+
+    def out() -> str:
+        return capsys.readouterr().out
+
+    alice = init_home(tmp_path, "alice", deployment, rpc_url, 1, out)
+    return alice, init_home(tmp_path, "bob", deployment, rpc_url, 2, out, [alice.multiaddr])
+
+
 def wait_for(
     condition: Callable[[], Any], timeout_s: float = 30.0, what: str = "a condition"
 ) -> Any:

@@ -25,6 +25,7 @@ from node.home import acquire_home_lock
 from tests.node.daemon.harness import (
     DAEMON_ENV,
     Home,
+    alice_and_bob,
     cli_json,
     init_home,
     running,
@@ -61,12 +62,7 @@ def test_two_daemons_peer_stake_sync_and_stop(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     deployed, path = deployment
-
-    def out() -> str:
-        return capsys.readouterr().out
-
-    alice = init_home(tmp_path, "alice", path, anvil.rpc_url, 1, out)
-    bob = init_home(tmp_path, "bob", path, anvil.rpc_url, 2, out, [alice.multiaddr])
+    alice, bob = alice_and_bob(tmp_path, path, anvil.rpc_url, capsys)
     with running(alice, bob):
         for home in (alice, bob):
             wait_until_up(home, capsys)

@@ -23,7 +23,14 @@ from node.chain.deploy import Deployment
 from node.exit_codes import OK, UNAVAILABLE
 from protocol.groth16 import snarkjs
 from protocol.groth16.calldata import vk_to_evm_words, words_to_bytes
-from tests.node.daemon.harness import ROOT, cli_json, init_home, running, wait_for, wait_until_up
+from tests.node.daemon.harness import (
+    ROOT,
+    alice_and_bob,
+    cli_json,
+    running,
+    wait_for,
+    wait_until_up,
+)
 
 ONNX = ROOT / "devnet" / "models" / "digits_mlp.onnx"
 SAMPLES = ROOT / "devnet" / "models" / "digits_mlp_calibration.npy"
@@ -44,12 +51,7 @@ def test_alice_registers_and_bob_fetches_the_digits_mlp(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     deployed, path = deployment
-
-    def out() -> str:
-        return capsys.readouterr().out
-
-    alice = init_home(tmp_path, "alice", path, anvil.rpc_url, 1, out)
-    bob = init_home(tmp_path, "bob", path, anvil.rpc_url, 2, out, [alice.multiaddr])
+    alice, bob = alice_and_bob(tmp_path, path, anvil.rpc_url, capsys)
     capsys.readouterr()
     assert alice.cli("model", "list") == UNAVAILABLE  # no daemon yet
     with running(alice, bob):

@@ -277,6 +277,9 @@ def test_models_and_peers(store: Store, clock: Clock) -> None:
     assert [m.model_id for m in store.models_named("digits")] == [2**40, 5]
     assert store.get_model(5).circuit_dir == "/home/models/5"  # type: ignore[union-attr]
     assert store.get_model(6) is None
+    verified = dataclasses.replace(model, model_id=7, ceremony_id=3, transcript=("0xa", "0xb"))
+    store.upsert_model(verified)
+    assert store.get_model(7) == verified
     store.see_peer("peer-a", address="0xabc", addrs=["/ip4/1.2.3.4/tcp/1"])
     clock.now += 10
     store.see_peer("peer-b")
@@ -290,6 +293,22 @@ def test_models_and_peers(store: Store, clock: Clock) -> None:
     assert (b.peer_id, b.address, b.addrs, b.last_seen) == ("peer-b", None, (), a.last_seen - 10)
     with pytest.raises(UnknownRecordError):
         store.set_peer_score("peer-z", 1)
+
+
+def test_a_version_3_store_keeps_its_models_with_no_ceremony(tmp_path: Path) -> None:
+    path = tmp_path / "node.db"
+    with open_store(path, migrations=MIGRATIONS[:3]) as old:
+        old._conn.execute(
+            "INSERT INTO models (model_id, name, onnx_sha256, circuit_id, manifest_hash, "
+            "constraint_count, n_public, owner, deprecated, updated_at) "
+            "VALUES (4, 'digits', ?, ?, ?, 100, 11, '0xabc', 0, 1)",
+            (b"\x01" * 32, b"\x02" * 32, b"\x03" * 32),
+        )
+    with open_store(path) as store:
+        model = store.get_model(4)
+        assert model is not None
+        assert (model.name, model.ceremony_id, model.transcript) == ("digits", 0, None)
+        assert store.integrity_problems() == []
 
 
 def test_cursor_and_events_make_replay_idempotent(store: Store) -> None:
@@ -418,7 +437,7 @@ def test_a_version_2_store_migrates_its_intents_whole_and_then_takes_acceptances
         assert len(before) == len(V2_KINDS) * len(V2_STATUSES)
     with open_store(path) as store:
         conn = store._conn
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS) == 3
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
         assert _intent_rows(conn) == before
         assert _indexes(conn) == indexes == {"intents_once", "intents_open"}
         assert {i.attempt for i in (store.get_intent(int(row[0])) for row in before)} == {0}

@@ -1,0 +1,87 @@
+"""A model registered from an on-chain ceremony, between two real daemons on anvil.
+
+alice writes a phase 1, registers the Gemm model with ``model register --ptau`` (its
+ceremony opened, contributed to, closed and finalized on-chain); bob fetches the model
+and verifies its transcript against the registry before holding it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from node.anvil import AnvilProcess
+from node.api.client import ApiClient
+from node.chain.client import Web3Chain
+from node.chain.deploy import Deployment
+from node.exit_codes import OK, USAGE
+from node.keys import dev_account
+from tests.node.daemon.harness import (
+    alice_and_bob,
+    blocks_every_second,
+    cli_json,
+    running,
+    wait_for,
+    wait_until_up,
+)
+
+pytestmark = pytest.mark.slow
+
+
+def test_a_ceremony_model_is_registered_and_verified_by_its_fetcher(
+    anvil: AnvilProcess,
+    deployment: tuple[Deployment, Path],
+    tmp_path: Path,
+    gemm_onnx: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    deployed, path = deployment
+    alice, bob = alice_and_bob(tmp_path, path, anvil.rpc_url, capsys)
+    ptau = tmp_path / "pot9.ptau"
+    assert alice.cli("ceremony", "ptau", "new", "--power", "9", "--out", str(ptau)) == OK
+    capsys.readouterr()
+    # The window closes by the chain's clock and the beacon is a later block's hash: blocks
+    # come every second, as on a live chain.
+    with blocks_every_second(anvil), running(alice, bob):
+        for home in (alice, bob):
+            wait_until_up(home, capsys)
+        bad = alice.cli("model", "register", str(gemm_onnx), "--name", "gemm", "--ptau",
+                        str(ptau), "--contribution-window", "soon")  # fmt: skip
+        assert bad == USAGE
+        assert "--contribution-window 'soon' is not a duration" in capsys.readouterr().err
+        model = cli_json(alice, capsys, "model", "register", str(gemm_onnx), "--name", "gemm",
+                         "--ptau", str(ptau), "--contribution-window", "2s")  # fmt: skip
+        model_id = model["id"]
+        assert model["ceremony"]["verified"] is True
+        assert model["ceremony"]["contributors"] == [alice.address]
+
+        chain = Web3Chain.open(anvil.rpc_url, deployed, dev_account(1))
+        info = chain.get_model(model_id)
+        record = chain.get_ceremony(info.ceremony_id)
+        assert (record.model_id, record.contributions) == (model_id, 1)
+        [made] = chain.ceremony_contributions(info.ceremony_id)
+        assert made.contributor == alice.address
+        assert made.key_sha256 != info.final_key_sha256  # the beacon comes after it
+
+        def bob_heard() -> dict[str, Any] | None:
+            capsys.readouterr()
+            if bob.cli("model", "show", str(model_id), "--json") != OK:
+                return None
+            answer: dict[str, Any] = json.loads(capsys.readouterr().out)
+            return answer if answer["announced_by"] else None
+
+        heard = wait_for(bob_heard, 20, f"bob to hear of model {model_id}\n{bob.log()}")
+        assert heard["ceremony"] == {"id": info.ceremony_id, "verified": False,
+                                     "contributors": None}  # fmt: skip
+        ApiClient.for_home(bob.root, timeout_s=120).post(f"/models/{model_id}/fetch", {})
+        shown = cli_json(bob, capsys, "model", "show", str(model_id))
+        assert shown["ceremony"] == {"id": info.ceremony_id, "verified": True,
+                                     "contributors": [alice.address]}  # fmt: skip
+        capsys.readouterr()
+        assert bob.cli("model", "show", str(model_id)) == OK
+        assert f"ceremony {info.ceremony_id}, verified; contributors: {alice.address}" in (
+            capsys.readouterr().out
+        )
