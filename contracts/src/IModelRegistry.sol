@@ -65,6 +65,8 @@ interface IModelRegistry {
     /// @param beaconBlock The block whose hash is the final, public contribution's beacon; 0
     /// until the ceremony is closed.
     /// @param contributions Contributions recorded so far.
+    /// @param included How many of them, from the first, the final key is built on (set at
+    /// finalization).
     /// @param circuitHash Hash of the compiled circuit (R1CS) the key is for.
     /// @param phase1Sha256 sha256 of the phase-1 (.ptau) file the initial key comes from.
     /// @param initialKeySha256 sha256 of the initial phase-2 key (.zkey) file.
@@ -77,6 +79,7 @@ interface IModelRegistry {
         uint64 contributionDeadline;
         uint64 beaconBlock;
         uint32 contributions;
+        uint32 included;
         bytes32 circuitHash;
         bytes32 phase1Sha256;
         bytes32 initialKeySha256;
@@ -188,10 +191,15 @@ interface IModelRegistry {
     /// @notice Emitted when a ceremony's coordinator registers the model from its final key.
     /// @param ceremonyId The ceremony.
     /// @param modelId The registered model.
+    /// @param included How many recorded contributions the final key includes.
     /// @param beacon The beacon the final contribution is derived from.
     /// @param finalKeySha256 sha256 of the final key file.
     event CeremonyFinalized(
-        uint256 indexed ceremonyId, uint256 indexed modelId, bytes32 beacon, bytes32 finalKeySha256
+        uint256 indexed ceremonyId,
+        uint256 indexed modelId,
+        uint32 included,
+        bytes32 beacon,
+        bytes32 finalKeySha256
     );
 
     /// @notice Only the ceremony's coordinator may finalize it.
@@ -240,6 +248,11 @@ interface IModelRegistry {
     /// @param beaconBlock The beacon block (0: the ceremony is not closed).
     error BeaconUnavailable(uint64 beaconBlock);
 
+    /// @notice A finalization names more contributions than were recorded.
+    /// @param included Contributions named.
+    /// @param recorded Contributions recorded.
+    error UnrecordedContributions(uint256 included, uint256 recorded);
+
     /// @notice Open a phase-2 ceremony for a circuit; the caller becomes its coordinator.
     /// @param circuitHash Hash of the compiled circuit.
     /// @param phase1Sha256 sha256 of the phase-1 file.
@@ -270,12 +283,16 @@ interface IModelRegistry {
     /// @param ceremonyId The ceremony.
     function closeCeremony(uint256 ceremonyId) external;
 
-    /// @notice Register the model whose key is the ceremony's final key: the last recorded
-    /// contribution's key with the beacon contribution (beaconOf) applied. Coordinator only,
-    /// once, after closeCeremony while the beacon is readable. The registry cannot check the
-    /// key against the transcript; every node does before it serves, bids on or submits a job
+    /// @notice Register the model whose key is the ceremony's final key: the key of the
+    /// first `included` recorded contributions with the beacon contribution (beaconOf)
+    /// applied. Coordinator only, once, after closeCeremony while the beacon is readable.
+    /// A coordinator may leave out a suffix of contributions it could not obtain or verify
+    /// (a contributor that recorded a key and never served it cannot stall the ceremony);
+    /// nodes show which contributors a key includes. The registry cannot check the key
+    /// against the transcript; every node does before it serves, bids on or submits a job
     /// for the model, and refuses a key whose transcript differs from the recorded one.
     /// @param ceremonyId The ceremony.
+    /// @param included How many recorded contributions, from the first, the key includes.
     /// @param finalKeySha256 sha256 of the final key file.
     /// @param onnxSha256 sha256 of the ONNX file.
     /// @param manifestHash Hash of the artifact manifest.
@@ -285,6 +302,7 @@ interface IModelRegistry {
     /// @return modelId The new model's id.
     function finalizeCeremony(
         uint256 ceremonyId,
+        uint32 included,
         bytes32 finalKeySha256,
         bytes32 onnxSha256,
         bytes32 manifestHash,

@@ -53,6 +53,7 @@ contract ModelRegistry is IModelRegistry {
     /// @inheritdoc IModelRegistry
     function finalizeCeremony(
         uint256 ceremonyId,
+        uint32 included,
         bytes32 finalKeySha256,
         bytes32 onnxSha256,
         bytes32 manifestHash,
@@ -63,6 +64,7 @@ contract ModelRegistry is IModelRegistry {
         Ceremony storage c = _ceremony(ceremonyId);
         if (c.coordinator != msg.sender) revert NotCoordinator(ceremonyId, msg.sender);
         if (c.modelId != 0) revert AlreadyFinalized(ceremonyId, c.modelId);
+        if (included > c.contributions) revert UnrecordedContributions(included, c.contributions);
         if (finalKeySha256 == bytes32(0) || finalKeySha256 == c.latestKeySha256) {
             revert BadKeyHash();
         }
@@ -71,11 +73,12 @@ contract ModelRegistry is IModelRegistry {
             onnxSha256, c.circuitHash, manifestHash, nPublic, constraintCount, verifyingKey
         );
         c.modelId = modelId;
+        c.included = included;
         Model storage model = _models[modelId];
         model.ceremonyId = ceremonyId;
         model.beacon = beacon;
         model.finalKeySha256 = finalKeySha256;
-        emit CeremonyFinalized(ceremonyId, modelId, beacon, finalKeySha256);
+        emit CeremonyFinalized(ceremonyId, modelId, included, beacon, finalKeySha256);
     }
 
     function _register(
@@ -144,6 +147,7 @@ contract ModelRegistry is IModelRegistry {
             contributionDeadline: deadline,
             beaconBlock: 0,
             contributions: 0,
+            included: 0,
             circuitHash: circuitHash,
             phase1Sha256: phase1Sha256,
             initialKeySha256: initialKeySha256,

@@ -168,10 +168,10 @@ class Web3Chain:
         return self._transact("ModelRegistry", "closeCeremony", ceremony_id)
 
     def finalize_ceremony(
-        self, ceremony_id: int, final_key_sha256: bytes, spec: ModelSpec
+        self, ceremony_id: int, included: int, final_key_sha256: bytes, spec: ModelSpec
     ) -> tuple[int, TxResult]:
         result = self._transact(
-            "ModelRegistry", "finalizeCeremony", ceremony_id, final_key_sha256,
+            "ModelRegistry", "finalizeCeremony", ceremony_id, included, final_key_sha256,
             spec.onnx_sha256, spec.manifest_hash, spec.n_public, spec.constraint_count,
             spec.verifying_key,
         )  # fmt: skip

@@ -66,6 +66,7 @@ class CeremonyInfo:
     contribution_deadline: int
     beacon_block: int
     contributions: int
+    included: int
     circuit_hash: bytes
     phase1_sha256: bytes
     initial_key_sha256: bytes

@@ -39,7 +39,8 @@ def contribution_hash(label: str) -> bytes:
 
 
 def record(chain: Deployment, ceremony_id: int) -> dict[str, Any]:
-    names = ["coordinator", "deadline", "beacon_block", "contributions", "circuit", "phase1",
+    names = ["coordinator", "deadline", "beacon_block", "contributions", "included", "circuit",
+             "phase1",
              "initial", "latest", "transcript", "model_id"]  # fmt: skip
     return dict(zip(names, chain.registry.functions.getCeremony(ceremony_id).call(), strict=True))
 
@@ -176,9 +177,11 @@ def test_an_expired_beacon_is_fixed_again_by_closing_again(chain: Deployment) ->
     assert event["beaconBlock"] == again["blockNumber"] + 1 > first
 
 
-def _finalize(chain: Deployment, ceremony_id: int, final: bytes, key: bytes) -> Any:
+def _finalize(
+    chain: Deployment, ceremony_id: int, final: bytes, key: bytes, included: int = 0
+) -> Any:
     return chain.registry.functions.finalizeCeremony(
-        ceremony_id, final, b"\x0a" * 32, b"\x0c" * 32, 1, 77, key
+        ceremony_id, included, final, b"\x0a" * 32, b"\x0c" * 32, 1, 77, key
     )
 
 
@@ -198,6 +201,10 @@ def test_only_the_coordinator_finalizes_once_from_the_beacon(chain: Deployment) 
     assert int.from_bytes(args[:32], "big") == ceremony_id
     stale = _finalize(chain, ceremony_id, latest, key)
     assert_reverts(reg, "BadKeyHash", lambda: stale.transact({"from": alice}))
+    unrecorded = _finalize(chain, ceremony_id, final, key, included=1)
+    args = assert_reverts(reg, "UnrecordedContributions",
+                          lambda: unrecorded.transact({"from": alice}))  # fmt: skip
+    assert (int.from_bytes(args[:32], "big"), int.from_bytes(args[32:], "big")) == (1, 0)
     degenerate = _finalize(chain, ceremony_id, final, bytes(len(key)))
     assert_reverts(reg, "KeyPointAtInfinity", lambda: degenerate.transact({"from": alice}))
     receipt = send(w3, finalize, alice)
@@ -207,6 +214,7 @@ def test_only_the_coordinator_finalizes_once_from_the_beacon(chain: Deployment) 
     beacon = w3.eth.get_block(beacon_block)["hash"]
     assert (finalized["ceremonyId"], finalized["modelId"]) == (ceremony_id, model_id)
     assert (finalized["beacon"], finalized["finalKeySha256"]) == (beacon, final)
+    assert finalized["included"] == 0
     model = reg.functions.getModel(model_id).call()
     assert model[0] == alice
     assert model[6] == CIRCUIT

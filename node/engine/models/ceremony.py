@@ -7,8 +7,9 @@ folder: ``start`` derives the initial key from the phase-1 file (no secret of an
 
 The fetcher's side, ``check_transcript``: a fetched model whose registry entry names a
 ceremony is accepted only when its final key's transcript is exactly the recorded one
-(the on-chain contribution hashes in order, then the beacon contribution from the
-on-chain beacon), the key replays from the phase-1 file and the circuit's R1CS
+(the on-chain contribution hashes in order, as many as the registry says the final
+key includes, then the beacon contribution from the on-chain beacon), the key replays
+from the phase-1 file and the circuit's R1CS
 (``phase2.verify_zkey``), and the proving and verification keys served beside it are
 the ones the final key holds.
 """
@@ -123,7 +124,8 @@ def check_transcript(
     if ceremony.circuit_hash != info.circuit_hash or ceremony.model_id != model_id:
         raise TranscriptError("the ceremony record is not this model's")
     key = zkey_from_bytes(zkey_bytes)
-    _match_record(key, info, recorded)
+    included = recorded[: ceremony.included]
+    _match_record(key, info, included)
     r1cs = binfmt.r1cs_from_bytes(cdir.read_checked("r1cs"))
     ptau = PowersOfTau(phase1)
     n = key.domain_size
@@ -135,7 +137,7 @@ def check_transcript(
         raise TranscriptError("the final key's verifying key is not the registered one")
     if proving_key_from_bytes(cdir.read_checked("proving_key")) != key.proving_key():
         raise TranscriptError("the proving key served is not the final key's")
-    return [c.contributor for c in recorded]
+    return [c.contributor for c in included]
 
 
 def _match_record(key: ZKey, info: ModelInfo, recorded: Sequence[CeremonyContribution]) -> None:

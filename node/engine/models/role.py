@@ -26,7 +26,7 @@ import logging
 import secrets
 import shutil
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -37,13 +37,14 @@ from libp2p.peer.id import ID
 
 from node.api.errors import BadRequest, HttpError, NotFound
 from node.api.events import EventLog
-from node.artifacts import R1CS_FILE
+from node.artifacts import R1CS_FILE, CircuitDir
+from node.ceremony_cli import ZKEY_FILE, record_ceremony
 from node.chain.errors import ContractRevert, TransactionRejected
 from node.chain.events import ChainEvent
 from node.chain.interface import Chain
 from node.chain.types import ModelInfo, ModelSpec
 from node.engine.core import Engine, EngineContext
-from node.engine.models import ceremony
+from node.engine.models import ceremonies, ceremony
 from node.engine.models.ceremony import check_transcript
 from node.engine.models.files import (
     ARTIFACT_NAMES,
@@ -79,7 +80,10 @@ from node.p2p.gossip import MODELS_TOPIC, GossipMessage
 from node.p2p.records import sealed_for_gossip
 from node.store import ModelRecord, Store
 from protocol.errors import RemoteProtocolError
+from protocol.groth16.ptau import PowersOfTau
+from protocol.groth16.zkey import MAX_NAME_BYTES as MAX_CONTRIBUTION_NAME
 from protocol.messages import ArtifactRef, ModelAnnouncement, Verified
+from protocol.r1cs import binfmt
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -114,15 +118,8 @@ class AnnouncementMismatch(RemoteProtocolError):  # noqa: N818 (named for the re
     """An announcement's hashes differ from the model's registry entry."""
 
 
-# How often a registrant polls the chain while its ceremony's window runs and its beacon
-# block is mined; how many polls before it closes the ceremony again (an expired beacon).
-CEREMONY_POLL_S = 0.5
 DEFAULT_CONTRIBUTION_WINDOW_S = 600
-BEACON_POLLS = 120
-
-
-class CeremonyError(Exception):
-    """A registration's ceremony cannot be finalized as this node ran it."""
+CONTRIBUTION_PATH = "/ceremonies/contributions/{id:int}"
 
 
 @dataclass(frozen=True)
@@ -153,10 +150,11 @@ class ModelRole:
         self._refs: dict[int, tuple[ArtifactRef, ...]] = {}
         self.heard: dict[int, dict[ID, ModelAnnouncement]] = {}
         self._owner_names: dict[int, tuple[str, str]] = {}  # model id -> (owner, its label)
-        self._registrations: dict[int, EventLog] = {}
+        self._tasks: dict[int, EventLog] = {}  # registrations and contributions
         self._locks: dict[int, trio.Lock] = {}
         self._schedule = RepeatSchedule(announce_interval_s)
         self._phase1_checked: set[bytes] = set()  # sha256 of phase-1 files checked here
+        self.ceremony_keys = ceremonies.CeremonyKeys(self.layout.root / "ceremonies")
 
     def attach(self, network: ModelNetwork) -> None:
         """Use ``network`` to announce and fetch (the daemon builds it after this role)."""
@@ -181,6 +179,8 @@ class ModelRole:
         for name, handler, method, path in (
             ("model.register", self.start_registration, "POST", "/models"),
             ("model.registration", self.registration_events, "GET", REGISTRATION_PATH),
+            ("model.contribute", self.start_contribution, "POST", "/ceremonies/contributions"),
+            ("model.contribution", self.registration_events, "GET", CONTRIBUTION_PATH),
             ("model.list", self.list_models, "GET", "/models"),
             ("model.show", self.show_model, "GET", "/models/{ref}"),
             ("model.fetch", self.fetch_model, "POST", "/models/{id:int}/fetch"),
@@ -191,7 +191,9 @@ class ModelRole:
     def lookup_blob(self, sha256: bytes) -> Path | None:
         """The p2p blob lookup: the file of a held model's artifact with this sha256."""
         path = self._blobs.get(sha256)
-        return path if path is not None and path.is_file() else None
+        if path is not None and path.is_file():
+            return path
+        return self.ceremony_keys.lookup(sha256)
 
     def _index(self, model_id: int, path: Path) -> None:
         self._blobs.update(blob_index(path))
@@ -211,17 +213,40 @@ class ModelRole:
             if not isinstance(window, int) or isinstance(window, bool) or window < 0:
                 raise BadRequest("contribution_window must be a whole number of seconds")
             plan = CeremonyPlan(local_file(body["ptau"], "ptau"), window)
-        log = EventLog()
-        rid = len(self._registrations) + 1
-        self._registrations[rid] = log
-        ctx.spawn(lambda: self._register(ctx, log, onnx, name, samples, plan))
+        rid = self._start_task(
+            ctx,
+            f"registering {onnx}",
+            lambda log: self._register(ctx, log, onnx, name, samples, plan),
+        )
         return {"registration": rid}
+
+    def _start_task(
+        self, ctx: EngineContext, what: str, work: Callable[[EventLog], Awaitable[dict[str, Any]]]
+    ) -> int:
+        """Run ``work`` in the background with a progress log; the log's id. The log ends
+        with a "done" event holding what ``work`` returned, or a "failed" one."""
+        log = EventLog()
+        tid = len(self._tasks) + 1
+        self._tasks[tid] = log
+
+        async def run() -> None:
+            try:
+                log.append({"stage": "done", **await work(log)})
+            except Exception as exc:
+                code, message = describe_error(exc)
+                logger.warning("%s failed: %s", what, message)
+                log.append({"stage": "failed", "code": code, "error": message})
+            finally:
+                log.close()
+
+        ctx.spawn(run)
+        return tid
 
     async def registration_events(self, ctx: EngineContext, body: Mapping[str, Any]) -> Any:
         """A long poll of registration ``body["id"]``'s progress (after=N, timeout=S)."""
-        log = self._registrations.get(int(body["id"]))
+        log = self._tasks.get(int(body["id"]))
         if log is None:
-            raise NotFound(f"no registration {body['id']} in this run of the daemon")
+            raise NotFound(f"no task {body['id']} in this run of the daemon")
         try:
             after, timeout_s = int(body.get("after", 0)), float(body.get("timeout", 25.0))
         except ValueError as exc:
@@ -237,14 +262,10 @@ class ModelRole:
         name: str,
         samples: Path | None,
         plan: CeremonyPlan | None = None,
-    ) -> None:
-        try:
-            if plan is not None:
-                record = await self._register_from_ceremony(ctx, log, onnx, name, samples, plan)
-                log.append({"stage": "announcing", "model_id": record.model_id})
-                await self.announce(record)
-                log.append({"stage": "done", "model": model_json(record)})
-                return
+    ) -> dict[str, Any]:
+        if plan is not None:
+            record = await self._register_from_ceremony(ctx, log, onnx, name, samples, plan)
+        else:
             pending, spec = await self._build(log, onnx, name, samples)
             log.append({"stage": "registering", **spec_json(spec)})
             try:
@@ -256,15 +277,9 @@ class ModelRole:
                 _discard(pending)  # refused: nothing on-chain will ever name these keys
                 raise
             record = self._adopt(model_id, spec, self.chain.address, result.record.tx_hash)
-            log.append({"stage": "announcing", "model_id": model_id})
-            await self.announce(record)
-            log.append({"stage": "done", "model": model_json(record)})
-        except Exception as exc:
-            code, message = describe_error(exc)
-            logger.warning("registering %s failed: %s", onnx, message)
-            log.append({"stage": "failed", "code": code, "error": message})
-        finally:
-            log.close()
+        log.append({"stage": "announcing", "model_id": record.model_id})
+        await self.announce(record)
+        return {"model": model_json(record)}
 
     async def _build(
         self, log: EventLog, onnx: Path, name: str, samples: Path | None
@@ -293,7 +308,8 @@ class ModelRole:
         plan: CeremonyPlan,
     ) -> ModelRecord:
         """Compile, open the model's ceremony on-chain, contribute, wait out the window,
-        close it, apply the beacon and register the final key (module docstring)."""
+        close it, build the final key on the contributions this node can verify, apply the
+        beacon and register the final key (``ceremonies``)."""
         build = self.layout.models / f".build-{secrets.token_hex(8)}"
         try:
             log.append({"stage": "compiling", "onnx": str(onnx)})
@@ -301,37 +317,39 @@ class ModelRole:
             log.append({"stage": "ceremony", "step": "initial key", "constraints": n})
             phase1, initial = await trio.to_thread.run_sync(ceremony.start, build, plan.ptau)
             circuit = file_sha256(build / R1CS_FILE)
-
-            async def send(step: str, action: Callable[[Chain], T], **params: Any) -> T:
-                return await ctx.executor.execute(
-                    "register_model", None, {"name": name, "step": step, **params}, action
-                )
-
+            send = self._sender(ctx, name)
             cid, _ = await send(
                 "open_ceremony",
                 lambda c: c.open_ceremony(circuit, phase1, initial, plan.window_s),
                 window_s=plan.window_s,
             )
+            self.ceremony_keys.add(cid, (build / ZKEY_FILE).read_bytes())
             info = await trio.to_thread.run_sync(self.chain.get_ceremony, cid)
             log.append({"stage": "ceremony", "step": "opened", "ceremony_id": cid,
                         "contribution_deadline": info.contribution_deadline})  # fmt: skip
-            made = await trio.to_thread.run_sync(ceremony.contribute, build, "registrant")
-            await send(
-                "contribute",
-                lambda c: c.contribute(
-                    cid, made.predecessor_sha256, made.key_sha256, made.contribution_hash
-                ),
-                ceremony_id=cid,
+            made = await ceremonies.contribute(
+                self.chain, self._key_network(), self.ceremony_keys, send, cid, "registrant", log
             )
             log.append({"stage": "ceremony", "step": "contributed", "ceremony_id": cid,
-                        "hash": made.contribution_hash.hex()})  # fmt: skip
-            beacon = await self._await_beacon(send, cid, info.contribution_deadline, log)
-            latest = (await trio.to_thread.run_sync(self.chain.get_ceremony, cid)).latest_key_sha256
-            if latest != made.key_sha256:
-                raise CeremonyError(
-                    f"ceremony {cid} holds contributions after ours that this node cannot "
-                    "include yet; register again with a shorter --contribution-window"
-                )
+                        "index": made.index, "hash": made.contribution_hash.hex()})  # fmt: skip
+            log.append({"stage": "ceremony", "step": "waiting", "ceremony_id": cid,
+                        "contribution_deadline": info.contribution_deadline})  # fmt: skip
+            beacon = await ceremonies.await_beacon(
+                self.chain, send, cid, info.contribution_deadline
+            )
+            recorded = await trio.to_thread.run_sync(self.chain.ceremony_contributions, cid)
+            cdir = CircuitDir.open(build)
+            r1cs = binfmt.r1cs_from_bytes(cdir.read_checked("r1cs"))
+            ptau = PowersOfTau(cdir.read_checked("phase1"))
+            log.append({"stage": "ceremony", "step": "verifying", "ceremony_id": cid,
+                        "recorded": len(recorded)})  # fmt: skip
+            choice = await ceremonies.choose_final(
+                self._key_network(), self.ceremony_keys, cid, recorded, made.index, r1cs, ptau
+            )
+            log.append({"stage": "ceremony", "step": "chosen", "ceremony_id": cid,
+                        "included": choice.included, "recorded": len(recorded),
+                        "left_out": list(choice.left_out)})  # fmt: skip
+            await trio.to_thread.run_sync(record_ceremony, CircuitDir.open(build), choice.key)
             final = await trio.to_thread.run_sync(ceremony.finalize_key, build, beacon)
             spec = spec_of(build)
             pending = self._pending(spec.manifest_hash)
@@ -342,38 +360,62 @@ class ModelRole:
         log.append({"stage": "registering", "ceremony_id": cid, **spec_json(spec)})
         try:
             model_id, result = await send(
-                "finalize_ceremony", lambda c: c.finalize_ceremony(cid, final, spec),
-                ceremony_id=cid, **spec_json(spec),
+                "finalize_ceremony",
+                lambda c: c.finalize_ceremony(cid, choice.included, final, spec),
+                ceremony_id=cid, included=choice.included, **spec_json(spec),
             )  # fmt: skip
         except (ContractRevert, TransactionRejected):
             _discard(pending)
             raise
+        contributors = tuple(r.contributor for r in recorded[: choice.included])
         return self._adopt(
-            model_id, spec, self.chain.address, result.record.tx_hash, cid, (self.chain.address,)
+            model_id, spec, self.chain.address, result.record.tx_hash, cid, contributors
         )
 
-    async def _await_beacon(
-        self, send: Callable[..., Any], cid: int, deadline: int, log: EventLog
-    ) -> bytes:
-        """Close ceremony ``cid`` once its window is over and wait for its beacon."""
-        log.append({"stage": "ceremony", "step": "waiting", "ceremony_id": cid,
-                    "contribution_deadline": deadline})  # fmt: skip
-        while await trio.to_thread.run_sync(self.chain.timestamp) <= deadline:  # noqa: ASYNC110 (the chain's clock, not an event here)
-            await trio.sleep(CEREMONY_POLL_S)
-        while True:
-            try:
-                await send("close_ceremony", lambda c: c.close_ceremony(cid), ceremony_id=cid)
-            except ContractRevert as exc:
-                if exc.name != "AlreadyClosed":
-                    raise
-            for _ in range(BEACON_POLLS):
-                try:
-                    return await trio.to_thread.run_sync(self.chain.beacon_of, cid)
-                except ContractRevert as exc:
-                    if exc.name != "BeaconUnavailable":
-                        raise
-                await trio.sleep(CEREMONY_POLL_S)
-            # Unreadable for BEACON_POLLS polls: mined long ago (expired) or not mining.
+    def _sender(self, ctx: EngineContext, name: str) -> ceremonies.Send:
+        """Send one ceremony transaction through the intent journal."""
+
+        async def send(step: str, action: Callable[[Chain], T], **params: Any) -> T:
+            return await ctx.executor.execute(
+                "register_model", None, {"name": name, "step": step, **params}, action
+            )
+
+        return send
+
+    def _key_network(self) -> ceremonies.KeyNetwork:
+        assert self.network is not None, "attach the network first"
+        return self.network
+
+    # -- contributing to others' ceremonies --------------------------------------
+
+    async def start_contribution(self, ctx: EngineContext, body: Mapping[str, Any]) -> Any:
+        """Start contributing to ceremony ``body["ceremony"]``; the task's id."""
+        cid = body.get("ceremony")
+        if not isinstance(cid, int) or isinstance(cid, bool) or cid < 1:
+            raise BadRequest("ceremony must be a ceremony id (a positive whole number)")
+        label = body.get("name", "")
+        if not isinstance(label, str) or len(label.encode()) > MAX_CONTRIBUTION_NAME:
+            raise BadRequest(f"name must be text of at most {MAX_CONTRIBUTION_NAME} bytes")
+        try:
+            await trio.to_thread.run_sync(self.chain.get_ceremony, cid)
+        except ContractRevert as exc:
+            raise NotFound(f"the registry has no ceremony {cid}") from exc
+        rid = self._start_task(
+            ctx,
+            f"contributing to ceremony {cid}",
+            lambda log: self._contribute(ctx, log, cid, label),
+        )
+        return {"contribution": rid}
+
+    async def _contribute(
+        self, ctx: EngineContext, log: EventLog, cid: int, label: str
+    ) -> dict[str, Any]:
+        made = await ceremonies.contribute(
+            self.chain, self._key_network(), self.ceremony_keys,
+            self._sender(ctx, f"ceremony {cid}"), cid, label, log,
+        )  # fmt: skip
+        return {"ceremony_id": cid, "index": made.index, "key_sha256": made.key_sha256.hex(),
+                "hash": made.contribution_hash.hex()}  # fmt: skip
 
     def _pending(self, manifest_hash: bytes) -> Path:
         return self.layout.models / f".pending-{manifest_hash.hex()}"
@@ -425,9 +467,10 @@ class ModelRole:
             self.store.upsert_model(model_record(model_id, name, spec, owner, None, event.tx_hash))
 
     def _on_finalized(self, ctx: EngineContext, event: ChainEvent) -> None:
+        ceremony_id = int(event.args["ceremonyId"])
+        self.ceremony_keys.forget(ceremony_id)  # the final key needs none of them
         known = self.store.get_model(int(event.args["modelId"]))
         if known is not None and known.ceremony_id == 0:
-            ceremony_id = int(event.args["ceremonyId"])
             self.store.upsert_model(replace_record(known, ceremony_id=ceremony_id))
 
     def _on_deprecated(self, ctx: EngineContext, event: ChainEvent) -> None:

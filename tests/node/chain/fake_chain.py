@@ -345,7 +345,7 @@ class FakeChain:
             raise revert("BadKeyHash")
         ceremony_id, deadline = len(self.ledger.ceremonies) + 1, self.ledger.time + window
         self.ledger.ceremonies[ceremony_id] = CeremonyInfo(
-            self._address, deadline, 0, 0, circuit_hash, phase1_sha256, initial_key_sha256,
+            self._address, deadline, 0, 0, 0, circuit_hash, phase1_sha256, initial_key_sha256,
             initial_key_sha256, initial_key_sha256, 0,
         )  # fmt: skip
         args = {
@@ -398,13 +398,15 @@ class FakeChain:
         return self._mine("ModelRegistry.closeCeremony", ("ModelRegistry", "CeremonyClosed", args))
 
     def finalize_ceremony(
-        self, ceremony_id: int, final_key_sha256: bytes, spec: ModelSpec
+        self, ceremony_id: int, included: int, final_key_sha256: bytes, spec: ModelSpec
     ) -> tuple[int, TxResult]:
         c = self.get_ceremony(ceremony_id)
         if c.coordinator != self._address:
             raise revert("NotCoordinator", ceremonyId=ceremony_id, caller=self._address)
         if c.model_id != 0:
             raise revert("AlreadyFinalized", ceremonyId=ceremony_id, modelId=c.model_id)
+        if included > c.contributions:
+            raise revert("UnrecordedContributions", included=included, recorded=c.contributions)
         if final_key_sha256 in (ZERO32, c.latest_key_sha256):
             raise revert("BadKeyHash")
         # Web3Chain estimates gas at the latest block, which cannot read its own hash: the
@@ -414,8 +416,11 @@ class FakeChain:
         model_id, events = self._register(
             spec, ceremony_id=ceremony_id, beacon=beacon, final_key_sha256=final_key_sha256
         )
-        self.ledger.ceremonies[ceremony_id] = dataclasses.replace(c, model_id=model_id)
-        args = {"ceremonyId": ceremony_id, "modelId": model_id, "beacon": beacon,
+        self.ledger.ceremonies[ceremony_id] = dataclasses.replace(
+            c, model_id=model_id, included=included
+        )
+        args = {"ceremonyId": ceremony_id, "modelId": model_id, "included": included,
+                "beacon": beacon,
                 "finalKeySha256": final_key_sha256}  # fmt: skip
         events.append(("ModelRegistry", "CeremonyFinalized", args))
         return model_id, self._mine("ModelRegistry.finalizeCeremony", *events)

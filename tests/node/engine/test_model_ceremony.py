@@ -12,6 +12,7 @@ import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trio
@@ -78,8 +79,11 @@ async def test_a_registration_runs_its_ceremony_and_a_fetcher_verifies_it(
         events = await registration(alice, body)
         nursery.cancel_scope.cancel()
     steps = [e.get("step", e["stage"]) for e in events]
-    assert steps == ["compiling", "initial key", "opened", "contributed", "waiting",
-                     "registering", "announcing", "done"], events  # fmt: skip
+    assert steps == ["compiling", "initial key", "opened", "fetching", "contributing",
+                     "contributed", "waiting", "verifying", "chosen", "registering",
+                     "announcing", "done"], steps  # fmt: skip
+    chosen = next(e for e in events if e.get("step") == "chosen")
+    assert (chosen["included"], chosen["recorded"], chosen["left_out"]) == (1, 1, [])
     record = ledger.ceremonies[1]
     model = ledger.models[1]
     folder = alice.layout.model_dir(1)
@@ -118,12 +122,16 @@ def finalized_by_hand(
     where: Path,
     *,
     unrecorded: int = 0,
+    prefix: bool = False,
+    included: int | None = None,
     beacon: bytes | None = None,
     before_beacon: Tamper | None = None,
     after_beacon: Tamper | None = None,
 ) -> Path:
     """Alice's ceremony, run contract call by contract call, with a deviation: contributions
-    made but not recorded, a beacon of her choosing, or a file edited before finalizing."""
+    made but not recorded, a beacon of her choosing, a file edited before finalizing, or a
+    final key on fewer contributions than ``included`` says. With ``prefix`` the final key
+    leaves carol's (recorded) contribution out, as a coordinator may."""
     folder = where / "model"
     shutil.copytree(circuit, folder)
     phase1, initial = ceremony.start(folder, ptau)
@@ -132,6 +140,10 @@ def finalized_by_hand(
     for who, name in ((alice, "alice"), (carol, "carol")):
         made = ceremony.contribute(folder, name)
         who.contribute(cid, made.predecessor_sha256, made.key_sha256, made.contribution_hash)
+        if name == "alice":
+            alices = CircuitDir.open(folder).read_checked("zkey")
+    if prefix:
+        record_ceremony(CircuitDir.open(folder), zkey_from_bytes(alices))
     for i in range(unrecorded):
         ceremony.contribute(folder, f"kept secret {i}")
     ledger.advance(61)
@@ -145,7 +157,8 @@ def finalized_by_hand(
         after_beacon(folder)
         final = file_sha256(folder / "ceremony.zkey")
     spec = spec_of(folder)
-    alice.finalize_ceremony(cid, final, spec)
+    count = (1 if prefix else 2) if included is None else included
+    alice.finalize_ceremony(cid, count, final, spec)
     return folder
 
 
@@ -190,20 +203,24 @@ def _reorder(folder: Path) -> None:
         ("altered point", "the H section is not the initial one divided by delta"),
         ("reordered", "not the 2 recorded on-chain in order"),
         ("other phase 1", "not the one the ceremony was opened on"),
+        ("fewer included than built on", "not the 1 recorded on-chain in order"),
+        ("more included than built on", "not the 2 recorded on-chain in order"),
     ],
 )
 async def test_a_final_key_that_is_not_the_recorded_ceremony_s_is_refused(
     tmp_path: Path, ledger: FakeLedger, circuit: tuple[Path, Path, Path], case: str, reason: str
 ) -> None:
     compiled, _, ptau = circuit
-    deviation: dict[str, object] = {
+    deviation: dict[str, Any] = {
         "unrecorded contribution": {"unrecorded": 1},
         "chosen beacon": {"beacon": b"\x42" * 32},
         "altered point": {"after_beacon": _alter_point},
         "reordered": {"after_beacon": _reorder},
         "other phase 1": {"after_beacon": _swap_phase1(ptau.parent / "other.ptau")},
+        "fewer included than built on": {"included": 1},
+        "more included than built on": {"prefix": True, "included": 2},
     }[case]
-    folder = finalized_by_hand(ledger, compiled, ptau, tmp_path, **deviation)  # type: ignore[arg-type]
+    folder = finalized_by_hand(ledger, compiled, ptau, tmp_path, **deviation)
     bob = node(tmp_path, "bob", ledger, bytes(BOB.key), BOB.address)
     net(bob).serve_dir(ALICE_PEER, folder)
     await hear(bob, 1, spec_of(folder), folder, ALICE_PEER)
@@ -214,16 +231,27 @@ async def test_a_final_key_that_is_not_the_recorded_ceremony_s_is_refused(
     assert net(bob).penalties == [ALICE_PEER]
 
 
-async def test_the_honest_hand_run_ceremony_verifies(
-    tmp_path: Path, ledger: FakeLedger, circuit: tuple[Path, Path, Path]
+@pytest.mark.parametrize(
+    ("prefix", "contributors"),
+    [(False, (ALICE.address, BOB.address)), (True, (ALICE.address,))],
+    ids=["all contributions", "carol's left out"],
+)
+async def test_an_honest_hand_run_ceremony_verifies(
+    tmp_path: Path,
+    ledger: FakeLedger,
+    circuit: tuple[Path, Path, Path],
+    prefix: bool,
+    contributors: tuple[str, ...],
 ) -> None:
-    """The control for the attacks above: the same steps without a deviation pass."""
+    """The control for the attacks above: the same steps without a deviation pass, and so
+    does a final key that leaves out carol's last contribution (a coordinator that could not
+    fetch or verify it); fetchers list only the contributors the final key includes."""
     compiled, _, ptau = circuit
-    folder = finalized_by_hand(ledger, compiled, ptau, tmp_path)
+    folder = finalized_by_hand(ledger, compiled, ptau, tmp_path, prefix=prefix)
     bob = node(tmp_path, "bob", ledger, bytes(BOB.key), BOB.address)
     net(bob).serve_dir(ALICE_PEER, folder)
     await hear(bob, 1, spec_of(folder), folder, ALICE_PEER)
     await bob.ensure_model(1)
     record = bob.store.get_model(1)
     assert record is not None
-    assert record.transcript == (ALICE.address, BOB.address)
+    assert record.transcript == contributors
