@@ -1,4 +1,5 @@
-"""``provernet model register | list | show``: the model owner's commands, through the daemon.
+"""``provernet model register | list | show | ceremony | contribute``: models and their
+setup ceremonies, through the daemon.
 
 ``model register`` sends the paths of the ONNX file, the calibration samples and,
 with ``--ptau``, the phase-1 file its key's ceremony starts from
@@ -9,6 +10,12 @@ announcement) by long polling until it is done, printing each stage on stderr.
 the registry's current state (owner, deprecated). Names are local labels: the
 on-chain id is the model's identity, and a name resolves only when one model that
 takes jobs has it (``node.engine.models.records.model_by_ref``).
+
+``model ceremony ID`` shows a phase-2 ceremony's on-chain record; ``model contribute
+ID`` adds this node's contribution to an open one (the daemon fetches the latest key
+from a peer, contributes with fresh entropy it then forgets, and records it), so a
+model's users need trust only that one of the contributors, themselves included, was
+honest.
 """
 
 from __future__ import annotations
@@ -63,6 +70,29 @@ def add_model_commands(groups: argparse._SubParsersAction) -> None:  # type: ign
     show.add_argument("ref", metavar="NAME|ID")
     show.add_argument("--json", action="store_true", help="print the model as JSON")
     show.set_defaults(func=cmd_model_show)
+    ceremony = commands.add_parser("ceremony", help="a setup ceremony's state and contributions")
+    ceremony.add_argument("ceremony", metavar="CEREMONY_ID", type=_ceremony_id)
+    ceremony.add_argument("--json", action="store_true", help="print the ceremony as JSON")
+    ceremony.set_defaults(func=cmd_model_ceremony)
+    contribute = commands.add_parser(
+        "contribute", help="add this node's contribution to an open setup ceremony"
+    )
+    contribute.add_argument("ceremony", metavar="CEREMONY_ID", type=_ceremony_id)
+    contribute.add_argument(
+        "--name", default="", help="a label kept in the key's transcript (public; optional)"
+    )
+    contribute.add_argument("--json", action="store_true", help="print the result as JSON")
+    contribute.set_defaults(func=cmd_model_contribute)
+
+
+def _ceremony_id(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a ceremony id (a positive number)")
+    return value
 
 
 def _client(args: argparse.Namespace, timeout_s: float = 10.0) -> ApiClient:
@@ -105,6 +135,13 @@ def cmd_model_register(args: argparse.Namespace) -> int:
 
 def _describe(event: Mapping[str, Any]) -> str:
     stage = event["stage"]
+    if stage == "fetching":
+        return f"  fetching the latest key ({event['key'][:16]}…) ..."
+    if stage == "contributing":
+        return f"  contributing after {event['after']} recorded contribution(s) ..."
+    if stage == "rebasing":
+        return (f"  another contribution was recorded first; contributing again on it "
+                f"(attempt {event['attempt'] + 1}) ...")  # fmt: skip
     if stage == "setup":
         return f"  Groth16 setup ({event['constraints']} constraints) ..."
     if stage == "registering":
@@ -122,13 +159,72 @@ def _ceremony_step(event: Mapping[str, Any]) -> str:
         return f"initial key from the phase 1 ({event['constraints']} constraints) ..."
     if step == "opened":
         until = moment(event["contribution_deadline"])
-        return f"opened ceremony {event['ceremony_id']}; contributions until {until}"
+        cid = event["ceremony_id"]
+        return (f"opened ceremony {cid}; others may contribute until {until}: "
+                f"provernet model contribute {cid}")  # fmt: skip
     if step == "contributed":
-        return f"our contribution recorded (hash {event['hash'][:32]}…)"
+        return f"our contribution recorded as #{event['index']} (hash {event['hash'][:32]}…)"
+    if step == "verifying":
+        return f"verifying the {event['recorded']} recorded contribution(s) ..."
+    if step == "chosen":
+        line = f"the final key includes {event['included']} of {event['recorded']} contribution(s)"
+        return "; ".join([line, *(f"left out {why}" for why in event["left_out"])])
     if step == "waiting":
         until = moment(event["contribution_deadline"])
         return f"waiting for the window to end ({until}), then for the beacon block ..."
     return f"{step} ..."
+
+
+def cmd_model_contribute(args: argparse.Namespace) -> int:
+    """Contribute to a ceremony and wait until the contribution is recorded."""
+    body = {"ceremony": args.ceremony, "name": args.name}
+    with daemon_errors():
+        client = _client(args)
+        rid = client.post("/ceremonies/contributions", body)["contribution"]
+        for event in client.watch(f"/ceremonies/contributions/{rid}", timeout_s=POLL_TIMEOUT_S):
+            if event["stage"] == "failed":
+                raise CliError(event["error"], EXIT_CODES.get(event["code"], FAILED))
+            if event["stage"] == "done":
+                if args.json:
+                    print(json.dumps(event, indent=2, sort_keys=True))
+                else:
+                    print(f"contribution #{event['index']} to ceremony {args.ceremony} recorded\n"
+                          f"hash          {event['hash']}\n"
+                          f"key sha256    {event['key_sha256']}\n"
+                          "keep this daemon running until the ceremony is finalized (it serves "
+                          "the key), then check `provernet model show` lists you")  # fmt: skip
+                return OK
+            print(_describe(event), file=sys.stderr, flush=True)
+    raise CliError("the daemon stopped reporting before the contribution was recorded", FAILED)
+
+
+def cmd_model_ceremony(args: argparse.Namespace) -> int:
+    """Show one ceremony."""
+    with daemon_errors():
+        info = _client(args).get(f"/ceremonies/{args.ceremony}")
+    if args.json:
+        print(json.dumps(info, indent=2, sort_keys=True))
+        return OK
+    state = info["state"]
+    if state == "open":
+        state += f", contributions until {moment(info['contribution_deadline'])}"
+    elif state == "finalized":
+        state += f" as model {info['model_id']}, including {info['included']} contribution(s)"
+    elif state == "closed":
+        state += f", beacon from block {info['beacon_block']}"
+    lines = [
+        f"ceremony      {info['id']}",
+        f"state         {state}",
+        f"coordinator   {info['coordinator']}",
+        f"circuit       {info['circuit_hash']}",
+        f"phase 1       sha256 {info['phase1_sha256']}",
+        f"contributions {len(info['contributions'])}",
+    ]
+    for c in info["contributions"]:
+        mark = "" if info["included"] is None or c["index"] <= info["included"] else "  (left out)"
+        lines.append(f"  #{c['index']:<3} {c['contributor']}  {c['hash'][:32]}…{mark}")
+    print("\n".join(lines))
+    return OK
 
 
 def _setup_line(ceremony: Mapping[str, Any] | None) -> str:

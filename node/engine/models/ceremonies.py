@@ -19,6 +19,12 @@ starting from its own; a contribution recorded but never served, or one that doe
 verify, is left out with everything after it, so nobody can stall a ceremony by
 recording a key they withhold. The registry records how many contributions the final key
 includes, and every fetcher checks exactly that prefix.
+
+Mirroring (``mirror``, every node that holds a key of the ceremony): each newly recorded
+key is fetched as soon as the registry records it, so a contributor connected only to the
+coordinator still finds the latest key, and a contributor may go offline once its key
+is mirrored. A fetch is bounded by the size of the keys already held plus one
+contribution's record, so a recorded key cannot be used to fill a mirror's disk.
 """
 
 from __future__ import annotations
@@ -38,7 +44,7 @@ from libp2p.peer.id import ID
 from node.api.events import EventLog
 from node.chain.errors import ContractRevert
 from node.chain.interface import Chain
-from node.chain.types import CeremonyContribution
+from node.chain.types import CeremonyContribution, CeremonyInfo
 from node.p2p.errors import P2PError
 from protocol.errors import RemoteProtocolError
 from protocol.groth16 import phase2
@@ -48,10 +54,16 @@ from protocol.r1cs import R1CS
 
 logger = logging.getLogger(__name__)
 
-# The largest ceremony key fetched (a 2^20-constraint key is about 0.6 GiB).
+# The largest ceremony key fetched (a 2^20-constraint key is about 0.6 GiB) when no key
+# of the ceremony is held here; with one held, a later key may be larger by at most
+# KEY_GROWTH_BYTES per contribution (its record and name).
 MAX_KEY_BYTES = 4 << 30
+KEY_GROWTH_BYTES = 4096
 # Contributions made again after a rival was recorded first, before giving up.
 REBASE_ATTEMPTS = 5
+# How often the latest key is fetched again when no peer serves it yet, and how long apart.
+FETCH_ATTEMPTS = 10
+FETCH_RETRY_S = 1.0
 # How often the coordinator polls the chain while the window runs and the beacon is
 # mined; how many polls before it closes the ceremony again (an expired beacon).
 CEREMONY_POLL_S = 0.5
@@ -115,6 +127,19 @@ class CeremonyKeys:
         folder.mkdir(parents=True, exist_ok=True)
         return folder / f".{sha256.hex()}.fetch"
 
+    def follows(self, ceremony_id: int) -> bool:
+        """Whether this node holds any key of ``ceremony_id`` (it opened or joined it)."""
+        return any(p.parent.name == str(ceremony_id) for p in self._index.values())
+
+    def size_bound(self, ceremony_id: int, contributions_after: int = 1) -> int:
+        """The most bytes a key of ``ceremony_id`` may have that is ``contributions_after``
+        contributions past the largest one held here."""
+        folder = self.root / str(ceremony_id)
+        sizes = [p.stat().st_size for p in self._index.values() if p.parent == folder]
+        if not sizes:
+            return MAX_KEY_BYTES
+        return max(sizes) + KEY_GROWTH_BYTES * max(contributions_after, 1)
+
     def forget(self, ceremony_id: int) -> None:
         """Drop a finalized ceremony's keys."""
         folder = self.root / str(ceremony_id)
@@ -127,10 +152,15 @@ def _sha256(data: bytes) -> bytes:
 
 
 async def fetch_key(
-    network: KeyNetwork, keys: CeremonyKeys, ceremony_id: int, sha256: bytes
+    network: KeyNetwork,
+    keys: CeremonyKeys,
+    ceremony_id: int,
+    sha256: bytes,
+    *,
+    max_bytes: int = MAX_KEY_BYTES,
 ) -> Path:
     """Key ``sha256`` of ``ceremony_id``: held, or fetched from the first connected peer
-    that serves it (the p2p layer checks the bytes against the hash)."""
+    that serves it (the p2p layer checks the bytes against the hash and the size)."""
     held = keys.lookup(sha256)
     if held is not None:
         return held
@@ -138,7 +168,7 @@ async def fetch_key(
     for peer in network.connected_peers():
         scratch = keys.scratch(ceremony_id, sha256)
         try:
-            await network.fetch_blob_to_file(peer, sha256, scratch, max_bytes=MAX_KEY_BYTES)
+            await network.fetch_blob_to_file(peer, sha256, scratch, max_bytes=max_bytes)
         except P2PError as exc:
             problems.append(f"{str(peer)[:12]}…: {exc}")
             continue
@@ -194,8 +224,8 @@ async def contribute(
             raise CeremonyError(f"ceremony {ceremony_id} takes no more contributions")
         latest = info.latest_key_sha256
         log.append({"stage": "fetching", "ceremony_id": ceremony_id, "key": latest.hex()})
-        path = await fetch_key(network, keys, ceremony_id, latest)
         recorded = await trio.to_thread.run_sync(chain.ceremony_contributions, ceremony_id)
+        path = await _fetch_latest(network, keys, ceremony_id, latest, len(recorded))
         try:
             await trio.to_thread.run_sync(
                 check_lineage, zkey_from_bytes(path.read_bytes()), recorded
@@ -226,6 +256,20 @@ async def contribute(
     )
 
 
+async def _fetch_latest(
+    network: KeyNetwork, keys: CeremonyKeys, ceremony_id: int, sha256: bytes, recorded: int
+) -> Path:
+    """The latest key, retried for a while: a key recorded a moment ago may not yet be
+    mirrored by the peers this node is connected to."""
+    bound = keys.size_bound(ceremony_id, recorded)
+    for _ in range(FETCH_ATTEMPTS - 1):
+        try:
+            return await fetch_key(network, keys, ceremony_id, sha256, max_bytes=bound)
+        except CeremonyError:
+            await trio.sleep(FETCH_RETRY_S)
+    return await fetch_key(network, keys, ceremony_id, sha256, max_bytes=bound)
+
+
 async def await_beacon(chain: Chain, send: Send, ceremony_id: int, deadline: int) -> bytes:
     """Close ``ceremony_id`` once its window is over (by the chain's clock) and wait for
     its beacon, closing again if the beacon block's hash expired unread."""
@@ -245,6 +289,17 @@ async def await_beacon(chain: Chain, send: Send, ceremony_id: int, deadline: int
                 if exc.name != "BeaconUnavailable":
                     raise
             await trio.sleep(CEREMONY_POLL_S)
+
+
+async def mirror(network: KeyNetwork, keys: CeremonyKeys, ceremony_id: int, sha256: bytes) -> None:
+    """Fetch a newly recorded key of a ceremony this node follows, so that it serves the
+    key to peers that are not connected to its contributor (module docstring)."""
+    if keys.lookup(sha256) is not None or not keys.follows(ceremony_id):
+        return
+    try:
+        await fetch_key(network, keys, ceremony_id, sha256, max_bytes=keys.size_bound(ceremony_id))
+    except (CeremonyError, OSError) as exc:
+        logger.info("ceremony %d: not mirroring key 0x%s: %s", ceremony_id, sha256.hex(), exc)
 
 
 @dataclass(frozen=True)
@@ -274,7 +329,8 @@ async def choose_final(
     left_out: list[str] = []
     for r in recorded[own:]:
         try:
-            path = await fetch_key(network, keys, ceremony_id, r.key_sha256)
+            bound = keys.size_bound(ceremony_id)
+            path = await fetch_key(network, keys, ceremony_id, r.key_sha256, max_bytes=bound)
             key = zkey_from_bytes(path.read_bytes())
             check_lineage(key, recorded[: r.index])
         except (CeremonyError, ZKeyFormatError, OSError) as exc:
@@ -302,3 +358,45 @@ async def choose_final(
         logger.warning("ceremony %d: finalizing on %d contribution(s); left out: %s",
                        ceremony_id, index, "; ".join(left_out))  # fmt: skip
     return Choice(key, index, tuple(left_out))
+
+
+def ceremony_state(info: CeremonyInfo, now: int) -> str:
+    """Where a ceremony stands: open, window over (not yet closed), closed (beacon fixed,
+    awaiting the final key) or finalized."""
+    if info.model_id != 0:
+        return "finalized"
+    if info.beacon_block != 0:
+        return "closed"
+    return "open" if now <= info.contribution_deadline else "window over"
+
+
+def ceremony_json(
+    ceremony_id: int,
+    info: CeremonyInfo,
+    recorded: Sequence[CeremonyContribution],
+    now: int,
+    keys: CeremonyKeys,
+) -> dict[str, Any]:
+    """The API's view of a ceremony (``GET /ceremonies/{id}``)."""
+    return {
+        "id": ceremony_id,
+        "state": ceremony_state(info, now),
+        "coordinator": info.coordinator,
+        "contribution_deadline": info.contribution_deadline,
+        "beacon_block": info.beacon_block or None,
+        "model_id": info.model_id or None,
+        "included": info.included if info.model_id else None,
+        "circuit_hash": "0x" + info.circuit_hash.hex(),
+        "phase1_sha256": info.phase1_sha256.hex(),
+        "initial_key_sha256": info.initial_key_sha256.hex(),
+        "contributions": [
+            {
+                "index": r.index,
+                "contributor": r.contributor,
+                "hash": r.contribution_hash.hex(),
+                "key_sha256": r.key_sha256.hex(),
+                "held_here": keys.lookup(r.key_sha256) is not None,
+            }
+            for r in recorded
+        ],
+    }

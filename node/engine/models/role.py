@@ -174,11 +174,13 @@ class ModelRole:
         engine.on_event("ModelRegistry", "ModelRegistered", self._on_registered)
         engine.on_event("ModelRegistry", "ModelDeprecated", self._on_deprecated)
         engine.on_event("ModelRegistry", "CeremonyFinalized", self._on_finalized)
+        engine.on_event("ModelRegistry", "ContributionRecorded", self._on_contribution)
         engine.on_message(ModelAnnouncement, self._on_announcement)
         engine.on_tick(self._on_tick)
         for name, handler, method, path in (
             ("model.register", self.start_registration, "POST", "/models"),
             ("model.registration", self.registration_events, "GET", REGISTRATION_PATH),
+            ("model.ceremony", self.show_ceremony, "GET", "/ceremonies/{id:int}"),
             ("model.contribute", self.start_contribution, "POST", "/ceremonies/contributions"),
             ("model.contribution", self.registration_events, "GET", CONTRIBUTION_PATH),
             ("model.list", self.list_models, "GET", "/models"),
@@ -466,6 +468,12 @@ class ModelRole:
             name = name if claimed_by == owner else ""
             self.store.upsert_model(model_record(model_id, name, spec, owner, None, event.tx_hash))
 
+    def _on_contribution(self, ctx: EngineContext, event: ChainEvent) -> None:
+        cid, sha = int(event.args["ceremonyId"]), bytes(event.args["keySha256"])
+        if self.network is not None and self.ceremony_keys.follows(cid):
+            network = self.network
+            ctx.defer(lambda: ceremonies.mirror(network, self.ceremony_keys, cid, sha))
+
     def _on_finalized(self, ctx: EngineContext, event: ChainEvent) -> None:
         ceremony_id = int(event.args["ceremonyId"])
         self.ceremony_keys.forget(ceremony_id)  # the final key needs none of them
@@ -633,6 +641,18 @@ class ModelRole:
             m.model_id for m in self.store.models_named(record.name) if m != record and m.name
         ]
         return answer
+
+    async def show_ceremony(self, ctx: EngineContext, body: Mapping[str, Any]) -> Any:
+        """Ceremony ``body["id"]``'s on-chain record and contributions, and which of their
+        keys this node holds."""
+        cid = int(body["id"])
+        try:
+            info = await trio.to_thread.run_sync(self.chain.get_ceremony, cid)
+        except ContractRevert as exc:
+            raise NotFound(f"the registry has no ceremony {cid}") from exc
+        recorded = await trio.to_thread.run_sync(self.chain.ceremony_contributions, cid)
+        now = await trio.to_thread.run_sync(self.chain.timestamp)
+        return ceremonies.ceremony_json(cid, info, recorded, now, self.ceremony_keys)
 
     async def fetch_model(self, ctx: EngineContext, body: Mapping[str, Any]) -> Any:
         """Make sure model ``body["id"]`` is held here (fetching it); the model."""

@@ -8,6 +8,7 @@ and verifies its transcript against the registry before holding it.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from tests.node.daemon.harness import (
     alice_and_bob,
     blocks_every_second,
     cli_json,
+    init_home,
     running,
     wait_for,
     wait_until_up,
@@ -85,3 +87,74 @@ def test_a_ceremony_model_is_registered_and_verified_by_its_fetcher(
         assert f"ceremony {info.ceremony_id}, verified; contributors: {alice.address}" in (
             capsys.readouterr().out
         )
+
+
+def test_other_nodes_contribute_and_a_withheld_key_is_left_out(
+    anvil: AnvilProcess,
+    deployment: tuple[Deployment, Path],
+    tmp_path: Path,
+    gemm_onnx: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """alice opens a ceremony; bob and carol (each connected only to alice) contribute
+    with ``model contribute``; dave records a key he never serves. alice's final key
+    includes alice, bob and carol, and bob's fetch verifies exactly those."""
+    deployed, path = deployment
+    alice, bob = alice_and_bob(tmp_path, path, anvil.rpc_url, capsys)
+    carol = init_home(tmp_path, "carol", path, anvil.rpc_url, 3,
+                      lambda: capsys.readouterr().out, [alice.multiaddr])  # fmt: skip
+    ptau = tmp_path / "pot9.ptau"
+    assert alice.cli("ceremony", "ptau", "new", "--power", "9", "--out", str(ptau)) == OK
+    with blocks_every_second(anvil), running(alice, bob, carol):
+        for home in (alice, bob, carol):
+            wait_until_up(home, capsys)
+        api = ApiClient.for_home(alice.root, timeout_s=60)
+        body = {"onnx": str(gemm_onnx), "name": "gemm", "ptau": str(ptau),
+                "contribution_window": 40}  # fmt: skip
+        rid = api.post("/models", body)["registration"]
+        events = api.watch(f"/models/registrations/{rid}", timeout_s=20)
+        cid = next(e for e in events if e.get("step") == "opened")["ceremony_id"]
+        next(e for e in events if e.get("step") == "waiting")
+        capsys.readouterr()
+        assert bob.cli("model", "contribute", "12345") != OK
+        assert "the registry has no ceremony 12345" in capsys.readouterr().err
+        for home in (bob, carol):
+            made = cli_json(home, capsys, "model", "contribute", str(cid), "--name", home.name)
+            assert made["stage"] == "done", made
+        chain = Web3Chain.open(anvil.rpc_url, deployed, dev_account(4))
+        latest = chain.get_ceremony(cid).latest_key_sha256
+        chain.contribute(cid, latest, os.urandom(32), os.urandom(64))
+        shown = cli_json(bob, capsys, "model", "ceremony", str(cid))
+        assert shown["state"] == "open"
+        assert [c["contributor"] for c in shown["contributions"]] == [
+            alice.address, bob.address, carol.address, chain.address
+        ]  # fmt: skip
+        capsys.readouterr()
+        assert carol.cli("model", "ceremony", str(cid)) == OK
+        assert f"#3   {carol.address}" in capsys.readouterr().out
+
+        rest = list(events)
+        chosen = next(e for e in rest if e.get("step") == "chosen")
+        assert (chosen["included"], chosen["recorded"]) == (3, 4), chosen
+        done = rest[-1]
+        assert done["stage"] == "done", done
+        model_id = done["model"]["id"]
+        contributors = [alice.address, bob.address, carol.address]
+        assert done["model"]["ceremony"]["contributors"] == contributors
+        shown = cli_json(bob, capsys, "model", "ceremony", str(cid))
+        assert (shown["state"], shown["included"], shown["model_id"]) == ("finalized", 3, model_id)
+        capsys.readouterr()
+        assert bob.cli("model", "ceremony", str(cid)) == OK
+        assert f"{chain.address}  " in (out := capsys.readouterr().out)
+        assert "(left out)" in out
+
+        def bob_heard() -> bool:
+            capsys.readouterr()
+            if bob.cli("model", "show", str(model_id), "--json") != OK:
+                return False
+            return bool(json.loads(capsys.readouterr().out)["announced_by"])
+
+        wait_for(bob_heard, 20, f"bob to hear of model {model_id}\n{bob.log()}")
+        ApiClient.for_home(bob.root, timeout_s=120).post(f"/models/{model_id}/fetch", {})
+        fetched = cli_json(bob, capsys, "model", "show", str(model_id))
+        assert fetched["ceremony"] == {"id": cid, "verified": True, "contributors": contributors}

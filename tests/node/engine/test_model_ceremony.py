@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 import trio
+from eth_account.signers.local import LocalAccount
 
 from node.artifacts import R1CS_FILE, CircuitDir
 from node.ceremony_cli import record_ceremony
@@ -248,10 +249,17 @@ async def test_an_honest_hand_run_ceremony_verifies(
     fetch or verify it); fetchers list only the contributors the final key includes."""
     compiled, _, ptau = circuit
     folder = finalized_by_hand(ledger, compiled, ptau, tmp_path, prefix=prefix)
-    bob = node(tmp_path, "bob", ledger, bytes(BOB.key), BOB.address)
-    net(bob).serve_dir(ALICE_PEER, folder)
-    await hear(bob, 1, spec_of(folder), folder, ALICE_PEER)
-    await bob.ensure_model(1)
-    record = bob.store.get_model(1)
+    assert await transcript_fetched(tmp_path, ledger, folder) == contributors
+
+
+async def transcript_fetched(
+    tmp_path: Path, ledger: FakeLedger, folder: Path, account: LocalAccount = BOB
+) -> tuple[str, ...] | None:
+    """The contributors a fresh node verified when it fetched model 1 from ``folder``."""
+    fetcher = node(tmp_path, "fetcher", ledger, bytes(account.key), account.address)
+    net(fetcher).serve_dir(ALICE_PEER, folder)
+    await hear(fetcher, 1, spec_of(folder), folder, ALICE_PEER)
+    await fetcher.ensure_model(1)
+    record = fetcher.store.get_model(1)
     assert record is not None
-    assert record.transcript == contributors
+    return record.transcript

@@ -120,9 +120,17 @@ class Node(ModelRole):
     engine: Engine
 
 
-def node(tmp_path: Path, name: str, ledger: FakeLedger, key: bytes, address: str) -> Node:
+def node(
+    tmp_path: Path,
+    name: str,
+    ledger: FakeLedger,
+    key: bytes,
+    address: str,
+    account: fake_chain.FakeChain | None = None,
+) -> Node:
+    """A model role of ``address`` on ``ledger`` (through ``account`` when given)."""
     home = create_home(tmp_path / name).root
-    chain = cast(Chain, ledger.chain(address))
+    chain = cast(Chain, account or ledger.chain(address))
     store = Store.open(home / "node.db", chain_id=ledger.chain_id, contracts=CONTRACTS)
     role = Node(chain, home, key)
     role.engine = Engine(store, IntentExecutor(store, chain, NoLookup()), tick_s=1.0)
