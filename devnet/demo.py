@@ -91,8 +91,14 @@ def _submit_and_follow(
     """Submit the demo job and print its events until it ends; the job and a timeline."""
     values, _ = read_input(Path(str(state.model["input"])))
     client = _client(state)
+    # The requester contributed to the model's ceremony: it trusts nobody for the setup.
     body = {"model": state.model["name"], "input": values.tolist(), "max_fee": MAX_FEE,
-            "deadline": DEADLINE}  # fmt: skip
+            "deadline": DEADLINE, "require_own_contribution": True}  # fmt: skip
+    ceremony = state.model.get("ceremony") or {}
+    if ceremony:
+        who = [names.get(Web3.to_checksum_address(a), a) for a in ceremony["contributors"]]
+        report(f"model {state.model['name']}: key from ceremony {ceremony['id']}, verified; "
+               f"contributors {', '.join(who)} (the requester among them)")  # fmt: skip
     started = time.monotonic()
     timeline: dict[str, Any] = {"bids": [], "states": {}}
     try:
@@ -197,6 +203,7 @@ def _summary(
         "proving_s": proving,
         "tx": job.get("tx"),
         "output": output,
+        "ceremony": state.model.get("ceremony"),
         "predicted": predicted,
         "label": state.model.get("label"),
         "balances": balances,

@@ -42,8 +42,15 @@ DEVNET_SETTINGS: Mapping[str, object] = {"chain.confirmations": 0, "chain.poll_i
 # Starting a daemon loads web3, libp2p and the prover's worker pool: seconds per node on
 # two cores; a generous bound before a node is declared failed.
 READY_TIMEOUT_S = 120.0
-# Registering compiles the model and runs the Groth16 setup (about 3 s for digits_mlp).
+# Registering compiles the model, runs its ceremony (initial key, three contributions,
+# the window, the beacon, verification) and registers the final key.
 REGISTER_TIMEOUT_S = 300.0
+# How long the demo model's ceremony takes contributions: the registrant's and two
+# provers' take a few seconds each on two cores.
+CONTRIBUTION_WINDOW_S = 30
+# The devnet's phase 1 (generated once per devnet, single-party: devnets only): 2^12
+# covers the demo model's 2,334 constraints.
+DEVNET_PTAU_POWER = 12
 
 
 @dataclass(frozen=True)
@@ -194,10 +201,19 @@ def stake(entry: NodeEntry, amount: str = STAKE) -> str:
     return str(answer.get("tx"))
 
 
-def register_model(entry: NodeEntry, files: ModelFiles, name: str) -> dict[str, Any]:
-    """Register the model through the node's daemon (compile, setup, registry, announce)."""
+def register_model(
+    entry: NodeEntry,
+    files: ModelFiles,
+    name: str,
+    ptau: Path,
+    contributors: Sequence[NodeEntry] = (),
+    report: Callable[[str], None] = lambda _line: None,
+) -> dict[str, Any]:
+    """Register the model through ``entry``'s daemon with a setup ceremony from ``ptau``:
+    the registrant contributes, then each of ``contributors`` does, then the beacon."""
     client = ApiClient.for_home(Path(entry.home), timeout_s=30)
-    body = {"onnx": str(files.onnx), "name": name, "calibration": str(files.calibration)}
+    body = {"onnx": str(files.onnx), "name": name, "calibration": str(files.calibration),
+            "ptau": str(ptau), "contribution_window": CONTRIBUTION_WINDOW_S}  # fmt: skip
     try:
         rid = client.post("/models", body)["registration"]
         deadline = time.monotonic() + REGISTER_TIMEOUT_S
@@ -207,8 +223,34 @@ def register_model(entry: NodeEntry, files: ModelFiles, name: str) -> dict[str, 
             if event["stage"] == "done":
                 model: dict[str, Any] = event["model"]
                 return model
+            if event.get("step") == "opened":
+                report(f"  ceremony {event['ceremony_id']} opened; contributions for "
+                       f"{CONTRIBUTION_WINDOW_S} s")  # fmt: skip
+            if event.get("step") == "contributed":
+                report(f"  {entry.name} contributed (#{event['index']})")
+                for other in contributors:
+                    made = contribute(other, int(event["ceremony_id"]))
+                    report(f"  {other.name} contributed (#{made['index']})")
+                report("  waiting for the window to end and the beacon block ...")
             if time.monotonic() > deadline:
                 break
     except ClientError as exc:
         raise CliError(f"registering {name} on {entry.name} failed: {exc}", FAILED) from exc
     raise CliError(f"registering {name} on {entry.name} did not finish", FAILED)
+
+
+def contribute(entry: NodeEntry, ceremony_id: int) -> dict[str, Any]:
+    """``entry``'s contribution to ceremony ``ceremony_id``, once recorded."""
+    client = ApiClient.for_home(Path(entry.home), timeout_s=30)
+    try:
+        body = {"ceremony": ceremony_id, "name": entry.name}
+        rid = client.post("/ceremonies/contributions", body)["contribution"]
+        for event in client.watch(f"/ceremonies/contributions/{rid}", timeout_s=20):
+            if event["stage"] == "failed":
+                raise CliError(f"{entry.name} could not contribute: {event['error']}", FAILED)
+            if event["stage"] == "done":
+                done: dict[str, Any] = event
+                return done
+    except ClientError as exc:
+        raise CliError(f"{entry.name} could not contribute: {exc}", FAILED) from exc
+    raise CliError(f"{entry.name}'s contribution did not finish", FAILED)

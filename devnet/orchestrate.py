@@ -14,11 +14,12 @@ devnet whose ``up`` never finished is refused the same way.
 
 from __future__ import annotations
 
+import os
 import secrets
 import shutil
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,6 +48,7 @@ from node.chain.errors import ChainError
 from node.exit_codes import FAILED, TOOL_MISSING, USAGE, CliError
 from node.home import write_secret
 from node.tools import ToolError
+from protocol.groth16.ptau import Phase1Secret, new_powers_of_tau
 
 # Fresh keys funded by the deployer: any count works on the chain. Each node is a daemon of
 # about 200 MiB resident (measured: requester 206 MiB; prover 148 MiB + 37 MiB for its
@@ -222,6 +224,24 @@ def _wait_connected(
         nodes.wait_ready([(entries[0], records[entries[0].name])], min_peers, lambda _: None)
 
 
+def _phase1(directory: Path, report: Report) -> Path:
+    """The devnet's phase-1 file, made once (a single-party phase 1: devnets only)."""
+    path = directory / f"pot{nodes.DEVNET_PTAU_POWER}.ptau"
+    if not path.is_file():
+        report(f"writing the devnet's phase 1 (2^{nodes.DEVNET_PTAU_POWER}) ...")
+        secret = Phase1Secret.from_entropy(os.urandom(64))
+        partial = path.with_suffix(".part")
+        partial.write_bytes(new_powers_of_tau(nodes.DEVNET_PTAU_POWER, secret))
+        partial.replace(path)
+    return path
+
+
+def names_of(entries: Sequence[NodeEntry], addresses: Sequence[str]) -> list[str]:
+    """Node names for ``addresses`` (the address itself where no node has it)."""
+    by_address = {e.address.lower(): e.name for e in entries}
+    return [by_address.get(a.lower(), a) for a in addresses]
+
+
 def _prepare(
     directory: Path,
     entries: list[NodeEntry],
@@ -236,11 +256,14 @@ def _prepare(
         for entry, tx in zip(entries[1:], pool.map(nodes.stake, entries[1:]), strict=True):
             report(f"{entry.name} staked {nodes.STAKE} (tx {tx})")
     files = nodes.demo_model_files()
-    report(f"registering the demo model {nodes.DEMO_MODEL} (compile, Groth16 setup, registry) ...")
+    ptau = _phase1(directory, report)
+    report(f"registering the demo model {nodes.DEMO_MODEL} (compile, setup ceremony, "
+           "registry) ...")  # fmt: skip
     started = time.monotonic()
-    model = nodes.register_model(entries[0], files, nodes.DEMO_MODEL)
+    model = nodes.register_model(entries[0], files, nodes.DEMO_MODEL, ptau, entries[1:3], report)
+    who = ", ".join(names_of(entries, (model.get("ceremony") or {}).get("contributors") or []))
     report(f"registered {nodes.DEMO_MODEL} as model {model.get('id')} "
-           f"({model.get('constraints', '?')} constraints) "
+           f"({model.get('constraints', '?')} constraints; ceremony contributors: {who}) "
            f"in {time.monotonic() - started:.1f} s")  # fmt: skip
     state = DevnetState(
         rpc_url=rpc_url,
@@ -255,6 +278,7 @@ def _prepare(
             "onnx": str(files.onnx),
             "input": str(files.input),
             "label": files.label,
+            "ceremony": model.get("ceremony"),
         },
     )
     state.save(directory)

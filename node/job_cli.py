@@ -61,6 +61,18 @@ def add_job_commands(groups: argparse._SubParsersAction) -> None:  # type: ignor
     submit.add_argument("--accept-window", help="how long the awarded prover has to check the "
                         "input and accept, e.g. 60s (default: a quarter of the deadline, 20s "
                         "to 60s)")  # fmt: skip
+    submit.add_argument(
+        "--require-own-contribution",
+        action="store_true",
+        help="refuse the model unless this node's contribution is in its verified ceremony "
+        "(then nobody else needs to be trusted for its setup)",
+    )
+    submit.add_argument(
+        "--trust-setup",
+        action="store_true",
+        help="accept a model whose key has no verified ceremony (a single-party setup: its "
+        "registrant could forge any result)",
+    )
     submit.add_argument("--wait", action="store_true", help="wait until the job ends")
     submit.add_argument("--json", action="store_true", help="print the job as JSON")
     submit.set_defaults(func=cmd_submit)
@@ -107,6 +119,10 @@ def cmd_submit(args: argparse.Namespace) -> int:
         "accept_window": _checked("--accept-window", args.accept_window),
     }
     body = {k: v for k, v in body.items() if v is not None}
+    if args.require_own_contribution:
+        body["require_own_contribution"] = True
+    if args.trust_setup:
+        body["trust_setup"] = True
     with daemon_errors():
         client = _client(args, SUBMIT_TIMEOUT_S)
         job = client.post("/jobs", body)

@@ -96,6 +96,9 @@ def test_up_starts_every_process_and_records_the_network(devnet: Devnet) -> None
     )
     assert set(info["contracts"]) == {"ModelRegistry", "ProverStaking", "JobMarket"}
     assert info["model"]["name"] == "digits_mlp"
+    ceremony = info["model"]["ceremony"]  # registrant, then both provers, then the beacon
+    assert ceremony["verified"] is True
+    assert ceremony["contributors"] == [devnet.address(i) for i in range(3)]
     records = load_pids(devnet.directory)
     assert set(records) == {ANVIL, "node0", "node1", "node2"}
     assert all(is_running(r) for r in records.values())
@@ -166,6 +169,7 @@ def test_demo_shows_bids_winner_output_and_balances(devnet: Devnet) -> None:
     assert demo.returncode == 0, demo.stdout + demo.stderr
     summary = json.loads(demo.stdout)
     assert summary["settled"] is True
+    assert summary["ceremony"]["contributors"][0] == devnet.address(0)  # required by the demo
     assert summary["winner"] == devnet.address(1)
     assert summary["predicted"] == summary["label"] == SAMPLE_LABEL
     assert len(summary["bids"]) == 2

@@ -355,7 +355,7 @@ class ModelRole:
             final = await trio.to_thread.run_sync(ceremony.finalize_key, build, beacon)
             spec = spec_of(build)
             pending = self._pending(spec.manifest_hash)
-            write_name(build, name)
+            write_name(pending, name)
             build.rename(pending)
         finally:
             shutil.rmtree(build, ignore_errors=True)

@@ -151,6 +151,7 @@ class RequesterRole:
             circuit_dir = await self._fetch_model(model_id, circuit_dir)
         if info.deprecated:
             raise Conflict(f"model {model_id} is deprecated in the registry")
+        self._check_setup(ctx.store, model_id, info.ceremony_id, body)
         max_fee = amount_of(body, "max_fee", None)
         collateral = amount_of(body, "collateral", self.default_collateral)
         deadline_s = duration_of(body.get("deadline"), self.default_deadline_s)
@@ -345,6 +346,46 @@ class RequesterRole:
             raise NotFound(f"no model named {text!r} is known here; use its on-chain id")
         model_id = int(text) if known is None else known.model_id
         return model_id, self._circuit_dir(store, model_id)
+
+    def _check_setup(
+        self, store: Store, model_id: int, ceremony_id: int, body: Mapping[str, Any]
+    ) -> None:
+        """Refuse a model whose key this node has no reason to trust: no verified ceremony
+        (unless ``trust_setup``), or, with ``require_own_contribution``, a ceremony this
+        node's account did not contribute to."""
+        flags = {k: body.get(k, False) for k in ("trust_setup", "require_own_contribution")}
+        for name, value in flags.items():
+            if not isinstance(value, bool):
+                raise BadRequest(f"{name} must be true or false")
+        record = store.get_model(model_id)
+        contributors = record.transcript if record is not None else None
+        if flags["require_own_contribution"]:
+            if contributors is None:
+                raise Conflict(
+                    f"model {model_id} has no ceremony this node verified, so it cannot hold "
+                    "this node's contribution"
+                )
+            if self.chain.address not in contributors:
+                raise Conflict(
+                    f"this node ({self.chain.address}) is not among model {model_id}'s "
+                    f"contributors ({', '.join(contributors)}); contribute to its next "
+                    "ceremony with `provernet model contribute`, or drop "
+                    "--require-own-contribution to trust those contributors"
+                )
+        if contributors is not None or flags["trust_setup"]:
+            return
+        if ceremony_id == 0:
+            owner = record.owner if record is not None else "its registrant"
+            raise Conflict(
+                f"model {model_id}'s key comes from a single-party setup, not a ceremony: "
+                f"its registrant ({owner}) could forge a proof of any output. Use a model "
+                "registered with a ceremony (see `provernet model list`), or pass "
+                "--trust-setup if you trust that registrant"
+            )
+        raise Conflict(
+            f"model {model_id}'s ceremony {ceremony_id} has not been verified here; fetch "
+            "the model again (the node verifies its transcript when it fetches it)"
+        )
 
     def _circuit_dir(self, store: Store, model_id: int) -> Path:
         """Where the model's circuit is kept: as the store says, else home models/<id>/."""

@@ -97,7 +97,8 @@ async def test_a_registration_runs_its_ceremony_and_a_fetcher_verifies_it(
     assert key.contributions[-1].beacon_hash == model.beacon
     mine = alice.store.get_model(1)
     assert mine is not None
-    assert (mine.ceremony_id, mine.transcript) == (1, (ALICE.address,))
+    assert (mine.ceremony_id, mine.transcript, mine.name) == (1, (ALICE.address,), "gemm")
+    assert sorted(p.name for p in alice.layout.models.iterdir()) == ["1"]  # nothing left over
     assert next(e for e in events if e["stage"] == "done")["model"]["ceremony"] == {
         "id": 1, "verified": True, "contributors": [ALICE.address]
     }  # fmt: skip

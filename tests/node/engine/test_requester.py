@@ -20,7 +20,7 @@ import trio.testing
 from eth_account import Account
 from libp2p.peer.id import ID
 
-from node.api.errors import Conflict
+from node.api.errors import BadRequest, Conflict
 from node.chain.interface import Chain
 from node.chain.sender import Receipt, TxStatus
 from node.chain.types import JobRequest, JobStatus, ModelSpec
@@ -149,6 +149,8 @@ class World:
                 3,
                 ADDR["alice"],
                 circuit_dir=str(self.circuit_dir),
+                ceremony_id=1,
+                transcript=(ADDR["dave"], ADDR["alice"]),  # verified, with our contribution
             )
         )
         self.chain = AliceChain(self.ledger, self.store)
@@ -710,3 +712,66 @@ async def test_only_the_awarded_prover_asking_again_gets_the_input_again(
         await trio.sleep(10)
         nursery.cancel_scope.cancel()
     assert [peer for peer, _ in world.network.delivered] == [PEERS["bob"], PEERS["bob"]]
+
+
+@pytest.mark.parametrize(
+    ("ceremony_id", "transcript", "flags", "refusal"),
+    [
+        (0, None, {}, "a single-party setup, not a ceremony: its registrant"),
+        (4, None, {}, "ceremony 4 has not been verified here"),
+        (0, None, {"require_own_contribution": True}, "no ceremony this node verified"),
+        (4, ("dave",), {"require_own_contribution": True}, "is not among model 1's contributors"),
+        (4, ("dave",), {"require_own_contribution": True, "trust_setup": True},
+         "is not among model 1's contributors"),
+        (4, ("dave",), {"trust_setup": "yes"}, "trust_setup must be true or false"),
+    ],
+)  # fmt: skip
+async def test_a_job_on_a_model_whose_setup_is_not_trusted_is_refused(
+    world: World,
+    ceremony_id: int,
+    transcript: tuple[str, ...] | None,
+    flags: dict[str, Any],
+    refusal: str,
+) -> None:
+    """No escrow moves for a model whose key this node has no reason to trust: a
+    single-party setup (its registrant could forge any result), a ceremony not verified
+    here, or one without this node's contribution when that is required."""
+    record = world.store.get_model(world.model_id)
+    assert record is not None
+    who = None if transcript is None else tuple(ADDR[name] for name in transcript)
+    world.store.upsert_model(dataclasses.replace(record, ceremony_id=ceremony_id, transcript=who))
+    model = world.ledger.models[world.model_id]  # the registry says where the key came from
+    world.ledger.models[world.model_id] = dataclasses.replace(model, ceremony_id=ceremony_id)
+    balances = dict(world.ledger.balances)
+    body = {"model": "gemm", "input": [0.25, -0.5, 0.75, 0.0], "max_fee": "10gwei", **flags}
+    async with trio.open_nursery() as nursery:
+        await nursery.start(world.engine.run)
+        with pytest.raises((Conflict, BadRequest), match=refusal):
+            await world.engine.call("job.submit", body)
+        nursery.cancel_scope.cancel()
+    assert world.store.list_jobs(Role.REQUESTER) == []
+    assert (world.ledger.jobs, world.ledger.balances) == ({}, balances)  # no escrow moved
+
+
+@pytest.mark.parametrize(
+    ("ceremony_id", "transcript", "flags"),
+    [
+        (0, None, {"trust_setup": True}),
+        (4, ("dave", "alice"), {"require_own_contribution": True}),
+        (4, ("dave",), {}),
+    ],
+)
+async def test_a_job_on_a_trusted_setup_is_taken(
+    world: World, ceremony_id: int, transcript: tuple[str, ...] | None, flags: dict[str, Any]
+) -> None:
+    """The controls: a single-party key the requester chose to trust, a ceremony with our
+    contribution, and a verified ceremony of others' when ours is not required."""
+    record = world.store.get_model(world.model_id)
+    assert record is not None
+    who = None if transcript is None else tuple(ADDR[name] for name in transcript)
+    world.store.upsert_model(dataclasses.replace(record, ceremony_id=ceremony_id, transcript=who))
+    async with trio.open_nursery() as nursery:
+        await nursery.start(world.engine.run)
+        answer = await _submit(world, **flags)
+        nursery.cancel_scope.cancel()
+    assert answer["id"] == 1
