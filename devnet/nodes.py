@@ -48,6 +48,9 @@ REGISTER_TIMEOUT_S = 300.0
 # How long the demo model's ceremony takes contributions: the registrant's and two
 # provers' take a few seconds each on two cores.
 CONTRIBUTION_WINDOW_S = 30
+# A prover fetching the demo model verifies its whole transcript (phase 1, three
+# contributions, the beacon): seconds each, longer with many provers on two cores.
+FETCH_TIMEOUT_S = 300.0
 # The devnet's phase 1 (generated once per devnet, single-party: devnets only): 2^12
 # covers the demo model's 2,334 constraints.
 DEVNET_PTAU_POWER = 12
@@ -237,6 +240,17 @@ def register_model(
     except ClientError as exc:
         raise CliError(f"registering {name} on {entry.name} failed: {exc}", FAILED) from exc
     raise CliError(f"registering {name} on {entry.name} did not finish", FAILED)
+
+
+def fetch_model(entry: NodeEntry, model_id: int) -> dict[str, Any]:
+    """Have ``entry``'s daemon fetch model ``model_id`` and verify its ceremony transcript
+    (what a prover does before its first bid); the model as the daemon holds it."""
+    client = ApiClient.for_home(Path(entry.home), timeout_s=FETCH_TIMEOUT_S)
+    try:
+        held: dict[str, Any] = client.post(f"/models/{model_id}/fetch", {})
+    except ClientError as exc:
+        raise CliError(f"{entry.name} could not fetch model {model_id}: {exc}", FAILED) from exc
+    return held
 
 
 def contribute(entry: NodeEntry, ceremony_id: int) -> dict[str, Any]:

@@ -265,6 +265,19 @@ def _prepare(
     report(f"registered {nodes.DEMO_MODEL} as model {model.get('id')} "
            f"({model.get('constraints', '?')} constraints; ceremony contributors: {who}) "
            f"in {time.monotonic() - started:.1f} s")  # fmt: skip
+    # Provers verify a model's transcript before bidding on it: done here, so the demo's
+    # bids do not race the verification (a prover still verifying would miss the window).
+    report("the provers fetch the model and verify its ceremony ...")
+    started = time.monotonic()
+    with ThreadPoolExecutor(max_workers=len(entries) - 1) as pool:
+        fetched = pool.map(lambda e: nodes.fetch_model(e, int(model["id"])), entries[1:])
+        for entry, held in zip(entries[1:], fetched, strict=True):
+            if not (held.get("ceremony") or {}).get("verified"):
+                raise CliError(f"{entry.name} holds model {held.get('id')} but has not "
+                               f"verified its ceremony; see `provernet devnet logs "
+                               f"{entry.name}`", FAILED)  # fmt: skip
+            report(f"{entry.name} holds model {held.get('id')}, its ceremony verified")
+    report(f"every prover holds the model ({time.monotonic() - started:.1f} s)")
     state = DevnetState(
         rpc_url=rpc_url,
         chain_id=deployment.chain_id,

@@ -70,8 +70,8 @@ def add_job_commands(groups: argparse._SubParsersAction) -> None:  # type: ignor
     submit.add_argument(
         "--trust-setup",
         action="store_true",
-        help="accept a model whose key has no verified ceremony (a single-party setup: its "
-        "registrant could forge any result)",
+        help="accept a model whose ceremony this node has not verified (you trust its "
+        "contributors without checking the transcript)",
     )
     submit.add_argument("--wait", action="store_true", help="wait until the job ends")
     submit.add_argument("--json", action="store_true", help="print the job as JSON")

@@ -1,8 +1,8 @@
 """``provernet model register | list | show | ceremony | contribute``: models and their
 setup ceremonies, through the daemon.
 
-``model register`` sends the paths of the ONNX file, the calibration samples and,
-with ``--ptau``, the phase-1 file its key's ceremony starts from
+``model register`` sends the paths of the ONNX file, the calibration samples and
+the phase-1 file its key's ceremony starts from
 (the daemon runs on this machine, as this user, and reads them itself), then
 follows the registration's progress (compile, setup, on-chain registration,
 announcement) by long polling until it is done, printing each stage on stderr.
@@ -52,14 +52,16 @@ def add_model_commands(groups: argparse._SubParsersAction) -> None:  # type: ign
     register.add_argument(
         "--ptau",
         metavar="POT.ptau",
-        help="set the key up by an on-chain phase-2 ceremony from this phase-1 file "
-        "(recommended: without it the key is a single-party setup nobody can audit)",
+        required=True,
+        help="the phase-1 file (snarkjs .ptau, e.g. a Perpetual Powers of Tau file) the "
+        "key's on-chain phase-2 ceremony starts from; the market takes jobs only for "
+        "models set up by a ceremony",
     )
     register.add_argument(
         "--contribution-window",
         default="10m",
         metavar="DURATION",
-        help="with --ptau: how long others may contribute before the beacon (default 10m)",
+        help="how long others may contribute before the beacon (default 10m)",
     )
     register.add_argument("--json", action="store_true", help="print the model as JSON")
     register.set_defaults(func=cmd_model_register)

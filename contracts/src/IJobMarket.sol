@@ -194,6 +194,12 @@ interface IJobMarket {
     /// @param modelId The model.
     error ModelDeprecated(uint256 modelId);
 
+    /// @notice The model's key does not come from a finalized phase-2 ceremony (it was
+    /// registered with registerModel), so whoever made the key could forge its proofs; it
+    /// takes no jobs.
+    /// @param modelId The model.
+    error ModelNotFromCeremony(uint256 modelId);
+
     /// @notice The input commitment is not below the scalar field order r.
     /// @param inputCommitment The value given.
     error InputCommitmentOutOfField(uint256 inputCommitment);
@@ -283,7 +289,7 @@ interface IJobMarket {
     error Reentrancy();
 
     /// @notice Create a job, escrowing `msg.value` as its max fee.
-    /// @param modelId A registered, non-deprecated model.
+    /// @param modelId A registered, non-deprecated model finalized from a ceremony.
     /// @param inputCommitment Commitment to the private input, below r.
     /// @param collateral Wei the accepting prover must lock.
     /// @param acceptWindow Seconds an awarded prover has to accept (1..MAX_WINDOW).

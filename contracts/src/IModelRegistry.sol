@@ -17,8 +17,9 @@ pragma solidity 0.8.28;
 /// hash as the beacon nobody knew while contributing; the coordinator then registers the model
 /// from the final key (finalizeCeremony). Nodes check the final key's transcript against this
 /// record (contribution hashes in order, the beacon last, the key derived from the phase-1 file
-/// and the circuit) before they use the model. registerModel, without a ceremony, remains for
-/// keys whose provenance is established elsewhere; nodes treat such models as unverified.
+/// and the circuit) before they use the model. registerModel, without a ceremony, only publishes
+/// a key (for verifiers that establish its provenance elsewhere): the job market refuses jobs
+/// for it (ModelNotFromCeremony), since whoever made its key could forge its proofs.
 ///
 /// The verifying key is stored as the code of a data contract (first byte 0x00, a STOP, so the
 /// contract cannot be called) and read back with EXTCODECOPY. Its layout after that byte, as
@@ -321,7 +322,8 @@ interface IModelRegistry {
     /// @return The block hash; reverts with BeaconUnavailable when it cannot be read.
     function beaconOf(uint256 ceremonyId) external view returns (bytes32);
 
-    /// @notice Register a model; the caller becomes its owner.
+    /// @notice Register a model without a ceremony; the caller becomes its owner. The job
+    /// market creates no jobs for it: use a ceremony (openCeremony .. finalizeCeremony).
     /// @param onnxSha256 sha256 of the ONNX file.
     /// @param circuitHash Hash of the compiled circuit.
     /// @param manifestHash Hash of the artifact manifest.

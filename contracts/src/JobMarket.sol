@@ -66,6 +66,7 @@ contract JobMarket is IJobMarket {
     ) external payable returns (uint256 jobId) {
         IModelRegistry.Model memory model = _registry.getModel(modelId);
         if (model.deprecated) revert ModelDeprecated(modelId);
+        if (model.ceremonyId == 0) revert ModelNotFromCeremony(modelId);
         if (inputCommitment >= Groth16Verifier.R) revert InputCommitmentOutOfField(inputCommitment);
         if (msg.value == 0) revert ZeroMaxFee();
         if (msg.value > type(uint96).max) revert AmountTooLarge(msg.value);

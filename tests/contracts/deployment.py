@@ -15,7 +15,18 @@ from web3.contract import Contract
 from web3.types import TxReceipt
 
 from node.anvil import DEV_PRIVATE_KEYS
-from tests.contracts.chain import Signer, Terms, bid_signature, bid_tuple, deploy, now, send
+from tests.contracts.chain import (
+    Signer,
+    Terms,
+    bid_signature,
+    bid_tuple,
+    deploy,
+    events,
+    now,
+    rpc,
+    send,
+    transact_at,
+)
 from tests.contracts.circuits import ProvedCircuit, Statement
 
 WITHDRAWAL_DELAY = 7 * 24 * 3600  # seconds: a week, as a devnet would use
@@ -91,8 +102,9 @@ class Deployment:
         return _signer(self.w3, 4)
 
     def register(self, circuit: ProvedCircuit, owner: Signer) -> int:
-        """Register ``circuit`` as a model owned by ``owner``; returns its id."""
-        call = self.registry.functions.registerModel(
+        """Register ``circuit`` as a model owned by ``owner``, from a ceremony; returns its id."""
+        return self.register_from_ceremony(
+            owner,
             b"\x01" * 32,
             b"\x02" * 32,
             b"\x03" * 32,
@@ -100,8 +112,32 @@ class Deployment:
             circuit.r1cs.n_constraints,
             vk_bytes(circuit.vk_words),
         )
-        model_id = int(call.call({"from": owner.address}))
-        send(self.w3, call, owner.address)
+
+    def register_from_ceremony(
+        self,
+        owner: Signer,
+        onnx_sha256: bytes,
+        circuit_hash: bytes,
+        manifest_hash: bytes,
+        n_public: int,
+        constraints: int,
+        key: bytes,
+    ) -> int:
+        """A model finalized from a ceremony with no contributions (open with a zero window,
+        close the next second, mine the beacon block, finalize); returns its id. The key is
+        whatever the caller says: the registry records a ceremony, nodes check its transcript."""
+        reg, w3, who = self.registry, self.w3, owner.address
+        opened = send(w3, reg.functions.openCeremony(circuit_hash, b"\x04" * 32,
+                                                     b"\x05" * 32, 0), who)  # fmt: skip
+        (event,) = events(reg, "CeremonyOpened", opened)
+        ceremony_id, deadline = int(event["ceremonyId"]), int(event["contributionDeadline"])
+        transact_at(w3, deadline + 1, reg.functions.closeCeremony(ceremony_id), who)
+        rpc(w3, "anvil_mine", [hex(2)])
+        call = reg.functions.finalizeCeremony(
+            ceremony_id, 0, b"\x06" * 32, onnx_sha256, manifest_hash, n_public, constraints, key
+        )
+        model_id = int(call.call({"from": who}))
+        send(w3, call, who)
         return model_id
 
     def create_job(

@@ -21,7 +21,7 @@ from tests.contracts.chain import (
     transact,
     transact_at,
 )
-from tests.contracts.deployment import Deployment
+from tests.contracts.deployment import COLLATERAL, MAX_FEE, Deployment, vk_bytes
 from tests.trapdoor import TrapdoorKey
 
 pytestmark = pytest.mark.slow
@@ -225,6 +225,26 @@ def test_only_the_coordinator_finalizes_once_from_the_beacon(chain: Deployment) 
     assert int.from_bytes(args[32:], "big") == model_id
 
 
-def test_a_plain_registration_has_no_ceremony(chain: Deployment) -> None:
-    model = chain.registry.functions.getModel(chain.models[3]).call()
-    assert tuple(model[8:]) == (0, bytes(32), bytes(32))
+def test_a_plain_registration_has_no_ceremony_and_takes_no_jobs(chain: Deployment) -> None:
+    """dave publishes a key without a ceremony (he may hold its toxic waste): the registry
+    records it with no ceremony, and a requester who names it keeps its escrow (pays gas only)
+    while every ceremony model takes the same job."""
+    reg, market, w3 = chain.registry, chain.market, chain.w3
+    circuit = chain.circuits[3]
+    key, size = vk_bytes(circuit.vk_words), circuit.r1cs.n_constraints
+    plain = reg.functions.registerModel(b"\x0a" * 32, b"\x0b" * 32, b"\x0c" * 32, 3, size, key)
+    model_id = int(plain.call({"from": chain.dave.address}))
+    send(w3, plain, chain.dave.address)
+    assert tuple(reg.functions.getModel(model_id).call()[8:]) == (0, bytes(32), bytes(32))
+    alice, commitment = chain.alice.address, circuit.statements[0].commitment
+    jobs = market.functions.jobCount().call()
+    before = w3.eth.get_balance(alice), w3.eth.get_balance(market.address)
+    create = market.functions.createJob(model_id, commitment, COLLATERAL, 600, 1800)
+    refused = transact(w3, create, alice, MAX_FEE)
+    args = assert_mined_reverts(market, "ModelNotFromCeremony", refused)
+    assert int.from_bytes(args[:32], "big") == model_id
+    assert w3.eth.get_balance(alice) == before[0] - gas_cost(refused)
+    assert w3.eth.get_balance(market.address) == before[1]
+    assert market.functions.jobCount().call() == jobs
+    assert reg.functions.getModel(chain.models[3]).call()[8] != 0  # the fixture's model
+    assert chain.create_job(3) == jobs + 1

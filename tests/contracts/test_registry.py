@@ -26,7 +26,12 @@ def test_registration_stores_the_record_and_the_key(chain: Deployment) -> None:
         False,
     )
     assert (onnx, circ, manifest) == (b"\x01" * 32, b"\x02" * 32, b"\x03" * 32)
-    assert ceremony == [0, bytes(32), bytes(32)]  # registered without a ceremony
+    ceremony_id, beacon, final_key = ceremony  # the fixture's models come from ceremonies
+    assert ceremony_id != 0
+    assert final_key == b"\x06" * 32
+    record = chain.registry.functions.getCeremony(ceremony_id).call()
+    assert record[-1] == model_id  # the ceremony names the model it finalized
+    assert beacon == chain.registry.functions.beaconOf(ceremony_id).call()
     assert chain.registry.functions.verifyingKeyOf(model_id).call() == vk_bytes(circuit.vk_words)
     code = chain.w3.eth.get_code(key)
     assert code == b"\x00" + vk_bytes(circuit.vk_words)  # STOP byte: the key cannot be called

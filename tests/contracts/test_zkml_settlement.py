@@ -74,7 +74,8 @@ def inference() -> ProvedInference:
 
 
 def _register(chain: Deployment, inference: ProvedInference) -> int:
-    call = chain.registry.functions.registerModel(
+    return chain.register_from_ceremony(
+        chain.alice,
         inference.onnx_sha256,
         inference.circuit_hash,
         b"\x00" * 32,
@@ -82,9 +83,6 @@ def _register(chain: Deployment, inference: ProvedInference) -> int:
         inference.model.r1cs.n_constraints,
         vk_bytes(inference.vk_words),
     )
-    model_id = int(call.call({"from": chain.alice.address}))
-    send(chain.w3, call, chain.alice.address)
-    return model_id
 
 
 def _create_and_accept(chain: Deployment, model_id: int, commitment: int) -> int:

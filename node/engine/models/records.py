@@ -140,23 +140,28 @@ def model_by_ref(store: Store, ref: str) -> ModelRecord | None:
     """The model an id or a name names; None for an unknown id or name.
 
     Names are the owners' labels, not unique on-chain: a name resolves only when
-    exactly one model that takes jobs (not deprecated) has it, so nobody captures
-    the requesters who name a model by registering another under the same name.
-    Otherwise Conflict lists the candidates by id and owner.
+    exactly one model that takes jobs (finalized from a ceremony, not deprecated) has
+    it, so nobody captures the requesters who name a model by registering another
+    under the same name. Otherwise Conflict lists the candidates by id and owner.
     """
     if ref.isdigit():
         return store.get_model(int(ref))
     named = store.models_named(ref)
-    live = [m for m in named if not m.deprecated]
+    live = [m for m in named if not m.deprecated and m.ceremony_id]
     if len(live) == 1:
         return live[0]
     if not named:
         return None
-    candidates = "; ".join(
-        f"{m.model_id} (owner {m.owner}{', deprecated' if m.deprecated else ''})" for m in named
-    )
+    candidates = "; ".join(f"{m.model_id} (owner {m.owner}{_unusable(m)})" for m in named)
     raise Conflict(
         f"the name {ref!r} is ambiguous: "
         f"{'no model that takes jobs has it' if not live else f'{len(live)} models have it'}; "
         f"name one by id: {candidates}"
     )
+
+
+def _unusable(model: ModelRecord) -> str:
+    """Why ``model`` takes no jobs, as a suffix ("" when it does)."""
+    if model.deprecated:
+        return ", deprecated"
+    return "" if model.ceremony_id else ", no ceremony"

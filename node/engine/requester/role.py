@@ -350,9 +350,10 @@ class RequesterRole:
     def _check_setup(
         self, store: Store, model_id: int, ceremony_id: int, body: Mapping[str, Any]
     ) -> None:
-        """Refuse a model whose key this node has no reason to trust: no verified ceremony
-        (unless ``trust_setup``), or, with ``require_own_contribution``, a ceremony this
-        node's account did not contribute to."""
+        """Refuse a model whose key this node has no reason to trust: one without a ceremony
+        (the job market would refuse it too), a ceremony not verified here (unless
+        ``trust_setup``), or, with ``require_own_contribution``, a ceremony this node's
+        account did not contribute to."""
         flags = {k: body.get(k, False) for k in ("trust_setup", "require_own_contribution")}
         for name, value in flags.items():
             if not isinstance(value, bool):
@@ -372,16 +373,16 @@ class RequesterRole:
                     "ceremony with `provernet model contribute`, or drop "
                     "--require-own-contribution to trust those contributors"
                 )
-        if contributors is not None or flags["trust_setup"]:
-            return
         if ceremony_id == 0:
             owner = record.owner if record is not None else "its registrant"
             raise Conflict(
                 f"model {model_id}'s key comes from a single-party setup, not a ceremony: "
-                f"its registrant ({owner}) could forge a proof of any output. Use a model "
-                "registered with a ceremony (see `provernet model list`), or pass "
-                "--trust-setup if you trust that registrant"
+                f"its registrant ({owner}) could forge a proof of any output, so the job "
+                "market takes no jobs for it. Use a model registered with a ceremony (see "
+                "`provernet model list`)"
             )
+        if contributors is not None or flags["trust_setup"]:
+            return
         raise Conflict(
             f"model {model_id}'s ceremony {ceremony_id} has not been verified here; fetch "
             "the model again (the node verifies its transcript when it fetches it)"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from web3 import Web3
@@ -41,3 +41,14 @@ def deployment(w3: Web3) -> Deployment:
 def mine(chain: AnvilProcess, blocks: int = 1) -> None:
     """Mine empty blocks."""
     rpc_call(chain.rpc_url, "anvil_mine", [hex(blocks)])
+
+
+def anvil_miner(chain: AnvilProcess) -> Callable[[int], None]:
+    """``register_finalized``'s ``mine`` for anvil: the clock moves, then a block."""
+
+    def advance(seconds: int) -> None:
+        if seconds:
+            rpc_call(chain.rpc_url, "evm_increaseTime", [seconds])
+        mine(chain)
+
+    return advance

@@ -39,6 +39,7 @@ from web3.types import TxReceipt
 
 from node.chain.errors import revert_class
 from node.chain.events import ChainEvent, EventBatch
+from node.chain.interface import Chain
 from node.chain.sender import Receipt, TxRecord, TxStatus
 from node.chain.types import (
     Bid,
@@ -134,6 +135,11 @@ class FakeLedger:
     def advance(self, seconds: int) -> None:
         """Move the clock (the next block's timestamp)."""
         self.time += seconds
+
+    def mine_block(self) -> None:
+        """An empty block, as anvil's evm_mine makes one."""
+        self.block += 1
+        self.block_hashes[self.block] = hashlib.sha256(f"{self.block}:empty".encode()).digest()
 
     def advance_to(self, timestamp: int) -> None:
         """Set the clock to ``timestamp`` (never backwards)."""
@@ -535,8 +541,11 @@ class FakeChain:
 
     def create_job(self, request: JobRequest) -> tuple[int, TxResult]:
         r = request
-        if self.get_model(r.model_id).deprecated:
+        model = self.get_model(r.model_id)
+        if model.deprecated:
             raise revert("ModelDeprecated", modelId=r.model_id)
+        if model.ceremony_id == 0:
+            raise revert("ModelNotFromCeremony", modelId=r.model_id)
         if r.input_commitment >= FIELD_R:
             raise revert("InputCommitmentOutOfField", inputCommitment=r.input_commitment)
         if r.max_fee == 0:
@@ -804,3 +813,28 @@ def _refuse_degenerate(key: bytes, n_public: int) -> None:
         raise revert("GammaEqualsDelta")
     if key[10 * 32 : 14 * 32] == _G2_GENERATOR_WORDS:
         raise revert("DeltaIsGenerator")
+
+
+def register_finalized(chain: Chain, spec: ModelSpec, mine: Callable[[int], None]) -> int:
+    """Register ``spec`` from a ceremony of no contributions (the only models the job market
+    takes jobs for): open it with a zero window, close it once ``mine(1)`` moved past the
+    window, mine the beacon block and one after it (a call cannot read the latest block's
+    hash) with ``mine(0)``, finalize. Returns the model id; the key is
+    whatever ``spec`` holds (nodes, not the registry, check a transcript)."""
+    ceremony_id, _ = chain.open_ceremony(spec.circuit_hash, b"\x04" * 32, b"\x05" * 32, 0)
+    mine(1)
+    chain.close_ceremony(ceremony_id)
+    mine(0)
+    mine(0)
+    model_id, _ = chain.finalize_ceremony(ceremony_id, 0, b"\x06" * 32, spec)
+    return model_id
+
+
+def fake_miner(ledger: FakeLedger) -> Callable[[int], None]:
+    """``register_finalized``'s ``mine`` for a fake ledger."""
+
+    def mine(seconds: int) -> None:
+        ledger.advance(seconds)
+        ledger.mine_block()
+
+    return mine

@@ -16,7 +16,8 @@ from node.chain.types import Bid, JobInfo, JobRequest, JobStatus, ModelInfo, Mod
 from node.keys import dev_account
 from tests.trapdoor import TrapdoorKey
 
-from .conftest import mine
+from .conftest import anvil_miner, mine
+from .fake_chain import register_finalized
 
 
 def test_struct_field_names_follow_the_abi() -> None:
@@ -61,9 +62,8 @@ def test_a_job_goes_through_the_client_from_award_to_acceptance(
     alice, bob, carol = (
         Web3Chain(w3, deployment, dev_account(n), confirmations=0) for n in (1, 2, 3)
     )
-    model_id, _ = alice.register_model(
-        ModelSpec(b"\x01" * 32, b"\x02" * 32, b"\x03" * 32, 1, 10, TrapdoorKey(1).key_bytes)
-    )
+    spec = ModelSpec(b"\x01" * 32, b"\x02" * 32, b"\x03" * 32, 1, 10, TrapdoorKey(1).key_bytes)
+    model_id = register_finalized(alice, spec, anvil_miner(chain))
     bob.deposit_stake(10**18)
     job_ids = [alice.create_job(JobRequest(model_id, 9, 10**17, 30, 300, 10**16))[0] for _ in "ab"]
 

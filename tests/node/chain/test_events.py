@@ -18,7 +18,8 @@ from node.chain.types import Bid, JobRequest, ModelSpec
 from node.keys import dev_account
 from tests.trapdoor import TrapdoorKey
 
-from .conftest import FAST_RETRY, mine
+from .conftest import FAST_RETRY, anvil_miner, mine
+from .fake_chain import register_finalized
 
 DEPOSITS = 18
 
@@ -160,9 +161,8 @@ def test_the_settlement_events_come_decoded_in_chain_order(
     alice, bob, carol, dave = (
         Web3Chain(w3, deployment, dev_account(n), confirmations=0) for n in (1, 2, 3, 4)
     )
-    model_id, _ = alice.register_model(
-        ModelSpec(b"\x01" * 32, b"\x02" * 32, b"\x03" * 32, 1, 10, TrapdoorKey(1).key_bytes)
-    )
+    spec = ModelSpec(b"\x01" * 32, b"\x02" * 32, b"\x03" * 32, 1, 10, TrapdoorKey(1).key_bytes)
+    model_id = register_finalized(alice, spec, anvil_miner(chain))
     bob.deposit_stake(10**18)
     job_id, _ = alice.create_job(JobRequest(model_id, 9, 10**17, 30, 60, 10**16))
 

@@ -36,7 +36,16 @@ from protocol.messages import JobTerms, bid_digest, sign_bid
 from tests.trapdoor import TrapdoorKey
 
 from .conftest import mine
-from .fake_chain import BURN_ADDRESS, FIELD_R, MAX_WINDOW, ZERO, FakeChain, FakeLedger
+from .fake_chain import (
+    BURN_ADDRESS,
+    FIELD_R,
+    MAX_WINDOW,
+    ZERO,
+    FakeChain,
+    FakeLedger,
+    fake_miner,
+    register_finalized,
+)
 
 ALICE, BOB, CAROL, DAVE = 1, 2, 3, 4  # dev accounts: requester, prover, prover, bystander
 ETH = 10**18
@@ -120,7 +129,16 @@ def scenario(chains: dict[int, Chain], advance: Callable[[int], None]) -> Transc
     def window(job_id: int) -> Callable[[], int]:
         return lambda: alice.get_job(job_id).deadline - alice.timestamp()
 
-    step("register", lambda: alice.register_model(SPEC))
+    opened = step("open for a model", lambda: alice.open_ceremony(SPEC.circuit_hash, b"\xd0" * 32,
+                                                                  b"\xe0" * 32, 0))  # fmt: skip
+    advance(1)
+    step("close for a model", lambda: alice.close_ceremony(opened[0] if opened else 0))
+    advance(1)  # the beacon block
+    advance(1)  # a block that can read its hash
+    step("register", lambda: alice.finalize_ceremony(opened[0] if opened else 0, 0,
+                                                     b"\xf0" * 32, SPEC))  # fmt: skip
+    step("plain", lambda: alice.register_model(SPEC))
+    step("plain model's job", lambda: alice.create_job(JobRequest(2, 777, 0, 60, 600, 1)))
     bad_key = ModelSpec(b"\x04" * 32, b"\x04" * 32, b"\x04" * 32, 2, 1, KEY.key_bytes[:-1])
     step("bad key", lambda: alice.register_model(bad_key))
     zeros, twin = bytes(len(KEY.key_bytes)), dataclasses.replace(KEY, delta=KEY.gamma)
@@ -281,7 +299,7 @@ def test_fake_chain_matches_the_real_contracts(
     start = w3.eth.block_number + 1
     burned_before = w3.eth.get_balance(Web3.to_checksum_address(BURN_ADDRESS))
     real_log = scenario(dict(real), advance_anvil)
-    fake_log = scenario(dict(fake), ledger.advance)
+    fake_log = scenario(dict(fake), fake_miner(ledger))  # as anvil: time moves, a block
     assert real_log == fake_log
     outcomes = dict(fake_log)
     bob, carol = dev_account(BOB).address, dev_account(CAROL).address
@@ -349,7 +367,8 @@ def test_fake_chain_matches_the_real_contracts(
     assert outcomes["stake after"]["stake"] == ETH - ETH // 2 - ETH // 10
     assert outcomes["key"] is True
     assert outcomes["deprecated model"] == ("revert", "ModelDeprecated", {"modelId": 1})
-    assert outcomes["counts"] == [4, 1]
+    assert outcomes["plain model's job"] == ("revert", "ModelNotFromCeremony", {"modelId": 2})
+    assert outcomes["counts"] == [4, 2]
     assert (
         w3.eth.get_balance(Web3.to_checksum_address(BURN_ADDRESS)) - burned_before
         == ledger.burned
@@ -391,7 +410,7 @@ class Market:
         self.alice, self.bob, self.carol, self.dave = (
             self.ledger.chain(dev_account(n).address) for n in (ALICE, BOB, CAROL, DAVE)
         )
-        self.model_id, _ = self.alice.register_model(SPEC)
+        self.model_id = register_finalized(self.alice, SPEC, fake_miner(self.ledger))
         self.bob.deposit_stake(ETH)
         self.carol.deposit_stake(ETH)
         self.collateral = collateral

@@ -15,6 +15,7 @@ from node.chain.deploy import Deployment, DeployParams, deploy_contracts
 from node.chain.rpc import connect
 from node.chain.sender import TxSender
 from node.keys import dev_account
+from protocol.groth16.ptau import Phase1Secret, new_powers_of_tau
 from tests.node.daemon.harness import catch_up_clock
 from tests.protocol.zkml.models import gemm
 
@@ -56,4 +57,13 @@ def gemm_input(tmp_path: Path) -> Path:
     """An input for ``gemm_onnx`` as ``job submit --input`` reads it."""
     path = tmp_path / "input.json"
     path.write_text(json.dumps({"input": [0.5, -0.25, 0.0, 0.75]}))
+    return path
+
+
+@pytest.fixture(scope="session")
+def ptau(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A phase 1 of power 12, enough for every daemon test's model (the digits MLP needs
+    2^12); made once, from a fixed secret (tests only)."""
+    path = tmp_path_factory.mktemp("phase1") / "pot12.ptau"
+    path.write_bytes(new_powers_of_tau(12, Phase1Secret.from_entropy(b"daemon tests".ljust(32))))
     return path

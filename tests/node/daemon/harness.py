@@ -191,6 +191,22 @@ def is_up(home: Home, capsys: pytest.CaptureFixture[str]) -> bool:
     return answering and json.loads(out)["ready"] is True
 
 
+def register(
+    home: Home,
+    capsys: pytest.CaptureFixture[str],
+    onnx: Path | str,
+    name: str,
+    ptau: Path,
+    *extra: str,
+    window: str = "2s",
+) -> Any:
+    """``model register`` through ``home`` with a ceremony from ``ptau`` (the only models the
+    market takes jobs for): the registrant contributes, the window passes, the beacon is
+    applied; the model as JSON. Blocks must be mined meanwhile (``blocks_every_second``)."""
+    return cli_json(home, capsys, "model", "register", str(onnx), "--name", name,
+                    "--ptau", str(ptau), "--contribution-window", window, *extra)  # fmt: skip
+
+
 def submit_job(
     home: Home,
     capsys: pytest.CaptureFixture[str],
@@ -203,9 +219,7 @@ def submit_job(
 
     Returns its exit code and its answer (the job, once final with ``wait``).
     """
-    # These tests' models are single-party setups (their ceremonies are tested apart).
-    args = ["job", "submit", "--model", str(model), "--input", str(input_file), "--trust-setup",
-            *options]  # fmt: skip
+    args = ["job", "submit", "--model", str(model), "--input", str(input_file), *options]
     capsys.readouterr()
     code = home.cli(*args, "--json", *(["--wait"] if wait else []))
     captured = capsys.readouterr()

@@ -37,7 +37,7 @@ from node.chain.deploy import Deployment
 from node.keys import dev_account
 from node.p2p import BID_PROTOCOL, BIDS_TOPIC, JOBS_TOPIC, Refused
 from protocol.messages import Envelope, JobTerms, encode, seal, sign_bid
-from tests.node.daemon.harness import Home, cli_json, market, submit_job, wait_for
+from tests.node.daemon.harness import Home, cli_json, market, register, submit_job, wait_for
 from tests.node.p2p.nodes import Node, open_node, raw_topic
 
 pytestmark = pytest.mark.slow
@@ -193,11 +193,12 @@ def test_hostile_bids_are_dropped_and_the_job_still_settles(
     gemm_onnx: Path,
     gemm_input: Path,
     capsys: pytest.CaptureFixture[str],
+    ptau: Path,
 ) -> None:
     deployed, path = deployment
     with market(tmp_path, anvil, path, capsys, ["alice", "bob"], first_account=7) as homes:
         alice, bob = homes["alice"], homes["bob"]
-        model = cli_json(alice, capsys, "model", "register", str(gemm_onnx), "--name", "gemm")
+        model = register(alice, capsys, str(gemm_onnx), "gemm", ptau)
         cli_json(bob, capsys, "stake", "deposit", "1eth")
         terms = ("--max-fee", "0.01eth", "--deadline", DEADLINE)
         _, submitted = submit_job(alice, capsys, model["id"], gemm_input, *terms, wait=False)

@@ -22,7 +22,7 @@ from node.chain.deploy import Deployment
 from node.chain.types import JobStatus, StakeInfo
 from node.exit_codes import OK
 from node.keys import dev_account
-from tests.node.daemon.harness import Home, cli_json, market, submit_job, wait_for
+from tests.node.daemon.harness import Home, cli_json, market, register, submit_job, wait_for
 from tests.protocol.zkml.models import matmul_add_relu
 
 pytestmark = pytest.mark.slow
@@ -69,13 +69,14 @@ def test_the_cheaper_prover_wins_and_every_wei_is_accounted_for(
     gemm_onnx: Path,
     gemm_input: Path,
     capsys: pytest.CaptureFixture[str],
+    ptau: Path,
 ) -> None:
     deployed, path = deployment
     names = ["alice", "bob", "carol"]
     env = {"carol": {"PROVERNET_PRICE_PER_1K": CAROL_PRICE}}
     with market(tmp_path, anvil, path, capsys, names, env=env) as homes:
         alice, bob, carol = (homes[n] for n in names)
-        model = cli_json(alice, capsys, "model", "register", str(gemm_onnx), "--name", "gemm")
+        model = register(alice, capsys, str(gemm_onnx), "gemm", ptau)
         for prover in (bob, carol):
             cli_json(prover, capsys, "stake", "deposit", "1eth")
         chain = Web3Chain.open(anvil.rpc_url, deployed, dev_account(0))
@@ -128,6 +129,7 @@ def test_two_jobs_on_two_models_settle_at_once(
     gemm_onnx: Path,
     gemm_input: Path,
     capsys: pytest.CaptureFixture[str],
+    ptau: Path,
 ) -> None:
     deployed, path = deployment
     relu_onnx = tmp_path / "relu.onnx"
@@ -135,7 +137,7 @@ def test_two_jobs_on_two_models_settle_at_once(
     with market(tmp_path, anvil, path, capsys, ["alice", "bob"], first_account=3) as homes:
         alice, bob = homes["alice"], homes["bob"]
         models = [
-            cli_json(alice, capsys, "model", "register", str(onnx), "--name", name)["id"]
+            register(alice, capsys, str(onnx), name, ptau)["id"]
             for onnx, name in ((gemm_onnx, "gemm"), (relu_onnx, "relu"))
         ]
         cli_json(bob, capsys, "stake", "deposit", "1eth")

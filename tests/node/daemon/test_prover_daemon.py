@@ -18,7 +18,7 @@ from node.chain.types import JobStatus
 from node.config import load_config
 from node.exit_codes import OK
 from node.keys import dev_account
-from tests.node.daemon.harness import Home, cli_json, market, submit_job, wait_for
+from tests.node.daemon.harness import Home, cli_json, market, register, submit_job, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -30,11 +30,12 @@ def test_bob_proves_alices_job_and_is_paid(
     gemm_onnx: Path,
     gemm_input: Path,
     capsys: pytest.CaptureFixture[str],
+    ptau: Path,
 ) -> None:
     deployed, path = deployment
     with market(tmp_path, anvil, path, capsys, ["alice", "bob"], first_account=5) as homes:
         alice, bob = homes["alice"], homes["bob"]
-        model = cli_json(alice, capsys, "model", "register", str(gemm_onnx), "--name", "gemm")
+        model = register(alice, capsys, str(gemm_onnx), "gemm", ptau)
         cli_json(bob, capsys, "stake", "deposit", "1eth")
         code, job = submit_job(alice, capsys, model["id"], gemm_input,
                                "--max-fee", "0.01eth", "--deadline", "150s")  # fmt: skip

@@ -38,6 +38,7 @@ from tests.node.daemon.harness import (
     Home,
     cli_json,
     market,
+    register,
     submit_job,
     wait_for,
     wait_until_up,
@@ -118,6 +119,7 @@ def _market_with_gemm(
     anvil: AnvilProcess,
     deployment: Path,
     gemm_onnx: Path,
+    ptau: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> Iterator[tuple[dict[str, Home], int]]:
     """The named daemons up, alice's gemm registered, the provers staked, bob frozen.
@@ -131,8 +133,7 @@ def _market_with_gemm(
 
     with market(tmp_path, anvil, deployment, capsys, names, first_account=5,
                 env={"carol": dearer}, configure=configure) as homes:  # fmt: skip
-        model = cli_json(homes["alice"], capsys, "model", "register", str(gemm_onnx),
-                         "--name", "gemm")  # fmt: skip
+        model = register(homes["alice"], capsys, str(gemm_onnx), "gemm", ptau)  # fmt: skip
         for name in names[1:]:
             cli_json(homes[name], capsys, "stake", "deposit", "1eth")
         frozen = _freeze_workers(homes["bob"])
@@ -202,10 +203,11 @@ def test_bob_slashed_after_accepting_burns_his_collateral_and_carol_proves_the_j
     gemm_onnx: Path,
     gemm_input: Path,
     capsys: pytest.CaptureFixture[str],
+    ptau: Path,
 ) -> None:
     deployed, path = deployment
     names = ["alice", "bob", "carol"]
-    with _market_with_gemm(names, tmp_path, anvil, path, gemm_onnx, capsys) as (homes, model):
+    with _market_with_gemm(names, tmp_path, anvil, path, gemm_onnx, ptau, capsys) as (homes, model):
         bob = homes["bob"]
         chain = Web3Chain.open(anvil.rpc_url, deployed, dev_account(5), confirmations=0)
 
@@ -239,10 +241,11 @@ def test_bob_stopped_before_accepting_lets_the_award_lapse_at_no_cost_and_carol_
     gemm_onnx: Path,
     gemm_input: Path,
     capsys: pytest.CaptureFixture[str],
+    ptau: Path,
 ) -> None:
     deployed, path = deployment
     names = ["alice", "bob", "carol"]
-    with _market_with_gemm(names, tmp_path, anvil, path, gemm_onnx, capsys) as (homes, model):
+    with _market_with_gemm(names, tmp_path, anvil, path, gemm_onnx, ptau, capsys) as (homes, model):
         alice, bob = homes["alice"], homes["bob"]
         chain = Web3Chain.open(anvil.rpc_url, deployed, dev_account(5), confirmations=0)
 
@@ -290,9 +293,10 @@ def test_bob_killed_while_proving_restarts_proves_and_is_paid_once(
     gemm_onnx: Path,
     gemm_input: Path,
     capsys: pytest.CaptureFixture[str],
+    ptau: Path,
 ) -> None:
     deployed, path = deployment
-    with _market_with_gemm(["alice", "bob"], tmp_path, anvil, path, gemm_onnx, capsys) as (
+    with _market_with_gemm(["alice", "bob"], tmp_path, anvil, path, gemm_onnx, ptau, capsys) as (
         homes,
         model,
     ):

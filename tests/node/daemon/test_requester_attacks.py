@@ -59,7 +59,7 @@ from protocol.messages import (
     seal,
     sign_bid,
 )
-from tests.node.daemon.harness import Home, cli_json, market, submit_job, wait_for
+from tests.node.daemon.harness import Home, cli_json, market, register, submit_job, wait_for
 from tests.node.p2p.nodes import open_node
 
 pytestmark = pytest.mark.slow
@@ -205,6 +205,7 @@ def test_a_requester_withholding_or_poisoning_inputs_gains_nothing(
     deployment: tuple[Deployment, Path],
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
+    ptau: Path,
 ) -> None:
     deployed, path = deployment
     calibration = tmp_path / "calibration.npy"
@@ -212,9 +213,12 @@ def test_a_requester_withholding_or_poisoning_inputs_gains_nothing(
     with market(tmp_path, anvil, path, capsys, ["alice", "bob"], first_account=1) as homes:
         alice, bob = homes["alice"], homes["bob"]
         onnx = str(MODELS / "digits_mlp.onnx")
-        registered = cli_json(alice, capsys, "model", "register", onnx, "--name", "digits_mlp",
+        registered = register(alice, capsys, onnx, "digits_mlp", ptau,
                               "--calibration", str(calibration))  # fmt: skip
         cli_json(bob, capsys, "stake", "deposit", "1eth")
+        # bob verifies the model's ceremony before his first bid on it (seconds for the
+        # digits MLP): done now, so his bids are not late for mallory's short window.
+        ApiClient.for_home(bob.root, timeout_s=120).post(f"/models/{registered['id']}/fetch", {})
         model = load_model(Path(registered["dir"]))
         chain = Web3Chain.open(anvil.rpc_url, deployed, dev_account(MALLORY), confirmations=0)
         before = {
@@ -300,12 +304,13 @@ def test_the_input_goes_only_to_the_prover_awarded_on_chain(
     gemm_onnx: Path,
     gemm_input: Path,
     capsys: pytest.CaptureFixture[str],
+    ptau: Path,
 ) -> None:
     deployed, path = deployment
     dave = dev_account(8)
     with market(tmp_path, anvil, path, capsys, ["alice", "bob"], first_account=3) as homes:
         alice, bob = homes["alice"], homes["bob"]
-        model = cli_json(alice, capsys, "model", "register", str(gemm_onnx), "--name", "gemm")
+        model = register(alice, capsys, str(gemm_onnx), "gemm", ptau)
         cli_json(bob, capsys, "stake", "deposit", "1eth")
         chain = Web3Chain.open(anvil.rpc_url, deployed, dave, confirmations=0)
         chain.deposit_stake(10**18)  # dave is staked: JobMarket would take him as a prover

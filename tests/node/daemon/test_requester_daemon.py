@@ -19,6 +19,8 @@ from node.chain.types import JobStatus, ModelSpec
 from node.cli import main
 from node.exit_codes import FAILED
 from node.keys import dev_account
+from tests.node.chain.conftest import anvil_miner
+from tests.node.chain.fake_chain import register_finalized
 from tests.node.daemon.harness import Home, market, submit_job, wait_for
 from tests.trapdoor import TrapdoorKey
 
@@ -28,10 +30,8 @@ pytestmark = pytest.mark.slow
 def _register_model(anvil: AnvilProcess, deployed: Deployment, n_public: int) -> int:
     owner = Web3Chain.open(anvil.rpc_url, deployed, dev_account(0))
     key = TrapdoorKey(n_public).key_bytes  # a well-formed key: nothing is proved here
-    model_id, _ = owner.register_model(
-        ModelSpec(b"\x01" * 32, b"\x02" * 32, b"\x03" * 32, n_public, 350, key)
-    )
-    return model_id
+    spec = ModelSpec(b"\x01" * 32, b"\x02" * 32, b"\x03" * 32, n_public, 350, key)
+    return register_finalized(owner, spec, anvil_miner(anvil))
 
 
 def test_a_job_nobody_bids_on_is_cancelled_and_refunded(
@@ -53,7 +53,8 @@ def test_a_job_nobody_bids_on_is_cancelled_and_refunded(
 
     with market(tmp_path, anvil, path, capsys, ["alice"], configure=prepare) as homes:
         alice = homes["alice"]
-        code, job = submit_job(alice, capsys, model_id, gemm_input,
+        # alice holds the circuit but not the ceremony's transcript: she trusts the setup.
+        code, job = submit_job(alice, capsys, model_id, gemm_input, "--trust-setup",
                                "--max-fee", "0.001eth", "--deadline", "40s")  # fmt: skip
         chain = Web3Chain.open(anvil.rpc_url, deployed, dev_account(1))
         # The escrow is credited at the cancel, then withdrawn by the daemon.

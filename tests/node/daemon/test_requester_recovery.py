@@ -31,6 +31,7 @@ from tests.node.daemon.harness import (
     blocks_every_second,
     cli_json,
     market,
+    register,
     submit_job,
     wait_for,
     wait_until_up,
@@ -73,6 +74,7 @@ def test_a_requester_killed_at_the_award_and_while_proving_still_gets_the_result
     gemm_onnx: Path,
     gemm_input: Path,
     capsys: pytest.CaptureFixture[str],
+    ptau: Path,
 ) -> None:
     deployed, path = deployment
     chain = Web3Chain.open(anvil.rpc_url, deployed, dev_account(0))
@@ -85,7 +87,7 @@ def test_a_requester_killed_at_the_award_and_while_proving_still_gets_the_result
     ):
         alice, bob = homes["alice"], homes["bob"]
         logs = lambda: f"{alice.log()}\n{bob.log()}"  # noqa: E731
-        model = cli_json(alice, capsys, "model", "register", str(gemm_onnx), "--name", "gemm")
+        model = register(alice, capsys, str(gemm_onnx), "gemm", ptau)
         cli_json(bob, capsys, "stake", "deposit", "1eth")
         terms = ("--max-fee", "0.01eth", "--deadline", "120s")
         _, submitted = submit_job(alice, capsys, model["id"], gemm_input, *terms, wait=False)

@@ -38,7 +38,7 @@ from protocol.groth16.verify import verify
 from protocol.market.planning import BID_SLACK_S, price, submit_gas_estimate
 from protocol.messages import Bid, InputDelivery, JobAnnouncement, ProverHeartbeat, sign_bid
 from protocol.messages.signing import recover_bid_signer
-from tests.node.chain.fake_chain import FakeLedger
+from tests.node.chain.fake_chain import FakeLedger, fake_miner, register_finalized
 from tests.protocol.zkml.models import gemm
 from tests.trapdoor import TrapdoorKey
 
@@ -137,7 +137,7 @@ class World:
         spec = ModelSpec(b"\x01" * 32, b"\x02" * 32, b"\x03" * 32, self.model.r1cs.n_public,
                          self.constraints, vk)  # fmt: skip
         self.alice = self.ledger.chain(ADDR["alice"])
-        self.model_id, _ = self.alice.register_model(spec)
+        self.model_id = register_finalized(self.alice, spec, fake_miner(self.ledger))
         self.ledger.chain(ADDR["bob"]).deposit_stake(ETH)
         self.store = Store.open(tmp_path / "bob.db", chain_id=31337, contracts=CONTRACTS)
         self.chain = BobChain(self.ledger)

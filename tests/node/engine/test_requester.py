@@ -39,7 +39,7 @@ from protocol.market import actions as ma
 from protocol.market.requester import MAX_AWARDS, AwardChosen
 from protocol.messages import Bid, InputDelivery, JobAnnouncement, ProverHeartbeat, sign_bid
 from protocol.r1cs.system import R
-from tests.node.chain.fake_chain import FakeLedger
+from tests.node.chain.fake_chain import FakeLedger, fake_miner, register_finalized
 from tests.protocol.zkml.models import gemm
 from tests.trapdoor import TrapdoorKey
 
@@ -131,7 +131,8 @@ class World:
             100,
             TrapdoorKey(n_public).key_bytes,
         )
-        self.model_id, _ = self.ledger.chain(ADDR["alice"]).register_model(spec)
+        alice = self.ledger.chain(ADDR["alice"])
+        self.model_id = register_finalized(alice, spec, fake_miner(self.ledger))
         for name in ("bob", "dave"):
             self.ledger.chain(ADDR[name]).deposit_stake(ETH)
         self.open()
@@ -718,6 +719,7 @@ async def test_only_the_awarded_prover_asking_again_gets_the_input_again(
     ("ceremony_id", "transcript", "flags", "refusal"),
     [
         (0, None, {}, "a single-party setup, not a ceremony: its registrant"),
+        (0, None, {"trust_setup": True}, "the job market takes no jobs for it"),
         (4, None, {}, "ceremony 4 has not been verified here"),
         (0, None, {"require_own_contribution": True}, "no ceremony this node verified"),
         (4, ("dave",), {"require_own_contribution": True}, "is not among model 1's contributors"),
@@ -734,8 +736,9 @@ async def test_a_job_on_a_model_whose_setup_is_not_trusted_is_refused(
     refusal: str,
 ) -> None:
     """No escrow moves for a model whose key this node has no reason to trust: a
-    single-party setup (its registrant could forge any result), a ceremony not verified
-    here, or one without this node's contribution when that is required."""
+    single-party setup (its registrant could forge any result; no flag accepts it, as the
+    job market would not), a ceremony not verified here, or one without this node's
+    contribution when that is required."""
     record = world.store.get_model(world.model_id)
     assert record is not None
     who = None if transcript is None else tuple(ADDR[name] for name in transcript)
@@ -743,7 +746,9 @@ async def test_a_job_on_a_model_whose_setup_is_not_trusted_is_refused(
     model = world.ledger.models[world.model_id]  # the registry says where the key came from
     world.ledger.models[world.model_id] = dataclasses.replace(model, ceremony_id=ceremony_id)
     balances = dict(world.ledger.balances)
-    body = {"model": "gemm", "input": [0.25, -0.5, 0.75, 0.0], "max_fee": "10gwei", **flags}
+    # By id: a name resolves only to a model that takes jobs (test_model_names.py).
+    body = {"model": str(world.model_id), "input": [0.25, -0.5, 0.75, 0.0], "max_fee": "10gwei",
+            **flags}  # fmt: skip
     async with trio.open_nursery() as nursery:
         await nursery.start(world.engine.run)
         with pytest.raises((Conflict, BadRequest), match=refusal):
@@ -756,7 +761,7 @@ async def test_a_job_on_a_model_whose_setup_is_not_trusted_is_refused(
 @pytest.mark.parametrize(
     ("ceremony_id", "transcript", "flags"),
     [
-        (0, None, {"trust_setup": True}),
+        (4, None, {"trust_setup": True}),
         (4, ("dave", "alice"), {"require_own_contribution": True}),
         (4, ("dave",), {}),
     ],
@@ -764,8 +769,9 @@ async def test_a_job_on_a_model_whose_setup_is_not_trusted_is_refused(
 async def test_a_job_on_a_trusted_setup_is_taken(
     world: World, ceremony_id: int, transcript: tuple[str, ...] | None, flags: dict[str, Any]
 ) -> None:
-    """The controls: a single-party key the requester chose to trust, a ceremony with our
-    contribution, and a verified ceremony of others' when ours is not required."""
+    """The controls: a ceremony not verified here that the requester chose to trust, a
+    ceremony with our contribution, and a verified ceremony of others' when ours is not
+    required."""
     record = world.store.get_model(world.model_id)
     assert record is not None
     who = None if transcript is None else tuple(ADDR[name] for name in transcript)

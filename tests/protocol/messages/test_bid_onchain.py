@@ -26,6 +26,8 @@ from protocol.messages import (
     recover_bid_signer,
     sign_bid,
 )
+from tests.node.chain.conftest import anvil_miner
+from tests.node.chain.fake_chain import register_finalized
 from tests.trapdoor import TrapdoorKey
 
 from .samples import PEER_B
@@ -120,12 +122,12 @@ def test_bid_digest_matches_the_contract(
 
 
 def test_award_job_accepts_our_signed_bid_for_its_terms_only(
-    market: dict[int, Web3Chain],
+    market: dict[int, Web3Chain], anvil: AnvilProcess
 ) -> None:
     alice, bob = market[ALICE], market[BOB]
     key_data = TrapdoorKey(1).key_bytes  # a well-formed key: never verified here
     spec = chain_types.ModelSpec(b"\x01" * 32, b"\x02" * 32, b"\x03" * 32, 1, 1000, key_data)
-    model_id, _ = alice.register_model(spec)
+    model_id = register_finalized(alice, spec, anvil_miner(anvil))
     bob.deposit_stake(ETH)
     now = alice.timestamp()
     request = chain_types.JobRequest(model_id, 777, ETH // 10, 120, 600, ETH // 100)
