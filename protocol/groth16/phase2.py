@@ -15,8 +15,9 @@ The scheme (Bowe-Gabizon-Miers, as snarkjs implements it):
   the contributions (``2^iterations_exp`` SHA-256 rounds of a beacon value), so the
   last contributor cannot choose the final key.
 - ``verify_zkey`` recomputes the initial key, checks that everything but delta, C and
-  H is unchanged, replays the chain's proofs of knowledge, and checks C and H against
-  the final delta with one random-linear-combination pairing each. The key is then
+  H is unchanged (B2 against B1 by a random linear combination), replays the chain's
+  proofs of knowledge, and checks C and H against the final delta with one
+  random-linear-combination pairing each. The key is then
   sound if phase 1 and at least one phase-2 contributor kept no secret.
 
 Hash-to-G2, the beacon's derivation and the transcript follow snarkjs byte for byte
@@ -273,14 +274,34 @@ def initial_zkey(
 ) -> ZKey:
     """The circuit's key before any contribution (delta = gamma = 1), from a prepared
     phase 1 of power at least the circuit's (see the module docstring)."""
-    backend = backend or get_backend()
     report = progress or (lambda _stage, _done, _total: None)
+    key, _ = _initial_points(r1cs, ptau, backend=backend or get_backend(), report=report)
+    report("hashing the circuit", 3, 4)
+    key = replace(key, cs_hash=circuit_hash(key, ptau))
+    report("done", 4, 4)
+    return key
+
+
+def _initial_points(
+    r1cs: R1CS,
+    ptau: PowersOfTau,
+    *,
+    backend: Backend,
+    report: Progress,
+    with_b2: bool = True,
+    b1_weights: Sequence[int] = (),
+    c_weights: Sequence[int] = (),
+) -> tuple[ZKey, tuple[G1Affine, G1Affine]]:
+    """``initial_zkey`` without its circuit hash and, unless ``with_b2``, without B2 (the
+    costliest part: G2 sums), which a verifier checks against B1 instead; with
+    ``sum(w * B1)`` and ``sum(w * C)`` for the given per-point weights (None when not
+    asked), summed over the phase-1 points already loaded for the key."""
     check_fits(r1cs, ptau)
     n = domain_size(r1cs)
     n_pub, n_vars = r1cs.n_public_total, r1cs.n_wires
     report("reading the phase-1 Lagrange bases", 1, 4)
     tau1 = ptau.lagrange_g1(LAGRANGE_TAU_G1, n)
-    tau2 = ptau.lagrange_tau_g2(n)
+    tau2 = ptau.lagrange_tau_g2(n) if with_b2 else []
     alpha1 = ptau.lagrange_g1(LAGRANGE_ALPHA_G1, n)
     beta1 = ptau.lagrange_g1(LAGRANGE_BETA_G1, n)
     h = tuple(ptau.lagrange_g1(LAGRANGE_TAU_G1, 2 * n)[1::2])
@@ -302,11 +323,15 @@ def initial_zkey(
         a_terms[s].append((r1cs.n_constraints + s, 1))
         c_terms[s].append((n + r1cs.n_constraints + s, 1))
     report("summing the wires' points", 2, 4)
-    a = tuple(backend.group_sums_g1(tau1, a_terms))
-    b1 = tuple(backend.group_sums_g1(tau1, b_terms))
-    b2 = tuple(backend.group_sums_g2(tau2, b_terms))
-    mixed = tuple(backend.group_sums_g1((*tau1, *beta1, *alpha1), c_terms))
-    report("hashing the circuit", 3, 4)
+    # One call over the three series, so each point is loaded once (loading dominates).
+    combos = [
+        _weighted(b_terms, b1_weights),
+        _weighted(c_terms[n_pub + 1 :], c_weights),
+    ]
+    sums = backend.group_sums_g1((*tau1, *beta1, *alpha1), [*a_terms, *b_terms, *c_terms, *combos])
+    a, b1, mixed = (tuple(sums[i * n_vars : (i + 1) * n_vars]) for i in range(3))
+    b1_sum, c_sum = sums[3 * n_vars :]
+    b2 = tuple(backend.group_sums_g2(tau2, b_terms)) if with_b2 else ()
     alpha_g1 = ptau.alpha_tau_g1(1)[0]
     beta_g1 = ptau.beta_tau_g1(1)[0]
     beta_g2 = ptau.beta_g2()
@@ -329,9 +354,18 @@ def initial_zkey(
         h=h,
         cs_hash=b"",
     )
-    key = replace(key, cs_hash=circuit_hash(key, ptau))
-    report("done", 4, 4)
-    return key
+    return key, (b1_sum, c_sum)
+
+
+def _weighted(
+    groups: Sequence[Sequence[tuple[int, int]]], weights: Sequence[int]
+) -> list[tuple[int, int]]:
+    """The one group ``sum_w weights[w] * group_w``, terms merged by point index."""
+    merged: dict[int, int] = {}
+    for group, w in zip(groups, weights, strict=False):
+        for index, k in group:
+            merged[index] = (merged.get(index, 0) + w * k) % R
+    return list(merged.items())
 
 
 def circuit_hash(key: ZKey, ptau: PowersOfTau) -> bytes:
@@ -540,13 +574,27 @@ def verify_zkey(
     ``ptau`` must already have passed ``ptau.check_powers`` (at least for the sizes
     ``n`` and ``2n``); ``seed`` is fresh randomness for the random linear combinations;
     ``initial`` may pass a cached ``initial_zkey(r1cs, ptau)``.
+
+    The G1 part of the initial key is recomputed exactly (the circuit hash covers it).
+    B2 is checked against B1 and C and H against the initial ones over delta, each by
+    one random linear combination (128-bit coefficients from ``seed``) and a pairing;
+    those sums run on the pure path, which beats loading each point natively when
+    points are used once and scalars are short.
     """
     backend = backend or get_backend()
     report = progress or (lambda _stage, _done, _total: None)
-    steps = 5
+    steps = 6
     report("recomputing the initial key", 1, steps)
-    init = initial or initial_zkey(r1cs, ptau, backend=backend)
-    fixed = {
+    rs_b = _coefficients(seed, b"B2", r1cs.n_wires)
+    rs_c = _coefficients(seed, b"C", r1cs.n_wires - r1cs.n_public_total - 1)
+    if initial is None:
+        init, (b1_sum, c_sum) = _initial_points(
+            r1cs, ptau, backend=backend, report=lambda *_: None, with_b2=False,
+            b1_weights=rs_b, c_weights=rs_c,
+        )  # fmt: skip
+    else:
+        init, b1_sum, c_sum = initial, None, msm_g1(initial.c, rs_c)
+    fixed: dict[str, tuple[object, object]] = {
         "circuit size (wires, public signals, domain)": (
             (key.n_vars, key.n_public, key.domain_size),
             (init.n_vars, init.n_public, init.domain_size),
@@ -555,22 +603,38 @@ def verify_zkey(
         "beta_1": (key.beta_g1, init.beta_g1),
         "beta_2": (key.beta_g2, init.beta_g2),
         "gamma_2": (key.gamma_g2, init.gamma_g2),
-        "circuit hash": (key.cs_hash, init.cs_hash),
         "IC": (key.ic, init.ic),
         "coefficients": (key.coefficients, init.coefficients),
         "A": (key.a, init.a),
         "B1": (key.b1, init.b1),
-        "B2": (key.b2, init.b2),
+        "B2 size": (len(key.b2), len(key.b1)),
     }
+    if init.b2:
+        fixed["B2"] = (key.b2, init.b2)
     for what, (got, want) in fixed.items():
         if got != want:
             raise Phase2CheckError(
                 f"{what} differs from the key this circuit and phase 1 give: "
                 "not this circuit's key, or a phase-1 file other than the one it was made from"
             )
+    if not init.b2:
+        report("checking B2 against B1", 2, steps)
+        # B1 is exact, so sum(r B1) and sum(r B2) share a discrete log iff B2 is right
+        # (up to 2^-128): e(sum r B1, G2) == e(G1, sum r B2).
+        if not _same_ratio(backend, G1, b1_sum, G2, msm_g2(key.b2, rs_b)):
+            raise Phase2CheckError(
+                "B2 differs from the key this circuit and phase 1 give: "
+                "not this circuit's key, or a phase-1 file other than the one it was made from"
+            )
+    whole = replace(init, b2=key.b2) if not init.b2 else init
+    if key.cs_hash != (init.cs_hash or circuit_hash(whole, ptau)):
+        raise Phase2CheckError(
+            "circuit hash differs from the key this circuit and phase 1 give: "
+            "not this circuit's key, or a phase-1 file other than the one it was made from"
+        )
     if len(key.c) != len(init.c) or len(key.h) != len(init.h):
         raise Phase2CheckError("the C or H section has the wrong number of points")
-    report("replaying the contributions", 2, steps)
+    report("replaying the contributions", 3, steps)
     contributions = _replay(key, backend)
     if key.delta_g1 == G1 or key.delta_g1 is None:
         raise Phase2CheckError("delta is the generator: the key has no contribution")
@@ -578,12 +642,13 @@ def verify_zkey(
         raise Phase2CheckError("gamma equals delta: anyone could forge proofs")
     if not _same_ratio(backend, G1, key.delta_g1, G2, key.delta_g2):
         raise Phase2CheckError("delta_1 and delta_2 differ")
-    for step, (what, now, then) in enumerate((("C", key.c, init.c), ("H", key.h, init.h)), 3):
+    rs_h = _coefficients(seed, b"H", len(key.h))
+    for step, (what, now, rs, then) in enumerate(
+        (("C", key.c, rs_c, c_sum), ("H", key.h, rs_h, msm_g1(init.h, rs_h))), 4
+    ):
         report(f"checking {what} against delta", step, steps)
-        rs = _coefficients(seed, what.encode(), len(now))
-        left = backend.msm_g1(backend.load_g1(now), rs)
-        right = backend.msm_g1(backend.load_g1(then), rs)
-        if left is None or not _same_ratio(backend, right, left, key.delta_g2, G2):
+        left = msm_g1(now, rs)
+        if left is None or not _same_ratio(backend, then, left, key.delta_g2, G2):
             raise Phase2CheckError(f"the {what} section is not the initial one divided by delta")
     report("done", steps, steps)
     return Phase2Report(key.cs_hash, contributions)

@@ -209,11 +209,22 @@ def _last(key: ZKey, **changes: object) -> ZKey:
 
 
 OTHER = g1_mul(G1, 5)
+
+
+def _other_b2(key: ZKey) -> ZKey:
+    """B2 with one wire's point replaced (the last one B uses), B1 left as it was."""
+    i = max(i for i, q in enumerate(key.b2) if q is not None)
+    return replace(key, b2=(*key.b2[:i], g2_mul(G2, 5), *key.b2[i + 1 :]))
+
+
 TAMPERS: dict[str, tuple[Callable[[ZKey], ZKey], str]] = {
     "C point": (lambda k: replace(k, c=(OTHER, *k.c[1:])), "C section"),
     "H point": (lambda k: replace(k, h=(*k.h[:-1], OTHER)), "H section"),
     "A point": (lambda k: replace(k, a=(OTHER, *k.a[1:])), "A differs"),
     "IC point": (lambda k: replace(k, ic=(OTHER, *k.ic[1:])), "IC differs"),
+    "B1 point": (lambda k: replace(k, b1=(*k.b1[:-1], OTHER)), "B1 differs"),
+    "B2 point": (_other_b2, "B2 differs"),
+    "B2 dropped": (lambda k: replace(k, b2=k.b2[:-1]), "B2 size differs"),
     "alpha": (lambda k: replace(k, alpha_g1=OTHER), "alpha_1 differs"),
     "coefficients": (
         lambda k: replace(k, coefficients=k.coefficients[:-1] + b"\x01"),
@@ -231,13 +242,17 @@ TAMPERS: dict[str, tuple[Callable[[ZKey], ZKey], str]] = {
 }
 
 
+@pytest.mark.parametrize("cached", [True, False], ids=["initial given", "recomputed"])
 @pytest.mark.parametrize("name", sorted(TAMPERS))
 def test_a_tampered_key_is_refused_with_the_reason(
-    final: ZKey, circuit: R1CS, ptau: PowersOfTau, initial: ZKey, name: str
+    final: ZKey, circuit: R1CS, ptau: PowersOfTau, initial: ZKey, name: str, cached: bool
 ) -> None:
+    """Every break is found both against a cached initial key (B2 compared point by
+    point) and against the verifier's own recomputation (B2 checked against B1 by a
+    random linear combination)."""
     tamper, message = TAMPERS[name]
     with pytest.raises(Phase2CheckError, match=message):
-        verify_zkey(tamper(final), circuit, ptau, seed=SEED, initial=initial)
+        verify_zkey(tamper(final), circuit, ptau, seed=SEED, initial=initial if cached else None)
 
 
 def test_a_key_from_another_phase_1_is_refused(final: ZKey, circuit: R1CS) -> None:
