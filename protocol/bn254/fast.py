@@ -16,17 +16,24 @@ are checked on their curve when loaded, since arkworks aborts on a bad point
 instead of raising. The native calls hold the GIL; node/proving runs the
 independent MSMs in processes. Fixed-base batches stay on the pure path: arkworks'
 batch multiplication measured no faster than ``fixed_base`` once its points are
-converted back to ints.
+converted back to ints. Scaling and group sums of many points are split over
+processes (``PARALLEL_MIN_POINTS``), since loading points is their cost.
 """
 
 from __future__ import annotations
 
+import bisect
+import itertools
+import multiprocessing
+import os
 from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from zksnake._algebra import ec_bn254, polynomial_bn254
 
+from protocol.bn254.batch_affine import g1_sum_groups, g2_sum_groups
 from protocol.bn254.curve import G1, G2, g1_is_on_curve, g2_is_on_curve
 from protocol.bn254.fields import R as R_ORDER
 from protocol.bn254.fixed_base import g1_fixed_base_batch, g2_fixed_base_batch
@@ -35,6 +42,11 @@ from protocol.bn254.types import Fq2, G1Affine, G2Affine
 from protocol.errors import LocalProtocolError
 
 NAME = "zksnake"
+# Loading a point natively (0.1-0.3 ms, holding the GIL) dominates scaling and group
+# sums; from this many points on they are split over worker processes, one a CPU,
+# which costs a process start (about 0.5 s) and pays back from a few seconds of work.
+PARALLEL_MIN_POINTS = 16_384
+MAX_WORKERS = 8
 
 
 @dataclass(frozen=True)
@@ -111,8 +123,43 @@ def native_pairing_check(pairs: Sequence[tuple[G1Affine, G2Affine]]) -> bool:
     return bool(ec_bn254.multi_pairing(g1s, g2s) == _GT_ONE)
 
 
+def _workers(n_points: int) -> int:
+    """How many processes to split ``n_points`` over (1: stay in this one)."""
+    if n_points < PARALLEL_MIN_POINTS or multiprocessing.current_process().daemon:
+        return 1  # small work, or a pool worker (which may not start processes)
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, min(cpus or 1, MAX_WORKERS))
+
+
+def _in_processes(work: Callable[[Any], Any], parts: list[Any]) -> list[Any]:
+    """``[work(part) for part in parts]``, one process a part (spawned: safe beside
+    threads, and nothing of this process's state is copied)."""
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=len(parts), mp_context=context) as pool:
+        return list(pool.map(work, parts))
+
+
+def _slices(n: int, parts: int) -> list[int]:
+    """The start of each of ``parts`` near-equal slices of ``range(n)``."""
+    return [i * n // parts for i in range(parts)]
+
+
 def native_scale_g1(points: Sequence[G1Affine], k: int) -> list[G1Affine]:
-    """Every point times ``k`` (points at infinity stay there)."""
+    """Every point times ``k`` (points at infinity stay there), over several processes
+    for many points."""
+    workers = _workers(len(points))
+    if workers == 1:
+        return _scale_g1_here(points, k)
+    starts = [*_slices(len(points), workers), len(points)]
+    parts = [(list(points[a:b]), k) for a, b in itertools.pairwise(starts)]
+    return [p for part in _in_processes(_scale_part, parts) for p in part]
+
+
+def _scale_part(args: tuple[list[G1Affine], int]) -> list[G1Affine]:
+    return _scale_g1_here(*args)
+
+
+def _scale_g1_here(points: Sequence[G1Affine], k: int) -> list[G1Affine]:
     finite = [i for i, p in enumerate(points) if p is not None]
     native = [native_g1(points[i]) for i in finite]  # type: ignore[arg-type]
     scaled = ec_bn254.batch_multi_scalar_g1(native, [k % R_ORDER] * len(native))
@@ -122,6 +169,38 @@ def native_scale_g1(points: Sequence[G1Affine], k: int) -> list[G1Affine]:
     return out
 
 
+def parallel_group_sums(
+    points: Sequence[Any], groups: Sequence[Sequence[tuple[int, int]]], group: str
+) -> list[Any]:
+    """``native_group_sums`` in ``group`` ("G1" or "G2"), the points split over several
+    processes for many of them: each sums its slice's terms of every group, and the
+    partial sums are added here."""
+    workers = _workers(len(points))
+    if workers == 1:
+        return _group_sums_part((group, list(points), groups))
+    starts = _slices(len(points), workers)
+    local: list[list[list[tuple[int, int]]]] = [[[] for _ in groups] for _ in starts]
+    for g, terms in enumerate(groups):
+        for i, k in terms:
+            w = bisect.bisect_right(starts, i) - 1
+            local[w][g].append((i - starts[w], k))
+    ends = [*starts[1:], len(points)]
+    parts = [
+        (group, list(points[a:b]), local[w])
+        for w, (a, b) in enumerate(zip(starts, ends, strict=True))
+    ]
+    partials = _in_processes(_group_sums_part, parts)
+    pieces = [[s for s in column if s is not None] for column in zip(*partials, strict=True)]
+    return g1_sum_groups(pieces) if group == "G1" else g2_sum_groups(pieces)
+
+
+def _group_sums_part(args: tuple[str, list[Any], Sequence[Sequence[tuple[int, int]]]]) -> list[Any]:
+    group, points, groups = args
+    if group == "G1":
+        return native_group_sums(points, groups, native_g1, native_msm_g1)
+    return native_group_sums(points, groups, native_g2, native_msm_g2)
+
+
 def native_group_sums(
     points: Sequence[Any],
     groups: Sequence[Sequence[tuple[int, int]]],
@@ -129,7 +208,7 @@ def native_group_sums(
     msm: Callable[[list[Any], list[int]], Any],
 ) -> list[Any]:
     """``sum(k * points[i] for i, k in group)`` for every group, each used point
-    converted once (None for an empty sum)."""
+    converted once (None for an empty sum), in this process."""
     made: dict[int, Any] = {}
     out = []
     for group in groups:
@@ -201,12 +280,12 @@ class ZksnakeBackend:
     def group_sums_g1(
         self, points: Sequence[G1Affine], groups: Sequence[Sequence[tuple[int, int]]]
     ) -> list[G1Affine]:
-        return native_group_sums(points, groups, native_g1, native_msm_g1)
+        return parallel_group_sums(points, groups, "G1")
 
     def group_sums_g2(
         self, points: Sequence[G2Affine], groups: Sequence[Sequence[tuple[int, int]]]
     ) -> list[G2Affine]:
-        return native_group_sums(points, groups, native_g2, native_msm_g2)
+        return parallel_group_sums(points, groups, "G2")
 
 
 def native_msm_g1(points: list[Any], scalars: list[int]) -> G1Affine:
