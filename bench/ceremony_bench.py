@@ -62,13 +62,7 @@ def _phase(argv: list[str]) -> int:
 
 
 def _ours(*args: str | Path) -> dict[str, Any]:
-    done = run_measured([PYTHON, "-m", "bench.ceremony_bench", "--phase", *map(str, args)])
-    return {
-        "seconds": round(done.wall_s, 3),
-        "cpu_s": round(done.cpu_s, 3),
-        "load_before": round(done.load_before, 2),
-        "peak_rss_mib": round(done.peak_rss_bytes / MIB, 1),
-    }
+    return run_measured([PYTHON, "-m", "bench.ceremony_bench", "--phase", *map(str, args)]).timing()
 
 
 def _strip(step: dict[str, Any]) -> dict[str, Any]:

@@ -14,11 +14,13 @@ import argparse
 import json
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 from node.artifacts import CircuitDir, sha256_hex, write_atomic
 from node.exit_codes import ARTIFACT_MISMATCH, FAILED, OK, USAGE, CliError
+from node.human import span
 from protocol.errors import LocalProtocolError, RemoteProtocolError
 from protocol.groth16 import phase2
 from protocol.groth16.ptau import (
@@ -28,6 +30,7 @@ from protocol.groth16.ptau import (
     PowersReport,
     check_powers,
     new_powers_of_tau,
+    prepare_phase2,
 )
 from protocol.groth16.qap import domain_size
 from protocol.groth16.zkey import BEACON, ZKey, zkey_from_bytes, zkey_to_bytes
@@ -112,6 +115,28 @@ def cmd_ptau_verify(args: argparse.Namespace) -> int:
     )
     if not report.contributions:
         human += "\nno recorded contribution: a single-party file (devnets and tests only)"
+    return _emit(args, obj, human)
+
+
+def cmd_ptau_prepare(args: argparse.Namespace) -> int:
+    """Compute a phase-1 file's Lagrange bases (snarkjs's ``prepare phase2``)."""
+    path, out = Path(args.ptau), Path(args.out)
+    if out.exists() and not args.force:
+        raise CliError(f"{out} exists; pass --force to replace it", USAGE)
+    ptau = _read_ptau(path)
+    if ptau.prepared:
+        raise CliError(f"{path} is already prepared for phase 2: use it as it is", USAGE)
+    started = time.monotonic()
+    data = prepare_phase2(bytes(ptau.data), progress=_progress)
+    write_atomic(out, data)
+    took = time.monotonic() - started
+    obj: dict[str, Any] = {"file": str(out), "from": str(path), "sha256": sha256_hex(data)}
+    obj.update(power=ptau.power, bytes=len(data), seconds=round(took, 1))
+    human = (
+        f"wrote {out} (power {ptau.power}, {len(data):,} bytes, sha256 {obj['sha256'][:16]}…) "
+        f"in {span(took)}\n"
+        f"check it before use: provernet ceremony ptau verify {out}"
+    )
     return _emit(args, obj, human)
 
 
@@ -315,7 +340,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 def add_ceremony_commands(groups: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Register ``provernet ceremony ptau new|verify, contribute, beacon, verify, show,
+    """Register ``provernet ceremony ptau new|prepare|verify, contribute, beacon, verify, show,
     export, import``."""
     ceremony = groups.add_parser("ceremony", help="trusted-setup ceremonies (offline)")
     sub = ceremony.add_subparsers(dest="command", metavar="COMMAND")
@@ -332,6 +357,14 @@ def add_ceremony_commands(groups: argparse._SubParsersAction[argparse.ArgumentPa
     p.add_argument("--force", action="store_true", help="replace an existing file")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_ptau_new)
+    p = ptau_sub.add_parser(
+        "prepare", help="compute a phase-1 file's Lagrange bases (snarkjs's prepare phase2)"
+    )
+    p.add_argument("ptau", metavar="POT.ptau")
+    p.add_argument("--out", required=True, metavar="PREPARED.ptau")
+    p.add_argument("--force", action="store_true", help="replace an existing file")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_ptau_prepare)
     p = ptau_sub.add_parser("verify", help="check a phase-1 file (ours or snarkjs's)")
     p.add_argument("ptau", metavar="POT.ptau")
     p.add_argument("--json", action="store_true")

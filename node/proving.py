@@ -207,6 +207,12 @@ class _LocalSide:
     ) -> list[G2Affine]:
         return self.inner.group_sums_g2(points, groups)
 
+    def ifft_g1(self, points: Sequence[G1Affine], sizes: Sequence[int]) -> list[list[G1Affine]]:
+        return self.inner.ifft_g1(points, sizes)
+
+    def ifft_g2(self, points: Sequence[G2Affine], sizes: Sequence[int]) -> list[list[G2Affine]]:
+        return self.inner.ifft_g2(points, sizes)
+
 
 def slices(size: int, parts: int) -> list[tuple[int, int]]:
     """``[lo, hi)`` bounds cutting ``size`` terms into ``parts`` near-equal slices."""

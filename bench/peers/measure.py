@@ -40,6 +40,15 @@ class Measured:
     stdout: str
     stderr: str
 
+    def timing(self) -> dict[str, float]:
+        """Its wall and CPU seconds, the load before it and its peak RSS, as reports hold them."""
+        return {
+            "seconds": round(self.wall_s, 3),
+            "cpu_s": round(self.cpu_s, 3),
+            "load_before": round(self.load_before, 2),
+            "peak_rss_mib": round(self.peak_rss_bytes / MIB, 1),
+        }
+
 
 def run_measured(
     argv: Sequence[str], *, cwd: Path | None = None, env: Mapping[str, str] | None = None

@@ -13,11 +13,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from protocol.bn254.curve import g1_mul
+from protocol.bn254.curve import g1_add, g1_mul, g1_neg
 from protocol.bn254.fixed_base import g1_fixed_base_batch, g2_fixed_base_batch
+from protocol.bn254.g2 import g2_add, g2_mul, g2_neg
 from protocol.bn254.msm import msm_g1, msm_g2
 from protocol.bn254.ntt import COSET_SHIFT, coset_intt, coset_ntt, intt, ntt, root_of_unity
 from protocol.bn254.pairing import pairing_check
+from protocol.bn254.point_fft import ifft_prefixes
 from protocol.bn254.types import G1Affine, G2Affine
 from protocol.errors import LocalProtocolError
 
@@ -66,6 +68,15 @@ class Backend(Protocol):
         self, points: Sequence[G2Affine], groups: Sequence[Sequence[tuple[int, int]]]
     ) -> list[G2Affine]:
         """``group_sums_g1`` over G2."""
+        ...
+
+    def ifft_g1(self, points: Sequence[G1Affine], sizes: Sequence[int]) -> list[list[G1Affine]]:
+        """For each size ``s`` (a power of two), the inverse DFT of ``points[:s]``
+        (``protocol.bn254.point_fft``)."""
+        ...
+
+    def ifft_g2(self, points: Sequence[G2Affine], sizes: Sequence[int]) -> list[list[G2Affine]]:
+        """``ifft_g1`` over G2."""
         ...
 
 
@@ -136,6 +147,24 @@ class PureBackend:
         self, points: Sequence[G2Affine], groups: Sequence[Sequence[tuple[int, int]]]
     ) -> list[G2Affine]:
         return [msm_g2([points[i] for i, _ in g], [k for _, k in g]) if g else None for g in groups]
+
+    def ifft_g1(self, points: Sequence[G1Affine], sizes: Sequence[int]) -> list[list[G1Affine]]:
+        return ifft_prefixes(
+            points,
+            sizes,
+            mul_many=lambda ps, ks: [g1_mul(p, k) for p, k in zip(ps, ks, strict=True)],
+            add=g1_add,
+            sub=lambda p, q: g1_add(p, g1_neg(q)),
+        )
+
+    def ifft_g2(self, points: Sequence[G2Affine], sizes: Sequence[int]) -> list[list[G2Affine]]:
+        return ifft_prefixes(
+            points,
+            sizes,
+            mul_many=lambda ps, ks: [g2_mul(p, k) for p, k in zip(ps, ks, strict=True)],
+            add=g2_add,
+            sub=lambda p, q: g2_add(p, g2_neg(q)),
+        )
 
 
 # Backends in order of preference; a native backend registers itself in front.

@@ -25,6 +25,7 @@ from __future__ import annotations
 import bisect
 import itertools
 import multiprocessing
+import operator
 import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -38,6 +39,7 @@ from protocol.bn254.curve import G1, G2, g1_is_on_curve, g2_is_on_curve
 from protocol.bn254.fields import R as R_ORDER
 from protocol.bn254.fixed_base import g1_fixed_base_batch, g2_fixed_base_batch
 from protocol.bn254.ntt import COSET_SHIFT, root_of_unity, scale_by_powers
+from protocol.bn254.point_fft import ifft_prefixes
 from protocol.bn254.types import Fq2, G1Affine, G2Affine
 from protocol.errors import LocalProtocolError
 
@@ -286,6 +288,35 @@ class ZksnakeBackend:
         self, points: Sequence[G2Affine], groups: Sequence[Sequence[tuple[int, int]]]
     ) -> list[G2Affine]:
         return parallel_group_sums(points, groups, "G2")
+
+    def ifft_g1(self, points: Sequence[G1Affine], sizes: Sequence[int]) -> list[list[G1Affine]]:
+        return native_ifft(points, sizes, native_g1, ec_bn254.PointG1.identity,
+                           ec_bn254.batch_multi_scalar_g1, g1_value)  # fmt: skip
+
+    def ifft_g2(self, points: Sequence[G2Affine], sizes: Sequence[int]) -> list[list[G2Affine]]:
+        return native_ifft(points, sizes, native_g2, _g2_identity,
+                           ec_bn254.batch_multi_scalar_g2, g2_value)  # fmt: skip
+
+
+def native_ifft(
+    points: Sequence[Any],
+    sizes: Sequence[int],
+    make: Callable[[Any], Any],
+    identity: Callable[[], Any],
+    mul_many: Callable[[list[Any], list[int]], list[Any]],
+    value: Callable[[Any], Any],
+) -> list[list[Any]]:
+    """``ifft_prefixes`` on arkworks points: each point loaded once for every prefix, the
+    twiddle multiplications of a level in one native call (spread over the cores)."""
+    largest = max(sizes, default=0)
+    native = [identity() if p is None else make(p) for p in points[:largest]]
+    out = ifft_prefixes(native, sizes, mul_many=mul_many, add=operator.add, sub=operator.sub)
+    return [[value(q) for q in prefix] for prefix in out]
+
+
+def _g2_identity() -> Any:
+    g = ec_bn254.g2()
+    return g - g
 
 
 def native_msm_g1(points: list[Any], scalars: list[int]) -> G1Affine:

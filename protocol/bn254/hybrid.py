@@ -192,3 +192,9 @@ class HybridBackend:
         self, points: Sequence[G2Affine], groups: Sequence[Sequence[tuple[int, int]]]
     ) -> list[G2Affine]:
         return self._native.group_sums_g2(points, groups)
+
+    def ifft_g1(self, points: Sequence[G1Affine], sizes: Sequence[int]) -> list[list[G1Affine]]:
+        return self._native.ifft_g1(points, sizes)
+
+    def ifft_g2(self, points: Sequence[G2Affine], sizes: Sequence[int]) -> list[list[G2Affine]]:
+        return self._native.ifft_g2(points, sizes)

@@ -261,7 +261,7 @@ def check_fits(r1cs: R1CS, ptau: PowersOfTau) -> None:
     if not ptau.prepared:
         raise LocalProtocolError(
             "the phase-1 file is not prepared for phase 2 (no Lagrange basis): "
-            "prepare it first (snarkjs powersoftau prepare phase2)"
+            "prepare it first: provernet ceremony ptau prepare POT.ptau --out PREPARED.ptau"
         )
 
 

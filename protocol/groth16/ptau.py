@@ -30,8 +30,11 @@ Powers of Tau files use).
 from __future__ import annotations
 
 import hashlib
+import multiprocessing
+import os
 import struct
 from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 
 from protocol.bn254.backend import Backend, get_backend
@@ -536,6 +539,93 @@ def new_powers_of_tau(
     payloads[CONTRIBUTIONS] = _U32.pack(0)
     body = b"".join(_section(kind, payloads[kind]) for kind in order)
     return PTAU_MAGIC + struct.pack("<II", PTAU_VERSION, len(order)) + body
+
+
+# Preparing splits its four series over processes from this power on (a process start
+# costs about half a second; a power-10 file takes seconds).
+PREPARE_PARALLEL_MIN_POWER = 10
+
+
+def prepare_phase2(
+    data: bytes,
+    *,
+    backend: Backend | None = None,
+    progress: Progress | None = None,
+) -> bytes:
+    """``data`` (an unprepared ``.ptau``) prepared for phase 2: sections 1 to 7 as they
+    were, then the four series in the Lagrange basis of every domain (what snarkjs's
+    ``powersoftau prepare phase2`` writes), computed from the points alone by inverse
+    DFTs over the groups. The powers are not checked here: ``check_powers`` the result
+    (it checks the new sections against the powers too). With a native backend and a
+    large file the series are computed in worker processes, one a CPU."""
+    ptau = PowersOfTau(data)
+    if ptau.prepared:
+        raise LocalProtocolError("this .ptau is already prepared for phase 2")
+    backend = backend or get_backend()
+    report = progress or (lambda _stage, _done, _total: None)
+    # Costliest first, so the workers finish together: G2, then the doubled tau domain.
+    kinds = [LAGRANGE_TAU_G2, LAGRANGE_TAU_G1, LAGRANGE_ALPHA_G1, LAGRANGE_BETA_G1]
+    workers = _prepare_workers(ptau.power, backend)
+    payloads = {kind: data[at : at + size] for kind, (at, size) in ptau.sections.items()}
+    if workers == 1:
+        for step, kind in enumerate(kinds, start=1):
+            report(SECTION_NAMES[kind], step, len(kinds) + 1)
+            payloads[kind] = _lagrange_section(ptau, kind, backend)
+    else:
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+            running = {
+                pool.submit(_lagrange_section_of, data, kind, backend.name): kind for kind in kinds
+            }
+            for step, done in enumerate(as_completed(running), start=1):
+                payloads[running[done]] = done.result()
+                report(SECTION_NAMES[running[done]], step, len(kinds) + 1)
+    report("written", len(kinds) + 1, len(kinds) + 1)
+    order = [HEADER, TAU_G1, TAU_G2, ALPHA_TAU_G1, BETA_TAU_G1, BETA_G2, CONTRIBUTIONS, *_PREPARED]
+    body = b"".join(_section(kind, payloads[kind]) for kind in order)
+    return PTAU_MAGIC + struct.pack("<II", PTAU_VERSION, len(order)) + body
+
+
+def _prepare_workers(power: int, backend: Backend) -> int:
+    if backend.name == "pure" or power < PREPARE_PARALLEL_MIN_POWER:
+        return 1
+    if multiprocessing.current_process().daemon:
+        return 1  # a pool worker may not start processes
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, min(cpus or 1, 4))
+
+
+def _lagrange_section_of(data: bytes, kind: int, backend_name: str) -> bytes:
+    """``_lagrange_section`` in a worker process."""
+    return _lagrange_section(PowersOfTau(data), kind, get_backend(backend_name))
+
+
+def _lagrange_section(ptau: PowersOfTau, kind: int, backend: Backend) -> bytes:
+    """Section ``kind`` (12 to 15) computed from ``ptau``'s powers."""
+    n = 1 << ptau.power
+    sizes = [1 << p for p in range(ptau.power + 1)]
+    if kind == LAGRANGE_TAU_G2:
+        bases = backend.ifft_g2(ptau.tau_g2(n), sizes)
+        return b"".join(g2_to_lem(q) for basis in bases for q in basis)
+    if kind == LAGRANGE_TAU_G1:
+        # The doubled domain's basis comes from the 2n - 1 powers with infinity last.
+        points = [*ptau.tau_g1(2 * n - 1), None]
+        sizes = [*sizes, 2 * n]
+    elif kind == LAGRANGE_ALPHA_G1:
+        points = ptau.alpha_tau_g1(n)
+    else:
+        points = ptau.beta_tau_g1(n)
+    return b"".join(g1_to_lem(p) for basis in backend.ifft_g1(points, sizes) for p in basis)
+
+
+def unprepared(data: bytes) -> bytes:
+    """``data`` without its Lagrange sections (sections 1 to 7 only)."""
+    ptau = PowersOfTau(data)
+    kinds = [HEADER, TAU_G1, TAU_G2, ALPHA_TAU_G1, BETA_TAU_G1, BETA_G2, CONTRIBUTIONS]
+    body = b"".join(
+        _section(kind, data[ptau.sections[kind][0] : sum(ptau.sections[kind])]) for kind in kinds
+    )
+    return PTAU_MAGIC + struct.pack("<II", PTAU_VERSION, len(kinds)) + body
 
 
 def _padded_lagrange(values: list[int], p: int, power: int, tau: int) -> list[int]:

@@ -14,6 +14,7 @@ from onnx import TensorProto, helper, numpy_helper, save
 from node.artifacts import CircuitDir
 from node.cli import main
 from node.exit_codes import ARTIFACT_MISMATCH, FAILED, USAGE
+from protocol.groth16.ptau import unprepared
 from protocol.groth16.zkey import zkey_from_bytes, zkey_to_bytes
 from tests.protocol.snarkjs_cli import run_snarkjs
 
@@ -117,6 +118,25 @@ def test_snarkjs_contributes_between_our_contributions(
     (tmp_path / "c.r1cs").write_bytes((circuit / "circuit.r1cs").read_bytes())
     proc = run_snarkjs("zkey", "verify", "c.r1cs", "pot.ptau", "final.zkey", cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_a_phase_1_is_prepared_here_and_then_verifies(
+    pot: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """ptau prepare turns a file without Lagrange bases into the prepared one: the same
+    bytes ptau new wrote, and it verifies; a prepared file or an existing output is refused."""
+    raw, out = tmp_path / "raw.ptau", tmp_path / "prepared.ptau"
+    raw.write_bytes(unprepared(pot.read_bytes()))
+    assert _json(capsys, "ceremony", "ptau", "verify", raw)["prepared"] is False
+    made = _json(capsys, "ceremony", "ptau", "prepare", raw, "--out", out)
+    assert (made["file"], made["power"]) == (str(out), POWER)
+    assert out.read_bytes() == pot.read_bytes()
+    assert _json(capsys, "ceremony", "ptau", "verify", out)["prepared"] is True
+    assert run("ceremony", "ptau", "prepare", raw, "--out", out) == USAGE
+    assert "exists" in capsys.readouterr().err
+    assert run("ceremony", "ptau", "prepare", pot, "--out", tmp_path / "again.ptau") == USAGE
+    assert "already prepared" in capsys.readouterr().err
+    assert not (tmp_path / "again.ptau").exists()
 
 
 def test_refusals_name_the_problem(

@@ -9,10 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from protocol.bn254.backend import available_backends, get_backend
 from protocol.bn254.curve import G1, G2, g1_mul
 from protocol.bn254.encoding import G1_BYTES, G2_BYTES, g1_to_lem, g2_to_lem
 from protocol.bn254.g2 import g2_mul
 from protocol.errors import LocalProtocolError
+from protocol.groth16 import ptau as ptau_module
 from protocol.groth16.ptau import (
     ALPHA_TAU_G1,
     BETA_G2,
@@ -29,6 +31,8 @@ from protocol.groth16.ptau import (
     PtauFormatError,
     check_powers,
     new_powers_of_tau,
+    prepare_phase2,
+    unprepared,
 )
 from protocol.groth16.snarkjs import proof_from_json, public_from_json, vk_from_json
 from protocol.groth16.verify import verify
@@ -81,6 +85,41 @@ def test_an_unprepared_file_checks_but_has_no_lagrange_basis(snarkjs_files: Path
     assert check_powers(ptau, seed=SEED).lagrange_sizes_checked == ()
     with pytest.raises(LocalProtocolError, match="not prepared for phase 2"):
         ptau.lagrange_g1(LAGRANGE_TAU_G1, 8)
+
+
+@pytest.mark.snarkjs
+def test_we_prepare_a_snarkjs_phase_1_exactly_as_snarkjs_does(snarkjs_files: Path) -> None:
+    """snarkjs's own contributed, beaconed and unprepared file, prepared here: byte for
+    byte the file ``snarkjs powersoftau prepare phase2`` wrote, and it checks."""
+    raw = (snarkjs_files / "p2.ptau").read_bytes()
+    prepared = prepare_phase2(raw)
+    assert prepared == (snarkjs_files / "final.ptau").read_bytes()
+    report = check_powers(PowersOfTau(prepared), seed=SEED)
+    assert report.lagrange_sizes_checked == tuple(1 << p for p in range(POWER + 2))
+
+
+@pytest.mark.parametrize("backend", ["pure", "native", "native in processes"])
+def test_preparing_gives_the_lagrange_bases_the_secret_gives(
+    ours: bytes, backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The inverse DFTs over the points equal the Lagrange bases new_powers_of_tau
+    computes from the secret itself, on every backend and split over processes."""
+    if backend != "pure" and "zksnake" not in available_backends():
+        pytest.skip("the native wheel is not installed")
+    if backend == "native in processes":
+        monkeypatch.setattr(ptau_module, "PREPARE_PARALLEL_MIN_POWER", 1)
+    chosen = get_backend("pure" if backend == "pure" else "zksnake")
+    stages: list[str] = []
+
+    def progress(stage: str, _done: int, _total: int) -> None:
+        stages.append(stage)
+
+    prepared = prepare_phase2(unprepared(ours), backend=chosen, progress=progress)
+    assert prepared == ours
+    assert stages[-1] == "written"
+    assert len(stages) == 5
+    with pytest.raises(LocalProtocolError, match="already prepared"):
+        prepare_phase2(ours)
 
 
 @pytest.mark.snarkjs
