@@ -27,6 +27,7 @@ PYTHON = sys.executable
 
 def _phase(argv: list[str]) -> int:
     """One measured phase, run in this child process."""
+    from node.parallel import ceremony_backend
     from protocol.groth16 import phase2
     from protocol.groth16.ptau import Phase1Secret, PowersOfTau, check_powers, new_powers_of_tau
     from protocol.groth16.zkey import zkey_from_bytes, zkey_to_bytes
@@ -42,20 +43,24 @@ def _phase(argv: list[str]) -> int:
     elif name == "setup":
         r1cs = r1cs_from_bytes(Path(paths[0]).read_bytes())
         ptau = PowersOfTau(Path(paths[1]).read_bytes())
-        Path(paths[2]).write_bytes(zkey_to_bytes(phase2.initial_zkey(r1cs, ptau)))
+        Path(paths[2]).write_bytes(
+            zkey_to_bytes(phase2.initial_zkey(r1cs, ptau, backend=ceremony_backend()))
+        )
     elif name == "contribute":
         key = zkey_from_bytes(Path(paths[0]).read_bytes())
-        out_key = phase2.contribute(key, os.urandom(64), name="bench")
+        out_key = phase2.contribute(key, os.urandom(64), name="bench", backend=ceremony_backend())
         Path(paths[1]).write_bytes(zkey_to_bytes(out_key))
     elif name == "beacon":
         key = zkey_from_bytes(Path(paths[0]).read_bytes())
         beacon = hashlib.sha256(b"bench beacon").digest()
-        Path(paths[1]).write_bytes(zkey_to_bytes(phase2.beacon(key, beacon, 10)))
+        Path(paths[1]).write_bytes(
+            zkey_to_bytes(phase2.beacon(key, beacon, 10, backend=ceremony_backend()))
+        )
     elif name == "verify":
         r1cs = r1cs_from_bytes(Path(paths[0]).read_bytes())
         ptau = PowersOfTau(Path(paths[1]).read_bytes())
         key = zkey_from_bytes(Path(paths[2]).read_bytes())
-        phase2.verify_zkey(key, r1cs, ptau, seed=os.urandom(32))
+        phase2.verify_zkey(key, r1cs, ptau, seed=os.urandom(32), backend=ceremony_backend())
     else:
         raise SystemExit(f"unknown phase {name!r}")
     return 0

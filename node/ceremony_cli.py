@@ -21,6 +21,7 @@ from typing import Any
 from node.artifacts import CircuitDir, sha256_hex, write_atomic
 from node.exit_codes import ARTIFACT_MISMATCH, FAILED, OK, USAGE, CliError
 from node.human import span
+from node.parallel import ceremony_backend, process_map
 from protocol.errors import LocalProtocolError, RemoteProtocolError
 from protocol.groth16 import phase2
 from protocol.groth16.ptau import (
@@ -127,7 +128,7 @@ def cmd_ptau_prepare(args: argparse.Namespace) -> int:
     if ptau.prepared:
         raise CliError(f"{path} is already prepared for phase 2: use it as it is", USAGE)
     started = time.monotonic()
-    data = prepare_phase2(bytes(ptau.data), progress=_progress)
+    data = prepare_phase2(bytes(ptau.data), progress=_progress, mapper=process_map)
     write_atomic(out, data)
     took = time.monotonic() - started
     obj: dict[str, Any] = {"file": str(out), "from": str(path), "sha256": sha256_hex(data)}
@@ -203,7 +204,7 @@ def setup_from_ptau(cdir: CircuitDir, r1cs: R1CS, ptau_path: Path) -> None:
         raise CliError(f"{ptau_path}: {exc}", USAGE) from None
     n = domain_size(r1cs)
     report = _check_ptau(ptau, ptau_path, [n, 2 * n])
-    key = phase2.initial_zkey(r1cs, ptau, progress=_progress)
+    key = phase2.initial_zkey(r1cs, ptau, progress=_progress, backend=ceremony_backend())
     record_ceremony(cdir, key, _phase1_object(ptau_path, ptau, report))
 
 
@@ -217,7 +218,8 @@ def cmd_contribute(args: argparse.Namespace) -> int:
     cdir = CircuitDir.open(Path(args.dir))
     _ensure_open(cdir)
     key = _load_key(cdir)
-    key = phase2.contribute(key, os.urandom(64), name=args.name, progress=_progress)
+    key = phase2.contribute(key, os.urandom(64), name=args.name, progress=_progress,
+                            backend=ceremony_backend())  # fmt: skip
     record_ceremony(cdir, key)
     made = _contribution_object(len(key.contributions), key.contributions[-1])
     human = (
@@ -234,7 +236,8 @@ def cmd_beacon(args: argparse.Namespace) -> int:
     key = _load_key(cdir)
     try:
         value = bytes.fromhex(args.beacon)
-        key = phase2.beacon(key, value, args.iterations_exp, name=args.name, progress=_progress)
+        key = phase2.beacon(key, value, args.iterations_exp, name=args.name, progress=_progress,
+                            backend=ceremony_backend())  # fmt: skip
     except ValueError:
         raise CliError("--beacon must be hexadecimal", USAGE) from None
     except LocalProtocolError as exc:
@@ -260,7 +263,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
     n = key.domain_size
     _check_ptau(ptau, ptau_path, [n, 2 * n])
     try:
-        report = phase2.verify_zkey(key, r1cs, ptau, seed=os.urandom(32), progress=_progress)
+        report = phase2.verify_zkey(key, r1cs, ptau, seed=os.urandom(32), progress=_progress,
+                                    backend=ceremony_backend())  # fmt: skip
     except RemoteProtocolError as exc:
         raise CliError(f"{cdir.path}'s ceremony does not verify: {exc}", FAILED) from None
     except LocalProtocolError as exc:

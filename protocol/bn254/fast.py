@@ -16,19 +16,17 @@ are checked on their curve when loaded, since arkworks aborts on a bad point
 instead of raising. The native calls hold the GIL; node/proving runs the
 independent MSMs in processes. Fixed-base batches stay on the pure path: arkworks'
 batch multiplication measured no faster than ``fixed_base`` once its points are
-converted back to ints. Scaling and group sums of many points are split over
-processes (``PARALLEL_MIN_POINTS``), since loading points is their cost.
+converted back to ints. Given a ``Mapper`` (the node passes one that runs each
+part in its own process: protocol/ does no I/O), scaling and group sums of many
+points are split into parts, since loading points is their cost.
 """
 
 from __future__ import annotations
 
 import bisect
 import itertools
-import multiprocessing
 import operator
-import os
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -45,10 +43,12 @@ from protocol.errors import LocalProtocolError
 
 NAME = "zksnake"
 # Loading a point natively (0.1-0.3 ms, holding the GIL) dominates scaling and group
-# sums; from this many points on they are split over worker processes, one a CPU,
-# which costs a process start (about 0.5 s) and pays back from a few seconds of work.
+# sums; from this many points on a backend given a mapper splits them into parts (a
+# process start costs about 0.5 s and pays back from a few seconds of work).
 PARALLEL_MIN_POINTS = 16_384
-MAX_WORKERS = 8
+# ``mapper(work, parts)`` is ``[work(part) for part in parts]``, each part possibly in
+# another process (so ``work`` is a module-level function and parts are picklable).
+Mapper = Callable[[Callable[[Any], Any], list[Any]], list[Any]]
 
 
 @dataclass(frozen=True)
@@ -125,36 +125,27 @@ def native_pairing_check(pairs: Sequence[tuple[G1Affine, G2Affine]]) -> bool:
     return bool(ec_bn254.multi_pairing(g1s, g2s) == _GT_ONE)
 
 
-def _workers(n_points: int) -> int:
-    """How many processes to split ``n_points`` over (1: stay in this one)."""
-    if n_points < PARALLEL_MIN_POINTS or multiprocessing.current_process().daemon:
-        return 1  # small work, or a pool worker (which may not start processes)
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return max(1, min(cpus or 1, MAX_WORKERS))
-
-
-def _in_processes(work: Callable[[Any], Any], parts: list[Any]) -> list[Any]:
-    """``[work(part) for part in parts]``, one process a part (spawned: safe beside
-    threads, and nothing of this process's state is copied)."""
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=len(parts), mp_context=context) as pool:
-        return list(pool.map(work, parts))
-
-
 def _slices(n: int, parts: int) -> list[int]:
     """The start of each of ``parts`` near-equal slices of ``range(n)``."""
     return [i * n // parts for i in range(parts)]
 
 
-def native_scale_g1(points: Sequence[G1Affine], k: int) -> list[G1Affine]:
-    """Every point times ``k`` (points at infinity stay there), over several processes
+def _parts(n_points: int, mapper: Mapper | None, workers: int) -> int:
+    """How many parts to split ``n_points`` into (1: do it here)."""
+    return workers if mapper is not None and n_points >= PARALLEL_MIN_POINTS else 1
+
+
+def native_scale_g1(
+    points: Sequence[G1Affine], k: int, mapper: Mapper | None = None, workers: int = 1
+) -> list[G1Affine]:
+    """Every point times ``k`` (points at infinity stay there), split over ``mapper``
     for many points."""
-    workers = _workers(len(points))
-    if workers == 1:
+    workers = _parts(len(points), mapper, workers)
+    if mapper is None or workers == 1:
         return _scale_g1_here(points, k)
     starts = [*_slices(len(points), workers), len(points)]
     parts = [(list(points[a:b]), k) for a, b in itertools.pairwise(starts)]
-    return [p for part in _in_processes(_scale_part, parts) for p in part]
+    return [p for part in mapper(_scale_part, parts) for p in part]
 
 
 def _scale_part(args: tuple[list[G1Affine], int]) -> list[G1Affine]:
@@ -172,13 +163,17 @@ def _scale_g1_here(points: Sequence[G1Affine], k: int) -> list[G1Affine]:
 
 
 def parallel_group_sums(
-    points: Sequence[Any], groups: Sequence[Sequence[tuple[int, int]]], group: str
+    points: Sequence[Any],
+    groups: Sequence[Sequence[tuple[int, int]]],
+    group: str,
+    mapper: Mapper | None = None,
+    workers: int = 1,
 ) -> list[Any]:
-    """``native_group_sums`` in ``group`` ("G1" or "G2"), the points split over several
-    processes for many of them: each sums its slice's terms of every group, and the
+    """``native_group_sums`` in ``group`` ("G1" or "G2"), for many points split into
+    slices over ``mapper``: each part sums its slice's terms of every group, and the
     partial sums are added here."""
-    workers = _workers(len(points))
-    if workers == 1:
+    workers = _parts(len(points), mapper, workers)
+    if mapper is None or workers == 1:
         return _group_sums_part((group, list(points), groups))
     starts = _slices(len(points), workers)
     local: list[list[list[tuple[int, int]]]] = [[[] for _ in groups] for _ in starts]
@@ -191,7 +186,7 @@ def parallel_group_sums(
         (group, list(points[a:b]), local[w])
         for w, (a, b) in enumerate(zip(starts, ends, strict=True))
     ]
-    partials = _in_processes(_group_sums_part, parts)
+    partials = mapper(_group_sums_part, parts)
     pieces = [[s for s in column if s is not None] for column in zip(*partials, strict=True)]
     return g1_sum_groups(pieces) if group == "G1" else g2_sum_groups(pieces)
 
@@ -236,9 +231,16 @@ def g2_value(p: Any) -> G2Affine:
 
 
 class ZksnakeBackend:
-    """MSMs and NTTs in arkworks (via zksnake); fixed-base batches on the pure path."""
+    """MSMs and NTTs in arkworks (via zksnake); fixed-base batches on the pure path.
+
+    With a ``mapper`` and ``workers`` > 1, scaling and group sums of many points are
+    split into ``workers`` parts run by the mapper.
+    """
 
     name = NAME
+
+    def __init__(self, mapper: Mapper | None = None, workers: int = 1) -> None:
+        self.mapper, self.workers = mapper, max(1, workers)
 
     def load_g1(self, points: Sequence[G1Affine]) -> _NativeG1Bases:
         return _load(points, native_g1, _NativeG1Bases)
@@ -277,17 +279,17 @@ class ZksnakeBackend:
         return native_pairing_check(pairs)
 
     def scale_g1(self, points: Sequence[G1Affine], k: int) -> list[G1Affine]:
-        return native_scale_g1(points, k)
+        return native_scale_g1(points, k, self.mapper, self.workers)
 
     def group_sums_g1(
         self, points: Sequence[G1Affine], groups: Sequence[Sequence[tuple[int, int]]]
     ) -> list[G1Affine]:
-        return parallel_group_sums(points, groups, "G1")
+        return parallel_group_sums(points, groups, "G1", self.mapper, self.workers)
 
     def group_sums_g2(
         self, points: Sequence[G2Affine], groups: Sequence[Sequence[tuple[int, int]]]
     ) -> list[G2Affine]:
-        return parallel_group_sums(points, groups, "G2")
+        return parallel_group_sums(points, groups, "G2", self.mapper, self.workers)
 
     def ifft_g1(self, points: Sequence[G1Affine], sizes: Sequence[int]) -> list[list[G1Affine]]:
         return native_ifft(points, sizes, native_g1, ec_bn254.PointG1.identity,

@@ -30,12 +30,10 @@ Powers of Tau files use).
 from __future__ import annotations
 
 import hashlib
-import multiprocessing
-import os
 import struct
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
+from typing import Any
 
 from protocol.bn254.backend import Backend, get_backend
 from protocol.bn254.curve import G1, G2, g1_neg, g2_in_subgroup
@@ -541,9 +539,9 @@ def new_powers_of_tau(
     return PTAU_MAGIC + struct.pack("<II", PTAU_VERSION, len(order)) + body
 
 
-# Preparing splits its four series over processes from this power on (a process start
-# costs about half a second; a power-10 file takes seconds).
-PREPARE_PARALLEL_MIN_POWER = 10
+# ``mapper(work, parts)`` is ``[work(part) for part in parts]``, each part possibly in
+# another process (the node passes such a mapper; protocol/ does no I/O).
+Mapper = Callable[[Callable[[Any], Any], list[Any]], list[Any]]
 
 
 def prepare_phase2(
@@ -551,52 +549,40 @@ def prepare_phase2(
     *,
     backend: Backend | None = None,
     progress: Progress | None = None,
+    mapper: Mapper | None = None,
 ) -> bytes:
     """``data`` (an unprepared ``.ptau``) prepared for phase 2: sections 1 to 7 as they
     were, then the four series in the Lagrange basis of every domain (what snarkjs's
     ``powersoftau prepare phase2`` writes), computed from the points alone by inverse
     DFTs over the groups. The powers are not checked here: ``check_powers`` the result
-    (it checks the new sections against the powers too). With a native backend and a
-    large file the series are computed in worker processes, one a CPU."""
+    (it checks the new sections against the powers too). With a ``mapper`` the four
+    series are computed as its parts (each reads ``data`` itself)."""
     ptau = PowersOfTau(data)
     if ptau.prepared:
         raise LocalProtocolError("this .ptau is already prepared for phase 2")
     backend = backend or get_backend()
     report = progress or (lambda _stage, _done, _total: None)
-    # Costliest first, so the workers finish together: G2, then the doubled tau domain.
+    # Costliest first, so parts run side by side finish together.
     kinds = [LAGRANGE_TAU_G2, LAGRANGE_TAU_G1, LAGRANGE_ALPHA_G1, LAGRANGE_BETA_G1]
-    workers = _prepare_workers(ptau.power, backend)
     payloads = {kind: data[at : at + size] for kind, (at, size) in ptau.sections.items()}
-    if workers == 1:
+    if mapper is None:
         for step, kind in enumerate(kinds, start=1):
             report(SECTION_NAMES[kind], step, len(kinds) + 1)
             payloads[kind] = _lagrange_section(ptau, kind, backend)
     else:
-        context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-            running = {
-                pool.submit(_lagrange_section_of, data, kind, backend.name): kind for kind in kinds
-            }
-            for step, done in enumerate(as_completed(running), start=1):
-                payloads[running[done]] = done.result()
-                report(SECTION_NAMES[running[done]], step, len(kinds) + 1)
+        report("the four Lagrange series, side by side", 1, len(kinds) + 1)
+        parts = [(data, kind, backend.name) for kind in kinds]
+        payloads.update(zip(kinds, mapper(lagrange_section_of, parts), strict=True))
     report("written", len(kinds) + 1, len(kinds) + 1)
     order = [HEADER, TAU_G1, TAU_G2, ALPHA_TAU_G1, BETA_TAU_G1, BETA_G2, CONTRIBUTIONS, *_PREPARED]
     body = b"".join(_section(kind, payloads[kind]) for kind in order)
     return PTAU_MAGIC + struct.pack("<II", PTAU_VERSION, len(order)) + body
 
 
-def _prepare_workers(power: int, backend: Backend) -> int:
-    if backend.name == "pure" or power < PREPARE_PARALLEL_MIN_POWER:
-        return 1
-    if multiprocessing.current_process().daemon:
-        return 1  # a pool worker may not start processes
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return max(1, min(cpus or 1, 4))
-
-
-def _lagrange_section_of(data: bytes, kind: int, backend_name: str) -> bytes:
-    """``_lagrange_section`` in a worker process."""
+def lagrange_section_of(part: tuple[bytes, int, str]) -> bytes:
+    """Lagrange section ``kind`` of the ``.ptau`` ``data`` on the backend named, for
+    ``part = (data, kind, backend name)`` (a mapper's part: it may run elsewhere)."""
+    data, kind, backend_name = part
     return _lagrange_section(PowersOfTau(data), kind, get_backend(backend_name))
 
 

@@ -46,6 +46,7 @@ from node.chain.errors import ContractRevert
 from node.chain.interface import Chain
 from node.chain.types import CeremonyContribution, CeremonyInfo
 from node.p2p.errors import P2PError
+from node.parallel import ceremony_backend
 from protocol.errors import RemoteProtocolError
 from protocol.groth16 import phase2
 from protocol.groth16.ptau import PowersOfTau
@@ -190,7 +191,8 @@ def check_lineage(key: ZKey, recorded: Sequence[CeremonyContribution]) -> None:
 def contribute_to(path: Path, name: str) -> tuple[bytes, bytes]:
     """The key at ``path`` with one contribution of fresh OS entropy (discarded on
     return): (new key bytes, contribution hash)."""
-    key = phase2.contribute(zkey_from_bytes(path.read_bytes()), os.urandom(64), name=name)
+    key = phase2.contribute(zkey_from_bytes(path.read_bytes()), os.urandom(64), name=name,
+                            backend=ceremony_backend())  # fmt: skip
     return zkey_to_bytes(key), phase2.contribution_hash(key.contributions[-1])
 
 
@@ -341,7 +343,9 @@ async def choose_final(
         index, key = candidates[-1]
         try:
             await trio.to_thread.run_sync(
-                lambda k=key: phase2.verify_zkey(k, r1cs, ptau, seed=os.urandom(32))
+                lambda k=key: phase2.verify_zkey(
+                    k, r1cs, ptau, seed=os.urandom(32), backend=ceremony_backend()
+                )
             )
             break
         except RemoteProtocolError as exc:

@@ -27,6 +27,7 @@ from node.artifacts import CircuitDir
 from node.ceremony_cli import ZKEY_FILE, record_ceremony, setup_from_ptau
 from node.chain.types import CeremonyContribution, CeremonyInfo, ModelInfo
 from node.engine.models.files import file_sha256
+from node.parallel import ceremony_backend
 from protocol.errors import RemoteProtocolError
 from protocol.groth16 import phase2
 from protocol.groth16.calldata import vk_to_evm_words, words_to_bytes
@@ -85,14 +86,15 @@ def _key(build: Path) -> ZKey:
 def contribute(build: Path, name: str) -> Contributed:
     """Add one contribution with fresh OS entropy (discarded on return)."""
     before = key_sha256(build)
-    key = phase2.contribute(_key(build), os.urandom(64), name=name)
+    key = phase2.contribute(_key(build), os.urandom(64), name=name, backend=ceremony_backend())
     record_ceremony(CircuitDir.open(build), key)
     return Contributed(before, key_sha256(build), phase2.contribution_hash(key.contributions[-1]))
 
 
 def finalize_key(build: Path, beacon: bytes) -> bytes:
     """Apply the beacon contribution; the final key's sha256."""
-    key = phase2.beacon(_key(build), beacon, BEACON_ITERATIONS_EXP, name="beacon")
+    key = phase2.beacon(_key(build), beacon, BEACON_ITERATIONS_EXP, name="beacon",
+                        backend=ceremony_backend())  # fmt: skip
     record_ceremony(CircuitDir.open(build), key)
     return key_sha256(build)
 
@@ -132,7 +134,7 @@ def check_transcript(
     if phase1_sha not in checked_phase1:
         check_powers(ptau, seed=os.urandom(32), lagrange_sizes=[n, 2 * n])
         checked_phase1.add(phase1_sha)
-    phase2.verify_zkey(key, r1cs, ptau, seed=os.urandom(32))
+    phase2.verify_zkey(key, r1cs, ptau, seed=os.urandom(32), backend=ceremony_backend())
     if words_to_bytes(vk_to_evm_words(key.verifying_key())) != registered_key:
         raise TranscriptError("the final key's verifying key is not the registered one")
     if proving_key_from_bytes(cdir.read_checked("proving_key")) != key.proving_key():

@@ -6,6 +6,7 @@ import random
 
 import pytest
 
+from node.parallel import process_map
 from protocol.bn254.backend import PureBackend, available_backends, get_backend
 from protocol.bn254.curve import G1, G2, g1_mul, g1_neg, g2_in_subgroup, g2_neg
 from protocol.bn254.fields import R, fq2_add, fq2_mul, fq2_sqr, fq2_sqrt
@@ -148,15 +149,15 @@ def test_scaling_and_group_sums_agree(rng: random.Random) -> None:
 def test_scaling_and_group_sums_split_over_processes_agree(
     rng: random.Random, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Past PARALLEL_MIN_POINTS the points are split over worker processes; the results
-    are the pure ones, including groups whose terms fall in several slices or cancel,
-    and a bad point in a worker's slice is still refused."""
+    """Given the node's process mapper, from PARALLEL_MIN_POINTS on the points are split
+    over worker processes; the results are the pure ones, including groups whose terms
+    fall in several slices or cancel, and a bad point in a worker's slice is refused."""
     monkeypatch.setattr(fast, "PARALLEL_MIN_POINTS", 8)
-    monkeypatch.setattr(fast, "_workers", lambda n: 3 if n >= 8 else 1)
+    split = fast.ZksnakeBackend(mapper=process_map, workers=3)
     g1s = [random_g1(rng) for _ in range(11)] + [None]
     g2s = [random_g2(rng) for _ in range(8)] + [None]
     for k in (1, R - 1, rng.randrange(R)):
-        assert FAST.scale_g1(g1s, k) == PURE.scale_g1(g1s, k)
+        assert split.scale_g1(g1s, k) == PURE.scale_g1(g1s, k)
     groups = [
         [(0, 3), (5, R - 1), (11, 9), (10, 2)],  # terms in all three slices
         [],
@@ -164,9 +165,9 @@ def test_scaling_and_group_sums_split_over_processes_agree(
         [(7, rng.randrange(R))],
         [(i, rng.randrange(R)) for i in range(12)],
     ]
-    assert FAST.group_sums_g1(g1s, groups) == PURE.group_sums_g1(g1s, groups)
+    assert split.group_sums_g1(g1s, groups) == PURE.group_sums_g1(g1s, groups)
     groups2 = [[(0, 2), (7, 4)], [(3, R + 1)], [], [(8, -1), (0, 1), (5, 6)]]
-    assert FAST.group_sums_g2(g2s, groups2) == PURE.group_sums_g2(g2s, groups2)
+    assert split.group_sums_g2(g2s, groups2) == PURE.group_sums_g2(g2s, groups2)
     off_curve = [*g1s[:-1], (1, 3)]
     with pytest.raises(LocalProtocolError, match="not on G1"):
-        FAST.group_sums_g1(off_curve, [[(11, 1)]])
+        split.group_sums_g1(off_curve, [[(11, 1)]])

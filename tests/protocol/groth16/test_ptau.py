@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from node.parallel import process_map
 from protocol.bn254.backend import available_backends, get_backend
 from protocol.bn254.curve import G1, G2, g1_mul
 from protocol.bn254.encoding import G1_BYTES, G2_BYTES, g1_to_lem, g2_to_lem
 from protocol.bn254.g2 import g2_mul
 from protocol.errors import LocalProtocolError
-from protocol.groth16 import ptau as ptau_module
 from protocol.groth16.ptau import (
     ALPHA_TAU_G1,
     BETA_G2,
@@ -99,25 +99,22 @@ def test_we_prepare_a_snarkjs_phase_1_exactly_as_snarkjs_does(snarkjs_files: Pat
 
 
 @pytest.mark.parametrize("backend", ["pure", "native", "native in processes"])
-def test_preparing_gives_the_lagrange_bases_the_secret_gives(
-    ours: bytes, backend: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_preparing_gives_the_lagrange_bases_the_secret_gives(ours: bytes, backend: str) -> None:
     """The inverse DFTs over the points equal the Lagrange bases new_powers_of_tau
     computes from the secret itself, on every backend and split over processes."""
     if backend != "pure" and "zksnake" not in available_backends():
         pytest.skip("the native wheel is not installed")
-    if backend == "native in processes":
-        monkeypatch.setattr(ptau_module, "PREPARE_PARALLEL_MIN_POWER", 1)
+    mapper = process_map if backend == "native in processes" else None
     chosen = get_backend("pure" if backend == "pure" else "zksnake")
     stages: list[str] = []
 
     def progress(stage: str, _done: int, _total: int) -> None:
         stages.append(stage)
 
-    prepared = prepare_phase2(unprepared(ours), backend=chosen, progress=progress)
+    prepared = prepare_phase2(unprepared(ours), backend=chosen, progress=progress, mapper=mapper)
     assert prepared == ours
     assert stages[-1] == "written"
-    assert len(stages) == 5
+    assert len(stages) == (2 if mapper else 5)
     with pytest.raises(LocalProtocolError, match="already prepared"):
         prepare_phase2(ours)
 
