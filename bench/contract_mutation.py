@@ -51,6 +51,7 @@ TEST_FILES = (
     "test_reentrancy",
     "test_market_properties",
     "test_zkml_settlement",
+    "test_ceremony",
 )
 JM, PS = "JobMarket.sol", "ProverStaking.sol"
 OTHER_BURN = to_checksum_address("0x000000000000000000000000000000000000beef")
@@ -91,6 +92,19 @@ A, R, L, S, RE, P = (
 
 MUTANTS = (
     # createJob
+    _removed(
+        "ceremony-less model check removed",
+        JM,
+        "if (model.ceremonyId == 0) revert ModelNotFromCeremony(modelId);",
+        "test_ceremony",
+    ),
+    Mutant(
+        "ceremony-less model check == to !=",
+        JM,
+        "model.ceremonyId == 0",
+        "model.ceremonyId != 0",
+        (L,),
+    ),
     Mutant(
         "input commitment bound >= to >",
         JM,
