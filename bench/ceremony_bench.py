@@ -18,7 +18,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from bench.peers.measure import MIB, add_report_options, emit_report, machine, run_measured
+from bench.peers.measure import (
+    MIB,
+    add_report_options,
+    emit_report,
+    machine,
+    markdown_header,
+    run_measured,
+)
 from bench.peers.snarkjs_bench import Snarkjs, write_synthetic
 
 OUT = Path(__file__).resolve().parent / "out" / "ceremony"
@@ -105,13 +112,8 @@ def bench_size(snarkjs: Snarkjs, n_constraints: int, contributions: int) -> dict
 
 def to_markdown(report: dict[str, Any]) -> str:
     """The report as the results file shows it."""
-    m = report["machine"]
     lines = [
-        "# Phase-2 ceremony: provernet beside snarkjs 0.7.6",
-        "",
-        f"- command: `{report['command']}`",
-        f"- machine: {m['nproc']} CPUs ({m['cpu_model']}), {m['ram_gib']} GiB RAM, {m['platform']}",
-        f"- date: {m['date_utc']}",
+        *markdown_header("Phase-2 ceremony: provernet beside snarkjs 0.7.6", report),
         "- each time is a whole child process (start-up and file I/O included); ratios are "
         "provernet's time over snarkjs's in the same run (the machine is shared: load is "
         "the 1-minute load average when the step started)",

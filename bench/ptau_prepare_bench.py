@@ -16,7 +16,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from bench.peers.measure import add_report_options, emit_report, machine, run_measured
+from bench.peers.measure import (
+    add_report_options,
+    emit_report,
+    machine,
+    markdown_header,
+    run_measured,
+)
 from bench.peers.snarkjs_bench import Snarkjs
 
 OUT = Path(__file__).resolve().parent / "out" / "ptau-prepare"
@@ -48,13 +54,10 @@ def bench_power(snarkjs: Snarkjs, power: int, snarkjs_max: int) -> dict[str, Any
 
 def to_markdown(report: dict[str, Any]) -> str:
     """The report as the results file shows it."""
-    m = report["machine"]
     lines = [
-        "# Phase-1 preparation (Lagrange bases): provernet beside snarkjs 0.7.6",
-        "",
-        f"- command: `{report['command']}`",
-        f"- machine: {m['nproc']} CPUs ({m['cpu_model']}), {m['ram_gib']} GiB RAM, {m['platform']}",
-        f"- date: {m['date_utc']}",
+        *markdown_header(
+            "Phase-1 preparation (Lagrange bases): provernet beside snarkjs 0.7.6", report
+        ),
         "- each time is a whole child process; ratios are provernet's time over snarkjs's in "
         "the same run; 'identical' compares the two prepared files byte for byte",
         "",

@@ -43,6 +43,7 @@ from devnet.state import (
     save_pids,
 )
 from node.anvil import DEFAULT_CHAIN_ID, AnvilError, free_port
+from node.artifacts import write_atomic
 from node.chain.deploy import Deployment
 from node.chain.errors import ChainError
 from node.exit_codes import FAILED, TOOL_MISSING, USAGE, CliError
@@ -230,9 +231,7 @@ def _phase1(directory: Path, report: Report) -> Path:
     if not path.is_file():
         report(f"writing the devnet's phase 1 (2^{nodes.DEVNET_PTAU_POWER}) ...")
         secret = Phase1Secret.from_entropy(os.urandom(64))
-        partial = path.with_suffix(".part")
-        partial.write_bytes(new_powers_of_tau(nodes.DEVNET_PTAU_POWER, secret))
-        partial.replace(path)
+        write_atomic(path, new_powers_of_tau(nodes.DEVNET_PTAU_POWER, secret))
     return path
 
 

@@ -111,6 +111,18 @@ def file_size(path: Path) -> int:
     return path.stat().st_size
 
 
+def markdown_header(title: str, report: dict[str, Any]) -> list[str]:
+    """A results file's first lines: its title, then the report's command, machine and date."""
+    m = report["machine"]
+    return [
+        f"# {title}",
+        "",
+        f"- command: `{report['command']}`",
+        f"- machine: {m['nproc']} CPUs ({m['cpu_model']}), {m['ram_gib']} GiB RAM, {m['platform']}",
+        f"- date: {m['date_utc']}",
+    ]
+
+
 def add_report_options(parser: argparse.ArgumentParser) -> None:
     """The ``--json`` and ``--markdown`` output options every peer benchmark takes."""
     parser.add_argument("--json", type=Path, help="also write the JSON report here")

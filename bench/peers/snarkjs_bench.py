@@ -26,7 +26,14 @@ from typing import Any
 
 import numpy as np
 
-from bench.peers.measure import MIB, add_report_options, emit_report, machine, run_measured
+from bench.peers.measure import (
+    MIB,
+    add_report_options,
+    emit_report,
+    machine,
+    markdown_header,
+    run_measured,
+)
 from node import tools
 from protocol.r1cs.binfmt import r1cs_to_bytes, wtns_to_bytes
 from protocol.r1cs.system import ConstraintSystem, LinearCombination, R
@@ -196,13 +203,8 @@ def write_synthetic(n_constraints: int, folder: Path) -> tuple[Path, Path]:
 
 def to_markdown(report: dict[str, Any]) -> str:
     """The report as Markdown: command, machine, date, ptau preparation and one row per circuit."""
-    m = report["machine"]
     lines = [
-        "# snarkjs 0.7.6 Groth16",
-        "",
-        f"- command: `{report['command']}`",
-        f"- machine: {m['nproc']} CPUs ({m['cpu_model']}), {m['ram_gib']} GiB RAM, {m['platform']}",
-        f"- date: {m['date_utc']}",
+        *markdown_header("snarkjs 0.7.6 Groth16", report),
         "- times are whole snarkjs processes (node start-up included); CPU s is their user + "
         "system time; load is the 1-minute load average when each started (the machine is "
         "shared); peak RSS is the process's own (wait4 ru_maxrss); prove is the median of "

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from protocol.bn254.curve import g1_add, g1_mul, g1_neg
 from protocol.bn254.fixed_base import g1_fixed_base_batch, g2_fixed_base_batch
@@ -22,6 +22,11 @@ from protocol.bn254.pairing import pairing_check
 from protocol.bn254.point_fft import ifft_prefixes
 from protocol.bn254.types import G1Affine, G2Affine
 from protocol.errors import LocalProtocolError
+
+# ``mapper(work, parts)`` is ``[work(part) for part in parts]``, each part possibly in
+# another process (so ``work`` is a module-level function and parts are picklable): the
+# node passes one that runs parts in processes, since protocol/ does no I/O.
+Mapper = Callable[[Callable[[Any], Any], list[Any]], list[Any]]
 
 
 class G1Bases(Protocol):

@@ -32,6 +32,7 @@ from typing import Any, TypeVar
 
 from zksnake._algebra import ec_bn254, polynomial_bn254
 
+from protocol.bn254.backend import Mapper
 from protocol.bn254.batch_affine import g1_sum_groups, g2_sum_groups
 from protocol.bn254.curve import G1, G2, g1_is_on_curve, g2_is_on_curve
 from protocol.bn254.fields import R as R_ORDER
@@ -46,9 +47,6 @@ NAME = "zksnake"
 # sums; from this many points on a backend given a mapper splits them into parts (a
 # process start costs about 0.5 s and pays back from a few seconds of work).
 PARALLEL_MIN_POINTS = 16_384
-# ``mapper(work, parts)`` is ``[work(part) for part in parts]``, each part possibly in
-# another process (so ``work`` is a module-level function and parts are picklable).
-Mapper = Callable[[Callable[[Any], Any], list[Any]], list[Any]]
 
 
 @dataclass(frozen=True)

@@ -33,9 +33,8 @@ import hashlib
 import struct
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
-from protocol.bn254.backend import Backend, get_backend
+from protocol.bn254.backend import Backend, Mapper, get_backend
 from protocol.bn254.curve import G1, G2, g1_neg, g2_in_subgroup
 from protocol.bn254.encoding import (
     G1_BYTES,
@@ -71,8 +70,9 @@ SECTION_NAMES = {
     LAGRANGE_ALPHA_G1: "Lagrange alpha tau G1",
     LAGRANGE_BETA_G1: "Lagrange beta tau G1",
 }
+_POWERS = (HEADER, TAU_G1, TAU_G2, ALPHA_TAU_G1, BETA_TAU_G1, BETA_G2, CONTRIBUTIONS)
 _PREPARED = (LAGRANGE_TAU_G1, LAGRANGE_TAU_G2, LAGRANGE_ALPHA_G1, LAGRANGE_BETA_G1)
-_KNOWN = {HEADER, TAU_G1, TAU_G2, ALPHA_TAU_G1, BETA_TAU_G1, BETA_G2, CONTRIBUTIONS, *_PREPARED}
+_KNOWN = {*_POWERS, *_PREPARED}
 _U32 = struct.Struct("<I")
 _SECTION = struct.Struct("<IQ")
 _CHALLENGE_BYTES = 64
@@ -129,8 +129,7 @@ class PowersOfTau:
     def __init__(self, data: bytes) -> None:
         self.data = data
         self.sections = section_table(data, PTAU_MAGIC, PTAU_VERSION, _KNOWN, PtauFormatError)
-        missing = {HEADER, TAU_G1, TAU_G2, ALPHA_TAU_G1, BETA_TAU_G1, BETA_G2, CONTRIBUTIONS}
-        missing -= self.sections.keys()
+        missing = set(_POWERS) - self.sections.keys()
         if missing:
             raise PtauFormatError(f".ptau lacks section(s) {sorted(missing)}")
         self.power, self.ceremony_power = self._header()
@@ -471,6 +470,17 @@ def _section(kind: int, payload: bytes) -> bytes:
     return _SECTION.pack(kind, len(payload)) + payload
 
 
+def _file(payloads: dict[int, bytes], kinds: Sequence[int]) -> bytes:
+    """A ``.ptau`` file of the sections ``kinds``, in that order, from ``payloads``."""
+    body = b"".join(_section(kind, payloads[kind]) for kind in kinds)
+    return PTAU_MAGIC + struct.pack("<II", PTAU_VERSION, len(kinds)) + body
+
+
+def _payloads(ptau: PowersOfTau) -> dict[int, bytes]:
+    """Every section of ``ptau``'s file, its payload as stored."""
+    return {kind: bytes(ptau.data[at : at + size]) for kind, (at, size) in ptau.sections.items()}
+
+
 def _powers(x: int, count: int, scale: int = 1) -> list[int]:
     out, acc = [], scale % R
     for _ in range(count):
@@ -532,16 +542,9 @@ def new_powers_of_tau(
     payloads[LAGRANGE_TAU_G2] = b"".join(g2_points[n + 1 :])
     report("written", steps, steps)
     header = _U32.pack(32) + P.to_bytes(32, "little") + struct.pack("<II", power, power)
-    order = [HEADER, TAU_G1, TAU_G2, ALPHA_TAU_G1, BETA_TAU_G1, BETA_G2, CONTRIBUTIONS, *_PREPARED]
     payloads[HEADER] = header
     payloads[CONTRIBUTIONS] = _U32.pack(0)
-    body = b"".join(_section(kind, payloads[kind]) for kind in order)
-    return PTAU_MAGIC + struct.pack("<II", PTAU_VERSION, len(order)) + body
-
-
-# ``mapper(work, parts)`` is ``[work(part) for part in parts]``, each part possibly in
-# another process (the node passes such a mapper; protocol/ does no I/O).
-Mapper = Callable[[Callable[[Any], Any], list[Any]], list[Any]]
+    return _file(payloads, (*_POWERS, *_PREPARED))
 
 
 def prepare_phase2(
@@ -564,7 +567,7 @@ def prepare_phase2(
     report = progress or (lambda _stage, _done, _total: None)
     # Costliest first, so parts run side by side finish together.
     kinds = [LAGRANGE_TAU_G2, LAGRANGE_TAU_G1, LAGRANGE_ALPHA_G1, LAGRANGE_BETA_G1]
-    payloads = {kind: data[at : at + size] for kind, (at, size) in ptau.sections.items()}
+    payloads = _payloads(ptau)
     if mapper is None:
         for step, kind in enumerate(kinds, start=1):
             report(SECTION_NAMES[kind], step, len(kinds) + 1)
@@ -574,9 +577,7 @@ def prepare_phase2(
         parts = [(data, kind, backend.name) for kind in kinds]
         payloads.update(zip(kinds, mapper(lagrange_section_of, parts), strict=True))
     report("written", len(kinds) + 1, len(kinds) + 1)
-    order = [HEADER, TAU_G1, TAU_G2, ALPHA_TAU_G1, BETA_TAU_G1, BETA_G2, CONTRIBUTIONS, *_PREPARED]
-    body = b"".join(_section(kind, payloads[kind]) for kind in order)
-    return PTAU_MAGIC + struct.pack("<II", PTAU_VERSION, len(order)) + body
+    return _file(payloads, (*_POWERS, *_PREPARED))
 
 
 def lagrange_section_of(part: tuple[bytes, int, str]) -> bytes:
@@ -606,12 +607,7 @@ def _lagrange_section(ptau: PowersOfTau, kind: int, backend: Backend) -> bytes:
 
 def unprepared(data: bytes) -> bytes:
     """``data`` without its Lagrange sections (sections 1 to 7 only)."""
-    ptau = PowersOfTau(data)
-    kinds = [HEADER, TAU_G1, TAU_G2, ALPHA_TAU_G1, BETA_TAU_G1, BETA_G2, CONTRIBUTIONS]
-    body = b"".join(
-        _section(kind, data[ptau.sections[kind][0] : sum(ptau.sections[kind])]) for kind in kinds
-    )
-    return PTAU_MAGIC + struct.pack("<II", PTAU_VERSION, len(kinds)) + body
+    return _file(_payloads(PowersOfTau(data)), _POWERS)
 
 
 def _padded_lagrange(values: list[int], p: int, power: int, tau: int) -> list[int]:
