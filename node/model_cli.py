@@ -11,8 +11,8 @@ the registry's current state (owner, deprecated). Names are local labels: the
 on-chain id is the model's identity, and a name resolves only when one model that
 takes jobs has it (``node.engine.models.records.model_by_ref``).
 
-``model ceremony ID`` shows a phase-2 ceremony's on-chain record; ``model contribute
-ID`` adds this node's contribution to an open one (the daemon fetches the latest key
+``model ceremony NAME|ID`` shows a phase-2 ceremony's on-chain record; ``model contribute
+NAME|ID`` adds this node's contribution to an open one (the daemon fetches the latest key
 from a peer, contributes with fresh entropy it then forgets, and records it), so a
 model's users need trust only that one of the contributors, themselves included, was
 honest.
@@ -27,6 +27,7 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from node.api.client import EXIT_CODES, ApiClient, daemon_errors
 from node.config_fields import parse_duration
@@ -73,13 +74,16 @@ def add_model_commands(groups: argparse._SubParsersAction) -> None:  # type: ign
     show.add_argument("--json", action="store_true", help="print the model as JSON")
     show.set_defaults(func=cmd_model_show)
     ceremony = commands.add_parser("ceremony", help="a setup ceremony's state and contributions")
-    ceremony.add_argument("ceremony", metavar="CEREMONY_ID", type=_ceremony_id)
+    ceremony.add_argument("ceremony", metavar="NAME|ID")
     ceremony.add_argument("--json", action="store_true", help="print the ceremony as JSON")
     ceremony.set_defaults(func=cmd_model_ceremony)
     contribute = commands.add_parser(
         "contribute", help="add this node's contribution to an open setup ceremony"
     )
-    contribute.add_argument("ceremony", metavar="CEREMONY_ID", type=_ceremony_id)
+    contribute.add_argument(
+        "ceremony", metavar="NAME|ID",
+        help="the ceremony's id, or the model name it was opened under (one open ceremony)",
+    )  # fmt: skip
     contribute.add_argument(
         "--name", default="", help="a label kept in the key's transcript (public; optional)"
     )
@@ -87,14 +91,15 @@ def add_model_commands(groups: argparse._SubParsersAction) -> None:  # type: ign
     contribute.set_defaults(func=cmd_model_contribute)
 
 
-def _ceremony_id(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a ceremony id (a positive number)")
-    return value
+def _ceremony_ref(text: str) -> int | str:
+    """A ceremony id (a positive number) or a model name; CliError (usage) otherwise."""
+    if text.strip().lstrip("+-").isdigit():
+        if int(text) < 1:
+            raise CliError(f"{text!r} is not a ceremony id (ids start at 1)", USAGE)
+        return int(text)
+    if not text or not text.isprintable():
+        raise CliError(f"{text!r} is neither a ceremony id nor a model name", USAGE)
+    return text
 
 
 def _client(args: argparse.Namespace, timeout_s: float = 10.0) -> ApiClient:
@@ -179,7 +184,7 @@ def _ceremony_step(event: Mapping[str, Any]) -> str:
 
 def cmd_model_contribute(args: argparse.Namespace) -> int:
     """Contribute to a ceremony and wait until the contribution is recorded."""
-    body = {"ceremony": args.ceremony, "name": args.name}
+    body = {"ceremony": _ceremony_ref(args.ceremony), "name": args.name}
     with daemon_errors():
         client = _client(args)
         rid = client.post("/ceremonies/contributions", body)["contribution"]
@@ -190,7 +195,8 @@ def cmd_model_contribute(args: argparse.Namespace) -> int:
                 if args.json:
                     print(json.dumps(event, indent=2, sort_keys=True))
                 else:
-                    print(f"contribution #{event['index']} to ceremony {args.ceremony} recorded\n"
+                    print(f"contribution #{event['index']} to ceremony {event['ceremony_id']} "
+                          "recorded\n"
                           f"hash          {event['hash']}\n"
                           f"key sha256    {event['key_sha256']}\n"
                           "keep this daemon running until the ceremony is finalized (it serves "
@@ -203,7 +209,8 @@ def cmd_model_contribute(args: argparse.Namespace) -> int:
 def cmd_model_ceremony(args: argparse.Namespace) -> int:
     """Show one ceremony."""
     with daemon_errors():
-        info = _client(args).get(f"/ceremonies/{args.ceremony}")
+        ref = _ceremony_ref(args.ceremony)
+        info = _client(args).get(f"/ceremonies/{quote(str(ref), safe='')}")
     if args.json:
         print(json.dumps(info, indent=2, sort_keys=True))
         return OK
@@ -215,7 +222,7 @@ def cmd_model_ceremony(args: argparse.Namespace) -> int:
     elif state == "closed":
         state += f", beacon from block {info['beacon_block']}"
     lines = [
-        f"ceremony      {info['id']}",
+        f"ceremony      {info['id']}" + (f" ({info['name']})" if info.get("name") else ""),
         f"state         {state}",
         f"coordinator   {info['coordinator']}",
         f"circuit       {info['circuit_hash']}",
@@ -260,7 +267,7 @@ def cmd_model_list(args: argparse.Namespace) -> int:
 def cmd_model_show(args: argparse.Namespace) -> int:
     """Show one model."""
     with daemon_errors():
-        model = _client(args).get(f"/models/{args.ref}")
+        model = _client(args).get(f"/models/{quote(args.ref, safe='')}")
     return _print_model(model, as_json=args.json)
 
 

@@ -96,13 +96,16 @@ interface IModelRegistry {
     /// @param phase1Sha256 sha256 of the phase-1 file.
     /// @param initialKeySha256 sha256 of the initial key file.
     /// @param contributionDeadline Last timestamp at which a contribution is recorded.
+    /// @param name The coordinator's name for the model (at most MAX_NAME_BYTES bytes);
+    /// contributors find the ceremony by it, and the finalized model carries it.
     event CeremonyOpened(
         uint256 indexed ceremonyId,
         address indexed coordinator,
         bytes32 indexed circuitHash,
         bytes32 phase1Sha256,
         bytes32 initialKeySha256,
-        uint64 contributionDeadline
+        uint64 contributionDeadline,
+        string name
     );
 
     /// @notice Emitted for every recorded contribution.
@@ -217,6 +220,10 @@ interface IModelRegistry {
     /// @param ceremonyId The id asked for.
     error UnknownCeremony(uint256 ceremonyId);
 
+    /// @notice A ceremony's name must be 1 to MAX_NAME_BYTES bytes.
+    /// @param length The name's length in bytes.
+    error BadName(uint256 length);
+
     /// @notice A contribution window must be at most MAX_CONTRIBUTION_WINDOW seconds.
     /// @param window The window given.
     error BadContributionWindow(uint256 window);
@@ -259,12 +266,15 @@ interface IModelRegistry {
     /// @param phase1Sha256 sha256 of the phase-1 file.
     /// @param initialKeySha256 sha256 of the initial key file (served by the coordinator).
     /// @param contributionWindow Seconds from now during which contributions are recorded.
+    /// @param name The model's name (1 to MAX_NAME_BYTES bytes), emitted, not stored: names
+    /// are labels, not unique; nodes resolve a name only when one ceremony or model has it.
     /// @return ceremonyId The new ceremony's id (a counter from 1).
     function openCeremony(
         bytes32 circuitHash,
         bytes32 phase1Sha256,
         bytes32 initialKeySha256,
-        uint64 contributionWindow
+        uint64 contributionWindow,
+        string calldata name
     ) external returns (uint256 ceremonyId);
 
     /// @notice Record a contribution built on the latest key. Anyone may contribute.

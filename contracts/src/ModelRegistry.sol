@@ -30,6 +30,8 @@ contract ModelRegistry is IModelRegistry {
 
     /// @notice Longest contribution window a ceremony may set (30 days).
     uint64 public constant MAX_CONTRIBUTION_WINDOW = 30 days;
+    /// @notice The longest ceremony name, in bytes.
+    uint256 public constant MAX_NAME_BYTES = 64;
 
     uint256 private _modelCount;
     mapping(uint256 modelId => Model) private _models;
@@ -134,8 +136,12 @@ contract ModelRegistry is IModelRegistry {
         bytes32 circuitHash,
         bytes32 phase1Sha256,
         bytes32 initialKeySha256,
-        uint64 contributionWindow
+        uint64 contributionWindow,
+        string calldata name
     ) external returns (uint256 ceremonyId) {
+        if (bytes(name).length == 0 || bytes(name).length > MAX_NAME_BYTES) {
+            revert BadName(bytes(name).length);
+        }
         if (contributionWindow > MAX_CONTRIBUTION_WINDOW) {
             revert BadContributionWindow(contributionWindow);
         }
@@ -156,7 +162,7 @@ contract ModelRegistry is IModelRegistry {
             modelId: 0
         });
         emit CeremonyOpened(
-            ceremonyId, msg.sender, circuitHash, phase1Sha256, initialKeySha256, deadline
+            ceremonyId, msg.sender, circuitHash, phase1Sha256, initialKeySha256, deadline, name
         );
     }
 

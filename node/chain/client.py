@@ -149,11 +149,16 @@ class Web3Chain:
         return int(self._call("ModelRegistry", "modelCount"))
 
     def open_ceremony(
-        self, circuit_hash: bytes, phase1_sha256: bytes, initial_key_sha256: bytes, window: int
+        self,
+        circuit_hash: bytes,
+        phase1_sha256: bytes,
+        initial_key_sha256: bytes,
+        window: int,
+        name: str,
     ) -> tuple[int, TxResult]:
         result = self._transact(
             "ModelRegistry", "openCeremony", circuit_hash, phase1_sha256, initial_key_sha256,
-            window,
+            window, name,
         )  # fmt: skip
         return int(result.event("CeremonyOpened").args["ceremonyId"]), result
 

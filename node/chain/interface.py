@@ -52,7 +52,12 @@ class Chain(Protocol):
     def verifying_key_of(self, model_id: int) -> bytes: ...
     def model_count(self) -> int: ...
     def open_ceremony(
-        self, circuit_hash: bytes, phase1_sha256: bytes, initial_key_sha256: bytes, window: int
+        self,
+        circuit_hash: bytes,
+        phase1_sha256: bytes,
+        initial_key_sha256: bytes,
+        window: int,
+        name: str,
     ) -> tuple[int, TxResult]: ...
     def contribute(
         self, ceremony_id: int, predecessor: bytes, key_sha256: bytes, contribution_hash: bytes

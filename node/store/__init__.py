@@ -2,8 +2,9 @@
 
 What it owns. The chain this node belongs to (chain id and contract addresses,
 recorded on first open; another chain's or deployment's store is refused), the
-event watcher's resume point, the models, the jobs from each side (requester,
-prover: the protocol.market lifecycle objects as versioned blobs, with
+event watcher's resume point, the models, the ceremonies' openings (their names), the
+jobs from each side (requester, prover: the protocol.market lifecycle objects as
+versioned blobs, with
 state, deadlines, counterparty and fee copied into indexed columns), the private
 inputs of jobs we hold, every bid received or sent, the intent journal, and the
 peers we have met.
@@ -57,6 +58,7 @@ from node.store.records import (
     BidRecord,
     BidSource,
     BidStatus,
+    CeremonyRecord,
     ChainCursor,
     Intent,
     IntentStatus,
@@ -79,6 +81,7 @@ __all__ = [
     "BidRecord",
     "BidSource",
     "BidStatus",
+    "CeremonyRecord",
     "ChainCursor",
     "CorruptRecordError",
     "DuplicateIntentError",

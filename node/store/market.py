@@ -13,6 +13,7 @@ from node.store.records import (
     BidRecord,
     BidSource,
     BidStatus,
+    CeremonyRecord,
     ModelRecord,
     PeerInfo,
 )
@@ -166,6 +167,34 @@ class MarketMixin(StoreBase):
             ).rowcount
         if changed != 1:
             raise UnknownRecordError(f"no model {model_id}")
+
+    def add_ceremony(self, ceremony: CeremonyRecord) -> None:
+        """Record an opened ceremony (its opening never changes: a replay is a no-op)."""
+        with self.transaction():
+            self._conn.execute(
+                "INSERT OR IGNORE INTO ceremonies (ceremony_id, name, coordinator, "
+                "contribution_deadline) VALUES (?, ?, ?, ?)",
+                (ceremony.ceremony_id, ceremony.name, ceremony.coordinator,
+                 ceremony.contribution_deadline),
+            )  # fmt: skip
+
+    def get_ceremony(self, ceremony_id: int) -> CeremonyRecord | None:
+        """Ceremony ``ceremony_id``, if its opening has been seen."""
+        row = self._one(
+            "SELECT ceremony_id, name, coordinator, contribution_deadline FROM ceremonies "
+            "WHERE ceremony_id = ?",
+            (ceremony_id,),
+        )
+        return None if row is None else CeremonyRecord(*row)
+
+    def ceremonies_named(self, name: str) -> list[CeremonyRecord]:
+        """Ceremonies opened under ``name``, newest first."""
+        rows = self._all(
+            "SELECT ceremony_id, name, coordinator, contribution_deadline FROM ceremonies "
+            "WHERE name = ? ORDER BY ceremony_id DESC",
+            (name,),
+        )
+        return [CeremonyRecord(*row) for row in rows]
 
     def see_peer(
         self, peer_id: str, *, address: str | None = None, addrs: Sequence[str] = ()

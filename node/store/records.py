@@ -59,6 +59,16 @@ class ModelRecord:
 
 
 @dataclass(frozen=True)
+class CeremonyRecord:
+    """A phase-2 ceremony as its opening event described it."""
+
+    ceremony_id: int
+    name: str  # the coordinator's label, not unique
+    coordinator: str
+    contribution_deadline: int  # unix seconds, chain time
+
+
+@dataclass(frozen=True)
 class JobRecord:
     """One job from one side (requester or prover) and what it produced."""
 

@@ -176,7 +176,19 @@ ALTER TABLE models ADD COLUMN ceremony_id INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE models ADD COLUMN transcript TEXT;
 """
 
-MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4)
+# Ceremonies as CeremonyOpened announced them: the coordinator's name for the model (the
+# registry emits it and does not store it), so contributors can name a ceremony.
+V5 = """
+CREATE TABLE ceremonies (
+    ceremony_id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    coordinator TEXT NOT NULL,
+    contribution_deadline INTEGER NOT NULL
+);
+CREATE INDEX ceremonies_by_name ON ceremonies (name);
+"""
+
+MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4, V5)
 
 
 def schema_version(conn: sqlite3.Connection) -> int:

@@ -128,7 +128,7 @@ class Deployment:
         whatever the caller says: the registry records a ceremony, nodes check its transcript."""
         reg, w3, who = self.registry, self.w3, owner.address
         opened = send(w3, reg.functions.openCeremony(circuit_hash, b"\x04" * 32,
-                                                     b"\x05" * 32, 0), who)  # fmt: skip
+                                                     b"\x05" * 32, 0, "a model"), who)  # fmt: skip
         (event,) = events(reg, "CeremonyOpened", opened)
         ceremony_id, deadline = int(event["ceremonyId"]), int(event["contributionDeadline"])
         transact_at(w3, deadline + 1, reg.functions.closeCeremony(ceremony_id), who)

@@ -28,6 +28,7 @@ pytestmark = pytest.mark.slow
 
 CIRCUIT, PHASE1 = b"\xc1" * 32, hashlib.sha256(b"phase 1").digest()
 WINDOW = 600
+NAME = "digits-mlp"
 
 
 def key_hash(label: str) -> bytes:
@@ -47,8 +48,9 @@ def record(chain: Deployment, ceremony_id: int) -> dict[str, Any]:
 
 def open_ceremony(chain: Deployment, window: int = WINDOW) -> tuple[int, int]:
     """A ceremony opened by alice; its id and contribution deadline."""
-    call = chain.registry.functions.openCeremony(CIRCUIT, PHASE1, key_hash("initial"), window)
+    call = chain.registry.functions.openCeremony(CIRCUIT, PHASE1, key_hash("initial"), window, NAME)
     (event,) = events(chain.registry, "CeremonyOpened", send(chain.w3, call, chain.alice.address))
+    assert event["name"] == NAME  # contributors find the ceremony by it
     return int(event["ceremonyId"]), int(event["contributionDeadline"])
 
 
@@ -115,7 +117,7 @@ def test_two_contributors_racing_for_one_predecessor_one_is_told_to_rebase(
     assert record(chain, ceremony_id)["contributions"] == 2
 
 
-def test_malformed_contributions_are_refused(chain: Deployment) -> None:
+def test_malformed_contributions_and_openings_are_refused(chain: Deployment) -> None:
     ceremony_id, _ = open_ceremony(chain)
     reg, initial, dave = chain.registry, key_hash("initial"), chain.dave.address
 
@@ -132,10 +134,17 @@ def test_malformed_contributions_are_refused(chain: Deployment) -> None:
     args = assert_reverts(reg, "BadContributionHash",
                           attempt(ceremony_id, initial, key_hash("d"), good[:63]))  # fmt: skip
     assert int.from_bytes(args, "big") == 63
-    opening = reg.functions.openCeremony(CIRCUIT, PHASE1, bytes(32), 1)
+    opening = reg.functions.openCeremony(CIRCUIT, PHASE1, bytes(32), 1, NAME)
     assert_reverts(reg, "BadKeyHash", lambda: opening.transact({"from": dave}))
-    too_long = reg.functions.openCeremony(CIRCUIT, PHASE1, initial, 30 * 86400 + 1)
+    too_long = reg.functions.openCeremony(CIRCUIT, PHASE1, initial, 30 * 86400 + 1, NAME)
     assert_reverts(reg, "BadContributionWindow", lambda: too_long.transact({"from": dave}))
+    for name, length in (("", 0), ("n" * 65, 65), ("é" * 33, 66)):  # bytes, not characters
+        bad = reg.functions.openCeremony(CIRCUIT, PHASE1, initial, 1, name)
+        args = assert_reverts(reg, "BadName", lambda b=bad: b.transact({"from": dave}))
+        assert int.from_bytes(args, "big") == length
+    longest = reg.functions.openCeremony(CIRCUIT, PHASE1, initial, 1, "é" * 32)  # 64 bytes
+    (event,) = events(reg, "CeremonyOpened", send(chain.w3, longest, dave))
+    assert event["name"] == "é" * 32
     assert record(chain, ceremony_id)["contributions"] == 0
 
 

@@ -103,9 +103,20 @@ def checked_name(value: object) -> str:
     """``value`` as a model name, or 400: printable, at most 64 bytes, not just digits."""
     if not isinstance(value, str) or not value or not value.isprintable():
         raise BadRequest("the model needs a --name: printable text, e.g. digits-mlp")
-    if len(value.encode()) > MAX_NAME_BYTES or value.isdigit():
+    if not usable_name(value):
         raise BadRequest(f"a model name is at most {MAX_NAME_BYTES} bytes and not just digits")
     return value
+
+
+def usable_name(name: str) -> bool:
+    """Whether ``name`` can name a model or ceremony: printable, 1 to 64 bytes, not just
+    digits (those read as ids). Names from the chain that are not are ignored."""
+    return (
+        bool(name)
+        and name.isprintable()
+        and len(name.encode()) <= MAX_NAME_BYTES
+        and (not name.isdigit())
+    )
 
 
 def local_file(value: object, what: str) -> Path:

@@ -35,7 +35,7 @@ import trio
 from eth_utils.address import to_checksum_address
 from libp2p.peer.id import ID
 
-from node.api.errors import BadRequest, HttpError, NotFound
+from node.api.errors import BadRequest, Conflict, HttpError, NotFound
 from node.api.events import EventLog
 from node.artifacts import R1CS_FILE, CircuitDir
 from node.ceremony_cli import ZKEY_FILE, record_ceremony
@@ -70,15 +70,17 @@ from node.engine.models.records import (
     replace_record,
     signer_of,
     spec_json,
+    usable_name,
     write_name,
 )
 from node.engine.repeat import RepeatSchedule
 from node.home import HomeLayout
+from node.human import moment
 from node.p2p.config import DirectMessage
 from node.p2p.errors import P2PError
 from node.p2p.gossip import MODELS_TOPIC, GossipMessage
 from node.p2p.records import sealed_for_gossip
-from node.store import ModelRecord, Store
+from node.store import CeremonyRecord, ModelRecord, Store
 from protocol.errors import RemoteProtocolError
 from protocol.groth16.ptau import PowersOfTau
 from protocol.groth16.zkey import MAX_NAME_BYTES as MAX_CONTRIBUTION_NAME
@@ -120,6 +122,8 @@ class AnnouncementMismatch(RemoteProtocolError):  # noqa: N818 (named for the re
 
 DEFAULT_CONTRIBUTION_WINDOW_S = 600
 CONTRIBUTION_PATH = "/ceremonies/contributions/{id:int}"
+# An ambiguous ceremony name lists this many candidates (the newest).
+MAX_LISTED = 10
 
 
 @dataclass(frozen=True)
@@ -173,6 +177,7 @@ class ModelRole:
                 self._index(record.model_id, Path(record.circuit_dir))
         engine.on_event("ModelRegistry", "ModelRegistered", self._on_registered)
         engine.on_event("ModelRegistry", "ModelDeprecated", self._on_deprecated)
+        engine.on_event("ModelRegistry", "CeremonyOpened", self._on_opened)
         engine.on_event("ModelRegistry", "CeremonyFinalized", self._on_finalized)
         engine.on_event("ModelRegistry", "ContributionRecorded", self._on_contribution)
         engine.on_message(ModelAnnouncement, self._on_announcement)
@@ -180,7 +185,7 @@ class ModelRole:
         for name, handler, method, path in (
             ("model.register", self.start_registration, "POST", "/models"),
             ("model.registration", self.registration_events, "GET", REGISTRATION_PATH),
-            ("model.ceremony", self.show_ceremony, "GET", "/ceremonies/{id:int}"),
+            ("model.ceremony", self.show_ceremony, "GET", "/ceremonies/{ref}"),
             ("model.contribute", self.start_contribution, "POST", "/ceremonies/contributions"),
             ("model.contribution", self.registration_events, "GET", CONTRIBUTION_PATH),
             ("model.list", self.list_models, "GET", "/models"),
@@ -322,7 +327,7 @@ class ModelRole:
             send = self._sender(ctx, name)
             cid, _ = await send(
                 "open_ceremony",
-                lambda c: c.open_ceremony(circuit, phase1, initial, plan.window_s),
+                lambda c: c.open_ceremony(circuit, phase1, initial, plan.window_s, name),
                 window_s=plan.window_s,
             )
             self.ceremony_keys.add(cid, (build / ZKEY_FILE).read_bytes())
@@ -391,23 +396,57 @@ class ModelRole:
     # -- contributing to others' ceremonies --------------------------------------
 
     async def start_contribution(self, ctx: EngineContext, body: Mapping[str, Any]) -> Any:
-        """Start contributing to ceremony ``body["ceremony"]``; the task's id."""
-        cid = body.get("ceremony")
-        if not isinstance(cid, int) or isinstance(cid, bool) or cid < 1:
-            raise BadRequest("ceremony must be a ceremony id (a positive whole number)")
+        """Start contributing to ceremony ``body["ceremony"]`` (an id, or the name of exactly
+        one ceremony open now); the task's id."""
         label = body.get("name", "")
         if not isinstance(label, str) or len(label.encode()) > MAX_CONTRIBUTION_NAME:
             raise BadRequest(f"name must be text of at most {MAX_CONTRIBUTION_NAME} bytes")
-        try:
-            await trio.to_thread.run_sync(self.chain.get_ceremony, cid)
-        except ContractRevert as exc:
-            raise NotFound(f"the registry has no ceremony {cid}") from exc
+        cid = await self._ceremony_ref(body.get("ceremony"), open_only=True)
         rid = self._start_task(
             ctx,
             f"contributing to ceremony {cid}",
             lambda log: self._contribute(ctx, log, cid, label),
         )
         return {"contribution": rid}
+
+    async def _ceremony_ref(self, ref: object, *, open_only: bool) -> int:
+        """The ceremony ``ref`` names: an id the registry has, or a name that exactly one
+        ceremony open now was opened under (without ``open_only``, failing that, exactly one
+        ceremony at all). Names are labels anyone may open a ceremony under, so an
+        ambiguous one lists the candidates."""
+        if isinstance(ref, str) and ref.isdigit():
+            ref = int(ref)
+        if isinstance(ref, str) and ref:
+            return await self._ceremony_named(ref, open_only)
+        if not isinstance(ref, int) or isinstance(ref, bool) or ref < 1:
+            raise BadRequest("ceremony must be a ceremony id (a positive whole number) or a name")
+        try:
+            await trio.to_thread.run_sync(self.chain.get_ceremony, ref)
+        except ContractRevert as exc:
+            raise NotFound(f"the registry has no ceremony {ref}") from exc
+        return ref
+
+    async def _ceremony_named(self, name: str, open_only: bool) -> int:
+        named = self.store.ceremonies_named(name)
+        if not named:
+            raise NotFound(f"no ceremony named {name!r} has been opened on the registry (as far "
+                           "as this node has read the chain); name one by id")  # fmt: skip
+        now = await trio.to_thread.run_sync(self.chain.timestamp)
+        # A window, once over, never reopens: "open" needs no chain read per candidate.
+        live = [c for c in named if now <= c.contribution_deadline]
+        if not live and not open_only:
+            live = named
+        if len(live) == 1:
+            return live[0].ceremony_id
+        listed = "; ".join(
+            f"{c.ceremony_id} (coordinator {c.coordinator}, window "
+            f"{'ends' if now <= c.contribution_deadline else 'ended'} "
+            f"{moment(c.contribution_deadline, now)})"
+            for c in named[:MAX_LISTED]
+        ) + (f"; and {len(named) - MAX_LISTED} more" if len(named) > MAX_LISTED else "")
+        if not live:
+            raise Conflict(f"no ceremony named {name!r} takes contributions now: {listed}")
+        raise Conflict(f"{len(live)} ceremonies are named {name!r}; name one by id: {listed}")
 
     async def _contribute(
         self, ctx: EngineContext, log: EventLog, cid: int, label: str
@@ -474,12 +513,27 @@ class ModelRole:
             network = self.network
             ctx.defer(lambda: ceremonies.mirror(network, self.ceremony_keys, cid, sha))
 
+    def _on_opened(self, ctx: EngineContext, event: ChainEvent) -> None:
+        a = event.args
+        self.store.add_ceremony(CeremonyRecord(
+            int(a["ceremonyId"]), str(a["name"]), to_checksum_address(a["coordinator"]),
+            int(a["contributionDeadline"]),
+        ))  # fmt: skip
+
     def _on_finalized(self, ctx: EngineContext, event: ChainEvent) -> None:
         ceremony_id = int(event.args["ceremonyId"])
         self.ceremony_keys.forget(ceremony_id)  # the final key needs none of them
         known = self.store.get_model(int(event.args["modelId"]))
-        if known is not None and known.ceremony_id == 0:
-            self.store.upsert_model(replace_record(known, ceremony_id=ceremony_id))
+        if known is None:
+            return
+        changes: dict[str, Any] = {}
+        if known.ceremony_id == 0:
+            changes["ceremony_id"] = ceremony_id
+        opened = self.store.get_ceremony(ceremony_id)
+        if opened is not None and usable_name(opened.name):
+            changes["name"] = opened.name  # on-chain, so no gossiped label overrides it
+        if changes:
+            self.store.upsert_model(replace_record(known, **changes))
 
     def _on_deprecated(self, ctx: EngineContext, event: ChainEvent) -> None:
         known = self.store.get_model(int(event.args["modelId"]))
@@ -643,16 +697,15 @@ class ModelRole:
         return answer
 
     async def show_ceremony(self, ctx: EngineContext, body: Mapping[str, Any]) -> Any:
-        """Ceremony ``body["id"]``'s on-chain record and contributions, and which of their
-        keys this node holds."""
-        cid = int(body["id"])
-        try:
-            info = await trio.to_thread.run_sync(self.chain.get_ceremony, cid)
-        except ContractRevert as exc:
-            raise NotFound(f"the registry has no ceremony {cid}") from exc
+        """Ceremony ``body["ref"]``'s (an id or a name) on-chain record and contributions,
+        and which of their keys this node holds."""
+        cid = await self._ceremony_ref(str(body["ref"]), open_only=False)
+        info = await trio.to_thread.run_sync(self.chain.get_ceremony, cid)
         recorded = await trio.to_thread.run_sync(self.chain.ceremony_contributions, cid)
         now = await trio.to_thread.run_sync(self.chain.timestamp)
-        return ceremonies.ceremony_json(cid, info, recorded, now, self.ceremony_keys)
+        opened = self.store.get_ceremony(cid)
+        answer = ceremonies.ceremony_json(cid, info, recorded, now, self.ceremony_keys)
+        return {**answer, "name": None if opened is None else opened.name}
 
     async def fetch_model(self, ctx: EngineContext, body: Mapping[str, Any]) -> Any:
         """Make sure model ``body["id"]`` is held here (fetching it); the model."""

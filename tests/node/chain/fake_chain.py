@@ -66,6 +66,7 @@ FIELD_R = 0x30644E72E131A029B85045B68181585D2833E84879B9709143E1F593F0000001  # 
 HALF_ORDER = 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0  # secp256k1 n/2
 MAX_PUBLIC_SIGNALS = 375  # ModelRegistry.MAX_PUBLIC_SIGNALS
 MAX_CONTRIBUTION_WINDOW = 30 * 24 * 3600  # ModelRegistry.MAX_CONTRIBUTION_WINDOW
+MAX_NAME_BYTES = 64  # ModelRegistry.MAX_NAME_BYTES
 ZERO32 = bytes(32)
 MAX_WINDOW = 30 * 24 * 3600  # JobMarket.MAX_WINDOW
 MAX_AMOUNT = (1 << 96) - 1  # the uint96 accounting fields
@@ -343,8 +344,15 @@ class FakeChain:
         return model_id, [("ModelRegistry", "ModelRegistered", args)]
 
     def open_ceremony(
-        self, circuit_hash: bytes, phase1_sha256: bytes, initial_key_sha256: bytes, window: int
+        self,
+        circuit_hash: bytes,
+        phase1_sha256: bytes,
+        initial_key_sha256: bytes,
+        window: int,
+        name: str,
     ) -> tuple[int, TxResult]:
+        if not 0 < len(name.encode()) <= MAX_NAME_BYTES:
+            raise revert("BadName", length=len(name.encode()))
         if window > MAX_CONTRIBUTION_WINDOW:
             raise revert("BadContributionWindow", window=window)
         if initial_key_sha256 == ZERO32:
@@ -361,6 +369,7 @@ class FakeChain:
             "phase1Sha256": phase1_sha256,
             "initialKeySha256": initial_key_sha256,
             "contributionDeadline": deadline,
+            "name": name,
         }
         return ceremony_id, self._mine(
             "ModelRegistry.openCeremony", ("ModelRegistry", "CeremonyOpened", args)
@@ -821,7 +830,7 @@ def register_finalized(chain: Chain, spec: ModelSpec, mine: Callable[[int], None
     window, mine the beacon block and one after it (a call cannot read the latest block's
     hash) with ``mine(0)``, finalize. Returns the model id; the key is
     whatever ``spec`` holds (nodes, not the registry, check a transcript)."""
-    ceremony_id, _ = chain.open_ceremony(spec.circuit_hash, b"\x04" * 32, b"\x05" * 32, 0)
+    ceremony_id, _ = chain.open_ceremony(spec.circuit_hash, b"\x04" * 32, b"\x05" * 32, 0, "m")
     mine(1)
     chain.close_ceremony(ceremony_id)
     mine(0)

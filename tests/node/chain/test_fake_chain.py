@@ -129,8 +129,9 @@ def scenario(chains: dict[int, Chain], advance: Callable[[int], None]) -> Transc
     def window(job_id: int) -> Callable[[], int]:
         return lambda: alice.get_job(job_id).deadline - alice.timestamp()
 
-    opened = step("open for a model", lambda: alice.open_ceremony(SPEC.circuit_hash, b"\xd0" * 32,
-                                                                  b"\xe0" * 32, 0))  # fmt: skip
+    opened = step("open for a model",
+                  lambda: alice.open_ceremony(SPEC.circuit_hash, b"\xd0" * 32, b"\xe0" * 32, 0,
+                                              "m"))  # fmt: skip
     advance(1)
     step("close for a model", lambda: alice.close_ceremony(opened[0] if opened else 0))
     advance(1)  # the beacon block
@@ -254,7 +255,11 @@ def ceremony(
     alice, bob, carol, dave = chains[ALICE], chains[BOB], chains[CAROL], chains[DAVE]
     k = [bytes([i]) * 32 for i in range(1, 6)]
     h = [bytes([i]) * 64 for i in range(1, 6)]
-    opened = step("open", lambda: alice.open_ceremony(b"\xc1" * 32, b"\xd1" * 32, k[0], 60))
+    step("unnamed", lambda: alice.open_ceremony(b"\xc1" * 32, b"\xd1" * 32, k[0], 60, ""))
+    step("name too long", lambda: alice.open_ceremony(b"\xc1" * 32, b"\xd1" * 32, k[0], 60,
+                                                      "é" * 32 + "e"))  # fmt: skip
+    opened = step("open", lambda: alice.open_ceremony(b"\xc1" * 32, b"\xd1" * 32, k[0], 60,
+                                                      "digits-mlp"))  # fmt: skip
     c = opened[0] if opened else 0
     step("bob contributes", lambda: bob.contribute(c, k[0], k[1], h[1]))
     step("carol is stale", lambda: carol.contribute(c, k[0], k[2], h[2]))
@@ -266,9 +271,9 @@ def ceremony(
     step("close", lambda: dave.close_ceremony(c))
     step("close again", lambda: dave.close_ceremony(c))
     step("finalize early", lambda: alice.finalize_ceremony(c, 2, k[4], SPEC))
-    step("another", lambda: bob.open_ceremony(b"\xc2" * 32, b"\xd2" * 32, k[0], 0))  # a block
+    step("another", lambda: bob.open_ceremony(b"\xc2" * 32, b"\xd2" * 32, k[0], 0, "b"))  # a block
     step("beacon block is latest", lambda: alice.finalize_ceremony(c, 2, k[4], SPEC))
-    step("and another", lambda: bob.open_ceremony(b"\xc3" * 32, b"\xd3" * 32, k[0], 0))
+    step("and another", lambda: bob.open_ceremony(b"\xc3" * 32, b"\xd3" * 32, k[0], 0, "c"))
     step("not coordinator", lambda: bob.finalize_ceremony(c, 2, k[4], SPEC))
     step("final is latest", lambda: alice.finalize_ceremony(c, 2, k[2], SPEC))
     step("unrecorded", lambda: alice.finalize_ceremony(c, 3, k[4], SPEC))

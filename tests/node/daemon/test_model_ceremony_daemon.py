@@ -97,8 +97,9 @@ def test_other_nodes_contribute_and_a_withheld_key_is_left_out(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """alice opens a ceremony; bob and carol (each connected only to alice) contribute
-    with ``model contribute``; dave records a key he never serves. alice's final key
-    includes alice, bob and carol, and bob's fetch verifies exactly those."""
+    with ``model contribute`` (bob by id, carol by the model's name); dave records a key
+    he never serves. alice's final key includes alice, bob and carol, and bob's fetch
+    verifies exactly those."""
     deployed, path = deployment
     alice, bob = alice_and_bob(tmp_path, path, anvil.rpc_url, capsys)
     carol = init_home(tmp_path, "carol", path, anvil.rpc_url, 3,
@@ -109,7 +110,7 @@ def test_other_nodes_contribute_and_a_withheld_key_is_left_out(
         for home in (alice, bob, carol):
             wait_until_up(home, capsys)
         api = ApiClient.for_home(alice.root, timeout_s=60)
-        body = {"onnx": str(gemm_onnx), "name": "gemm", "ptau": str(ptau),
+        body = {"onnx": str(gemm_onnx), "name": "gemm-of-three", "ptau": str(ptau),
                 "contribution_window": 40}  # fmt: skip
         rid = api.post("/models", body)["registration"]
         events = api.watch(f"/models/registrations/{rid}", timeout_s=20)
@@ -118,9 +119,16 @@ def test_other_nodes_contribute_and_a_withheld_key_is_left_out(
         capsys.readouterr()
         assert bob.cli("model", "contribute", "12345") != OK
         assert "the registry has no ceremony 12345" in capsys.readouterr().err
-        for home in (bob, carol):
-            made = cli_json(home, capsys, "model", "contribute", str(cid), "--name", home.name)
-            assert made["stage"] == "done", made
+        for bad_ref in ("0", "-3", ""):
+            assert bob.cli("model", "contribute", bad_ref) == USAGE
+            assert "ceremony id" in capsys.readouterr().err
+        assert bob.cli("model", "contribute", "no-such-model") != OK
+        assert "no ceremony named 'no-such-model'" in capsys.readouterr().err
+        wait_for(lambda: carol.cli("model", "ceremony", "gemm-of-three", "--json") == OK, 20,
+                 f"carol to read the ceremony's opening\n{carol.log()}")  # fmt: skip
+        for home, ref in ((bob, str(cid)), (carol, "gemm-of-three")):
+            made = cli_json(home, capsys, "model", "contribute", ref, "--name", home.name)
+            assert (made["stage"], made["ceremony_id"]) == ("done", cid), made
         chain = Web3Chain.open(anvil.rpc_url, deployed, dev_account(4))
         latest = chain.get_ceremony(cid).latest_key_sha256
         chain.contribute(cid, latest, os.urandom(32), os.urandom(64))
@@ -130,8 +138,9 @@ def test_other_nodes_contribute_and_a_withheld_key_is_left_out(
             alice.address, bob.address, carol.address, chain.address
         ]  # fmt: skip
         capsys.readouterr()
-        assert carol.cli("model", "ceremony", str(cid)) == OK
-        assert f"#3   {carol.address}" in capsys.readouterr().out
+        assert carol.cli("model", "ceremony", "gemm-of-three") == OK
+        assert f"ceremony      {cid} (gemm-of-three)" in (out := capsys.readouterr().out)
+        assert f"#3   {carol.address}" in out
 
         rest = list(events)
         chosen = next(e for e in rest if e.get("step") == "chosen")

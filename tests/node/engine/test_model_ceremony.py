@@ -138,7 +138,7 @@ def finalized_by_hand(
     shutil.copytree(circuit, folder)
     phase1, initial = ceremony.start(folder, ptau)
     alice, carol = ledger.chain(ALICE.address), ledger.chain(BOB.address)
-    cid, _ = alice.open_ceremony(file_sha256(folder / R1CS_FILE), phase1, initial, 60)
+    cid, _ = alice.open_ceremony(file_sha256(folder / R1CS_FILE), phase1, initial, 60, "m")
     for who, name in ((alice, "alice"), (carol, "carol")):
         made = ceremony.contribute(folder, name)
         who.contribute(cid, made.predecessor_sha256, made.key_sha256, made.contribution_hash)

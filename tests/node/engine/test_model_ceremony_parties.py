@@ -176,6 +176,10 @@ async def test_contributions_from_other_nodes_are_included_and_a_withheld_one_is
     assert file_sha256(folder / "ceremony.zkey") == model.final_key_sha256
     contributors = (ALICE.address, BOB.address, CAROL.address)
     assert registered[-1]["model"]["ceremony"]["contributors"] == list(contributors)
+    for other in (bob, carol):  # the name comes from the chain (no gossip in this test)
+        known = other.store.get_model(1)
+        assert known is not None
+        assert known.name == "gemm"
 
     assert await transcript_fetched(tmp_path, ledger, folder, ERIN) == contributors
 
@@ -185,14 +189,15 @@ async def test_a_contribution_to_a_closed_or_unknown_ceremony_is_refused(
 ) -> None:
     bob = node(tmp_path, "bob", ledger, bytes(BOB.key), BOB.address)
     alice = ledger.chain(ALICE.address)
-    cid, _ = alice.open_ceremony(b"\x01" * 32, b"\x02" * 32, b"\x03" * 32, 5)
+    cid, _ = alice.open_ceremony(b"\x01" * 32, b"\x02" * 32, b"\x03" * 32, 5, "m")
     ledger.advance(10)
     async with trio.open_nursery() as nursery:
         await nursery.start(bob.engine.run)
         with pytest.raises(Exception, match="the registry has no ceremony 7"):
             await bob.engine.call("model.contribute", {"ceremony": 7})
-        with pytest.raises(Exception, match="ceremony must be a ceremony id"):
-            await bob.engine.call("model.contribute", {"ceremony": "one"})
+        for bad in (0, True, "", 1.5):
+            with pytest.raises(Exception, match="ceremony must be a ceremony id"):
+                await bob.engine.call("model.contribute", {"ceremony": bad})
         with pytest.raises(Exception, match="name must be text of at most"):
             await bob.engine.call("model.contribute", {"ceremony": cid, "name": "x" * 999})
         events = await contribution(bob, cid, "bob")
@@ -200,6 +205,46 @@ async def test_a_contribution_to_a_closed_or_unknown_ceremony_is_refused(
     assert events[-1]["stage"] == "failed"
     assert f"ceremony {cid} takes no more contributions" in events[-1]["error"]
     assert ledger.ceremonies[cid].contributions == 0
+
+
+async def test_a_ceremony_is_named_by_the_name_it_was_opened_under_only_when_unambiguous(
+    tmp_path: Path, ledger: FakeLedger
+) -> None:
+    bob = node(tmp_path, "bob", ledger, bytes(BOB.key), BOB.address)
+    alice, carol = ledger.chain(ALICE.address), ledger.chain(CAROL.address)
+    old, _ = alice.open_ceremony(b"\x01" * 32, b"\x02" * 32, b"\x03" * 32, 5, "digits-mlp")
+    ledger.advance(10)  # old's window is over
+    live, _ = alice.open_ceremony(b"\x01" * 32, b"\x02" * 32, b"\x04" * 32, 100, "digits-mlp")
+
+    async def refused(ref: str, message: str) -> None:
+        with pytest.raises(Exception, match=message):
+            await bob.engine.call("model.contribute", {"ceremony": ref})
+
+    async with trio.open_nursery() as nursery:
+        await nursery.start(bob.engine.run)
+        nursery.start_soon(follow, bob)
+        with trio.fail_after(10):
+            while bob.store.get_ceremony(live) is None:  # noqa: ASYNC110 (a chain event lands)
+                await trio.sleep(0.05)
+        show = await bob.engine.call("model.ceremony", {"ref": "digits-mlp"})
+        assert show["name"] == "digits-mlp"
+        await refused("nothing-like-it", "no ceremony named 'nothing-like-it' has been opened")
+        # One open ceremony has the name: it is the one (the closed namesake is no match).
+        started = await bob.engine.call("model.contribute", {"ceremony": "digits-mlp"})
+        events = await events_of(bob, "model.contribution", started["contribution"], "fetching")
+        assert events[-1]["ceremony_id"] == live, events[-1]  # the key it builds on is live's
+        # carol opens another under the same name: the name names nothing until one closes.
+        rival, _ = carol.open_ceremony(b"\x05" * 32, b"\x02" * 32, b"\x06" * 32, 100, "digits-mlp")
+        with trio.fail_after(10):
+            while bob.store.get_ceremony(rival) is None:  # noqa: ASYNC110 (a chain event lands)
+                await trio.sleep(0.05)
+        await refused("digits-mlp", "2 ceremonies are named 'digits-mlp'; name one by id")
+        with pytest.raises(Exception, match=f"{rival} \\(coordinator {CAROL.address}") as info:
+            await bob.engine.call("model.ceremony", {"ref": "digits-mlp"})
+        assert f"{old} (coordinator {ALICE.address}, window ended" in str(info.value)
+        ledger.advance(200)
+        await refused("digits-mlp", "no ceremony named 'digits-mlp' takes contributions now")
+        nursery.cancel_scope.cancel()
 
 
 def test_a_mirror_bounds_a_fetched_key_by_the_keys_it_holds(tmp_path: Path) -> None:

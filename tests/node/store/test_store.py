@@ -15,6 +15,7 @@ from node.store import (
     BidDirection,
     BidSource,
     BidStatus,
+    CeremonyRecord,
     ChainCursor,
     CorruptRecordError,
     DuplicateIntentError,
@@ -293,6 +294,18 @@ def test_models_and_peers(store: Store, clock: Clock) -> None:
     assert (b.peer_id, b.address, b.addrs, b.last_seen) == ("peer-b", None, (), a.last_seen - 10)
     with pytest.raises(UnknownRecordError):
         store.set_peer_score("peer-z", 1)
+
+
+def test_ceremony_openings_are_kept_once_and_found_by_name(store: Store) -> None:
+    first = CeremonyRecord(3, "digits", "0xA", 1_000)
+    store.add_ceremony(first)
+    store.add_ceremony(CeremonyRecord(3, "renamed", "0xB", 2_000))  # a replayed id: kept as was
+    store.add_ceremony(CeremonyRecord(9, "digits", "0xC", 3_000))
+    store.add_ceremony(CeremonyRecord(4, "other", "0xA", 3_000))
+    assert store.get_ceremony(3) == first
+    assert store.get_ceremony(5) is None
+    assert [c.ceremony_id for c in store.ceremonies_named("digits")] == [9, 3]
+    assert store.ceremonies_named("renamed") == []
 
 
 def test_a_version_3_store_keeps_its_models_with_no_ceremony(tmp_path: Path) -> None:
