@@ -332,6 +332,15 @@ def _output_mismatch(proof_dir: Path, public: list[int], cdir: CircuitDir) -> st
         return f"{path} claims outputs that differ from the proven public signals"
     if str(output.get("input_commitment")) != str(public[0]):
         return f"{path} claims an input commitment that differs from the proven one"
+    if "output" in output:  # the float values people read: they must be the proven ones
+        model = _load_model(cdir, _load_r1cs(cdir))
+        claimed = output["output"]
+        proven = model.dequantize_output(proven_q)
+        numbers = isinstance(claimed, list) and all(
+            isinstance(v, int | float) and not isinstance(v, bool) for v in claimed
+        )
+        if not numbers or [float(v) for v in claimed] != proven:
+            return f"{path} claims float outputs that differ from the proven ones ({proven})"
     return None
 
 

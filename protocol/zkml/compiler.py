@@ -47,20 +47,34 @@ def _ranges(
     n_in = math.prod(graph.input_shape)
     if calibration is None:
         lo, hi = options.input_range or DEFAULT_INPUT_RANGE
-        bounds = floatir.intervals(
-            graph.nodes, graph.input_name, np.full(n_in, lo), np.full(n_in, hi)
-        )
-        stats = {
-            k: float(max(np.max(np.abs(a), initial=0.0), np.max(np.abs(b), initial=0.0)))
-            for k, (a, b) in bounds.items()
-        }
-        return stats, (lo, hi), 0
+        with np.errstate(over="ignore", invalid="ignore"):  # checked below
+            bounds = floatir.intervals(
+                graph.nodes, graph.input_name, np.full(n_in, lo), np.full(n_in, hi)
+            )
+            stats = {
+                k: float(max(np.max(np.abs(a), initial=0.0), np.max(np.abs(b), initial=0.0)))
+                for k, (a, b) in bounds.items()
+            }
+        return _finite(stats, graph, "the input range"), (lo, hi), 0
     x = _samples(calibration, graph)
-    stats = floatir.max_abs(floatir.evaluate(graph.nodes, graph.input_name, x))
+    with np.errstate(over="ignore", invalid="ignore"):  # checked below
+        stats = floatir.max_abs(floatir.evaluate(graph.nodes, graph.input_name, x))
     lo, hi = options.input_range or (float(x.min()), float(x.max()))
     if lo == hi:
         lo, hi = lo - 1.0, hi + 1.0
-    return stats, (lo, hi), len(x)
+    return _finite(stats, graph, "the calibration data"), (lo, hi), len(x)
+
+
+def _finite(stats: dict[str, float], graph: Graph, source: str) -> dict[str, float]:
+    """``stats``, or CompileError naming the first tensor whose range is not a finite float
+    (a chain of products can overflow float64 long before any circuit limit)."""
+    for node in graph.nodes:
+        if not math.isfinite(stats.get(node.output, 0.0)):
+            raise CompileError(
+                f"tensor '{node.output}' overflows float64 on {source}", node.name, node.op_type,
+                "the model's values grow without bound here: rescale it, or narrow the inputs",
+            )  # fmt: skip
+    return stats
 
 
 def _approximations(graph: Graph) -> tuple[Approximation, ...]:
@@ -88,15 +102,21 @@ def compile_model(
     graph = import_onnx(onnx_bytes)
     stats, input_range, n_samples = _ranges(graph, calibration, options)
     input_scale = scale_for(max(abs(input_range[0]), abs(input_range[1])), options.input_bits, 1.0)
-    program, tensors = lower(
-        graph.nodes,
-        (graph.input_name, graph.output_name),
-        math.prod(graph.input_shape),
-        stats,
-        input_scale,
-        (options.input_bits, options.activation_bits, options.weight_bits),
-        options.headroom,
-    )
+    try:
+        program, tensors = lower(
+            graph.nodes,
+            (graph.input_name, graph.output_name),
+            math.prod(graph.input_shape),
+            stats,
+            input_scale,
+            (options.input_bits, options.activation_bits, options.weight_bits),
+            options.headroom,
+        )
+    except OverflowError as exc:  # a scale or bound past what floats or int64 hold
+        raise CompileError(
+            f"a value of the model is out of range when quantized ({exc})",
+            hint="narrow the input range or lower activation_bits / weight_bits",
+        ) from exc
     r1cs = program.emit()
     report = CompileReport(
         ops=graph.ops,

@@ -27,6 +27,21 @@ class CompileError(RemoteProtocolError):
         super().__init__(full)
 
 
+class UnsupportedNodesError(CompileError):
+    """Every node of a model that the compiler refused, found in one pass; ``problems``
+    holds one CompileError per node (the first also fills node_name, op_type, hint)."""
+
+    def __init__(self, problems: tuple[CompileError, ...]) -> None:
+        first = problems[0]
+        super().__init__("", first.node_name, first.op_type, first.hint)
+        self.problems = problems
+        lines = "\n".join(f"  - {p}" for p in problems)
+        self.args = (f"{len(problems)} node(s) cannot be compiled:\n{lines}",)
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
 def unsupported(node_name: str, op_type: str, hint: str) -> CompileError:
     """The error for a node whose op or attributes the compiler does not support."""
     return CompileError("is not supported", node_name, op_type, hint)

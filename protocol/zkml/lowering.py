@@ -5,6 +5,12 @@ quantize their coefficients to ``weight_bits`` (or fewer bits when that is exact
 and compose at no constraint cost. A nonlinear node first materialises its input:
 the affine value is rescaled to the tensor's scale, chosen from its calibrated
 range so that ``headroom * max|x|`` fits ``activation_bits`` signed bits.
+
+Widths are bounded everywhere: only sources at most ``activation_bits`` (or
+``input_bits``) wide are used as they are; a wider one (a product of two
+activations) is rescaled before any gadget reads it, so chained products never grow
+towards the field's size, every accumulator stays below 2^FIELD_SAFE_BITS and every
+bit decomposition fits the witness generator's WITNESS_BITS.
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ from protocol.zkml.program import (
 IntArray = NDArray[np.int64]
 FIELD_SAFE_BITS = 200  # accumulators stay below 2^200, far below R / 2 ~ 2^253
 MAX_SHIFT = 60  # rescale shifts (and their remainders) stay within int64
+WITNESS_BITS = 62  # the witness generator decomposes int64 values: no layout is wider
 
 
 @dataclass(frozen=True)
@@ -92,6 +99,7 @@ class Lowering:
     activation_bits: int
     weight_bits: int
     headroom: float
+    input_bits: int
     sources: list[Source] = field(default_factory=list)
     steps: list[Step] = field(default_factory=list)
     env: dict[str, Affine] = field(default_factory=dict)
@@ -112,7 +120,7 @@ class Lowering:
         self, a: Affine, tensor: str, layer: str, relu: bool = False
     ) -> tuple[int, int]:
         """Constrain an affine value; returns (q source, relu(q) source or -1)."""
-        if a.is_view(self.sources[a.srcs[0]].scale) and not relu:
+        if self.narrow_view(a) and not relu:
             base = self.sources[a.srcs[0]]
             out = self.add_source(Source(a.n, base.scale, base.lo, base.hi), tensor, layer)
             self.steps.append(ViewStep(layer, a.srcs[0], a.idx[:, 0].copy(), out))
@@ -141,6 +149,13 @@ class Lowering:
         lay = RequantLayout(k, self.activation_bits, relu)
         self.steps.append(RequantStep(layer, a, lay, bound >= INT64_SAFE, q, y))
         return q, y
+
+    def narrow_view(self, a: Affine) -> bool:
+        """Whether ``a`` is one constrained source as is, narrow enough for any gadget to
+        read without rescaling (a product of two activations is twice as wide)."""
+        base = self.sources[a.srcs[0]]
+        narrow = signed_bits(base.lo, base.hi) <= max(self.activation_bits, self.input_bits)
+        return narrow and a.is_view(base.scale)
 
     def source_affine(self, src: int) -> Affine:
         s = self.sources[src]
@@ -178,7 +193,14 @@ class Lowering:
             term = a.compose(rows[:, None], mask, np.zeros(n, dtype=np.int64), 0)
             acc = term if acc is None else acc.plus(term)
         assert acc is not None
-        bias = np.round(kind.bias * 2.0**scale).astype(np.int64)
+        rounded = np.round(kind.bias * 2.0**scale)
+        if np.max(np.abs(rounded) + np.abs(acc.bias), initial=0.0) >= INT64_SAFE:
+            raise CompileError(
+                "a constant is too large for its scale", node.name, node.op_type,
+                "the constant does not fit 64-bit integers at this tensor's precision; "
+                "scale the constant down or lower activation_bits",
+            )  # fmt: skip
+        bias = rounded.astype(np.int64)
         self.env[node.output] = Affine(
             acc.srcs, acc.sizes, acc.idx, acc.coef, acc.bias + bias, acc.scale
         )
@@ -186,7 +208,9 @@ class Lowering:
     def maxpool(self, node: Node, kind: MaxWindow) -> None:
         src, _ = self.materialize(self.env[node.inputs[0]], node.inputs[0], node.name)
         s = self.sources[src]
-        lay = MaxLayout(kind.windows.shape[1], max(1, (s.hi - s.lo).bit_length()))
+        lay = MaxLayout(
+            kind.windows.shape[1], _checked_width(max(1, (s.hi - s.lo).bit_length()), node)
+        )
         out = self.add_source(
             Source(len(kind.windows), s.scale, s.lo, s.hi), node.output, node.name
         )
@@ -209,7 +233,7 @@ class Lowering:
 
     def pwl(self, node: Node, kind: Pwl) -> None:
         a, tensor = self.env[node.inputs[0]], node.inputs[0]
-        view = a.is_view(self.sources[a.srcs[0]].scale)
+        view = self.narrow_view(a)
         scale = (
             a.scale if view else scale_for(self.stats[tensor], self.activation_bits, self.headroom)
         )
@@ -226,7 +250,7 @@ class Lowering:
             elif t == 0 and y >= 0:
                 terms.append((y, slope))
             else:
-                lay = ReluLayout(signed_bits(src.lo - t, src.hi - t))
+                lay = ReluLayout(_checked_width(signed_bits(src.lo - t, src.hi - t), node))
                 out = self.add_source(
                     Source(src.size, scale, 0, src.hi - t), f"{node.output}@{t}", node.name
                 )
@@ -251,6 +275,16 @@ class Lowering:
         return Affine(srcs, (n,) * len(terms), idx, coef, bias, scale + cs)
 
 
+def _checked_width(bits: int, node: Node) -> int:
+    """``bits`` if the witness generator can decompose values that wide; else CompileError."""
+    if bits > WITNESS_BITS:
+        raise CompileError(
+            f"needs a {bits}-bit decomposition (at most {WITNESS_BITS})", node.name, node.op_type,
+            "lower activation_bits",
+        )  # fmt: skip
+    return bits
+
+
 def lower(
     nodes: tuple[Node, ...],
     io: tuple[str, str],
@@ -263,7 +297,7 @@ def lower(
     """The program for an imported graph; ``bits`` = (input, activation, weight) bits."""
     input_name, output_name = io
     input_bits, activation_bits, weight_bits = bits
-    low = Lowering(stats, activation_bits, weight_bits, headroom)
+    low = Lowering(stats, activation_bits, weight_bits, headroom, input_bits)
     half = 1 << (input_bits - 1)
     inp = low.add_source(Source(n_inputs, input_scale, -half, half - 1), input_name, "input")
     low.env[input_name] = low.source_affine(inp)

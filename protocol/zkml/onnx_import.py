@@ -1,9 +1,13 @@
 """ONNX bytes to the float IR: parsing, checking, constant folding, op lowering.
 
 The importer accepts one input and one output tensor with static shapes (batch
-dimension 1; a static shape is always one sample), opsets 11 to 18, constant
-weights, and the ops in ``SUPPORTED_OPS``. Everything else fails with a
-``CompileError`` naming the node, its op and what the model owner can do.
+dimension 1; a static shape is always one sample), default-domain opsets 11 to 18,
+constant weights, and the ops in ``SUPPORTED_OPS``. Everything else fails with a
+``CompileError`` naming the node, its op and what the model owner can do; a model
+with several refused nodes gets one ``UnsupportedNodesError`` listing every one (nodes
+that only depend on a refused one are not checked). Domains and op types are checked
+before ONNX's shape inference, and a model strict inference cannot type (ONNX's
+checker accepts it) is imported on the shapes the importer computes itself.
 BatchNormalization, bias additions and layout ops are folded into the
 neighbouring linear node.
 """
@@ -19,12 +23,19 @@ import onnx
 from onnx import numpy_helper
 
 from protocol.zkml import floatir, onnx_ops, onnx_table
-from protocol.zkml.errors import CompileError, unsupported
+from protocol.zkml.errors import CompileError, UnsupportedNodesError, unsupported
 from protocol.zkml.floatir import Linear, Node
 
 MIN_OPSET, MAX_OPSET = 11, 18
 SUPPORTED_OPS = frozenset(onnx_table.CONVERTERS) | frozenset(onnx_table.FOLDABLE) | {"Constant"}
 _SOFTMAX = {"Softmax", "LogSoftmax"}
+_DEFAULT_DOMAINS = ("", "ai.onnx")
+ML_DOMAIN = "ai.onnx.ml"
+_ML_HINT = (
+    "the ai.onnx.ml domain (scikit-learn models exported with skl2onnx or onnxmltools: "
+    "Scaler, LinearClassifier, TreeEnsemble...) is not supported yet; export the model "
+    "as default-domain ops (a linear model as MatMul and Add) to prove it"
+)
 
 
 @dataclass(frozen=True)
@@ -58,19 +69,60 @@ def _parse(data: bytes) -> onnx.ModelProto:
         raise CompileError(
             "the ONNX file holds no graph", hint="check that the file is a complete model"
         )
+    return model
+
+
+def _typed(model: onnx.ModelProto) -> onnx.ModelProto:
+    """``model`` checked by ONNX's checker, with the shapes ONNX infers for it."""
     try:
         onnx.checker.check_model(model)
-        return onnx.shape_inference.infer_shapes(model, strict_mode=True)
-    except Exception as exc:  # the checker and inference raise several onnx error types
+    except Exception as exc:  # the checker raises several onnx error types
         raise CompileError(f"the ONNX model is invalid ({exc})", hint="fix the export") from exc
+    try:
+        return onnx.shape_inference.infer_shapes(model, strict_mode=True)
+    except Exception:  # strict inference refuses some valid models; the importer types them
+        return onnx.shape_inference.infer_shapes(model)
+
+
+def _node_name(node: onnx.NodeProto, index: int) -> str:
+    return node.name or f"{node.op_type}_{index}"
+
+
+def _refused_ops(model: onnx.ModelProto, output: str) -> dict[int, CompileError]:
+    """The nodes (by index) whose domain or op type the importer does not support."""
+    refused: dict[int, CompileError] = {}
+    for i, node in enumerate(model.graph.node):
+        name, op = _node_name(node, i), node.op_type
+        if node.domain not in _DEFAULT_DOMAINS:
+            hint = _ML_HINT if node.domain == ML_DOMAIN else (
+                f"provernet compiles default-domain ONNX ops only; the {node.domain!r} domain "
+                "is not supported"
+            )  # fmt: skip
+            refused[i] = CompileError(f"is in the {node.domain!r} domain", name, op, hint)
+        elif op in _SOFTMAX:
+            hint = (
+                "remove the final Softmax; provernet proves the logits and the argmax is the same"
+            )
+            if node.output[0] != output:
+                hint = "Softmax is only accepted at the end of a model, where it should be removed"
+            refused[i] = unsupported(name, op, hint)
+        elif op not in SUPPORTED_OPS:
+            refused[i] = unsupported(
+                name, op, f"supported ops are {', '.join(sorted(SUPPORTED_OPS))}"
+            )
+    return refused
 
 
 def _opset(model: onnx.ModelProto) -> int:
-    versions = [o.version for o in model.opset_import if o.domain in ("", "ai.onnx")]
-    others = [o.domain for o in model.opset_import if o.domain not in ("", "ai.onnx")]
-    if others or not versions or not MIN_OPSET <= versions[0] <= MAX_OPSET:
+    versions = [o.version for o in model.opset_import if o.domain in _DEFAULT_DOMAINS]
+    if not versions:
         raise CompileError(
-            f"opset {versions or others} is not supported",
+            "the model imports no default-domain opset",
+            hint=f"export with a default-domain opset between {MIN_OPSET} and {MAX_OPSET}",
+        )
+    if not MIN_OPSET <= versions[0] <= MAX_OPSET:
+        raise CompileError(
+            f"default-domain opset {versions[0]} is not supported",
             hint=f"export with a default-domain opset between {MIN_OPSET} and {MAX_OPSET}",
         )
     return versions[0]
@@ -125,14 +177,8 @@ def _convert_node(state: _State, node: onnx.NodeProto, name: str, opset: int, ou
     if op == "Shape" and len(live) == 1:
         state.consts[node.output[0]] = np.array(state.shapes[live[0]], dtype=np.int64)
         return
-    if op in _SOFTMAX:
-        hint = "remove the final Softmax; provernet proves the logits and the argmax is the same"
-        if node.output[0] != output:
-            hint = "Softmax is only accepted at the end of a model, where it should be removed"
-        raise unsupported(name, op, hint)
     convert: Callable[..., floatir.Node] | None = onnx_table.CONVERTERS.get(op)
-    if convert is None:
-        raise unsupported(name, op, f"supported ops are {', '.join(sorted(SUPPORTED_OPS))}")
+    assert convert is not None, f"{op} passed _refused_ops"
     if len([o for o in node.output if o]) != 1:
         raise unsupported(name, op, "only the first output of a node may be used")
     ctx = onnx_ops.Ctx(name, op, opset, state.consts, state.shapes)
@@ -176,15 +222,34 @@ def _fold_linear(nodes: list[Node], output: str) -> list[Node]:
 def import_onnx(data: bytes) -> Graph:
     """Parse and convert an ONNX model (see module docstring)."""
     model = _parse(data)
+    outputs = list(model.graph.output)
+    refused = _refused_ops(model, outputs[0].name if len(outputs) == 1 else "")
     opset = _opset(model)
+    if not refused:
+        model = _typed(model)
     inp, outp = _io(model)
     in_shape, out_shape = _static_shape(inp), _static_shape(outp)
     state = _State()
     for init in model.graph.initializer:
         state.consts[init.name] = numpy_helper.to_array(init)
     state.shapes[inp.name] = in_shape
+    problems: list[CompileError] = []
+    blocked: set[str] = set()  # outputs of refused nodes and of the nodes after them
     for i, node in enumerate(model.graph.node):
-        _convert_node(state, node, node.name or f"{node.op_type}_{i}", opset, outp.name)
+        if i in refused or blocked.intersection(node.input):
+            if i in refused:
+                problems.append(refused[i])
+            blocked.update(node.output)
+            continue
+        try:
+            _convert_node(state, node, _node_name(node, i), opset, outp.name)
+        except CompileError as exc:
+            problems.append(exc)
+            blocked.update(node.output)
+    if len(problems) == 1:
+        raise problems[0]
+    if problems:
+        raise UnsupportedNodesError(tuple(problems))
     if outp.name not in state.shapes or outp.name == inp.name:
         raise CompileError(
             f"output '{outp.name}' does not depend on the input",

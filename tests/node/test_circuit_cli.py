@@ -10,7 +10,9 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -114,6 +116,30 @@ def test_verify_rejects_output_json_that_lies(circuit_dir: Path, proof_copy: Pat
     output["output_q"][0] += 1
     (proof_copy / "output.json").write_text(json.dumps(output))
     assert run("circuit", "verify", circuit_dir, proof_copy) == 1
+
+
+@pytest.mark.parametrize(
+    "lie",
+    [
+        lambda out: out["output"].__setitem__(0, out["output"][0] + 0.5),
+        lambda out: out["output"].__setitem__(slice(None), out["output"][::-1]),
+        lambda out: out["output"].pop(),
+        lambda out: out.__setitem__("output", "a string"),
+        lambda out: out["output"].__setitem__(0, True),
+    ],
+)
+def test_verify_rejects_float_outputs_that_are_not_the_proven_ones(
+    circuit_dir: Path,
+    proof_copy: Path,
+    lie: Callable[[dict[str, Any]], None],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    output = json.loads((proof_copy / "output.json").read_text())
+    lie(output)
+    (proof_copy / "output.json").write_text(json.dumps(output))
+    capsys.readouterr()
+    assert run("circuit", "verify", circuit_dir, proof_copy) == 1
+    assert "claims float outputs that differ from the proven ones" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(

@@ -190,6 +190,20 @@ def product() -> tuple[bytes, tuple[int, ...]]:
     return make_model(nodes, (1, 3), (1, 3), [init("w", _w(16, 3, 3))]), (1, 3)
 
 
+def chained_products() -> tuple[bytes, tuple[int, ...]]:
+    """Products of products (x^2, x^4, x^4 * x, a ReLU of that, times x^2): each
+    product's operands are rescaled first, so widths do not double along the chain."""
+    nodes = [
+        helper.make_node("Gemm", ["x", "w"], ["g"], name="fc", transB=1),
+        helper.make_node("Mul", ["g", "g"], ["sq"], name="square"),
+        helper.make_node("Mul", ["sq", "sq"], ["quad"], name="fourth"),
+        helper.make_node("Mul", ["quad", "g"], ["fifth"], name="fifth"),
+        helper.make_node("Relu", ["fifth"], ["r"], name="act"),
+        helper.make_node("Mul", ["r", "sq"], ["y"], name="last"),
+    ]
+    return make_model(nodes, (1, 3), (1, 3), [init("w", _w(17, 3, 3))]), (1, 3)
+
+
 CASES: dict[str, Callable[[], tuple[bytes, tuple[int, ...]]]] = {
     "gemm": gemm,
     "gemm_trans_a": gemm_trans_a,
@@ -210,6 +224,7 @@ CASES: dict[str, Callable[[], tuple[bytes, tuple[int, ...]]]] = {
     "layout_opset13": layout_chain(13),
     "branches": branches,
     "product": product,
+    "chained_products": chained_products,
 }
 
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import numpy as np
+import onnx
 import pytest
 from onnx import TensorProto, helper
 
 from protocol.errors import RemoteProtocolError
 from protocol.zkml import CompiledModel, CompileError, CompileOptions, InputError, compile_model
+from protocol.zkml.errors import UnsupportedNodesError
 from tests.protocol.zkml.helpers import SALT, init, make_model, tensor
 from tests.protocol.zkml.models import matmul_add_relu
 
@@ -101,6 +103,95 @@ def test_unsupported_opset() -> None:
     node = helper.make_node("Relu", ["x"], ["y"], name="act")
     with pytest.raises(CompileError, match="opset"):
         compile_model(make_model([node], (1, 4), (1, 4), opset=9))
+
+
+def test_a_default_domain_opset_out_of_range_is_named_as_such() -> None:
+    node = helper.make_node("Relu", ["x"], ["y"], name="act")
+    with pytest.raises(CompileError, match="default-domain opset 19 is not supported"):
+        compile_model(make_model([node], (1, 4), (1, 4), opset=19))
+
+
+def _sklearn_like(*, ml_node: bool = True) -> bytes:
+    """What skl2onnx writes for a scaled linear model: an ai.onnx.ml Scaler, then a
+    default-domain MatMul; both opsets imported, as skl2onnx does."""
+    scaler = helper.make_node(
+        "Scaler",
+        ["x"],
+        ["s"],
+        name="scaler",
+        domain="ai.onnx.ml",
+        offset=[0.5] * 4,
+        scale=[2.0] * 4,
+    )
+    first = scaler if ml_node else helper.make_node("Relu", ["x"], ["s"], name="act")
+    nodes = [first, helper.make_node("MatMul", ["s", "w"], ["y"], name="linear")]
+    graph = helper.make_graph(
+        nodes, "g", [tensor("x", (1, 4))], [tensor("y", (1, 3))], [init("w", np.ones((4, 3)))]
+    )
+    opsets = [helper.make_opsetid("", 13), helper.make_opsetid("ai.onnx.ml", 1)]
+    model = helper.make_model(graph, opset_imports=opsets)
+    model.ir_version = 8
+    return model.SerializeToString()
+
+
+def test_a_model_in_the_ml_domain_is_told_the_domain_and_the_op() -> None:
+    with pytest.raises(CompileError) as err:
+        compile_model(_sklearn_like())
+    assert (err.value.node_name, err.value.op_type) == ("scaler", "Scaler")
+    message = str(err.value)
+    assert "node 'scaler' (op Scaler) is in the 'ai.onnx.ml' domain" in message
+    assert "skl2onnx" in message
+    assert "opset" not in message
+    assert "invalid" not in message
+
+
+def test_an_imported_ml_opset_no_node_uses_is_harmless() -> None:
+    compiled = compile_model(_sklearn_like(ml_node=False))
+    assert compiled.report.ops == ("Relu", "MatMul")
+
+
+def test_one_compile_lists_every_unsupported_node() -> None:
+    nodes = [
+        helper.make_node("Gemm", ["x", "w"], ["h"], name="fc", transB=1),
+        helper.make_node("Tanh", ["h"], ["t"], name="squash"),
+        helper.make_node("Relu", ["t"], ["n"], name="after_squash"),  # after a refused node
+        helper.make_node("Erf", ["h"], ["e"], name="gelu_erf"),
+        helper.make_node("Reshape", ["h", "shape"], ["r"], name="to_image"),
+        helper.make_node("Conv", ["r", "k"], ["c"], name="depthwise", group=3),
+        helper.make_node("Flatten", ["c"], ["f"], name="flat"),
+        helper.make_node("Add", ["n", "e"], ["a"], name="mix"),
+        helper.make_node("Softmax", ["h"], ["p"], name="inner_softmax", axis=1),
+        helper.make_node("Concat", ["a", "f", "p"], ["y"], name="join", axis=1),
+    ]
+    inits = [init("w", np.ones((3, 4))), init("shape", np.array([1, 3, 1, 1])),
+             init("k", np.ones((3, 1, 1, 1)))]  # fmt: skip
+    with pytest.raises(UnsupportedNodesError) as err:
+        compile_model(make_model(nodes, (1, 4), (1, 9), inits))
+    named = [(p.node_name, p.op_type) for p in err.value.problems]
+    assert named == [("squash", "Tanh"), ("gelu_erf", "Erf"), ("depthwise", "Conv"),
+                     ("inner_softmax", "Softmax")]  # fmt: skip
+    message = str(err.value)
+    assert message.startswith("4 node(s) cannot be compiled:")
+    assert "group" in message
+    assert "only accepted at the end" in message
+    assert "after_squash" not in message  # not checked: its input has no shape
+    assert "'mix'" not in message
+    assert err.value.node_name == "squash"  # the first problem, for callers that show one
+
+
+@pytest.mark.parametrize("op", ["Concat", "Add", "Sub"])
+def test_a_constant_past_int64_at_its_scale_is_refused_not_wrapped(op: str) -> None:
+    """3e16 at the scale of a small input (2^15) needs 70 bits: it once wrapped silently."""
+    huge = init("c", np.full((1, 3), 3e16))
+    if op == "Concat":
+        node = helper.make_node("Concat", ["h", "c"], ["y"], name="join", axis=1)
+        data = _fc([node], out="y", out_shape=(1, 6))
+    else:
+        data = _fc([helper.make_node(op, ["h", "c"], ["y"], name="shift")], out="y")
+    model = onnx.ModelProto.FromString(data)
+    model.graph.initializer.append(huge)
+    with pytest.raises(CompileError, match="too large for its scale"):
+        compile_model(model.SerializeToString(), np.full((4, 1, 4), 0.01))
 
 
 def test_grouped_conv_is_rejected() -> None:

@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from onnx import helper
 
 from protocol.r1cs.system import R, first_unsatisfied
-from protocol.zkml import CompiledModel, CompileOptions, compile_model
+from protocol.zkml import CompiledModel, CompileError, CompileOptions, compile_model
 from protocol.zkml.activations import sigmoid_error_bound
 from tests.protocol.zkml.helpers import (
     SALT,
     calibration,
+    make_model,
     quantized_close,
     reference_run,
     run_onnxruntime,
@@ -83,6 +85,44 @@ def test_wide_accumulators_use_python_integers() -> None:
         assert first_unsatisfied(model.r1cs, witness.values) is None
         assert witness.outputs_q == reference_run(model.program, x_q.tolist())
         assert quantized_close(model, x) < 1e-4
+
+
+@pytest.mark.parametrize("squarings", [3, 8])
+def test_repeated_squaring_stays_within_the_witness_and_field_bounds(squarings: int) -> None:
+    """x^(2^n) then ReLU: without rescaling between products the bounds would double
+    n times (past the field's 254 bits at n = 8), leaving a bit decomposition whose
+    top bits a prover could choose. Every gadget's width stays at activation_bits + 1."""
+    nodes, prev = [], "x"
+    for i in range(squarings):
+        nodes.append(helper.make_node("Mul", [prev, prev], [f"p{i}"], name=f"square{i}"))
+        prev = f"p{i}"
+    nodes.append(helper.make_node("Relu", [prev], ["y"], name="act"))
+    data = make_model(nodes, (1, 4), (1, 4))
+    options = CompileOptions()
+    cal = calibration((1, 4), scale=1.2)
+    model = compile_model(data, cal, options)
+    widths = [s.lay.bits for s in model.program.steps if hasattr(s, "lay")]
+    assert widths
+    assert max(widths) <= options.activation_bits + 1
+    assert all(abs(t.lo) < 2**63 and abs(t.hi) < 2**63 for t in model.report.tensors)
+    for x in cal[:4]:
+        x_q = model.quantize_input(x)
+        witness = model.generate_witness(x_q, SALT)
+        assert first_unsatisfied(model.r1cs, witness.values) is None
+        assert witness.outputs_q == reference_run(model.program, x_q.tolist())
+
+
+@pytest.mark.parametrize("calibrated", [True, False])
+def test_values_past_float64_are_a_compile_error_naming_the_tensor(calibrated: bool) -> None:
+    nodes, prev = [], "x"
+    for i in range(16):  # 1.5^(2^16) is not a float
+        nodes.append(helper.make_node("Mul", [prev, prev], [f"p{i}"], name=f"square{i}"))
+        prev = f"p{i}"
+    data = make_model(nodes, (1, 4), (1, 4), out_name=prev)
+    cal = calibration((1, 4), scale=1.5) + 1.5 if calibrated else None
+    options = CompileOptions() if calibrated else CompileOptions(input_range=(-1.5, 1.5))
+    with pytest.raises(CompileError, match=r"node 'square\d+' \(op Mul\) tensor 'p\d+' overflows"):
+        compile_model(data, cal, options)
 
 
 def test_without_calibration_interval_bounds_cover_the_input_range() -> None:
