@@ -8,13 +8,12 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from protocol.zkml import activations, floatir
+from protocol.zkml import floatir
 from protocol.zkml.errors import CompileError, InputError
-from protocol.zkml.floatir import Pwl
 from protocol.zkml.lowering import lower, scale_for
 from protocol.zkml.model import DEFAULT_INPUT_RANGE, CompiledModel, CompileOptions
 from protocol.zkml.onnx_import import Graph, import_onnx
-from protocol.zkml.report import AccuracyReport, Approximation, CompileReport
+from protocol.zkml.report import AccuracyReport, CompileReport
 
 DEFAULT_OPTIONS = CompileOptions()
 
@@ -77,21 +76,6 @@ def _finite(stats: dict[str, float], graph: Graph, source: str) -> dict[str, flo
     return stats
 
 
-def _approximations(graph: Graph) -> tuple[Approximation, ...]:
-    sigmoid = activations.sigmoid()
-    return tuple(
-        Approximation(
-            n.name,
-            n.op_type,
-            f"piecewise-linear interpolation at {len(sigmoid.knots)} nodes, saturating beyond",
-            activations.sigmoid_error_bound(),
-            activations.sigmoid_error_sampled(),
-        )
-        for n in graph.nodes
-        if isinstance(n.kind, Pwl) and n.op_type == "Sigmoid"
-    )
-
-
 def compile_model(
     onnx_bytes: bytes,
     calibration: NDArray[Any] | None = None,
@@ -123,7 +107,7 @@ def compile_model(
         opset=graph.opset,
         layers=r1cs.sections,
         tensors=tuple(tensors),
-        approximations=_approximations(graph),
+        approximations=graph.approximations,
         n_constraints=r1cs.n_constraints,
         n_wires=r1cs.n_wires,
         n_public=r1cs.n_public,

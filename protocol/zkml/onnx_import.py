@@ -14,7 +14,6 @@ neighbouring linear node.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,9 +21,10 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
-from protocol.zkml import floatir, onnx_ops, onnx_table
+from protocol.zkml import onnx_ops, onnx_table
 from protocol.zkml.errors import CompileError, UnsupportedNodesError, unsupported
 from protocol.zkml.floatir import Linear, Node
+from protocol.zkml.report import Approximation
 
 MIN_OPSET, MAX_OPSET = 11, 18
 SUPPORTED_OPS = frozenset(onnx_table.CONVERTERS) | frozenset(onnx_table.FOLDABLE) | {"Constant"}
@@ -49,6 +49,7 @@ class Graph:
     output_shape: tuple[int, ...]
     ops: tuple[str, ...]  # the ONNX op types of the model, in order
     opset: int
+    approximations: tuple[Approximation, ...] = ()  # of the nodes the output depends on
 
 
 @dataclass
@@ -56,6 +57,7 @@ class _State:
     consts: dict[str, np.ndarray[Any, Any]] = field(default_factory=dict)
     shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
     nodes: list[Node] = field(default_factory=list)
+    notes: list[Approximation] = field(default_factory=list)
 
 
 def _parse(data: bytes) -> onnx.ModelProto:
@@ -177,14 +179,16 @@ def _convert_node(state: _State, node: onnx.NodeProto, name: str, opset: int, ou
     if op == "Shape" and len(live) == 1:
         state.consts[node.output[0]] = np.array(state.shapes[live[0]], dtype=np.int64)
         return
-    convert: Callable[..., floatir.Node] | None = onnx_table.CONVERTERS.get(op)
+    convert: onnx_table.Converter | None = onnx_table.CONVERTERS.get(op)
     assert convert is not None, f"{op} passed _refused_ops"
     if len([o for o in node.output if o]) != 1:
         raise unsupported(name, op, "only the first output of a node may be used")
     ctx = onnx_ops.Ctx(name, op, opset, state.consts, state.shapes)
-    ir = convert(ctx, node)
-    state.shapes[ir.output] = ir.shape
-    state.nodes.append(ir)
+    made = convert(ctx, node)
+    for ir in made if isinstance(made, tuple) else (made,):
+        state.shapes[ir.output] = ir.shape
+        state.nodes.append(ir)
+    state.notes.extend(ctx.notes)
 
 
 def _fold_linear(nodes: list[Node], output: str) -> list[Node]:
@@ -261,7 +265,9 @@ def import_onnx(data: bytes) -> Graph:
         )
     nodes = _prune(_fold_linear(state.nodes, outp.name), outp.name)
     ops = tuple(n.op_type for n in model.graph.node)
-    return Graph(tuple(nodes), inp.name, in_shape, outp.name, out_shape, ops, opset)
+    kept = {part for n in nodes for part in n.name.split("+")}  # folded names join with +
+    notes = tuple(a for a in state.notes if a.node in kept)
+    return Graph(tuple(nodes), inp.name, in_shape, outp.name, out_shape, ops, opset, notes)
 
 
 def _prune(nodes: list[Node], output: str) -> list[Node]:

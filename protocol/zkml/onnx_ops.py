@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -20,6 +20,7 @@ from onnx import helper, numpy_helper
 
 from protocol.zkml.errors import CompileError, unsupported
 from protocol.zkml.floatir import Combine, Kind, Linear, Node, Part, Product
+from protocol.zkml.report import Approximation
 
 Array = np.ndarray[Any, Any]
 IntArray = NDArray[np.int64]
@@ -34,6 +35,7 @@ class Ctx:
     opset: int
     consts: Mapping[str, Array]
     shapes: Mapping[str, tuple[int, ...]]
+    notes: list[Approximation] = field(default_factory=list)  # approximations made
 
     def var(self, tensor: str) -> tuple[str, tuple[int, ...]]:
         if tensor not in self.shapes:

@@ -9,11 +9,12 @@ import numpy as np
 import onnx
 from onnx import helper
 
+from protocol.zkml import onnx_elementwise as el
 from protocol.zkml import onnx_ops as o
 from protocol.zkml import onnx_spatial as sp
 from protocol.zkml.floatir import Node
 
-Converter = Callable[[o.Ctx, onnx.NodeProto], Node]
+Converter = Callable[[o.Ctx, onnx.NodeProto], Node | tuple[Node, ...]]
 Array = np.ndarray[Any, Any]
 Folder = Callable[[onnx.NodeProto, Mapping[str, Array], int], Array]
 
@@ -40,6 +41,19 @@ CONVERTERS: dict[str, Converter] = {
     "LeakyRelu": sp._leaky_relu,
     "Sigmoid": sp._sigmoid,
     "Clip": sp._clip,
+    "Tanh": el._tanh,
+    "Erf": el._erf,
+    "Softplus": el._softplus,
+    "Elu": el._elu,
+    "Selu": el._selu,
+    "HardSigmoid": el._hard_sigmoid,
+    "HardSwish": el._hard_swish,
+    "Abs": el._abs,
+    "Neg": el._neg,
+    "PRelu": el._prelu,
+    "Max": el._min_max,
+    "Min": el._min_max,
+    "Pow": el._pow,
 }
 
 
@@ -86,5 +100,10 @@ FOLDABLE: dict[str, Folder] = {
     "Sub": lambda n, c, v: np.subtract(*_ins(n, c)),
     "Mul": lambda n, c, v: np.multiply(*_ins(n, c)),
     "Div": lambda n, c, v: np.divide(*_ins(n, c)),
+    "Neg": lambda n, c, v: np.negative(_ins(n, c)[0]),
+    "Pow": lambda n, c, v: np.power(*_ins(n, c)),
+    "Max": lambda n, c, v: np.maximum.reduce(_ins(n, c)),
+    "Min": lambda n, c, v: np.minimum.reduce(_ins(n, c)),
+    "Abs": lambda n, c, v: np.abs(_ins(n, c)[0]),
     "Shape": lambda n, c, v: np.array(_ins(n, c)[0].shape, dtype=np.int64),
 }

@@ -222,24 +222,26 @@ def test_compile_rejects_truncated_onnx(tmp_path: Path, capsys: pytest.CaptureFi
     assert "error:" in capsys.readouterr().err
 
 
-def test_compile_names_the_unsupported_op(
+def test_compile_names_every_unsupported_op(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    node = helper.make_node("Tanh", ["x"], ["y"], name="squash")
+    nodes = [helper.make_node("Exp", ["x"], ["e"], name="squash"),
+             helper.make_node("Sqrt", ["e"], ["y"], name="root")]  # fmt: skip
     graph = helper.make_graph(
-        [node],
+        nodes,
         "g",
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])],
     )
-    path = tmp_path / "tanh.onnx"
+    path = tmp_path / "exp.onnx"
     path.write_bytes(
         helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]).SerializeToString()
     )
     assert run("circuit", "compile", path, "--out", tmp_path / "c") == 3
     err = capsys.readouterr().err
-    assert "squash" in err
-    assert "Tanh" in err
+    assert "2 node(s) cannot be compiled" in err
+    assert "node 'squash' (op Exp) is not supported" in err
+    assert "node 'root' (op Sqrt) is not supported" in err
 
 
 def test_setup_refuses_to_overwrite_keys(circuit_dir: Path) -> None:

@@ -35,15 +35,84 @@ def matmul_add_relu() -> tuple[bytes, tuple[int, ...]]:
     return make_model(nodes, (1, 4), (1, 3), [init("w", _w(5, 4, 3)), init("b", _w(6, 3))]), (1, 4)
 
 
-def _gemm_then(op: str, **attrs: float) -> Callable[[], tuple[bytes, tuple[int, ...]]]:
+def gemm_then(
+    op: str, *consts: np.ndarray, opset: int = 13, **attrs: float
+) -> Callable[[], tuple[bytes, tuple[int, ...]]]:
+    """fc (x 3 the weights' spread, so curved regions are reached), then ``op``."""
+
     def build() -> tuple[bytes, tuple[int, ...]]:
+        names = [f"c{i}" for i in range(len(consts))]
         nodes = [
-            helper.make_node("Gemm", ["x", "w"], ["h"], name="fc", transB=1),
-            helper.make_node(op, ["h"], ["y"], name="act", **attrs),
+            helper.make_node("Gemm", ["x", "w"], ["h"], name="fc", transB=1, alpha=3.0),
+            helper.make_node(op, ["h", *names], ["y"], name="act", **attrs),
         ]
-        return make_model(nodes, (1, 4), (1, 3), [init("w", _w(7, 3, 4))]), (1, 4)
+        inits = [init("w", _w(7, 3, 4)), *(init(n, c) for n, c in zip(names, consts, strict=True))]
+        return make_model(nodes, (1, 4), (1, 3), inits, opset=opset), (1, 4)
 
     return build
+
+
+def _two_branches(op: str) -> Callable[[], tuple[bytes, tuple[int, ...]]]:
+    """``op`` of two computed tensors, one broadcast along a row."""
+
+    def build() -> tuple[bytes, tuple[int, ...]]:
+        nodes = [
+            helper.make_node("MatMul", ["x", "w"], ["a"], name="left"),
+            helper.make_node("MatMul", ["x", "v"], ["b"], name="right"),
+            helper.make_node(op, ["a", "b"], ["y"], name="pick"),
+        ]
+        inits = [init("w", _w(18, 4, 3) * 2), init("v", _w(19, 4, 1) * 2)]
+        return make_model(nodes, (1, 4), (1, 3), inits), (1, 4)
+
+    return build
+
+
+def gelu_erf() -> tuple[bytes, tuple[int, ...]]:
+    """GELU as PyTorch's exporter writes it: x * 0.5 * (1 + erf(x / sqrt 2))."""
+    nodes = [
+        helper.make_node("Gemm", ["x", "w"], ["h"], name="fc", transB=1, alpha=3.0),
+        helper.make_node("Div", ["h", "sqrt2"], ["s"], name="gelu/div"),
+        helper.make_node("Erf", ["s"], ["e"], name="gelu/erf"),
+        helper.make_node("Add", ["e", "one"], ["e1"], name="gelu/add"),
+        helper.make_node("Mul", ["h", "e1"], ["m"], name="gelu/mul"),
+        helper.make_node("Mul", ["m", "half"], ["y"], name="gelu/half"),
+    ]
+    inits = [init("w", _w(20, 3, 4)), init("sqrt2", np.array(np.sqrt(2.0))),
+             init("one", np.array(1.0)), init("half", np.array(0.5))]  # fmt: skip
+    return make_model(nodes, (1, 4), (1, 3), inits), (1, 4)
+
+
+def silu_and_mish() -> tuple[bytes, tuple[int, ...]]:
+    """SiLU (x * sigmoid(x)) and Mish (x * tanh(softplus(x))) as exporters write them."""
+    nodes = [
+        helper.make_node("Gemm", ["x", "w"], ["h"], name="fc", transB=1, alpha=3.0),
+        helper.make_node("Sigmoid", ["h"], ["s"], name="silu/sigmoid"),
+        helper.make_node("Mul", ["h", "s"], ["silu"], name="silu/mul"),
+        helper.make_node("Softplus", ["h"], ["sp"], name="mish/softplus"),
+        helper.make_node("Tanh", ["sp"], ["t"], name="mish/tanh"),
+        helper.make_node("Mul", ["h", "t"], ["mish"], name="mish/mul"),
+        helper.make_node("Concat", ["silu", "mish"], ["y"], name="both", axis=1),
+    ]
+    return make_model(nodes, (1, 4), (1, 6), [init("w", _w(22, 3, 4))]), (1, 4)
+
+
+def gelu_tanh() -> tuple[bytes, tuple[int, ...]]:
+    """GELU's tanh form: 0.5 x (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3)))."""
+    nodes = [
+        helper.make_node("Gemm", ["x", "w"], ["h"], name="fc", transB=1, alpha=3.0),
+        helper.make_node("Pow", ["h", "three"], ["c"], name="gelu/pow"),
+        helper.make_node("Mul", ["c", "k"], ["ck"], name="gelu/mul0"),
+        helper.make_node("Add", ["h", "ck"], ["inner"], name="gelu/add0"),
+        helper.make_node("Mul", ["inner", "root"], ["arg"], name="gelu/mul1"),
+        helper.make_node("Tanh", ["arg"], ["t"], name="gelu/tanh"),
+        helper.make_node("Add", ["t", "one"], ["t1"], name="gelu/add1"),
+        helper.make_node("Mul", ["h", "t1"], ["m"], name="gelu/mul2"),
+        helper.make_node("Mul", ["m", "half"], ["y"], name="gelu/half"),
+    ]
+    inits = [init("w", _w(21, 3, 4)), init("three", np.array(3.0)), init("k", np.array(0.044715)),
+             init("root", np.array(np.sqrt(2.0 / np.pi))), init("one", np.array(1.0)),
+             init("half", np.array(0.5))]  # fmt: skip
+    return make_model(nodes, (1, 4), (1, 3), inits), (1, 4)
 
 
 def clip(lo: float | None, hi: float | None) -> Callable[[], tuple[bytes, tuple[int, ...]]]:
@@ -208,8 +277,8 @@ CASES: dict[str, Callable[[], tuple[bytes, tuple[int, ...]]]] = {
     "gemm": gemm,
     "gemm_trans_a": gemm_trans_a,
     "matmul_add_relu": matmul_add_relu,
-    "leaky_relu": _gemm_then("LeakyRelu", alpha=0.1),
-    "sigmoid": _gemm_then("Sigmoid"),
+    "leaky_relu": gemm_then("LeakyRelu", alpha=0.1),
+    "sigmoid": gemm_then("Sigmoid"),
     "clip_both": clip(-0.5, 0.75),
     "clip_relu6": clip(0.0, 6.0),
     "clip_max_only": clip(None, 0.3),
@@ -225,6 +294,25 @@ CASES: dict[str, Callable[[], tuple[bytes, tuple[int, ...]]]] = {
     "branches": branches,
     "product": product,
     "chained_products": chained_products,
+    "tanh": gemm_then("Tanh"),
+    "erf": gemm_then("Erf"),
+    "softplus": gemm_then("Softplus"),
+    "elu": gemm_then("Elu", alpha=0.7),
+    "selu": gemm_then("Selu"),
+    "hard_sigmoid": gemm_then("HardSigmoid", alpha=0.3, beta=0.4),
+    "hard_swish": gemm_then("HardSwish", opset=14),
+    "abs": gemm_then("Abs"),
+    "neg": gemm_then("Neg"),
+    "prelu_one_slope": gemm_then("PRelu", np.array([0.25])),
+    "prelu_per_channel": gemm_then("PRelu", np.array([0.1, -0.3, 0.6])),
+    "max_with_constant": gemm_then("Max", np.array(0.2)),
+    "min_with_constant": gemm_then("Min", np.array(-0.1)),
+    "max_of_two": _two_branches("Max"),
+    "min_of_two": _two_branches("Min"),
+    "cube": gemm_then("Pow", np.array(3.0)),
+    "gelu_erf": gelu_erf,
+    "gelu_tanh": gelu_tanh,
+    "silu_and_mish": silu_and_mish,
 }
 
 

@@ -1,0 +1,168 @@
+"""Converters of elementwise ONNX ops built from the IR's kinds: smooth activations as
+interpolants (each noting its error bound for the compile report), and ops that are a
+few exact IR nodes (HardSwish, PRelu, Min/Max, Pow by a small integer).
+
+A converter may return several IR nodes; the intermediate tensors are named after the
+ONNX output with a ``/`` suffix, which no ONNX name produced by the exporters uses.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+
+from protocol.zkml import activations
+from protocol.zkml.activations import Smooth
+from protocol.zkml.floatir import Combine, Linear, Node, Part, Product, Pwl
+from protocol.zkml.onnx_ops import Ctx, _attr, _bidx, _linear, _size
+from protocol.zkml.report import Approximation
+
+Nodes = Node | tuple[Node, ...]
+MAX_POWER = 4  # Pow by a constant integer exponent 1..MAX_POWER, as products
+
+
+def _pwl(ctx: Ctx, node: onnx.NodeProto, pwl: Pwl, x: str | None = None) -> Node:
+    x, s = ctx.var(node.input[0] if x is None else x)
+    return _linear(ctx, node, x, s, pwl)
+
+
+def _smooth(ctx: Ctx, node: onnx.NodeProto, spec: Smooth) -> Node:
+    ctx.notes.append(
+        Approximation(ctx.name, ctx.op, spec.method(), spec.error_bound(), spec.error_sampled())
+    )
+    return _pwl(ctx, node, spec.pwl())
+
+
+def _tanh(ctx: Ctx, node: onnx.NodeProto) -> Nodes:
+    return _smooth(ctx, node, activations.tanh())
+
+
+def _erf(ctx: Ctx, node: onnx.NodeProto) -> Nodes:
+    return _smooth(ctx, node, activations.erf())
+
+
+def _softplus(ctx: Ctx, node: onnx.NodeProto) -> Nodes:
+    return _smooth(ctx, node, activations.softplus())
+
+
+def _elu(ctx: Ctx, node: onnx.NodeProto) -> Nodes:
+    return _smooth(ctx, node, activations.elu(float(_attr(node, "alpha", 1.0))))
+
+
+def _selu(ctx: Ctx, node: onnx.NodeProto) -> Nodes:
+    alpha = float(_attr(node, "alpha", 1.67326319217681884765625))
+    gamma = float(_attr(node, "gamma", 1.05070102214813232421875))
+    return _smooth(ctx, node, activations.elu(alpha, gamma))
+
+
+def _hard_sigmoid(ctx: Ctx, node: onnx.NodeProto) -> Nodes:
+    alpha, beta = float(_attr(node, "alpha", 0.2)), float(_attr(node, "beta", 0.5))
+    return _pwl(ctx, node, activations.hard_sigmoid(alpha, beta))
+
+
+def _abs(ctx: Ctx, node: onnx.NodeProto) -> Nodes:
+    return _pwl(ctx, node, activations.absolute())
+
+
+def _neg(ctx: Ctx, node: onnx.NodeProto) -> Nodes:
+    x, s = ctx.var(node.input[0])
+    n = _size(s)
+    kind = Linear(np.arange(n, dtype=np.int64)[:, None], -np.ones((n, 1)), np.zeros(n))
+    return _linear(ctx, node, x, s, kind)
+
+
+def _product(ctx: Ctx, out: str, a: str, b: str, shape: tuple[int, ...]) -> Node:
+    n = np.arange(_size(shape), dtype=np.int64)
+    return Node(ctx.name, ctx.op, (a, b), out, shape, Product(n, n))
+
+
+def _hard_swish(ctx: Ctx, node: onnx.NodeProto) -> Nodes:
+    """x * HardSigmoid(x) with alpha 1/6, beta 1/2: exact, as a clip and a product."""
+    x, s = ctx.var(node.input[0])
+    gate = f"{node.output[0]}/gate"
+    clip = Node(ctx.name, ctx.op, (x,), gate, s, activations.hard_sigmoid(1.0 / 6.0, 0.5))
+    return clip, _product(ctx, node.output[0], x, gate, s)
+
+
+def _prelu(ctx: Ctx, node: onnx.NodeProto) -> Nodes:
+    """x for x >= 0, slope * x below (slope broadcast from a constant): one slope is a
+    LeakyRelu; per-channel slopes are slope * x + (1 - slope) * relu(x)."""
+    x, s = ctx.var(node.input[0])
+    slope = np.asarray(ctx.const(node.input[1]), dtype=float)
+    try:
+        per = np.broadcast_to(slope, s).ravel()
+    except ValueError:
+        raise ctx.fail(f"the slope's shape {slope.shape} does not broadcast to {s}") from None
+    if np.all(per == per[0]):
+        return _pwl(ctx, node, activations.leaky_relu(float(per[0])))
+    out, relu = node.output[0], f"{node.output[0]}/relu"
+    n = _size(s)
+    rows = np.arange(n, dtype=np.int64)
+    first = Node(ctx.name, ctx.op, (x,), relu, s, activations.relu())
+    kind = Combine((Part(rows, rows, 1.0), Part(rows, rows, 1.0)), np.zeros(n))
+    scaled_x, scaled_r = f"{out}/x", f"{out}/r"
+    ax = Node(ctx.name, ctx.op, (x,), scaled_x, s, Linear(rows[:, None], per[:, None], np.zeros(n)))
+    ar = Node(
+        ctx.name,
+        ctx.op,
+        (relu,),
+        scaled_r,
+        s,
+        Linear(rows[:, None], (1 - per)[:, None], np.zeros(n)),
+    )
+    return first, ax, ar, Node(ctx.name, ctx.op, (scaled_x, scaled_r), out, s, kind)
+
+
+def _min_max(ctx: Ctx, node: onnx.NodeProto) -> Nodes:
+    """Elementwise Max or Min of two tensors or a tensor and a constant, exactly:
+    max(a, b) = b + relu(a - b), min(a, b) = a - relu(a - b)."""
+    if len(node.input) != 2:
+        raise ctx.fail(f"{ctx.op} of {len(node.input)} operands: use two")
+    a_name, b_name = node.input
+    consts = [ctx.consts.get(a_name), ctx.consts.get(b_name)]
+    if consts[0] is not None and consts[1] is not None:
+        raise ctx.fail("both operands are constant")  # folded before reaching here
+    if consts[0] is not None or consts[1] is not None:
+        var = b_name if consts[0] is not None else a_name
+        c = np.asarray(consts[0] if consts[0] is not None else consts[1], dtype=float)
+        if c.size != 1:
+            raise ctx.fail(f"{ctx.op} with a constant needs one value, not shape {c.shape}")
+        bound = float(c.ravel()[0])
+        clip = activations.clip(bound, None) if ctx.op == "Max" else activations.clip(None, bound)
+        return _pwl(ctx, node, clip, var)
+    (a, sa), (b, sb) = ctx.var(a_name), ctx.var(b_name)
+    out = tuple(np.broadcast_shapes(sa, sb))
+    ia, ib = _bidx(sa, out), _bidx(sb, out)
+    n = _size(out)
+    rows = np.arange(n, dtype=np.int64)
+    diff, gap = f"{node.output[0]}/diff", f"{node.output[0]}/gap"
+    d = Node(ctx.name, ctx.op, (a, b), diff, out,
+             Combine((Part(rows, ia, 1.0), Part(rows, ib, -1.0)), np.zeros(n)))  # fmt: skip
+    r = Node(ctx.name, ctx.op, (diff,), gap, out, activations.relu())
+    base, sign, idx = (b, 1.0, ib) if ctx.op == "Max" else (a, -1.0, ia)
+    last = Node(ctx.name, ctx.op, (base, gap), node.output[0], out,
+                Combine((Part(rows, idx, 1.0), Part(rows, rows, sign)), np.zeros(n)))  # fmt: skip
+    return d, r, last
+
+
+def _pow(ctx: Ctx, node: onnx.NodeProto) -> Nodes:
+    """x to a constant whole power 1..MAX_POWER, as a chain of products."""
+    x, s = ctx.var(node.input[0])
+    e = np.asarray(ctx.const(node.input[1]), dtype=float)
+    k = float(e.ravel()[0]) if e.size == 1 else float("nan")
+    if not (k.is_integer() and 1 <= k <= MAX_POWER):
+        raise ctx.fail(f"only whole exponents 1..{MAX_POWER} are supported (got {e.ravel()[:4]})")
+    if k == 1:
+        return _identity_of(ctx, node, x, s)
+    nodes, prev = [], x
+    for i in range(2, int(k) + 1):
+        out = node.output[0] if i == k else f"{node.output[0]}/p{i}"
+        nodes.append(_product(ctx, out, prev, x, s))
+        prev = out
+    return tuple(nodes)
+
+
+def _identity_of(ctx: Ctx, node: onnx.NodeProto, x: str, s: tuple[int, ...]) -> Node:
+    n = _size(s)
+    kind = Linear(np.arange(n, dtype=np.int64)[:, None], np.ones((n, 1)), np.zeros(n))
+    return _linear(ctx, node, x, s, kind)
