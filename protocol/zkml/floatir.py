@@ -106,7 +106,7 @@ class Node:
 
 def _apply(kind: Kind, xs: Sequence[FloatArray]) -> FloatArray:
     if isinstance(kind, Linear):
-        if kind.dense:
+        if kind.dense and xs[0].shape[1] == kind.idx.shape[1]:  # every input, in order
             return np.asarray(xs[0] @ kind.coef.T + kind.bias)
         return np.asarray((xs[0][:, kind.idx] * kind.coef).sum(axis=2) + kind.bias)
     if isinstance(kind, Combine):

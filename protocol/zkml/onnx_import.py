@@ -181,7 +181,7 @@ def _convert_node(state: _State, node: onnx.NodeProto, name: str, opset: int, ou
         return
     convert: onnx_table.Converter | None = onnx_table.CONVERTERS.get(op)
     assert convert is not None, f"{op} passed _refused_ops"
-    if len([o for o in node.output if o]) != 1:
+    if op != "Split" and len([o for o in node.output if o]) != 1:
         raise unsupported(name, op, "only the first output of a node may be used")
     ctx = onnx_ops.Ctx(name, op, opset, state.consts, state.shapes)
     made = convert(ctx, node)

@@ -18,7 +18,8 @@ FloatArray = NDArray[np.float64]
 
 @dataclass(frozen=True)
 class _Window:
-    """Sliding-window geometry over a ``(C, H, W)`` input."""
+    """Sliding-window geometry over a ``(C, H, W)`` input; a 1-D input ``(C, L)`` is
+    ``(C, 1, L)`` with a ``(1, k)`` kernel (``rank`` says which it was)."""
 
     channels: int
     height: int
@@ -27,6 +28,12 @@ class _Window:
     strides: tuple[int, int]
     pads: tuple[int, int, int, int]  # top, left, bottom, right
     dilations: tuple[int, int]
+    rank: int = 4
+
+    def out_shape(self, channels: int) -> tuple[int, ...]:
+        """The output's ONNX shape with ``channels`` channels."""
+        oh, ow = self.out_dims()
+        return (1, channels, ow) if self.rank == 3 else (1, channels, oh, ow)
 
     def out_dims(self, ceil: bool = False) -> tuple[int, int]:
         dims = []
@@ -51,54 +58,86 @@ class _Window:
 
 
 def _window(
-    ctx: Ctx, node: onnx.NodeProto, shape: tuple[int, ...], kernel: tuple[int, int]
+    ctx: Ctx, node: onnx.NodeProto, shape: tuple[int, ...], kernel: tuple[int, ...]
 ) -> _Window:
-    if len(shape) != 4 or shape[0] != 1:
-        raise ctx.fail(f"only 2-D inputs of shape (1, C, H, W) are supported, got {shape}")
+    """The geometry of a 1-D ``(1, C, L)`` or 2-D ``(1, C, H, W)`` window op."""
+    if len(shape) not in (3, 4) or shape[0] != 1 or len(kernel) != len(shape) - 2:
+        raise ctx.fail(
+            f"only 1-D (1, C, L) and 2-D (1, C, H, W) inputs with a kernel of that rank are "
+            f"supported, got input {shape} and kernel {tuple(kernel)}"
+        )
+    dims = len(kernel)
+    strides = tuple(_attr(node, "strides", [1] * dims))
+    dilations = tuple(_attr(node, "dilations", [1] * dims))
+    pads = tuple(_attr(node, "pads", [0] * 2 * dims))
+    if len(pads) != 2 * dims or len(strides) != dims or len(dilations) != dims:
+        raise ctx.fail(f"pads, strides and dilations must match the kernel's {dims} dimensions")
+    if min(strides) < 1 or min(dilations) < 1 or min(kernel) < 1 or min(pads) < 0:
+        raise ctx.fail("kernel sizes, strides and dilations must be positive, pads not negative")
+    sizes = shape[2:]
     auto_pad = _attr(node, "auto_pad", "NOTSET")
-    if auto_pad not in ("NOTSET", "VALID"):
-        raise ctx.fail(f"auto_pad {auto_pad} is not supported; export with explicit pads")
-    pads = tuple(_attr(node, "pads", [0, 0, 0, 0])) if auto_pad == "NOTSET" else (0, 0, 0, 0)
-    strides = tuple(_attr(node, "strides", [1, 1]))
-    dilations = tuple(_attr(node, "dilations", [1, 1]))
-    if len(pads) != 4 or len(strides) != 2 or len(dilations) != 2:
-        raise ctx.fail("only 2-D kernels are supported")
-    return _Window(shape[1], shape[2], shape[3], kernel, strides, pads, dilations)
+    if auto_pad == "VALID":
+        pads = (0,) * 2 * dims
+    elif auto_pad in ("SAME_UPPER", "SAME_LOWER"):
+        before, after = [], []
+        for size, k, st, d in zip(sizes, kernel, strides, dilations, strict=True):
+            total = max((-(-size // st) - 1) * st + (k - 1) * d + 1 - size, 0)
+            small, big = total // 2, total - total // 2
+            before.append(small if auto_pad == "SAME_UPPER" else big)
+            after.append(big if auto_pad == "SAME_UPPER" else small)
+        pads = (*before, *after)
+    elif auto_pad != "NOTSET":
+        raise ctx.fail(f"auto_pad {auto_pad} is not an ONNX padding mode")
+    if dims == 1:
+        return _Window(shape[1], 1, shape[2], (1, kernel[0]), (1, strides[0]),
+                       (0, pads[0], 0, pads[1]), (1, dilations[0]), rank=3)  # fmt: skip
+    return _Window(shape[1], shape[2], shape[3], (kernel[0], kernel[1]), (strides[0], strides[1]),
+                   (pads[0], pads[1], pads[2], pads[3]), (dilations[0], dilations[1]))  # fmt: skip
 
 
 def _conv(ctx: Ctx, node: onnx.NodeProto) -> Node:
+    """1-D or 2-D convolution; ``group`` > 1 (grouped, depthwise) reads each output
+    channel's own slice of the input channels."""
     x, s = ctx.var(node.input[0])
     w = np.asarray(ctx.const(node.input[1]), dtype=float)
-    if _attr(node, "group", 1) != 1:
-        raise ctx.fail("grouped and depthwise convolutions are not supported (group must be 1)")
-    if w.ndim != 4 or len(s) != 4 or w.shape[1] != s[1]:
-        raise ctx.fail(f"only 2-D convolutions are supported, got input {s} and weight {w.shape}")
-    out_c, in_c, kh, kw = w.shape
-    win = _window(ctx, node, s, (kh, kw))
+    group = int(_attr(node, "group", 1))
+    if w.ndim not in (3, 4) or len(s) != w.ndim:
+        raise ctx.fail(
+            "only 1-D (1, C, L) and 2-D (1, C, H, W) convolutions with a weight of the "
+            f"input's rank are supported, got input {s} and weight {w.shape}"
+        )
+    out_c, per_group = w.shape[0], w.shape[1]
+    if group < 1 or s[1] % group or out_c % group or per_group * group != s[1]:
+        raise ctx.fail(
+            f"group {group} does not divide input channels {s[1]} and output channels "
+            f"{out_c} into groups of {per_group} input channels"
+        )
+    win = _window(ctx, node, s, tuple(w.shape[2:]))
+    w4 = w.reshape(out_c, per_group, win.kernel[0], win.kernel[1])
     oh, ow = win.out_dims()
     h, col, valid = win.taps()  # (oh, ow, kh, kw)
-    c = np.arange(in_c)[None, None, :, None, None]
-    idx = c * (win.height * win.width) + (h * win.width + col)[:, :, None]
-    coef = w[:, None, None] * valid[None, :, :, None]  # (O, oh, ow, C, kh, kw)
-    idx_full = np.broadcast_to(idx[None], coef.shape)
+    first = (np.arange(out_c) // (out_c // group)) * per_group  # each output's first input
+    c = first[:, None] + np.arange(per_group)[None]  # (O, C/g)
+    spatial = (h * win.width + col)[None, :, :, None]  # (1, oh, ow, 1, kh, kw)
+    idx = c[:, None, None, :, None, None] * (win.height * win.width) + spatial
+    coef = w4[:, None, None] * valid[None, :, :, None]  # (O, oh, ow, C/g, kh, kw)
     bias = np.zeros(out_c)
     if len(node.input) > 2 and node.input[2]:
         bias = np.asarray(ctx.const(node.input[2]), dtype=float)
     n = out_c * oh * ow
     kind = Linear(
-        idx_full.reshape(n, -1).astype(np.int64), coef.reshape(n, -1), np.repeat(bias, oh * ow)
+        np.broadcast_to(idx, coef.shape).reshape(n, -1).astype(np.int64),
+        coef.reshape(n, -1),
+        np.repeat(bias, oh * ow),
     )
-    return _linear(ctx, node, x, (1, out_c, oh, ow), kind)
+    return _linear(ctx, node, x, win.out_shape(out_c), kind)
 
 
 def _pool_windows(
     ctx: Ctx, node: onnx.NodeProto
 ) -> tuple[str, _Window, IntArray, NDArray[np.bool_]]:
     x, s = ctx.var(node.input[0])
-    kernel = tuple(_attr(node, "kernel_shape", []))
-    if len(kernel) != 2:
-        raise ctx.fail("only 2-D pooling is supported")
-    win = _window(ctx, node, s, kernel)
+    win = _window(ctx, node, s, tuple(_attr(node, "kernel_shape", [])))
     if _attr(node, "ceil_mode", 0) and win.out_dims(ceil=True) != win.out_dims():
         raise ctx.fail("ceil_mode=1 changes the output size here; export with ceil_mode=0")
     h, col, valid = win.taps()
@@ -115,8 +154,7 @@ def _maxpool(ctx: Ctx, node: onnx.NodeProto) -> Node:
     x, win, idx, valid = _pool_windows(ctx, node)
     first_valid = idx[np.arange(len(idx)), valid.argmax(axis=1)]
     windows = np.where(valid, idx, first_valid[:, None])  # padding never wins a max
-    oh, ow = win.out_dims()
-    return _linear(ctx, node, x, (1, win.channels, oh, ow), MaxWindow(windows))
+    return _linear(ctx, node, x, win.out_shape(win.channels), MaxWindow(windows))
 
 
 def _avgpool(ctx: Ctx, node: onnx.NodeProto) -> Node:
@@ -125,18 +163,29 @@ def _avgpool(ctx: Ctx, node: onnx.NodeProto) -> Node:
         valid.shape[1] if _attr(node, "count_include_pad", 0) else valid.sum(axis=1, keepdims=True)
     )
     coef = valid / count
-    oh, ow = win.out_dims()
-    return _linear(ctx, node, x, (1, win.channels, oh, ow), Linear(idx, coef, np.zeros(len(idx))))
+    kind = Linear(idx, coef, np.zeros(len(idx)))
+    return _linear(ctx, node, x, win.out_shape(win.channels), kind)
+
+
+def _global_windows(ctx: Ctx, node: onnx.NodeProto) -> tuple[str, tuple[int, ...], IntArray]:
+    """Each channel's positions of a ``(1, C, ...)`` input, and the output shape."""
+    x, s = ctx.var(node.input[0])
+    if len(s) < 3 or s[0] != 1:
+        raise ctx.fail(f"only inputs of shape (1, C, ...) are supported, got {s}")
+    area = _size(s[2:])
+    idx = np.arange(s[1])[:, None] * area + np.arange(area)[None]
+    return x, (1, s[1]) + (1,) * (len(s) - 2), idx.astype(np.int64)
 
 
 def _global_avgpool(ctx: Ctx, node: onnx.NodeProto) -> Node:
-    x, s = ctx.var(node.input[0])
-    if len(s) != 4 or s[0] != 1:
-        raise ctx.fail(f"only inputs of shape (1, C, H, W) are supported, got {s}")
-    area = s[2] * s[3]
-    idx = np.arange(s[1])[:, None] * area + np.arange(area)[None]
-    kind = Linear(idx.astype(np.int64), np.full(idx.shape, 1.0 / area), np.zeros(s[1]))
-    return _linear(ctx, node, x, (1, s[1], 1, 1), kind)
+    x, out, idx = _global_windows(ctx, node)
+    kind = Linear(idx, np.full(idx.shape, 1.0 / idx.shape[1]), np.zeros(len(idx)))
+    return _linear(ctx, node, x, out, kind)
+
+
+def _global_maxpool(ctx: Ctx, node: onnx.NodeProto) -> Node:
+    x, out, idx = _global_windows(ctx, node)
+    return _linear(ctx, node, x, out, MaxWindow(idx))
 
 
 def _batchnorm(ctx: Ctx, node: onnx.NodeProto) -> Node:

@@ -10,6 +10,7 @@ import onnx
 from onnx import helper
 
 from protocol.zkml import onnx_elementwise as el
+from protocol.zkml import onnx_layout as la
 from protocol.zkml import onnx_ops as o
 from protocol.zkml import onnx_spatial as sp
 from protocol.zkml.floatir import Node
@@ -26,6 +27,12 @@ CONVERTERS: dict[str, Converter] = {
     "Unsqueeze": o._unsqueeze,
     "Transpose": o._transpose,
     "Concat": o._concat,
+    "Pad": la._pad,
+    "Slice": la._slice,
+    "Split": la._split,
+    "Expand": la._expand,
+    "Tile": la._tile,
+    "Resize": la._resize,
     "Add": o._binary,
     "Sub": o._binary,
     "Mul": o._binary,
@@ -36,6 +43,7 @@ CONVERTERS: dict[str, Converter] = {
     "MaxPool": sp._maxpool,
     "AveragePool": sp._avgpool,
     "GlobalAveragePool": sp._global_avgpool,
+    "GlobalMaxPool": sp._global_maxpool,
     "BatchNormalization": sp._batchnorm,
     "Relu": sp._relu,
     "LeakyRelu": sp._leaky_relu,
@@ -79,6 +87,21 @@ def _squeeze(node: onnx.NodeProto, consts: Mapping[str, Array], opset: int) -> A
     return np.squeeze(x, axis=tuple(axes) if axes else None)
 
 
+def _slice(node: onnx.NodeProto, consts: Mapping[str, Array], opset: int) -> Array:
+    ins = [consts[i] if i else None for i in node.input]
+    x, starts, ends = ins[0], ins[1], ins[2]
+    assert x is not None
+    assert starts is not None
+    assert ends is not None
+    axes = ins[3] if len(ins) > 3 and ins[3] is not None else np.arange(len(starts.ravel()))
+    steps = ins[4] if len(ins) > 4 and ins[4] is not None else np.ones(len(starts.ravel()))
+    picks = [slice(None)] * x.ndim
+    for a, b, axis, step in zip(starts.ravel(), ends.ravel(), axes.ravel(), steps.ravel(),
+                                strict=True):  # fmt: skip
+        picks[int(axis) % x.ndim] = slice(int(a), int(b), int(step))
+    return np.asarray(x[tuple(picks)])
+
+
 def _reshape(node: onnx.NodeProto, consts: Mapping[str, Array], opset: int) -> Array:
     x, shape = _ins(node, consts)[:2]
     target = [x.shape[i] if d == 0 else int(d) for i, d in enumerate(shape.ravel())]
@@ -106,4 +129,9 @@ FOLDABLE: dict[str, Folder] = {
     "Min": lambda n, c, v: np.minimum.reduce(_ins(n, c)),
     "Abs": lambda n, c, v: np.abs(_ins(n, c)[0]),
     "Shape": lambda n, c, v: np.array(_ins(n, c)[0].shape, dtype=np.int64),
+    "Slice": _slice,
+    "Expand": lambda n, c, v: np.broadcast_to(
+        _ins(n, c)[0], np.broadcast_shapes(_ins(n, c)[0].shape, tuple(_ins(n, c)[1]))
+    ).copy(),
+    "Tile": lambda n, c, v: np.tile(*_ins(n, c)),
 }

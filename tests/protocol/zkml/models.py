@@ -8,6 +8,8 @@ import numpy as np
 from onnx import helper
 
 from tests.protocol.zkml.helpers import init, make_model
+from tests.protocol.zkml.models_layout import LAYOUT
+from tests.protocol.zkml.models_spatial import SPATIAL
 
 
 def _w(seed: int, *shape: int) -> np.ndarray:
@@ -369,3 +371,7 @@ def matmul_left() -> tuple[bytes, tuple[int, ...]]:
 
 
 CASES["matmul_left_then_gemm"] = matmul_left
+
+
+CASES |= SPATIAL
+CASES |= LAYOUT

@@ -157,7 +157,7 @@ def test_one_compile_lists_every_unsupported_node() -> None:
         helper.make_node("Relu", ["t"], ["n"], name="after_squash"),  # after a refused node
         helper.make_node("Sqrt", ["h"], ["e"], name="root"),
         helper.make_node("Reshape", ["h", "shape"], ["r"], name="to_image"),
-        helper.make_node("Conv", ["r", "k"], ["c"], name="depthwise", group=3),
+        helper.make_node("Conv", ["r", "k"], ["c"], name="depthwise", group=2),
         helper.make_node("Flatten", ["c"], ["f"], name="flat"),
         helper.make_node("Add", ["n", "e"], ["a"], name="mix"),
         helper.make_node("Softmax", ["h"], ["p"], name="inner_softmax", axis=1),
@@ -194,10 +194,36 @@ def test_a_constant_past_int64_at_its_scale_is_refused_not_wrapped(op: str) -> N
         compile_model(model.SerializeToString(), np.full((4, 1, 4), 0.01))
 
 
-def test_grouped_conv_is_rejected() -> None:
-    node = helper.make_node("Conv", ["x", "w"], ["y"], name="dw", group=2)
-    data = make_model([node], (1, 2, 3, 3), (1, 2, 1, 1), [init("w", np.ones((2, 1, 3, 3)))])
-    with pytest.raises(CompileError, match=r"node 'dw' \(op Conv\).*group"):
+def test_a_group_that_does_not_divide_the_channels_is_rejected() -> None:
+    node = helper.make_node("Conv", ["x", "w"], ["y"], name="dw", group=3)
+    data = make_model([node], (1, 2, 3, 3), (1, 3, 1, 1), [init("w", np.ones((3, 1, 3, 3)))])
+    with pytest.raises(CompileError, match=r"node 'dw' \(op Conv\) .*group 3 does not divide"):
+        compile_model(data)
+
+
+@pytest.mark.parametrize(
+    ("op", "attrs", "message"),
+    [("Resize", {"mode": "linear"}, "only mode 'nearest' is supported"),
+     ("Pad", {"mode": "wrap"}, "Pad mode 'wrap' is not supported")],
+)  # fmt: skip
+def test_layout_modes_not_supported_are_named(op: str, attrs: dict[str, str], message: str) -> None:
+    const = (np.array([1.0, 1.0, 2.0], dtype=np.float32) if op == "Resize"
+             else np.array([0, 0, 1, 0, 0, 1], dtype=np.int64))  # fmt: skip
+    inputs = ["h", "", "k"] if op == "Resize" else ["h", "k"]
+    nodes = [helper.make_node("Relu", ["x"], ["h"], name="act"),
+             helper.make_node(op, inputs, ["y"], name="layout", **attrs)]  # fmt: skip
+    out = (1, 3, 8) if op == "Resize" else (1, 3, 6)
+    data = make_model(nodes, (1, 3, 4), out, [init("k", const)], opset=18)
+    with pytest.raises(CompileError, match=message):
+        compile_model(data)
+
+
+def test_a_3d_convolution_names_the_ranks_supported() -> None:
+    node = helper.make_node("Conv", ["x", "w"], ["y"], name="c3")
+    data = make_model(
+        [node], (1, 1, 2, 2, 2), (1, 1, 1, 1, 1), [init("w", np.ones((1, 1, 2, 2, 2)))]
+    )
+    with pytest.raises(CompileError, match=r"only 1-D \(1, C, L\) and 2-D \(1, C, H, W\)"):
         compile_model(data)
 
 

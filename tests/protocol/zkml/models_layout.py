@@ -1,0 +1,93 @@
+"""Tiny layout models: Pad, Slice, Split, Expand, Tile and nearest Resize after a
+computed tensor (fixed-seed random weights)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from onnx import helper
+
+from tests.protocol.zkml.helpers import init, make_model
+
+Build = Callable[[], tuple[bytes, tuple[int, ...]]]
+
+
+def _w(seed: int, *shape: int) -> np.ndarray:
+    return np.random.default_rng(seed).normal(0.0, 0.6, size=shape)
+
+
+def after_conv(
+    op: str, out_shape: tuple[int, ...], *consts: np.ndarray | None, opset: int = 13, **attrs: Any
+) -> Build:
+    """A 1x1 Conv of a (1, 2, 3, 4) input to 3 channels, then ``op`` (consts as inputs;
+    None leaves an optional input empty), then ReLU."""
+
+    def build() -> tuple[bytes, tuple[int, ...]]:
+        names = ["" if c is None else f"k{i}" for i, c in enumerate(consts)]
+        nodes = [
+            helper.make_node("Conv", ["x", "w"], ["c"], name="conv"),
+            helper.make_node(op, ["c", *names], ["l"], name="layout", **attrs),
+            helper.make_node("Relu", ["l"], ["y"], name="act"),
+        ]
+        inits = [init("w", _w(50, 3, 2, 1, 1))]
+        inits += [init(n, c) for n, c in zip(names, consts, strict=True) if c is not None]
+        return make_model(nodes, (1, 2, 3, 4), out_shape, inits, opset=opset), (1, 2, 3, 4)
+
+    return build
+
+
+def split_and_join(opset: int) -> Build:
+    """Split a computed (1, 6) tensor in three, then join two of the parts backwards."""
+
+    def build() -> tuple[bytes, tuple[int, ...]]:
+        split = np.array([1, 2, 3], dtype=np.int64)
+        nodes = [
+            helper.make_node("Gemm", ["x", "w"], ["h"], name="fc", transB=1),
+            helper.make_node("Split", ["h", "sizes"] if opset >= 13 else ["h"], ["a", "b", "c"],
+                             name="split", axis=1, **({} if opset >= 13 else {"split": split})),
+            helper.make_node("Concat", ["c", "a"], ["y"], name="join", axis=1),
+        ]  # fmt: skip
+        inits = [init("w", _w(51, 6, 4))] + ([init("sizes", split)] if opset >= 13 else [])
+        return make_model(nodes, (1, 4), (1, 4), inits, opset=opset), (1, 4)
+
+    return build
+
+
+def _i(*values: int) -> np.ndarray:
+    return np.array(values, dtype=np.int64)
+
+
+LAYOUT: dict[str, Build] = {
+    "pad_constant": after_conv("Pad", (1, 3, 5, 5), _i(0, 0, 1, 0, 0, 0, 1, 1), np.array(0.5)),
+    "pad_reflect": after_conv("Pad", (1, 3, 5, 6), _i(0, 0, 1, 1, 0, 0, 1, 1), mode="reflect"),
+    "pad_edge": after_conv("Pad", (1, 3, 4, 7), _i(0, 0, 0, 2, 0, 0, 1, 1), mode="edge"),
+    "slice": after_conv("Slice", (1, 2, 2, 2), _i(1, 0, 3), _i(3, 2, 0), _i(1, 2, 3), _i(1, 1, -2)),
+    "slice_to_the_end": after_conv("Slice", (1, 3, 3, 3), _i(1), _i(2**62), _i(3)),
+    "split_opset13": split_and_join(13),
+    "split_opset11": split_and_join(11),
+    "expand": after_conv("Expand", (2, 3, 3, 4), _i(2, 1, 1, 1)),
+    "tile": after_conv("Tile", (1, 6, 3, 8), _i(1, 2, 1, 2)),
+    "resize_nearest_scales": after_conv(
+        "Resize", (1, 3, 6, 8), None, np.array([1.0, 1.0, 2.0, 2.0], dtype=np.float32)
+    ),
+    "resize_nearest_sizes": after_conv(
+        "Resize",
+        (1, 3, 5, 7),
+        None,
+        None,
+        _i(1, 3, 5, 7),
+        coordinate_transformation_mode="asymmetric",
+        nearest_mode="floor",
+    ),
+    "resize_align_corners": after_conv(
+        "Resize",
+        (1, 3, 4, 6),
+        None,
+        None,
+        _i(1, 3, 4, 6),
+        coordinate_transformation_mode="align_corners",
+        nearest_mode="round_prefer_ceil",
+    ),
+}
