@@ -1,5 +1,6 @@
-"""Converters of ONNX layout ops that move, repeat or pad values: Pad, Slice, Split,
-Expand, Tile and nearest-neighbour Resize.
+"""Converters of ONNX layout ops that move, repeat or pad values (Pad, Slice, Split,
+Expand, Tile and nearest-neighbour Resize), of reductions (ReduceSum / Mean / Max /
+Min).
 
 Each is the same numpy operation applied to the positions ``arange(n).reshape(shape)``
 of the input: the result says which input element every output element is, so the
@@ -15,14 +16,19 @@ from collections.abc import Callable
 import numpy as np
 import onnx
 
-from protocol.zkml.floatir import Linear, Node
-from protocol.zkml.onnx_ops import Array, Ctx, IntArray, _attr, _gather, _linear, _size
+from protocol.zkml.floatir import Linear, MaxWindow, Node
+from protocol.zkml.onnx_ops import (
+    Array,
+    Ctx,
+    IntArray,
+    _attr,
+    _gather,
+    _linear,
+    _positions,
+    _size,
+)
 
 _OUTSIDE = -1  # a padded position: no input element
-
-
-def _positions(shape: tuple[int, ...]) -> IntArray:
-    return np.arange(_size(shape), dtype=np.int64).reshape(shape)
 
 
 def _optional(ctx: Ctx, node: onnx.NodeProto, i: int) -> Array | None:
@@ -188,3 +194,52 @@ def _resize(ctx: Ctx, node: onnx.NodeProto) -> Node:
         grids.append(np.clip(src, 0, d - 1).astype(np.int64))
     index = _positions(s)[np.ix_(*grids)]
     return _gather(ctx, node, x, index.ravel(), out)
+
+
+# --- reductions ------------------------------------------------------------------
+
+
+def _reduced(ctx: Ctx, node: onnx.NodeProto) -> tuple[str, tuple[int, ...], IntArray]:
+    """The input, the output shape and, per output element, the input positions it reduces."""
+    x, s = ctx.var(node.input[0])
+    axes_input = (ctx.op == "ReduceSum" and ctx.opset >= 13) or ctx.opset >= 18
+    axes = _ints(_optional(ctx, node, 1)) if axes_input else _attr(node, "axes", None)
+    if not axes:
+        if _attr(node, "noop_with_empty_axes", 0):
+            raise ctx.fail("noop_with_empty_axes=1 with no axes is an identity; remove the node")
+        axes = list(range(len(s)))
+    kept_axes = sorted({int(a) % len(s) for a in axes})
+    rest = [a for a in range(len(s)) if a not in kept_axes]
+    moved = np.transpose(_positions(s), rest + kept_axes)
+    n_out = _size(tuple(s[a] for a in rest))
+    groups = moved.reshape(n_out, -1)
+    keep = int(_attr(node, "keepdims", 1))
+    out = tuple(1 if a in kept_axes else d for a, d in enumerate(s)) if keep else tuple(
+        d for a, d in enumerate(s) if a not in kept_axes
+    )  # fmt: skip
+    return x, out, groups
+
+
+def _reduce_linear(ctx: Ctx, node: onnx.NodeProto) -> Node:
+    """ReduceSum and ReduceMean: a sum (or mean) over the reduced positions, free."""
+    x, out, groups = _reduced(ctx, node)
+    weight = 1.0 / groups.shape[1] if ctx.op == "ReduceMean" else 1.0
+    kind = Linear(groups, np.full(groups.shape, weight), np.zeros(len(groups)))
+    return _linear(ctx, node, x, out, kind)
+
+
+def _reduce_max(ctx: Ctx, node: onnx.NodeProto) -> Node | tuple[Node, ...]:
+    """ReduceMax by the max gadget; ReduceMin as -max(-x)."""
+    x, out, groups = _reduced(ctx, node)
+    if ctx.op == "ReduceMax":
+        return _linear(ctx, node, x, out, MaxWindow(groups))
+    _, s = ctx.var(node.input[0])
+    n, m = _size(s), len(groups)
+    negated, top = f"{node.output[0]}/neg", f"{node.output[0]}/max"
+    flip_in = Linear(np.arange(n, dtype=np.int64)[:, None], -np.ones((n, 1)), np.zeros(n))
+    flip_out = Linear(np.arange(m, dtype=np.int64)[:, None], -np.ones((m, 1)), np.zeros(m))
+    return (
+        Node(ctx.name, ctx.op, (x,), negated, s, flip_in),
+        Node(ctx.name, ctx.op, (negated,), top, out, MaxWindow(groups)),
+        Node(ctx.name, ctx.op, (top,), node.output[0], out, flip_out),
+    )

@@ -95,6 +95,11 @@ def _gather(
     return _linear(ctx, node, x, shape, kind)
 
 
+def _positions(shape: tuple[int, ...]) -> IntArray:
+    """Each element's flat position, in the tensor's shape."""
+    return np.arange(_size(shape), dtype=np.int64).reshape(shape)
+
+
 def _bidx(shape: tuple[int, ...], out: tuple[int, ...]) -> IntArray:
     return np.broadcast_to(np.arange(_size(shape)).reshape(shape), out).ravel().astype(np.int64)
 
@@ -264,9 +269,11 @@ def _gemm(ctx: Ctx, node: onnx.NodeProto) -> Node:
     return _linear(ctx, node, x, (m_dim, n_dim), kind)
 
 
-def _matmul(ctx: Ctx, node: onnx.NodeProto) -> Node:
+def _matmul(ctx: Ctx, node: onnx.NodeProto) -> Node | tuple[Node, ...]:
     if node.input[0] in ctx.consts:
         return _matmul_left(ctx, node)
+    if node.input[1] not in ctx.consts:
+        return _matmul_of_activations(ctx, node)
     x, s = ctx.var(node.input[0])
     w = np.asarray(ctx.const(node.input[1]), dtype=float)
     if w.ndim not in (1, 2) or w.shape[0] != s[-1]:
@@ -295,3 +302,29 @@ def _matmul_left(ctx: Ctx, node: onnx.NodeProto) -> Node:
     coef = np.broadcast_to(w[:, None, :], (m_dim, n_dim, k_dim)).reshape(m_dim * n_dim, k_dim)
     kind = Linear(idx.astype(np.int64), coef, np.zeros(m_dim * n_dim))
     return _linear(ctx, node, x, (m_dim, n_dim), kind)
+
+
+def _matmul_of_activations(ctx: Ctx, node: onnx.NodeProto) -> tuple[Node, ...]:
+    """MatMul of two computed tensors (attention's scores and weighted values): every
+    product a_ik b_kj (one constraint each), then the sums over k (free)."""
+    (a, sa), (b, sb) = ctx.var(node.input[0]), ctx.var(node.input[1])
+    if len(sa) < 2 or len(sb) < 2 or sa[-1] != sb[-2]:
+        raise ctx.fail(
+            f"MatMul of computed tensors needs (..., n, k) @ (..., k, m), got {sa}, {sb}"
+        )
+    try:
+        batch = np.broadcast_shapes(sa[:-2], sb[:-2])
+    except ValueError:
+        raise ctx.fail(f"the batch dimensions of {sa} and {sb} do not broadcast") from None
+    n_dim, k_dim, m_dim = sa[-2], sa[-1], sb[-1]
+    pa = np.broadcast_to(_positions(sa), (*batch, n_dim, k_dim))
+    pb = np.broadcast_to(_positions(sb), (*batch, k_dim, m_dim))
+    ia = np.broadcast_to(pa[..., :, None, :], (*batch, n_dim, m_dim, k_dim))
+    ib = np.broadcast_to(np.swapaxes(pb, -1, -2)[..., None, :, :], (*batch, n_dim, m_dim, k_dim))
+    out = (*batch, n_dim, m_dim)
+    terms, n_out = f"{node.output[0]}/terms", _size(out)
+    products = Node(ctx.name, ctx.op, (a, b), terms, (n_out * k_dim,),
+                    Product(ia.ravel().astype(np.int64), ib.ravel().astype(np.int64)))  # fmt: skip
+    groups = np.arange(n_out * k_dim, dtype=np.int64).reshape(n_out, k_dim)
+    sums = Linear(groups, np.ones(groups.shape), np.zeros(n_out))
+    return products, Node(ctx.name, ctx.op, (terms,), node.output[0], out, sums)

@@ -55,11 +55,58 @@ def split_and_join(opset: int) -> Build:
     return build
 
 
+def attention_scores() -> tuple[bytes, tuple[int, ...]]:
+    """Two heads of q @ k^T then @ v, with q, k, v computed from the input."""
+    nodes = [
+        helper.make_node("MatMul", ["x", "wq"], ["q"], name="q"),
+        helper.make_node("MatMul", ["x", "wk"], ["k"], name="k"),
+        helper.make_node("MatMul", ["x", "wv"], ["v"], name="v"),
+        helper.make_node("Reshape", ["q", "heads"], ["qh"], name="q/heads"),
+        helper.make_node("Reshape", ["k", "heads"], ["kh"], name="k/heads"),
+        helper.make_node("Reshape", ["v", "heads"], ["vh"], name="v/heads"),
+        helper.make_node("Transpose", ["qh"], ["qt"], name="q/t", perm=[0, 2, 1, 3]),
+        helper.make_node("Transpose", ["kh"], ["kt"], name="k/t", perm=[0, 2, 3, 1]),
+        helper.make_node("Transpose", ["vh"], ["vt"], name="v/t", perm=[0, 2, 1, 3]),
+        helper.make_node("MatMul", ["qt", "kt"], ["scores"], name="scores"),
+        helper.make_node("MatMul", ["scores", "vt"], ["y"], name="mix"),
+    ]
+    inits = [init("wq", _w(52, 4, 4)), init("wk", _w(53, 4, 4)), init("wv", _w(54, 4, 4)),
+             init("heads", np.array([1, 3, 2, 2], dtype=np.int64))]  # fmt: skip
+    return make_model(nodes, (1, 3, 4), (1, 2, 3, 2), inits), (1, 3, 4)
+
+
+def mat_of_two() -> tuple[bytes, tuple[int, ...]]:
+    """(3, 4) @ (4, 2), both computed."""
+    nodes = [
+        helper.make_node("Relu", ["x"], ["a"], name="act"),
+        helper.make_node("Transpose", ["x"], ["t"], name="t", perm=[1, 0]),
+        helper.make_node("MatMul", ["t", "w"], ["b"], name="proj"),
+        helper.make_node("MatMul", ["a", "b"], ["y"], name="mm"),
+    ]
+    return make_model(nodes, (3, 4), (3, 2), [init("w", _w(55, 3, 2))]), (3, 4)
+
+
 def _i(*values: int) -> np.ndarray:
     return np.array(values, dtype=np.int64)
 
 
+def reduce(op: str, out: tuple[int, ...], axes: list[int], opset: int, **attrs: Any) -> Build:
+    """``op`` over ``axes`` of a computed (1, 3, 3, 4) tensor (axes as an input where
+    the opset says so)."""
+    as_input = (op == "ReduceSum" and opset >= 13) or opset >= 18
+    if as_input:
+        return after_conv(op, out, np.array(axes, dtype=np.int64), opset=opset, **attrs)
+    return after_conv(op, out, opset=opset, axes=axes, **attrs)
+
+
 LAYOUT: dict[str, Build] = {
+    "reduce_sum": reduce("ReduceSum", (1, 3, 1, 1), [2, 3], 13),
+    "reduce_mean": reduce("ReduceMean", (1, 3), [-1, -2], 13, keepdims=0),
+    "reduce_mean_opset18": reduce("ReduceMean", (1, 1, 3, 4), [1], 18),
+    "reduce_max": reduce("ReduceMax", (1, 3, 3, 1), [3], 13),
+    "reduce_min": reduce("ReduceMin", (1, 1, 1, 4), [1, 2], 13),
+    "matmul_of_two": mat_of_two,
+    "attention_scores": attention_scores,
     "pad_constant": after_conv("Pad", (1, 3, 5, 5), _i(0, 0, 1, 0, 0, 0, 1, 1), np.array(0.5)),
     "pad_reflect": after_conv("Pad", (1, 3, 5, 6), _i(0, 0, 1, 1, 0, 0, 1, 1), mode="reflect"),
     "pad_edge": after_conv("Pad", (1, 3, 4, 7), _i(0, 0, 0, 2, 0, 0, 1, 1), mode="edge"),
