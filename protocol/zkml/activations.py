@@ -127,12 +127,14 @@ class Smooth:
     right: tuple[float, float]
     lipschitz: float
     tolerance: float = SMOOTH_TOLERANCE
+    upper: float = math.inf  # inputs never exceed this (exp after a max is subtracted)
 
     def method(self) -> str:
         """How the function is computed, for the compile report."""
+        where = "" if math.isinf(self.upper) else f" (inputs at most {self.upper:g})"
         return (
             f"piecewise-linear interpolation of {self.name} at {len(self.nodes())} nodes in "
-            f"[{self.lo:g}, {self.hi:g}], following its asymptotes beyond"
+            f"[{self.lo:g}, {self.hi:g}], following its asymptotes beyond{where}"
         )
 
     def nodes(self) -> tuple[float, ...]:
@@ -185,7 +187,7 @@ def _grid_error(spec: Smooth) -> tuple[float, float]:
     interpolant's steepest slope."""
     pwl = spec.pwl()
     span = spec.hi - spec.lo
-    x = np.arange(spec.lo - span, spec.hi + span, _GRID_STEP)
+    x = np.arange(spec.lo - span, min(spec.hi + span, spec.upper) + _GRID_STEP / 2, _GRID_STEP)
     slopes = np.cumsum([pwl.a0, *pwl.slopes])
     return float(np.max(np.abs(pwl(x) - spec.f(x)))), float(np.max(np.abs(slopes)))
 
@@ -201,6 +203,12 @@ def tanh() -> Smooth:
 def erf() -> Smooth:
     """The error function, saturating at -1 and 1 (GELU's exported form uses it)."""
     return Smooth("erf", _erf, -2.75, 2.75, (0.0, -1.0), (0.0, 1.0), 2.0 / math.sqrt(math.pi))
+
+
+def exp_nonpositive() -> Smooth:
+    """e^x for x <= 0 (a softmax's inputs after the row maximum is subtracted): 0 on
+    the left; the interpolant reaches exactly 1 at 0."""
+    return Smooth("exp", np.exp, -6.0, 0.0, (0.0, 0.0), (1.0, 1.0), 1.0, upper=0.0)
 
 
 def softplus() -> Smooth:

@@ -1,6 +1,6 @@
 """The float IR: a model as a few kinds of numpy-evaluable nodes.
 
-Every ONNX op the compiler accepts becomes one of five node kinds over flat
+Every ONNX op the compiler accepts becomes one of six node kinds over flat
 tensors (the batch dimension of 1 included in the shape, the value flattened):
 
 - ``Linear``: ``y[i] = bias[i] + sum_k coef[i, k] * x[idx[i, k]]`` (Gemm, MatMul,
@@ -9,7 +9,8 @@ tensors (the batch dimension of 1 included in the shape, the value flattened):
 - ``Pwl``: an elementwise piecewise-linear function
   ``c + a0 x + sum_i a_i relu(x - t_i)`` (Relu, LeakyRelu, Clip, Sigmoid's approximation);
 - ``MaxWindow``: the maximum over index windows (MaxPool);
-- ``Product``: the elementwise product of two variable tensors.
+- ``Product``: the elementwise product of two variable tensors;
+- ``Quotient``: the elementwise quotient of two, the divisor positive (Softmax).
 
 ``evaluate`` runs the IR on a batch (rows are samples); ``intervals`` propagates
 elementwise bounds. Both define the float reference the circuit quantizes.
@@ -89,7 +90,17 @@ class Product:
     ib: IntArray
 
 
-Kind = Linear | Combine | Pwl | MaxWindow | Product
+@dataclass(frozen=True)
+class Quotient:
+    """``a[ia] / b[ib]`` elementwise, for a divisor that stays positive; ``bounds`` is
+    the quotient's range when it is known by construction (a softmax's is [0, 1])."""
+
+    ia: IntArray
+    ib: IntArray
+    bounds: tuple[float, float] | None = None
+
+
+Kind = Linear | Combine | Pwl | MaxWindow | Product | Quotient
 
 
 @dataclass(frozen=True)
@@ -118,6 +129,8 @@ def _apply(kind: Kind, xs: Sequence[FloatArray]) -> FloatArray:
         return kind(xs[0])
     if isinstance(kind, MaxWindow):
         return np.asarray(xs[0][:, kind.windows].max(axis=2))
+    if isinstance(kind, Quotient):
+        return np.asarray(xs[0][:, kind.ia] / xs[1][:, kind.ib])
     return np.asarray(xs[0][:, kind.ia] * xs[1][:, kind.ib])
 
 
@@ -152,6 +165,16 @@ def _interval(
         return vals.min(axis=0), vals.max(axis=0)
     if isinstance(kind, MaxWindow):
         return lo[0][kind.windows].max(axis=1), hi[0][kind.windows].max(axis=1)
+    if isinstance(kind, Quotient):
+        n = len(kind.ia)
+        if kind.bounds is not None:
+            return np.full(n, kind.bounds[0]), np.full(n, kind.bounds[1])
+        a_lo, a_hi, b_lo, b_hi = lo[0][kind.ia], hi[0][kind.ia], lo[1][kind.ib], hi[1][kind.ib]
+        with np.errstate(divide="ignore", invalid="ignore"):  # a divisor reaching 0: unbounded
+            corners = np.stack([a_lo / b_lo, a_lo / b_hi, a_hi / b_lo, a_hi / b_hi])
+        positive = b_lo > 0
+        return (np.where(positive, corners.min(axis=0), -np.inf),
+                np.where(positive, corners.max(axis=0), np.inf))  # fmt: skip
     a_lo, a_hi, b_lo, b_hi = lo[0][kind.ia], hi[0][kind.ia], lo[1][kind.ib], hi[1][kind.ib]
     corners = np.stack([a_lo * b_lo, a_lo * b_hi, a_hi * b_lo, a_hi * b_hi])
     return corners.min(axis=0), corners.max(axis=0)

@@ -227,3 +227,74 @@ def emit_mul(cs: ConstraintSystem, a: Sequence[LC], b: Sequence[LC]) -> list[LC]
         cs.enforce(x, y, LC.wire(start + e))
         out.append(LC.wire(start + e))
     return out
+
+
+@dataclass(frozen=True)
+class DivLayout:
+    """Record of one quotient ``q = floor(a 2^k / (b 2^d))`` of integers, ``b 2^d >= 1``
+    (written ``b`` below).
+
+    Wires: the ``bits`` bits of ``q + 2^(bits-1)``, the ``r_bits`` bits of the remainder
+    ``r = a 2^k - q b``, then bits 1..r_bits-1 of ``b - 1 - r``. The product constraint
+    ``q b = a 2^k - r`` with ``0 <= r <= b - 1`` makes q the floor quotient and b
+    positive; q's own range check keeps every term far below the field's size, so no
+    other field element satisfies the product.
+    """
+
+    k: int  # the numerator's shift
+    d: int  # the divisor's shift (b 2^d is the divisor)
+    bits: int  # the quotient's signed bits
+    r_bits: int  # the remainder's and the shifted divisor's bits
+
+    @property
+    def size(self) -> int:
+        return self.bits + 2 * self.r_bits - 1
+
+
+def emit_div(
+    cs: ConstraintSystem, nums: Sequence[LC], dens: Sequence[LC], lay: DivLayout
+) -> list[LC]:
+    """Constrain ``q = floor(num 2^k / den)`` for each pair; returns the quotients."""
+    start = cs.alloc_many(len(nums) * lay.size).start
+    half = 1 << (lay.bits - 1)
+    out = []
+    for e, (a, unshifted) in enumerate(zip(nums, dens, strict=True)):
+        b = unshifted * (1 << lay.d)
+        base = start + e * lay.size
+        q_wires = range(base, base + lay.bits)
+        r_wires = range(base + lay.bits, base + lay.bits + lay.r_bits)
+        for w in (*q_wires, *r_wires):
+            cs.enforce_bit(w)
+        q = LC.sum_of((w, 1 << j) for j, w in enumerate(q_wires)) - half
+        r = LC.sum_of((w, 1 << j) for j, w in enumerate(r_wires))
+        gap_first = base + lay.bits + lay.r_bits
+        emit_bits(cs, b - 1 - r, range(gap_first, gap_first + lay.r_bits - 1))
+        cs.enforce(q, b, a * (1 << lay.k) - r)
+        out.append(q)
+    return out
+
+
+def witness_div(
+    a: AnyIntArray, b: AnyIntArray, lay: DivLayout, layer: str
+) -> tuple[NDArray[np.object_], IntArray]:
+    """Records and quotients; raises InputError for a divisor below 1 or a quotient
+    outside its calibrated range."""
+    num = np.asarray(a).astype(object) * (1 << lay.k)
+    den = np.asarray(b).astype(object) * (1 << lay.d)
+    if len(den) and min(den) < 1:
+        raise InputError(
+            f"layer '{layer}': a divisor is {min(den)} for this input (it must be at least 1 "
+            "in fixed point); recompile with calibration data that covers such inputs"
+        )
+    q = num // den
+    r = num - q * den
+    half = 1 << (lay.bits - 1)
+    if len(q) and (max(q) >= half or min(q) < -half):
+        raise InputError(
+            f"layer '{layer}': a quotient leaves its calibrated {lay.bits}-bit range for this "
+            "input; recompile the model with calibration data that covers such inputs"
+        )
+    q64, r64, gap = (np.asarray(v).astype(np.int64) for v in (q, r, den - 1 - r))
+    parts = [bits_of(q64 + half, lay.bits), bits_of(r64, lay.r_bits),
+             bits_of(gap, lay.r_bits)[:, 1:]]  # fmt: skip
+    return np.concatenate(parts, axis=1).astype(object), q64

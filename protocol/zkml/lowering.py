@@ -24,9 +24,10 @@ from numpy.typing import NDArray
 
 from protocol.zkml.affine import INT64_SAFE, Affine
 from protocol.zkml.errors import CompileError
-from protocol.zkml.floatir import Combine, Linear, MaxWindow, Node, Product, Pwl
-from protocol.zkml.gadgets import MaxLayout, ReluLayout, RequantLayout
+from protocol.zkml.floatir import Combine, Linear, MaxWindow, Node, Product, Pwl, Quotient
+from protocol.zkml.gadgets import DivLayout, MaxLayout, ReluLayout, RequantLayout
 from protocol.zkml.program import (
+    DivStep,
     MaxStep,
     MulStep,
     Program,
@@ -231,6 +232,29 @@ class Lowering:
         self.steps.append(MulStep(node.name, a, kind.ia, b, kind.ib, wide, out))
         self.env[node.output] = self.source_affine(out)
 
+    def quotient(self, node: Node, kind: Quotient) -> None:
+        """``a / b`` with b >= 1 in fixed point, at the output's calibrated scale."""
+        a, _ = self.materialize(self.env[node.inputs[0]], node.inputs[0], node.name)
+        b, _ = self.materialize(self.env[node.inputs[1]], node.inputs[1], node.name)
+        sa, sb = self.sources[a], self.sources[b]
+        if sb.hi < 1:
+            raise CompileError(
+                "the divisor is never positive on the calibration data", node.name,
+                node.op_type, "only division by a positive computed tensor is supported",
+            )  # fmt: skip
+        scale = scale_for(self.stats[node.output], self.activation_bits, self.headroom)
+        shift = sb.scale - sa.scale + scale  # q = a 2^shift / b at the output's scale
+        k, d = max(shift, 0), max(-shift, 0)
+        if k > MAX_SHIFT or d > MAX_SHIFT:
+            raise CompileError(f"the quotient needs a {max(k, d)}-bit shift", node.name,
+                               node.op_type, "lower weight_bits or activation_bits")  # fmt: skip
+        r_bits = _checked_width(max(1, (sb.hi << d).bit_length()), node)
+        lay = DivLayout(k, d, self.activation_bits, r_bits)
+        half = 1 << (self.activation_bits - 1)
+        out = self.add_source(Source(len(kind.ia), scale, -half, half - 1), node.output, node.name)
+        self.steps.append(DivStep(node.name, a, kind.ia, b, kind.ib, lay, out))
+        self.env[node.output] = self.source_affine(out)
+
     def pwl(self, node: Node, kind: Pwl) -> None:
         a, tensor = self.env[node.inputs[0]], node.inputs[0]
         view = self.narrow_view(a)
@@ -313,6 +337,8 @@ def lower(
             low.pwl(node, kind)
         elif isinstance(kind, MaxWindow):
             low.maxpool(node, kind)
+        elif isinstance(kind, Quotient):
+            low.quotient(node, kind)
         else:
             low.product(node, kind)
     out, _ = low.materialize(low.env[output_name], output_name, producer[output_name])

@@ -256,10 +256,12 @@ _TYPES = {
         program_mod.ReluStep,
         program_mod.MaxStep,
         program_mod.MulStep,
+        program_mod.DivStep,
         program_mod.ViewStep,
         gadgets.RequantLayout,
         gadgets.ReluLayout,
         gadgets.MaxLayout,
+        gadgets.DivLayout,
         floatir.Node,
         floatir.Linear,
         floatir.Combine,
@@ -267,5 +269,6 @@ _TYPES = {
         floatir.Pwl,
         floatir.MaxWindow,
         floatir.Product,
+        floatir.Quotient,
     )
 }

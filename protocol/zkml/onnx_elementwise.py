@@ -1,6 +1,6 @@
 """Converters of elementwise ONNX ops built from the IR's kinds: smooth activations as
-interpolants (each noting its error bound for the compile report), and ops that are a
-few exact IR nodes (HardSwish, PRelu, Min/Max, Pow by a small integer).
+interpolants (each noting its error bound for the compile report), ops that are a
+few exact IR nodes (HardSwish, PRelu, Min/Max, Pow by a small integer), and Softmax.
 
 A converter may return several IR nodes; the intermediate tensors are named after the
 ONNX output with a ``/`` suffix, which no ONNX name produced by the exporters uses.
@@ -13,8 +13,8 @@ import onnx
 
 from protocol.zkml import activations
 from protocol.zkml.activations import Smooth
-from protocol.zkml.floatir import Combine, Linear, Node, Part, Product, Pwl
-from protocol.zkml.onnx_ops import Ctx, _attr, _bidx, _linear, _size
+from protocol.zkml.floatir import Combine, Linear, MaxWindow, Node, Part, Product, Pwl, Quotient
+from protocol.zkml.onnx_ops import Ctx, _attr, _bidx, _linear, _positions, _size
 from protocol.zkml.report import Approximation
 
 Nodes = Node | tuple[Node, ...]
@@ -166,3 +166,38 @@ def _identity_of(ctx: Ctx, node: onnx.NodeProto, x: str, s: tuple[int, ...]) -> 
     n = _size(s)
     kind = Linear(np.arange(n, dtype=np.int64)[:, None], np.ones((n, 1)), np.zeros(n))
     return _linear(ctx, node, x, s, kind)
+
+
+def _softmax(ctx: Ctx, node: onnx.NodeProto) -> Nodes:
+    """Softmax anywhere: the row maximum subtracted (max gadget), e^x on x <= 0 as an
+    interpolant, the row sums (free) and an exact floor division with a range-checked
+    remainder, so each output is e_i / sum e within the exp's error."""
+    x, s = ctx.var(node.input[0])
+    positions = _positions(s)
+    if ctx.opset >= 13:
+        axis = int(_attr(node, "axis", -1)) % len(s)
+        rows = np.moveaxis(positions, axis, -1).reshape(-1, s[axis])
+    else:  # the input is coerced to 2-D at axis
+        axis = int(_attr(node, "axis", 1)) % len(s)
+        rows = positions.reshape(_size(s[:axis]), _size(s[axis:]))
+    n, (n_rows, width) = _size(s), rows.shape
+    row_of = np.empty(n, dtype=np.int64)
+    row_of[rows.ravel()] = np.repeat(np.arange(n_rows, dtype=np.int64), width)
+    spec = activations.exp_nonpositive()
+    eps = spec.error_bound()
+    bound = eps * (1 + width)  # |e'/s' - e/s| <= eps (1 + width y) / s' with s' >= 1
+    ctx.notes.append(Approximation(
+        ctx.name, ctx.op, f"{spec.method()} over x - max(row), then exact division by the "
+        f"row sum ({width} terms)", bound, spec.error_sampled(),
+    ))  # fmt: skip
+    out, every = node.output[0], np.arange(n, dtype=np.int64)
+    top, shifted, exps, sums = (f"{out}/{part}" for part in ("max", "shifted", "exp", "sum"))
+    return (
+        Node(ctx.name, ctx.op, (x,), top, (n_rows,), MaxWindow(rows.astype(np.int64))),
+        Node(ctx.name, ctx.op, (x, top), shifted, s,
+             Combine((Part(every, every, 1.0), Part(every, row_of, -1.0)), np.zeros(n))),
+        Node(ctx.name, ctx.op, (shifted,), exps, s, spec.pwl()),
+        Node(ctx.name, ctx.op, (exps,), sums, (n_rows,),
+             Linear(rows.astype(np.int64), np.ones(rows.shape), np.zeros(n_rows))),
+        Node(ctx.name, ctx.op, (exps, sums), out, s, Quotient(every, row_of, (0.0, 1.0))),
+    )  # fmt: skip

@@ -28,7 +28,7 @@ from protocol.zkml.report import Approximation
 
 MIN_OPSET, MAX_OPSET = 11, 18
 SUPPORTED_OPS = frozenset(onnx_table.CONVERTERS) | frozenset(onnx_table.FOLDABLE) | {"Constant"}
-_SOFTMAX = {"Softmax", "LogSoftmax"}
+_LOG_SOFTMAX = "LogSoftmax"
 _DEFAULT_DOMAINS = ("", "ai.onnx")
 ML_DOMAIN = "ai.onnx.ml"
 _ML_HINT = (
@@ -90,7 +90,7 @@ def _node_name(node: onnx.NodeProto, index: int) -> str:
     return node.name or f"{node.op_type}_{index}"
 
 
-def _refused_ops(model: onnx.ModelProto, output: str) -> dict[int, CompileError]:
+def _refused_ops(model: onnx.ModelProto) -> dict[int, CompileError]:
     """The nodes (by index) whose domain or op type the importer does not support."""
     refused: dict[int, CompileError] = {}
     for i, node in enumerate(model.graph.node):
@@ -101,13 +101,9 @@ def _refused_ops(model: onnx.ModelProto, output: str) -> dict[int, CompileError]
                 "is not supported"
             )  # fmt: skip
             refused[i] = CompileError(f"is in the {node.domain!r} domain", name, op, hint)
-        elif op in _SOFTMAX:
-            hint = (
-                "remove the final Softmax; provernet proves the logits and the argmax is the same"
-            )
-            if node.output[0] != output:
-                hint = "Softmax is only accepted at the end of a model, where it should be removed"
-            refused[i] = unsupported(name, op, hint)
+        elif op == _LOG_SOFTMAX:
+            hint = "use Softmax (supported anywhere), or remove a final LogSoftmax: the argmax"
+            refused[i] = unsupported(name, op, hint + " of the logits is the same")
         elif op not in SUPPORTED_OPS:
             refused[i] = unsupported(
                 name, op, f"supported ops are {', '.join(sorted(SUPPORTED_OPS))}"
@@ -226,8 +222,7 @@ def _fold_linear(nodes: list[Node], output: str) -> list[Node]:
 def import_onnx(data: bytes) -> Graph:
     """Parse and convert an ONNX model (see module docstring)."""
     model = _parse(data)
-    outputs = list(model.graph.output)
-    refused = _refused_ops(model, outputs[0].name if len(outputs) == 1 else "")
+    refused = _refused_ops(model)
     opset = _opset(model)
     if not refused:
         model = _typed(model)

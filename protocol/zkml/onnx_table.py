@@ -66,6 +66,7 @@ CONVERTERS: dict[str, Converter] = {
     "Max": el._min_max,
     "Min": el._min_max,
     "Pow": el._pow,
+    "Softmax": el._softmax,
 }
 
 

@@ -23,7 +23,7 @@ from protocol.r1cs.system import R1CS, ConstraintSystem, LinearCombination, R
 from protocol.zkml import gadgets, poseidon_gadget
 from protocol.zkml.affine import Affine
 from protocol.zkml.errors import InputError
-from protocol.zkml.gadgets import MaxLayout, ReluLayout, RequantLayout
+from protocol.zkml.gadgets import DivLayout, MaxLayout, ReluLayout, RequantLayout
 
 LC = LinearCombination
 IntArray = NDArray[np.int64]
@@ -147,7 +147,30 @@ class ViewStep:
         return np.zeros((0, 0), dtype=np.int64)
 
 
-Step = RequantStep | ReluStep | MaxStep | MulStep | ViewStep
+@dataclass(frozen=True)
+class DivStep:
+    """``floor(a[ia] 2^k / b[ib])`` elementwise, for two constrained sources (b >= 1)."""
+
+    layer: str
+    a: int
+    ia: IntArray
+    b: int
+    ib: IntArray
+    lay: DivLayout
+    out: int
+
+    def emit(self, cs: ConstraintSystem, lcs: list[list[LC]]) -> None:
+        a, b = lcs[self.a], lcs[self.b]
+        nums, dens = [a[i] for i in self.ia], [b[i] for i in self.ib]
+        lcs[self.out] = gadgets.emit_div(cs, nums, dens, self.lay)
+
+    def witness(self, vals: Values) -> NDArray[np.object_]:
+        a, b = vals[self.a][self.ia], vals[self.b][self.ib]
+        rec, vals[self.out] = gadgets.witness_div(a, b, self.lay, self.layer)
+        return rec
+
+
+Step = RequantStep | ReluStep | MaxStep | MulStep | DivStep | ViewStep
 
 
 def step_wires(step: Step, sources: Sequence[Source]) -> int:
@@ -160,6 +183,8 @@ def step_wires(step: Step, sources: Sequence[Source]) -> int:
         return len(step.windows) * step.lay.size
     if isinstance(step, MulStep):
         return len(step.ia)
+    if isinstance(step, DivStep):
+        return len(step.ia) * step.lay.size
     return 0
 
 

@@ -14,7 +14,9 @@ import numpy as np
 
 from protocol.errors import RemoteProtocolError
 from protocol.zkml.affine import Affine
+from protocol.zkml.gadgets import DivLayout
 from protocol.zkml.program import (
+    DivStep,
     MaxStep,
     MulStep,
     Program,
@@ -77,6 +79,15 @@ def _mul(step: MulStep, sources: Sequence[Source], index: int) -> bool:
     return ok and _index(step.ib, 1, sources[step.b].size) and len(step.ia) == len(step.ib)
 
 
+def _div(step: DivStep, sources: Sequence[Source], index: int) -> bool:
+    lay = step.lay
+    ok = _src(step.a, index) and _src(step.b, index) and isinstance(lay, DivLayout)
+    ok = ok and _bits(lay.bits, 2) and _bits(lay.r_bits, 1) and _bits(lay.k, 0)
+    ok = ok and _bits(lay.d, 0)
+    ok = ok and _index(step.ia, 1, sources[step.a].size)
+    return ok and _index(step.ib, 1, sources[step.b].size) and len(step.ia) == len(step.ib)
+
+
 def _view(step: ViewStep, sources: Sequence[Source], index: int) -> bool:
     return _src(step.src, index) and _index(step.index, 1, sources[step.src].size)
 
@@ -86,6 +97,7 @@ _CHECKS: dict[type, Callable[[Any, Sequence[Source], int], bool]] = {
     ReluStep: _relu,
     MaxStep: _max,
     MulStep: _mul,
+    DivStep: _div,
     ViewStep: _view,
 }
 

@@ -15,7 +15,15 @@ from onnx import TensorProto, helper, numpy_helper
 
 from protocol.r1cs.system import R1CS, Constraint, R
 from protocol.zkml import CompiledModel
-from protocol.zkml.program import MaxStep, MulStep, Program, ReluStep, RequantStep, ViewStep
+from protocol.zkml.program import (
+    DivStep,
+    MaxStep,
+    MulStep,
+    Program,
+    ReluStep,
+    RequantStep,
+    ViewStep,
+)
 
 SALT = 0x1234_5678_9ABC_DEF0
 
@@ -105,6 +113,12 @@ def reference_run(program: Program, x_q: Sequence[int]) -> list[int]:
         elif isinstance(step, MulStep):
             a, b = vals[step.a], vals[step.b]
             vals[step.out] = [a[int(i)] * b[int(j)] for i, j in zip(step.ia, step.ib, strict=True)]
+        elif isinstance(step, DivStep):
+            a, b, lay = vals[step.a], vals[step.b], step.lay
+            vals[step.out] = [
+                (a[int(i)] << lay.k) // (b[int(j)] << lay.d)
+                for i, j in zip(step.ia, step.ib, strict=True)
+            ]
         elif isinstance(step, ViewStep):
             vals[step.out] = [vals[step.src][int(i)] for i in step.index]
     return vals[program.output]

@@ -86,6 +86,37 @@ def mat_of_two() -> tuple[bytes, tuple[int, ...]]:
     return make_model(nodes, (3, 4), (3, 2), [init("w", _w(55, 3, 2))]), (3, 4)
 
 
+def softmax_classifier(opset: int) -> Build:
+    """A classifier that ends in Softmax, as every tutorial model does."""
+
+    def build() -> tuple[bytes, tuple[int, ...]]:
+        axis = {"axis": 1} if opset < 13 else {}
+        nodes = [
+            helper.make_node("Gemm", ["x", "w"], ["logits"], name="fc", transB=1, alpha=4.0),
+            helper.make_node("Softmax", ["logits"], ["y"], name="probs", **axis),
+        ]
+        return make_model(nodes, (1, 4), (1, 5), [init("w", _w(56, 5, 4))], opset=opset), (1, 4)
+
+    return build
+
+
+def attention_block() -> tuple[bytes, tuple[int, ...]]:
+    """softmax(q k^T / sqrt d) v over a 3-token sequence: Softmax inside the model."""
+    nodes = [
+        helper.make_node("MatMul", ["x", "wq"], ["q"], name="q"),
+        helper.make_node("MatMul", ["x", "wk"], ["k"], name="k"),
+        helper.make_node("MatMul", ["x", "wv"], ["v"], name="v"),
+        helper.make_node("Transpose", ["k"], ["kt"], name="k/t", perm=[0, 2, 1]),
+        helper.make_node("MatMul", ["q", "kt"], ["s"], name="scores"),
+        helper.make_node("Div", ["s", "root"], ["scaled"], name="scale"),
+        helper.make_node("Softmax", ["scaled"], ["p"], name="attend", axis=-1),
+        helper.make_node("MatMul", ["p", "v"], ["y"], name="mix"),
+    ]
+    inits = [init("wq", _w(57, 4, 4)), init("wk", _w(58, 4, 4)), init("wv", _w(59, 4, 4)),
+             init("root", np.array(2.0))]  # fmt: skip
+    return make_model(nodes, (1, 3, 4), (1, 3, 4), inits), (1, 3, 4)
+
+
 def _i(*values: int) -> np.ndarray:
     return np.array(values, dtype=np.int64)
 
@@ -106,6 +137,9 @@ LAYOUT: dict[str, Build] = {
     "reduce_max": reduce("ReduceMax", (1, 3, 3, 1), [3], 13),
     "reduce_min": reduce("ReduceMin", (1, 1, 1, 4), [1, 2], 13),
     "matmul_of_two": mat_of_two,
+    "softmax_opset13": softmax_classifier(13),
+    "softmax_opset11": softmax_classifier(11),
+    "attention_block": attention_block,
     "attention_scores": attention_scores,
     "pad_constant": after_conv("Pad", (1, 3, 5, 5), _i(0, 0, 1, 0, 0, 0, 1, 1), np.array(0.5)),
     "pad_reflect": after_conv("Pad", (1, 3, 5, 6), _i(0, 0, 1, 1, 0, 0, 1, 1), mode="reflect"),

@@ -75,3 +75,45 @@ def test_max(width: int) -> None:
     assert m.tolist() == [max(values[i] for i in row) for row in windows.tolist()]
     assert len(cs.constraints) == 3 * (width * 6 + max(width - 1, 1))
     _check(cs, values, rec)
+
+
+@pytest.mark.parametrize(("k", "d"), [(0, 0), (5, 0), (0, 2), (3, 1)])
+def test_division_is_the_floor_quotient(k: int, d: int) -> None:
+    nums = [-40, -7, -1, 0, 1, 6, 13, 31]
+    dens = [1, 3, 7, 2, 5, 9, 1, 4]
+    lay = gadgets.DivLayout(k, d, 12, max((max(dens) << d).bit_length(), 1))
+    cs, lcs = _system([*nums, *dens])
+    gadgets.emit_div(cs, lcs[: len(nums)], lcs[len(nums) :], lay)
+    rec, q = gadgets.witness_div(np.array(nums), np.array(dens), lay, "div")
+    assert q.tolist() == [(a << k) // (b << d) for a, b in zip(nums, dens, strict=True)]
+    assert len(cs.constraints) == len(nums) * (lay.bits + 2 * lay.r_bits + 1)
+    _check(cs, [*nums, *dens], rec)
+
+
+def test_division_admits_no_other_quotient() -> None:
+    """The other integer quotients (q + 1 with r - b, q - 1 with r + b) satisfy the
+    product constraint; the remainder's two range checks refuse them. (A field element
+    q + t / b with r - t would too, but q's own range check leaves no such q.)"""
+    lay = gadgets.DivLayout(0, 0, 8, 4)
+    cs, lcs = _system([17, 5])
+    gadgets.emit_div(cs, lcs[:1], lcs[1:], lay)
+    r1cs = cs.finish()
+    rec, q = gadgets.witness_div(np.array([17]), np.array([5]), lay, "div")
+    honest = [1, 17, 5, *(int(v) for v in rec.ravel())]
+    assert first_unsatisfied(r1cs, honest) is None
+    honest_q = int(q[0])
+    for fake_q in (honest_q + 1, honest_q - 1):
+        fake_r = 17 - 5 * fake_q
+        half = 1 << (lay.bits - 1)
+        q_bits = [(fake_q + half) >> j & 1 for j in range(lay.bits)]
+        r_bits = [(fake_r % R) >> j & 1 for j in range(lay.r_bits)]
+        gap = (5 - 1 - fake_r) % R
+        gap_bits = [gap >> j & 1 for j in range(1, lay.r_bits)]
+        assert first_unsatisfied(r1cs, [1, 17, 5, *q_bits, *r_bits, *gap_bits]) is not None
+
+
+@pytest.mark.parametrize("den", [0, -3])
+def test_a_divisor_below_one_is_an_input_error(den: int) -> None:
+    lay = gadgets.DivLayout(0, 0, 8, 4)
+    with pytest.raises(InputError, match="layer 'probs': a divisor is"):
+        gadgets.witness_div(np.array([3]), np.array([den]), lay, "probs")
