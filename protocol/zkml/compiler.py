@@ -70,8 +70,10 @@ def _finite(stats: dict[str, float], graph: Graph, source: str) -> dict[str, flo
     for node in graph.nodes:
         if not math.isfinite(stats.get(node.output, 0.0)):
             raise CompileError(
-                f"tensor '{node.output}' overflows float64 on {source}", node.name, node.op_type,
-                "the model's values grow without bound here: rescale it, or narrow the inputs",
+                f"tensor '{node.output}' has no finite bound on {source}", node.name,
+                node.op_type, "the values grow without bound here (a chain of products, or a "
+                "division by a value that may reach 0): compile with calibration data, "
+                "rescale the model or narrow the inputs",
             )  # fmt: skip
     return stats
 

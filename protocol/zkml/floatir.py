@@ -1,6 +1,6 @@
 """The float IR: a model as a few kinds of numpy-evaluable nodes.
 
-Every ONNX op the compiler accepts becomes one of six node kinds over flat
+Every ONNX op the compiler accepts becomes one of seven node kinds over flat
 tensors (the batch dimension of 1 included in the shape, the value flattened):
 
 - ``Linear``: ``y[i] = bias[i] + sum_k coef[i, k] * x[idx[i, k]]`` (Gemm, MatMul,
@@ -10,7 +10,8 @@ tensors (the batch dimension of 1 included in the shape, the value flattened):
   ``c + a0 x + sum_i a_i relu(x - t_i)`` (Relu, LeakyRelu, Clip, Sigmoid's approximation);
 - ``MaxWindow``: the maximum over index windows (MaxPool);
 - ``Product``: the elementwise product of two variable tensors;
-- ``Quotient``: the elementwise quotient of two, the divisor positive (Softmax).
+- ``Quotient``: the elementwise quotient of two, the divisor positive (Softmax);
+- ``SquareRoot``: the elementwise root of a non-negative tensor (LayerNormalization).
 
 ``evaluate`` runs the IR on a batch (rows are samples); ``intervals`` propagates
 elementwise bounds. Both define the float reference the circuit quantizes.
@@ -100,7 +101,12 @@ class Quotient:
     bounds: tuple[float, float] | None = None
 
 
-Kind = Linear | Combine | Pwl | MaxWindow | Product | Quotient
+@dataclass(frozen=True)
+class SquareRoot:
+    """The elementwise square root of a tensor that stays non-negative (LayerNorm)."""
+
+
+Kind = Linear | Combine | Pwl | MaxWindow | Product | Quotient | SquareRoot
 
 
 @dataclass(frozen=True)
@@ -131,6 +137,8 @@ def _apply(kind: Kind, xs: Sequence[FloatArray]) -> FloatArray:
         return np.asarray(xs[0][:, kind.windows].max(axis=2))
     if isinstance(kind, Quotient):
         return np.asarray(xs[0][:, kind.ia] / xs[1][:, kind.ib])
+    if isinstance(kind, SquareRoot):
+        return np.asarray(np.sqrt(xs[0]))
     return np.asarray(xs[0][:, kind.ia] * xs[1][:, kind.ib])
 
 
@@ -165,6 +173,8 @@ def _interval(
         return vals.min(axis=0), vals.max(axis=0)
     if isinstance(kind, MaxWindow):
         return lo[0][kind.windows].max(axis=1), hi[0][kind.windows].max(axis=1)
+    if isinstance(kind, SquareRoot):
+        return np.sqrt(np.maximum(lo[0], 0.0)), np.sqrt(np.maximum(hi[0], 0.0))
     if isinstance(kind, Quotient):
         n = len(kind.ia)
         if kind.bounds is not None:

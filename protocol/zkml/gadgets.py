@@ -13,6 +13,7 @@ the recomposition constraint, so a ``B``-bit range check costs exactly ``B``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -298,3 +299,72 @@ def witness_div(
     parts = [bits_of(q64 + half, lay.bits), bits_of(r64, lay.r_bits),
              bits_of(gap, lay.r_bits)[:, 1:]]  # fmt: skip
     return np.concatenate(parts, axis=1).astype(object), q64
+
+
+@dataclass(frozen=True)
+class SqrtLayout:
+    """Record of one integer square root ``s = floor(sqrt(v 2^m))`` of ``v >= 0``.
+
+    Wires: the ``bits`` bits of s, the square ``s^2``, then bits 1..r_bits-1 of
+    ``v 2^m - s^2`` and of ``s^2 + 2 s - v 2^m``. Both gaps non-negative means
+    ``s^2 <= v 2^m < (s + 1)^2``: s is the floor root, and v is not negative. With s
+    range-checked every term is far below the field's size, so the relations hold
+    over the integers.
+    """
+
+    m: int  # the radicand's shift
+    bits: int  # the root's bits (unsigned)
+
+    @property
+    def r_bits(self) -> int:
+        """The gaps' bits: each gap is at most 2 s < 2^(bits + 1)."""
+        return self.bits + 1
+
+    @property
+    def size(self) -> int:
+        return self.bits + 2 * self.r_bits - 1
+
+
+def emit_sqrt(cs: ConstraintSystem, vs: Sequence[LC], lay: SqrtLayout) -> list[LC]:
+    """Constrain ``s = floor(sqrt(v 2^m))`` for each v; returns the roots."""
+    start = cs.alloc_many(len(vs) * lay.size).start
+    out = []
+    for e, v in enumerate(vs):
+        base = start + e * lay.size
+        s_wires = range(base, base + lay.bits)
+        for w in s_wires:
+            cs.enforce_bit(w)
+        root = LC.sum_of((w, 1 << j) for j, w in enumerate(s_wires))
+        square = LC.wire(base + lay.bits)
+        cs.enforce(root, root, square)
+        shifted = v * (1 << lay.m)
+        below = base + lay.bits + 1
+        above = below + lay.r_bits - 1
+        emit_bits(cs, shifted - square, range(below, above))
+        emit_bits(cs, square + root * 2 - shifted, range(above, above + lay.r_bits - 1))
+        out.append(root)
+    return out
+
+
+def witness_sqrt(v: AnyIntArray, lay: SqrtLayout, layer: str) -> tuple[IntArray, IntArray]:
+    """Records and roots; raises InputError for a negative radicand or a root that leaves
+    its calibrated range."""
+    shifted = [int(x) << lay.m for x in np.asarray(v).tolist()]
+    if shifted and min(shifted) < 0:
+        raise InputError(
+            f"layer '{layer}': the square root of a negative value ({min(shifted)}) for this "
+            "input; recompile with calibration data that covers such inputs"
+        )
+    roots = [math.isqrt(x) for x in shifted]
+    if roots and max(roots) >= 1 << lay.bits:
+        raise InputError(
+            f"layer '{layer}': a square root leaves its calibrated {lay.bits}-bit range for this "
+            "input; recompile the model with calibration data that covers such inputs"
+        )
+    s = np.array(roots, dtype=np.int64)
+    below = np.array([x - r * r for x, r in zip(shifted, roots, strict=True)], dtype=np.int64)
+    above = np.array([r * r + 2 * r - x for x, r in zip(shifted, roots, strict=True)],
+                     dtype=np.int64)  # fmt: skip
+    parts = [bits_of(s, lay.bits), (s * s)[:, None], bits_of(below, lay.r_bits)[:, 1:],
+             bits_of(above, lay.r_bits)[:, 1:]]  # fmt: skip
+    return np.concatenate(parts, axis=1), s

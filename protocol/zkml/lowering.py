@@ -24,8 +24,17 @@ from numpy.typing import NDArray
 
 from protocol.zkml.affine import INT64_SAFE, Affine
 from protocol.zkml.errors import CompileError
-from protocol.zkml.floatir import Combine, Linear, MaxWindow, Node, Product, Pwl, Quotient
-from protocol.zkml.gadgets import DivLayout, MaxLayout, ReluLayout, RequantLayout
+from protocol.zkml.floatir import (
+    Combine,
+    Linear,
+    MaxWindow,
+    Node,
+    Product,
+    Pwl,
+    Quotient,
+    SquareRoot,
+)
+from protocol.zkml.gadgets import DivLayout, MaxLayout, ReluLayout, RequantLayout, SqrtLayout
 from protocol.zkml.program import (
     DivStep,
     MaxStep,
@@ -34,6 +43,7 @@ from protocol.zkml.program import (
     ReluStep,
     RequantStep,
     Source,
+    SqrtStep,
     Step,
     ViewStep,
 )
@@ -255,6 +265,20 @@ class Lowering:
         self.steps.append(DivStep(node.name, a, kind.ia, b, kind.ib, lay, out))
         self.env[node.output] = self.source_affine(out)
 
+    def square_root(self, node: Node) -> None:
+        """The floor root, exact, at the output's calibrated scale."""
+        src, _ = self.materialize(self.env[node.inputs[0]], node.inputs[0], node.name)
+        s = self.sources[src]
+        scale = scale_for(self.stats[node.output], self.activation_bits, self.headroom)
+        m = 2 * scale - s.scale  # root(x 2^m) = sqrt(x) 2^scale for x at scale s.scale
+        if not 0 <= m <= MAX_SHIFT:  # about activation_bits whatever the ranges
+            raise CompileError(f"the square root needs a {m}-bit shift", node.name,
+                               node.op_type, "lower activation_bits")  # fmt: skip
+        bits = self.activation_bits - 1
+        out = self.add_source(Source(s.size, scale, 0, (1 << bits) - 1), node.output, node.name)
+        self.steps.append(SqrtStep(node.name, src, SqrtLayout(m, bits), out))
+        self.env[node.output] = self.source_affine(out)
+
     def pwl(self, node: Node, kind: Pwl) -> None:
         a, tensor = self.env[node.inputs[0]], node.inputs[0]
         view = self.narrow_view(a)
@@ -339,6 +363,8 @@ def lower(
             low.maxpool(node, kind)
         elif isinstance(kind, Quotient):
             low.quotient(node, kind)
+        elif isinstance(kind, SquareRoot):
+            low.square_root(node)
         else:
             low.product(node, kind)
     out, _ = low.materialize(low.env[output_name], output_name, producer[output_name])

@@ -257,11 +257,13 @@ _TYPES = {
         program_mod.MaxStep,
         program_mod.MulStep,
         program_mod.DivStep,
+        program_mod.SqrtStep,
         program_mod.ViewStep,
         gadgets.RequantLayout,
         gadgets.ReluLayout,
         gadgets.MaxLayout,
         gadgets.DivLayout,
+        gadgets.SqrtLayout,
         floatir.Node,
         floatir.Linear,
         floatir.Combine,
@@ -270,5 +272,6 @@ _TYPES = {
         floatir.MaxWindow,
         floatir.Product,
         floatir.Quotient,
+        floatir.SquareRoot,
     )
 }

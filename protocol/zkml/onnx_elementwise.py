@@ -13,7 +13,17 @@ import onnx
 
 from protocol.zkml import activations
 from protocol.zkml.activations import Smooth
-from protocol.zkml.floatir import Combine, Linear, MaxWindow, Node, Part, Product, Pwl, Quotient
+from protocol.zkml.floatir import (
+    Combine,
+    Linear,
+    MaxWindow,
+    Node,
+    Part,
+    Product,
+    Pwl,
+    Quotient,
+    SquareRoot,
+)
 from protocol.zkml.onnx_ops import Ctx, _attr, _bidx, _linear, _positions, _size
 from protocol.zkml.report import Approximation
 
@@ -166,6 +176,51 @@ def _identity_of(ctx: Ctx, node: onnx.NodeProto, x: str, s: tuple[int, ...]) -> 
     n = _size(s)
     kind = Linear(np.arange(n, dtype=np.int64)[:, None], np.ones((n, 1)), np.zeros(n))
     return _linear(ctx, node, x, s, kind)
+
+
+def _sqrt(ctx: Ctx, node: onnx.NodeProto) -> Nodes:
+    """The exact floor square root of a computed tensor that stays non-negative."""
+    x, s = ctx.var(node.input[0])
+    return _linear(ctx, node, x, s, SquareRoot())
+
+
+def _layer_norm(ctx: Ctx, node: onnx.NodeProto) -> Nodes:
+    """LayerNormalization over the trailing axes from ``axis``: the mean and the
+    variance (free sums and products of the centred values), an exact root and an
+    exact division, then the constant scale and bias."""
+    x, s = ctx.var(node.input[0])
+    if len([o for o in node.output if o]) > 1:
+        raise ctx.fail("only the first output (the normalized tensor) is supported")
+    axis = int(_attr(node, "axis", -1)) % len(s)
+    eps = float(_attr(node, "epsilon", 1e-5))
+    width = _size(s[axis:])
+    rows = _positions(s).reshape(-1, width)
+    n, n_rows = _size(s), len(rows)
+    row_of = np.repeat(np.arange(n_rows, dtype=np.int64), width)
+    every = np.arange(n, dtype=np.int64)
+    gamma = np.broadcast_to(np.asarray(ctx.const(node.input[1]), dtype=float), s[axis:]).ravel()
+    beta = np.zeros(width)
+    if len(node.input) > 2 and node.input[2]:
+        beta = np.broadcast_to(np.asarray(ctx.const(node.input[2]), dtype=float), s[axis:]).ravel()
+    spread = float(np.sqrt(max(width - 1, 1)))  # |x_i - mean| <= sqrt(n - 1) std
+    out = node.output[0]
+    mean, centred, square, var, root, ratio = (
+        f"{out}/{p}" for p in ("mean", "centred", "square", "var", "root", "ratio")
+    )
+    row_sum = Linear(rows, np.full(rows.shape, 1.0 / width), np.zeros(n_rows))
+    variance = Linear(rows, np.full(rows.shape, 1.0 / width), np.full(n_rows, eps))
+    affine = Linear(every[:, None], np.tile(gamma, n_rows)[:, None], np.tile(beta, n_rows))
+    return (
+        Node(ctx.name, ctx.op, (x,), mean, (n_rows,), row_sum),
+        Node(ctx.name, ctx.op, (x, mean), centred, s,
+             Combine((Part(every, every, 1.0), Part(every, row_of, -1.0)), np.zeros(n))),
+        Node(ctx.name, ctx.op, (centred, centred), square, s, Product(every, every)),
+        Node(ctx.name, ctx.op, (square,), var, (n_rows,), variance),
+        Node(ctx.name, ctx.op, (var,), root, (n_rows,), SquareRoot()),
+        Node(ctx.name, ctx.op, (centred, root), ratio, s,
+             Quotient(every, row_of, (-spread, spread))),
+        Node(ctx.name, ctx.op, (ratio,), out, s, affine),
+    )  # fmt: skip
 
 
 def _softmax(ctx: Ctx, node: onnx.NodeProto) -> Nodes:

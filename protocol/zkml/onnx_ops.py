@@ -19,7 +19,7 @@ from numpy.typing import NDArray
 from onnx import helper, numpy_helper
 
 from protocol.zkml.errors import CompileError, unsupported
-from protocol.zkml.floatir import Combine, Kind, Linear, Node, Part, Product
+from protocol.zkml.floatir import Combine, Kind, Linear, Node, Part, Product, Quotient
 from protocol.zkml.report import Approximation
 
 Array = np.ndarray[Any, Any]
@@ -241,8 +241,8 @@ def _binary_vars(ctx: Ctx, node: onnx.NodeProto) -> Node:
     elif ctx.op in ("Add", "Sub"):
         sign = -1.0 if ctx.op == "Sub" else 1.0
         kind = Combine((Part(rows, ia, 1.0), Part(rows, ib, sign)), np.zeros(len(rows)))
-    else:
-        raise ctx.fail("division by a computed tensor is not supported; divide by a constant")
+    else:  # Div by a computed tensor: its divisor must stay positive (checked when proving)
+        kind = Quotient(ia, ib)
     return Node(ctx.name, ctx.op, (a, b), node.output[0], out, kind)
 
 

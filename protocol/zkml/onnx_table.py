@@ -67,6 +67,8 @@ CONVERTERS: dict[str, Converter] = {
     "Min": el._min_max,
     "Pow": el._pow,
     "Softmax": el._softmax,
+    "Sqrt": el._sqrt,
+    "LayerNormalization": el._layer_norm,
 }
 
 

@@ -23,7 +23,7 @@ from protocol.r1cs.system import R1CS, ConstraintSystem, LinearCombination, R
 from protocol.zkml import gadgets, poseidon_gadget
 from protocol.zkml.affine import Affine
 from protocol.zkml.errors import InputError
-from protocol.zkml.gadgets import DivLayout, MaxLayout, ReluLayout, RequantLayout
+from protocol.zkml.gadgets import DivLayout, MaxLayout, ReluLayout, RequantLayout, SqrtLayout
 
 LC = LinearCombination
 IntArray = NDArray[np.int64]
@@ -170,7 +170,24 @@ class DivStep:
         return rec
 
 
-Step = RequantStep | ReluStep | MaxStep | MulStep | DivStep | ViewStep
+@dataclass(frozen=True)
+class SqrtStep:
+    """``floor(sqrt(x 2^m))`` of a constrained, non-negative source, elementwise."""
+
+    layer: str
+    src: int
+    lay: SqrtLayout
+    out: int
+
+    def emit(self, cs: ConstraintSystem, lcs: list[list[LC]]) -> None:
+        lcs[self.out] = gadgets.emit_sqrt(cs, lcs[self.src], self.lay)
+
+    def witness(self, vals: Values) -> IntArray:
+        rec, vals[self.out] = gadgets.witness_sqrt(vals[self.src], self.lay, self.layer)
+        return rec
+
+
+Step = RequantStep | ReluStep | MaxStep | MulStep | DivStep | SqrtStep | ViewStep
 
 
 def step_wires(step: Step, sources: Sequence[Source]) -> int:
@@ -185,6 +202,8 @@ def step_wires(step: Step, sources: Sequence[Source]) -> int:
         return len(step.ia)
     if isinstance(step, DivStep):
         return len(step.ia) * step.lay.size
+    if isinstance(step, SqrtStep):
+        return sources[step.src].size * step.lay.size
     return 0
 
 

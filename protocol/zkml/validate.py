@@ -14,7 +14,7 @@ import numpy as np
 
 from protocol.errors import RemoteProtocolError
 from protocol.zkml.affine import Affine
-from protocol.zkml.gadgets import DivLayout
+from protocol.zkml.gadgets import DivLayout, SqrtLayout
 from protocol.zkml.program import (
     DivStep,
     MaxStep,
@@ -23,10 +23,12 @@ from protocol.zkml.program import (
     ReluStep,
     RequantStep,
     Source,
+    SqrtStep,
     ViewStep,
 )
 
 MAX_BITS = 62  # every bit width and shift must keep int64 witness arithmetic exact
+MAX_ROOT_BITS = 31  # a root's square stays within int64
 
 
 def _ints(arr: object, shape_rank: int) -> bool:
@@ -88,6 +90,12 @@ def _div(step: DivStep, sources: Sequence[Source], index: int) -> bool:
     return ok and _index(step.ib, 1, sources[step.b].size) and len(step.ia) == len(step.ib)
 
 
+def _sqrt(step: SqrtStep, sources: Sequence[Source], index: int) -> bool:
+    lay = step.lay
+    ok = _src(step.src, index) and isinstance(lay, SqrtLayout) and _bits(lay.m, 0)
+    return ok and _bits(lay.bits, 1) and lay.bits <= MAX_ROOT_BITS
+
+
 def _view(step: ViewStep, sources: Sequence[Source], index: int) -> bool:
     return _src(step.src, index) and _index(step.index, 1, sources[step.src].size)
 
@@ -98,6 +106,7 @@ _CHECKS: dict[type, Callable[[Any, Sequence[Source], int], bool]] = {
     MaxStep: _max,
     MulStep: _mul,
     DivStep: _div,
+    SqrtStep: _sqrt,
     ViewStep: _view,
 }
 

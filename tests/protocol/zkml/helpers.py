@@ -4,6 +4,7 @@ vectorised witness code."""
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
@@ -22,6 +23,7 @@ from protocol.zkml.program import (
     Program,
     ReluStep,
     RequantStep,
+    SqrtStep,
     ViewStep,
 )
 
@@ -119,6 +121,8 @@ def reference_run(program: Program, x_q: Sequence[int]) -> list[int]:
                 (a[int(i)] << lay.k) // (b[int(j)] << lay.d)
                 for i, j in zip(step.ia, step.ib, strict=True)
             ]
+        elif isinstance(step, SqrtStep):
+            vals[step.out] = [math.isqrt(v << step.lay.m) for v in vals[step.src]]
         elif isinstance(step, ViewStep):
             vals[step.out] = [vals[step.src][int(i)] for i in step.index]
     return vals[program.output]

@@ -117,6 +117,50 @@ def attention_block() -> tuple[bytes, tuple[int, ...]]:
     return make_model(nodes, (1, 3, 4), (1, 3, 4), inits), (1, 3, 4)
 
 
+def root_and_ratio() -> tuple[bytes, tuple[int, ...]]:
+    """sqrt(h^2 + 1) and h / (h^2 + 1): Sqrt of, and Div by, computed tensors."""
+    nodes = [
+        helper.make_node("Gemm", ["x", "w"], ["h"], name="fc", transB=1, alpha=2.0),
+        helper.make_node("Mul", ["h", "h"], ["sq"], name="square"),
+        helper.make_node("Add", ["sq", "one"], ["den"], name="plus_one"),
+        helper.make_node("Sqrt", ["den"], ["root"], name="root"),
+        helper.make_node("Div", ["h", "den"], ["ratio"], name="ratio"),
+        helper.make_node("Concat", ["root", "ratio"], ["y"], name="both", axis=1),
+    ]
+    inits = [init("w", _w(60, 3, 4)), init("one", np.array(1.0))]
+    return make_model(nodes, (1, 4), (1, 6), inits), (1, 4)
+
+
+def layer_norm(decomposed: bool) -> Build:
+    """LayerNormalization over the last axis of a (1, 3, 6) sequence, as the opset-17 op
+    or as older exporters write it (ReduceMean, Sub, Pow, ReduceMean, Add, Sqrt, Div)."""
+
+    def build() -> tuple[bytes, tuple[int, ...]]:
+        gamma, beta = _w(61, 6) + 1.0, _w(62, 6)
+        pre = helper.make_node("MatMul", ["x", "w"], ["h"], name="proj")
+        inits = [init("w", _w(63, 4, 6) * 2), init("gamma", gamma), init("beta", beta)]
+        if not decomposed:
+            norm = helper.make_node("LayerNormalization", ["h", "gamma", "beta"], ["y"],
+                                    name="ln", axis=-1, epsilon=1e-5)  # fmt: skip
+            return make_model([pre, norm], (1, 3, 4), (1, 3, 6), inits, opset=17), (1, 3, 4)
+        nodes = [
+            pre,
+            helper.make_node("ReduceMean", ["h"], ["mu"], name="ln/mean", axes=[-1]),
+            helper.make_node("Sub", ["h", "mu"], ["d"], name="ln/sub"),
+            helper.make_node("Pow", ["d", "two"], ["d2"], name="ln/pow"),
+            helper.make_node("ReduceMean", ["d2"], ["var"], name="ln/var", axes=[-1]),
+            helper.make_node("Add", ["var", "eps"], ["ve"], name="ln/eps"),
+            helper.make_node("Sqrt", ["ve"], ["sd"], name="ln/sqrt"),
+            helper.make_node("Div", ["d", "sd"], ["z"], name="ln/div"),
+            helper.make_node("Mul", ["z", "gamma"], ["zg"], name="ln/scale"),
+            helper.make_node("Add", ["zg", "beta"], ["y"], name="ln/shift"),
+        ]
+        inits += [init("two", np.array(2.0)), init("eps", np.array(1e-5))]
+        return make_model(nodes, (1, 3, 4), (1, 3, 6), inits), (1, 3, 4)
+
+    return build
+
+
 def _i(*values: int) -> np.ndarray:
     return np.array(values, dtype=np.int64)
 
@@ -140,6 +184,9 @@ LAYOUT: dict[str, Build] = {
     "softmax_opset13": softmax_classifier(13),
     "softmax_opset11": softmax_classifier(11),
     "attention_block": attention_block,
+    "sqrt_and_div": root_and_ratio,
+    "layer_norm": layer_norm(False),
+    "layer_norm_decomposed": layer_norm(True),
     "attention_scores": attention_scores,
     "pad_constant": after_conv("Pad", (1, 3, 5, 5), _i(0, 0, 1, 0, 0, 0, 1, 1), np.array(0.5)),
     "pad_reflect": after_conv("Pad", (1, 3, 5, 6), _i(0, 0, 1, 1, 0, 0, 1, 1), mode="reflect"),

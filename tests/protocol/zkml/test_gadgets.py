@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -117,3 +119,34 @@ def test_a_divisor_below_one_is_an_input_error(den: int) -> None:
     lay = gadgets.DivLayout(0, 0, 8, 4)
     with pytest.raises(InputError, match="layer 'probs': a divisor is"):
         gadgets.witness_div(np.array([3]), np.array([den]), lay, "probs")
+
+
+@pytest.mark.parametrize("m", [0, 3])
+def test_square_root_is_the_floor_root(m: int) -> None:
+    vs = [0, 1, 2, 3, 4, 15, 16, 17, 99, 255]
+    lay = gadgets.SqrtLayout(m, 7)
+    cs, lcs = _system(vs)
+    gadgets.emit_sqrt(cs, lcs, lay)
+    rec, s = gadgets.witness_sqrt(np.array(vs), lay, "root")
+    assert s.tolist() == [math.isqrt(v << m) for v in vs]
+    assert len(cs.constraints) == len(vs) * (lay.bits + 1 + 2 * lay.r_bits)
+    _check(cs, vs, rec)
+
+
+def test_square_root_admits_no_other_root_and_no_negative_radicand() -> None:
+    lay = gadgets.SqrtLayout(0, 5)
+    cs, lcs = _system([20])
+    gadgets.emit_sqrt(cs, lcs, lay)
+    r1cs = cs.finish()
+
+    def record(root: int) -> list[int]:
+        below, above = 20 - root * root, root * root + 2 * root - 20
+        bits = [root >> j & 1 for j in range(lay.bits)]
+        return [*bits, root * root, *(((below % R) >> j) & 1 for j in range(1, lay.r_bits)),
+                *(((above % R) >> j) & 1 for j in range(1, lay.r_bits))]  # fmt: skip
+
+    assert first_unsatisfied(r1cs, [1, 20, *record(4)]) is None
+    for wrong in (3, 5):  # 3^2 + 2*3 < 20 and 5^2 > 20: one gap is negative
+        assert first_unsatisfied(r1cs, [1, 20, *record(wrong)]) is not None
+    with pytest.raises(InputError, match="layer 'ln': the square root of a negative value"):
+        gadgets.witness_sqrt(np.array([-4]), lay, "ln")
