@@ -30,6 +30,7 @@ from node.exit_codes import (
     USAGE,
     CliError,
 )
+from node.model_cli import REVEAL_HELP
 from node.proving import pool_for
 from protocol import zkml
 from protocol.bn254.backend import available_backends, get_backend
@@ -40,6 +41,7 @@ from protocol.groth16.setup import ToxicWaste
 from protocol.groth16.verify import verify
 from protocol.r1cs import binfmt
 from protocol.r1cs.system import R1CS, R
+from protocol.zkml.model import parse_reveal
 
 PROVERNET_VERSION = "0.1.0"
 
@@ -118,6 +120,7 @@ def _options(args: argparse.Namespace) -> zkml.CompileOptions:
         input_bits=args.input_bits,
         headroom=args.headroom,
         input_range=tuple(args.input_range) if args.input_range else None,
+        reveal=args.reveal,
     )
     try:
         options.check()
@@ -157,6 +160,12 @@ def _new_manifest(
     samples: Any,
 ) -> dict[str, Any]:
     n_out = model.r1cs.n_public - 1
+    mode, index, value = parse_reveal(model.report.reveal)
+    outputs = [f"output[{i}]" for i in range(n_out)]
+    if mode == "argmax":
+        outputs = ["argmax(output)"]
+    elif mode == "threshold":
+        outputs = [f"output[{index}] < {value:g}"]
     return {
         "format": art.FORMAT,
         "format_version": art.FORMAT_VERSION,
@@ -166,7 +175,7 @@ def _new_manifest(
         "onnx_sha256": art.sha256_hex(onnx_bytes),
         "input": {"name": model.input_name, "shape": list(model.input_shape)},
         "output": {"name": model.output_name, "shape": list(model.output_shape)},
-        "public_signals": ["input_commitment"] + [f"output[{i}]" for i in range(n_out)],
+        "public_signals": ["input_commitment", *outputs],
         "constraints": model.r1cs.n_constraints,
         "wires": model.r1cs.n_wires,
         "quantization": model.report.to_json(),
@@ -373,13 +382,20 @@ def cmd_info(args: argparse.Namespace) -> int:
     return _emit(args, info, _format_info(info))
 
 
+def _public_line(info: dict[str, Any]) -> str:
+    names = info["public_signals"]
+    reveal = info["quantization"].get("reveal", "logits")
+    if reveal == "logits":
+        return f"public        {len(names)} signals: input_commitment, {len(names) - 1} outputs"
+    return f"public        {len(names)} signals: {', '.join(names)} (reveal {reveal})"
+
+
 def _format_info(info: dict[str, Any]) -> str:
     lines = [
         f"circuit       {info['dir']}",
         f"constraints   {info['constraints']}",
         f"wires         {info['wires']}",
-        f"public        {len(info['public_signals'])} signals: input_commitment, "
-        f"{len(info['public_signals']) - 1} outputs",
+        _public_line(info),
         f"input         {info['input']['name']} {info['input']['shape']}",
         f"output        {info['output']['name']} {info['output']['shape']}",
         f"onnx sha256   {info['onnx_sha256']}",
@@ -456,6 +472,8 @@ def add_circuit_commands(groups: argparse._SubParsersAction[argparse.ArgumentPar
         metavar=("LO", "HI"),
         help="accepted input interval (default: the calibration range, else -1 1)",
     )
+    p.add_argument("--reveal", default=defaults.reveal, metavar="logits|argmax|threshold:I:V",
+                   help=REVEAL_HELP)  # fmt: skip
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_compile)
 

@@ -185,9 +185,16 @@ def cmd_result(args: argparse.Namespace) -> int:
     if job["output"] is None:
         raise CliError(f"job {args.id} has no result (it is {job['state']})", FAILED)
     if args.json:
-        keys = ("id", "job_id", "state", "output", "output_q", "prover", "fee", "tx")
-        print(json.dumps({k: job[k] for k in keys}, indent=2, sort_keys=True))
+        keys = ("id", "job_id", "state", "output", "output_q", "prover", "fee", "tx", "reveal")
+        print(json.dumps({k: job.get(k) for k in keys}, indent=2, sort_keys=True))
         return OK
+    reveal = job.get("reveal") or "logits"
+    if reveal == "argmax":
+        print(f"class    {job['output_q'][0]} (the model reveals only its argmax)")
+    elif reveal.startswith("threshold:"):
+        _, index, value = reveal.split(":")
+        answer = "yes" if job["output_q"][0] == 1 else "no"
+        print(f"output[{index}] < {value}: {answer} (the model reveals only this bit)")
     print("output   " + " ".join(f"{v:g}" for v in job["output"]))
     print("output_q " + " ".join(str(v) for v in job["output_q"]))
     print(f"proof tx {job['tx'].get('proof')}")

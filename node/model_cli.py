@@ -35,6 +35,10 @@ from node.exit_codes import FAILED, OK, USAGE, CliError
 from node.home import resolve_home
 from node.human import moment
 
+REVEAL_HELP = (
+    "what the proof makes public: every output (logits, the default), only the index of "
+    "the largest (argmax), or only the bit output[I] < V (threshold:I:V)"
+)
 # Compiling and setting up run in the daemon; each long poll waits this long at most.
 POLL_TIMEOUT_S = 20.0
 
@@ -50,6 +54,8 @@ def add_model_commands(groups: argparse._SubParsersAction) -> None:  # type: ign
     register.add_argument("model", metavar="MODEL.onnx")
     register.add_argument("--name", required=True, help="a local label for the model")
     register.add_argument("--calibration", metavar="SAMPLES", help=".npy array or JSON list")
+    register.add_argument("--reveal", default="logits", metavar="logits|argmax|threshold:I:V",
+                          help=REVEAL_HELP)  # fmt: skip
     register.add_argument(
         "--ptau",
         metavar="POT.ptau",
@@ -119,6 +125,8 @@ def cmd_model_register(args: argparse.Namespace) -> int:
     body: dict[str, Any] = {"onnx": _local(args.model, "model file"), "name": args.name}
     if args.calibration:
         body["calibration"] = _local(args.calibration, "calibration file")
+    if args.reveal != "logits":
+        body["reveal"] = args.reveal
     if args.ptau:
         body["ptau"] = _local(args.ptau, "phase-1 file")
         try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any
 
@@ -11,7 +12,7 @@ from numpy.typing import NDArray
 from protocol.zkml import floatir
 from protocol.zkml.errors import CompileError, InputError
 from protocol.zkml.lowering import lower, scale_for
-from protocol.zkml.model import DEFAULT_INPUT_RANGE, CompiledModel, CompileOptions
+from protocol.zkml.model import DEFAULT_INPUT_RANGE, CompiledModel, CompileOptions, parse_reveal
 from protocol.zkml.onnx_import import Graph, import_onnx
 from protocol.zkml.report import AccuracyReport, CompileReport
 
@@ -78,6 +79,28 @@ def _finite(stats: dict[str, float], graph: Graph, source: str) -> dict[str, flo
     return stats
 
 
+def _revealed(graph: Graph, reveal: str) -> Graph:
+    """``graph`` with a last node computing what ``reveal`` makes public (model docs)."""
+    mode, index, value = parse_reveal(reveal)
+    if mode == "logits":
+        return graph
+    n = math.prod(graph.output_shape)
+    out = f"reveal/{mode}"
+    if mode == "argmax":
+        kind: floatir.Kind = floatir.ArgMaxWindow(np.arange(n, dtype=np.int64)[None])
+    else:
+        if index >= n:
+            raise CompileError(
+                f"reveal {reveal!r} names output {index}, but the model has {n} outputs",
+                hint=f"name an output from 0 to {n - 1}",
+            )
+        kind = floatir.Below(np.array([index], dtype=np.int64), value)
+    node = floatir.Node("reveal", f"Reveal({reveal})", (graph.output_name,), out, (1,), kind)
+    return dataclasses.replace(
+        graph, nodes=(*graph.nodes, node), output_name=out, output_shape=(1,)
+    )
+
+
 def compile_model(
     onnx_bytes: bytes,
     calibration: NDArray[Any] | None = None,
@@ -85,7 +108,7 @@ def compile_model(
 ) -> CompiledModel:
     """Compile an ONNX model into a circuit; raises CompileError on anything unsupported."""
     options.check()
-    graph = import_onnx(onnx_bytes)
+    graph = _revealed(import_onnx(onnx_bytes), options.reveal)
     stats, input_range, n_samples = _ranges(graph, calibration, options)
     input_scale = scale_for(max(abs(input_range[0]), abs(input_range[1])), options.input_bits, 1.0)
     try:
@@ -118,6 +141,7 @@ def compile_model(
         input_range=input_range,
         output_scale=program.sources[program.output].scale,
         calibration_samples=n_samples,
+        reveal=options.reveal,
     )
     return CompiledModel(
         r1cs,
@@ -138,6 +162,11 @@ def accuracy_report(
     """Compare the quantized circuit's outputs with reference float outputs (e.g. onnxruntime)."""
     x = np.asarray(samples, dtype=np.float64).reshape(-1, math.prod(model.input_shape))
     ref = np.asarray(reference_outputs, dtype=np.float64).reshape(len(x), -1)
+    mode, index, value = parse_reveal(model.report.reveal)
+    if mode == "argmax":  # compare what is revealed: the class, or the bit
+        ref = np.argmax(ref, axis=1).astype(np.float64)[:, None]
+    elif mode == "threshold":
+        ref = (ref[:, index] < value).astype(np.float64)[:, None]
     errors, agree, rejected = [], 0, 0
     for xi, ri in zip(x, ref, strict=True):
         try:
@@ -150,7 +179,9 @@ def accuracy_report(
             rejected += 1
             continue
         errors.append(float(np.max(np.abs(out - ri))))
-        agree += int(np.argmax(out) == np.argmax(ri))
+        agree += int(
+            np.argmax(out) == np.argmax(ri) if mode == "logits" else np.array_equal(out, ri)
+        )
     accepted = len(x) - rejected
     return AccuracyReport(
         samples=len(x),

@@ -1,6 +1,6 @@
 """The float IR: a model as a few kinds of numpy-evaluable nodes.
 
-Every ONNX op the compiler accepts becomes one of seven node kinds over flat
+Every ONNX op the compiler accepts becomes one of nine node kinds over flat
 tensors (the batch dimension of 1 included in the shape, the value flattened):
 
 - ``Linear``: ``y[i] = bias[i] + sum_k coef[i, k] * x[idx[i, k]]`` (Gemm, MatMul,
@@ -11,7 +11,9 @@ tensors (the batch dimension of 1 included in the shape, the value flattened):
 - ``MaxWindow``: the maximum over index windows (MaxPool);
 - ``Product``: the elementwise product of two variable tensors;
 - ``Quotient``: the elementwise quotient of two, the divisor positive (Softmax);
-- ``SquareRoot``: the elementwise root of a non-negative tensor (LayerNormalization).
+- ``SquareRoot``: the elementwise root of a non-negative tensor (LayerNormalization);
+- ``ArgMaxWindow`` and ``Below``: the first maximum's index, and a comparison with a
+  constant, as 0/1 (ArgMax, and what ``--reveal`` makes public).
 
 ``evaluate`` runs the IR on a batch (rows are samples); ``intervals`` propagates
 elementwise bounds. Both define the float reference the circuit quantizes.
@@ -106,7 +108,22 @@ class SquareRoot:
     """The elementwise square root of a tensor that stays non-negative (LayerNorm)."""
 
 
-Kind = Linear | Combine | Pwl | MaxWindow | Product | Quotient | SquareRoot
+@dataclass(frozen=True)
+class ArgMaxWindow:
+    """The index of the first maximum of each index window (ArgMax, reveal argmax)."""
+
+    windows: IntArray
+
+
+@dataclass(frozen=True)
+class Below:
+    """``1.0 if x[idx] < value else 0.0`` elementwise (reveal threshold)."""
+
+    idx: IntArray
+    value: float
+
+
+Kind = Linear | Combine | Pwl | MaxWindow | Product | Quotient | SquareRoot | ArgMaxWindow | Below
 
 
 @dataclass(frozen=True)
@@ -139,6 +156,10 @@ def _apply(kind: Kind, xs: Sequence[FloatArray]) -> FloatArray:
         return np.asarray(xs[0][:, kind.ia] / xs[1][:, kind.ib])
     if isinstance(kind, SquareRoot):
         return np.asarray(np.sqrt(xs[0]))
+    if isinstance(kind, ArgMaxWindow):
+        return np.asarray(xs[0][:, kind.windows].argmax(axis=2), dtype=np.float64)
+    if isinstance(kind, Below):
+        return np.asarray(xs[0][:, kind.idx] < kind.value, dtype=np.float64)
     return np.asarray(xs[0][:, kind.ia] * xs[1][:, kind.ib])
 
 
@@ -175,6 +196,11 @@ def _interval(
         return lo[0][kind.windows].max(axis=1), hi[0][kind.windows].max(axis=1)
     if isinstance(kind, SquareRoot):
         return np.sqrt(np.maximum(lo[0], 0.0)), np.sqrt(np.maximum(hi[0], 0.0))
+    if isinstance(kind, ArgMaxWindow):
+        n, width = kind.windows.shape
+        return np.zeros(n), np.full(n, float(width - 1))
+    if isinstance(kind, Below):
+        return np.zeros(len(kind.idx)), np.ones(len(kind.idx))
     if isinstance(kind, Quotient):
         n = len(kind.ia)
         if kind.bounds is not None:

@@ -368,3 +368,100 @@ def witness_sqrt(v: AnyIntArray, lay: SqrtLayout, layer: str) -> tuple[IntArray,
     parts = [bits_of(s, lay.bits), (s * s)[:, None], bits_of(below, lay.r_bits)[:, 1:],
              bits_of(above, lay.r_bits)[:, 1:]]  # fmt: skip
     return np.concatenate(parts, axis=1), s
+
+
+@dataclass(frozen=True)
+class ArgMaxLayout:
+    """Record of the index of the first maximum of one window of ``width`` values.
+
+    Wires: the maximum m, one selector bit per value, then bits 1..bits-1 of each
+    ``m - x_i - 1 + t_i`` where ``t_i`` is the sum of the selectors up to i. The
+    selectors sum to one and ``s_i (m - x_i) = 0``, so m is a value of the window; the
+    range checks say every value before the selected one is below m (t_i = 0 there)
+    and none after it exceeds m, so the index ``sum i s_i`` is that of the first
+    maximum, as ONNX ArgMax defines it, and no other.
+    """
+
+    width: int
+    bits: int  # m - x_i fits ``bits`` unsigned bits
+
+    @property
+    def size(self) -> int:
+        return 1 + self.width + self.width * (self.bits - 1)
+
+
+def emit_argmax(
+    cs: ConstraintSystem, windows: Sequence[Sequence[LC]], lay: ArgMaxLayout
+) -> list[LC]:
+    """Constrain the first argmax of each window; returns the indices."""
+    start = cs.alloc_many(len(windows) * lay.size).start
+    out = []
+    for e, window in enumerate(windows):
+        base = start + e * lay.size
+        m = LC.wire(base)
+        selectors = [LC.wire(base + 1 + i) for i in range(lay.width)]
+        for i, x in enumerate(window):
+            cs.enforce_bit(base + 1 + i)
+            cs.enforce(selectors[i], m - x, ZERO)
+        cs.enforce(LC.sum_of((base + 1 + i, 1) for i in range(lay.width)), UNIT, UNIT)
+        prefix = ZERO
+        gaps = base + 1 + lay.width
+        for i, x in enumerate(window):
+            prefix = prefix + selectors[i]
+            first = gaps + i * (lay.bits - 1)
+            emit_bits(cs, m - x - 1 + prefix, range(first, first + lay.bits - 1))
+        out.append(LC.sum_of((base + 1 + i, i) for i in range(1, lay.width)))
+    return out
+
+
+def witness_argmax(windows: IntArray, lay: ArgMaxLayout) -> tuple[IntArray, IntArray]:
+    """Records and first-argmax indices of ``windows``."""
+    m = windows.max(axis=1)
+    index = windows.argmax(axis=1)  # numpy's argmax is the first maximum
+    selectors = np.zeros(windows.shape, dtype=np.int64)
+    selectors[np.arange(len(windows)), index] = 1
+    prefix = np.cumsum(selectors, axis=1)
+    gaps = m[:, None] - windows - 1 + prefix
+    parts = [m[:, None], selectors, *(bits_of(gaps[:, i], lay.bits)[:, 1:] for i in
+                                      range(lay.width))]  # fmt: skip
+    return np.concatenate(parts, axis=1), index.astype(np.int64)
+
+
+@dataclass(frozen=True)
+class BelowLayout:
+    """Record of one comparison ``b = [x < c]`` against a constant ``c``.
+
+    Wires: b, the product ``b x``, then bits 1..bits-1 of ``(x - c) + b (2c - 1 - 2x)``,
+    which is ``x - c`` when b = 0 and ``c - 1 - x`` when b = 1: non-negative exactly
+    when b is the comparison's truth.
+    """
+
+    c: int
+    bits: int  # |x - c| < 2^bits
+
+    @property
+    def size(self) -> int:
+        return 2 + self.bits - 1
+
+
+def emit_below(cs: ConstraintSystem, xs: Sequence[LC], lay: BelowLayout) -> list[LC]:
+    """Constrain ``b = [x < c]`` for each x; returns the bits."""
+    start = cs.alloc_many(len(xs) * lay.size).start
+    out = []
+    for e, x in enumerate(xs):
+        base = start + e * lay.size
+        b, bx = LC.wire(base), LC.wire(base + 1)
+        cs.enforce_bit(base)
+        cs.enforce(b, x, bx)
+        gap = x - lay.c + b * (2 * lay.c - 1) - bx * 2
+        emit_bits(cs, gap, range(base + 2, base + 2 + lay.bits - 1))
+        out.append(b)
+    return out
+
+
+def witness_below(x: IntArray, lay: BelowLayout) -> tuple[IntArray, IntArray]:
+    """Records and bits ``[x < c]``."""
+    b = (x < lay.c).astype(np.int64)
+    gap = np.where(b == 1, lay.c - 1 - x, x - lay.c)
+    parts = [b[:, None], (b * x)[:, None], bits_of(gap, lay.bits)[:, 1:]]
+    return np.concatenate(parts, axis=1), b

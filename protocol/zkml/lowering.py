@@ -25,6 +25,8 @@ from numpy.typing import NDArray
 from protocol.zkml.affine import INT64_SAFE, Affine
 from protocol.zkml.errors import CompileError
 from protocol.zkml.floatir import (
+    ArgMaxWindow,
+    Below,
     Combine,
     Linear,
     MaxWindow,
@@ -34,8 +36,18 @@ from protocol.zkml.floatir import (
     Quotient,
     SquareRoot,
 )
-from protocol.zkml.gadgets import DivLayout, MaxLayout, ReluLayout, RequantLayout, SqrtLayout
+from protocol.zkml.gadgets import (
+    ArgMaxLayout,
+    BelowLayout,
+    DivLayout,
+    MaxLayout,
+    ReluLayout,
+    RequantLayout,
+    SqrtLayout,
+)
 from protocol.zkml.program import (
+    ArgMaxStep,
+    BelowStep,
     DivStep,
     MaxStep,
     MulStep,
@@ -279,6 +291,27 @@ class Lowering:
         self.steps.append(SqrtStep(node.name, src, SqrtLayout(m, bits), out))
         self.env[node.output] = self.source_affine(out)
 
+    def argmax(self, node: Node, kind: ArgMaxWindow) -> None:
+        """The first maximum's index of each window: an integer at scale 0."""
+        src, _ = self.materialize(self.env[node.inputs[0]], node.inputs[0], node.name)
+        s = self.sources[src]
+        n, width = kind.windows.shape
+        lay = ArgMaxLayout(width, _checked_width(max(1, (s.hi - s.lo).bit_length()), node))
+        out = self.add_source(Source(n, 0, 0, width - 1), node.output, node.name)
+        self.steps.append(ArgMaxStep(node.name, src, kind.windows, lay, out))
+        self.env[node.output] = self.source_affine(out)
+
+    def below(self, node: Node, kind: Below) -> None:
+        """``[x < value]`` at x's fixed-point precision: ``x_q < ceil(value 2^scale)``."""
+        src, _ = self.materialize(self.env[node.inputs[0]], node.inputs[0], node.name)
+        s = self.sources[src]
+        c = math.ceil(kind.value * 2.0**s.scale)
+        c = min(max(c, s.lo - 1), s.hi + 1)  # beyond the range the answer is the same
+        bits = _checked_width(max(abs(s.hi - c), abs(c - s.lo) + 1).bit_length() + 1, node)
+        out = self.add_source(Source(len(kind.idx), 0, 0, 1), node.output, node.name)
+        self.steps.append(BelowStep(node.name, src, kind.idx, BelowLayout(c, bits), out))
+        self.env[node.output] = self.source_affine(out)
+
     def pwl(self, node: Node, kind: Pwl) -> None:
         a, tensor = self.env[node.inputs[0]], node.inputs[0]
         view = self.narrow_view(a)
@@ -365,6 +398,10 @@ def lower(
             low.quotient(node, kind)
         elif isinstance(kind, SquareRoot):
             low.square_root(node)
+        elif isinstance(kind, ArgMaxWindow):
+            low.argmax(node, kind)
+        elif isinstance(kind, Below):
+            low.below(node, kind)
         else:
             low.product(node, kind)
     out, _ = low.materialize(low.env[output_name], output_name, producer[output_name])

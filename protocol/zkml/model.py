@@ -12,6 +12,7 @@ commitment).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -49,7 +50,10 @@ class CompileOptions:
     value, each costing one constraint. ``headroom``: calibrated ranges are
     multiplied by it before choosing scales. ``input_range``: the accepted input
     interval; defaults to the calibration samples' range, or [-1, 1] without
-    samples, when tensor ranges come from interval bounds instead.
+    samples, when tensor ranges come from interval bounds instead. ``reveal``: what
+    the proof makes public beside the input commitment: ``logits`` (every output),
+    ``argmax`` (only the index of the largest output) or ``threshold:I:V`` (only the
+    bit ``output[I] < V``, compared at the output's fixed-point precision).
     """
 
     activation_bits: int = 16
@@ -57,9 +61,11 @@ class CompileOptions:
     input_bits: int = 10
     headroom: float = 2.0
     input_range: tuple[float, float] | None = None
+    reveal: str = "logits"
 
     def check(self) -> None:
         """Raise CompileError when the options are out of their supported ranges."""
+        parse_reveal(self.reveal)
         ok = (
             2 <= self.activation_bits <= 32
             and 2 <= self.weight_bits <= 24
@@ -71,6 +77,24 @@ class CompileOptions:
             raise CompileError(
                 f"invalid options {self}", hint="use bits in 2..32, headroom >= 1, lo < hi"
             )
+
+
+def parse_reveal(text: str) -> tuple[str, int, float]:
+    """``(mode, index, value)`` of a reveal option; CompileError when malformed."""
+    if text in ("logits", "argmax"):
+        return text, 0, 0.0
+    parts = text.split(":")
+    try:
+        if len(parts) == 3 and parts[0] == "threshold":
+            index, value = int(parts[1]), float(parts[2])
+            if index >= 0 and math.isfinite(value):
+                return "threshold", index, value
+    except ValueError:
+        pass
+    raise CompileError(
+        f"reveal {text!r} is not understood",
+        hint="use logits, argmax, or threshold:OUTPUT:VALUE (e.g. threshold:1:0.1)",
+    )
 
 
 @dataclass(frozen=True)
@@ -258,12 +282,16 @@ _TYPES = {
         program_mod.MulStep,
         program_mod.DivStep,
         program_mod.SqrtStep,
+        program_mod.ArgMaxStep,
+        program_mod.BelowStep,
         program_mod.ViewStep,
         gadgets.RequantLayout,
         gadgets.ReluLayout,
         gadgets.MaxLayout,
         gadgets.DivLayout,
         gadgets.SqrtLayout,
+        gadgets.ArgMaxLayout,
+        gadgets.BelowLayout,
         floatir.Node,
         floatir.Linear,
         floatir.Combine,
@@ -273,5 +301,7 @@ _TYPES = {
         floatir.Product,
         floatir.Quotient,
         floatir.SquareRoot,
+        floatir.ArgMaxWindow,
+        floatir.Below,
     )
 }

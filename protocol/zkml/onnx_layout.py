@@ -16,7 +16,7 @@ from collections.abc import Callable
 import numpy as np
 import onnx
 
-from protocol.zkml.floatir import Linear, MaxWindow, Node
+from protocol.zkml.floatir import ArgMaxWindow, Linear, MaxWindow, Node
 from protocol.zkml.onnx_ops import (
     Array,
     Ctx,
@@ -242,4 +242,25 @@ def _reduce_max(ctx: Ctx, node: onnx.NodeProto) -> Node | tuple[Node, ...]:
         Node(ctx.name, ctx.op, (x,), negated, s, flip_in),
         Node(ctx.name, ctx.op, (negated,), top, out, MaxWindow(groups)),
         Node(ctx.name, ctx.op, (top,), node.output[0], out, flip_out),
+    )
+
+
+def _argmax(ctx: Ctx, node: onnx.NodeProto) -> Node | tuple[Node, ...]:
+    """ArgMax along one axis: the first maximum's index (the last one with
+    select_last_index, by reading each window backwards)."""
+    x, s = ctx.var(node.input[0])
+    axis = int(_attr(node, "axis", 0)) % len(s)
+    windows = np.moveaxis(_positions(s), axis, -1).reshape(-1, s[axis])
+    keep = int(_attr(node, "keepdims", 1))
+    out = tuple(1 if a == axis else d for a, d in enumerate(s)) if keep else tuple(
+        d for a, d in enumerate(s) if a != axis
+    )  # fmt: skip
+    if not _attr(node, "select_last_index", 0):
+        return _linear(ctx, node, x, out, ArgMaxWindow(windows))
+    backwards = f"{node.output[0]}/backwards"
+    n, last = len(windows), s[axis] - 1
+    flip = Linear(np.arange(n, dtype=np.int64)[:, None], -np.ones((n, 1)), np.full(n, float(last)))
+    return (
+        Node(ctx.name, ctx.op, (x,), backwards, out, ArgMaxWindow(windows[:, ::-1].copy())),
+        Node(ctx.name, ctx.op, (backwards,), node.output[0], out, flip),
     )

@@ -37,6 +37,7 @@ CONVERTERS: dict[str, Converter] = {
     "ReduceMean": la._reduce_linear,
     "ReduceMax": la._reduce_max,
     "ReduceMin": la._reduce_max,
+    "ArgMax": la._argmax,
     "Add": o._binary,
     "Sub": o._binary,
     "Mul": o._binary,

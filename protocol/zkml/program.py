@@ -23,7 +23,15 @@ from protocol.r1cs.system import R1CS, ConstraintSystem, LinearCombination, R
 from protocol.zkml import gadgets, poseidon_gadget
 from protocol.zkml.affine import Affine
 from protocol.zkml.errors import InputError
-from protocol.zkml.gadgets import DivLayout, MaxLayout, ReluLayout, RequantLayout, SqrtLayout
+from protocol.zkml.gadgets import (
+    ArgMaxLayout,
+    BelowLayout,
+    DivLayout,
+    MaxLayout,
+    ReluLayout,
+    RequantLayout,
+    SqrtLayout,
+)
 
 LC = LinearCombination
 IntArray = NDArray[np.int64]
@@ -187,7 +195,56 @@ class SqrtStep:
         return rec
 
 
-Step = RequantStep | ReluStep | MaxStep | MulStep | DivStep | SqrtStep | ViewStep
+@dataclass(frozen=True)
+class ArgMaxStep:
+    """The index of the first maximum of each row of ``windows`` (indices into a source)."""
+
+    layer: str
+    src: int
+    windows: IntArray
+    lay: ArgMaxLayout
+    out: int
+
+    def emit(self, cs: ConstraintSystem, lcs: list[list[LC]]) -> None:
+        x = lcs[self.src]
+        rows = [[x[i] for i in row] for row in self.windows.tolist()]
+        lcs[self.out] = gadgets.emit_argmax(cs, rows, self.lay)
+
+    def witness(self, vals: Values) -> IntArray:
+        rec, vals[self.out] = gadgets.witness_argmax(vals[self.src][self.windows], self.lay)
+        return rec
+
+
+@dataclass(frozen=True)
+class BelowStep:
+    """``[x[index] < c]`` elementwise, as 0/1."""
+
+    layer: str
+    src: int
+    index: IntArray
+    lay: BelowLayout
+    out: int
+
+    def emit(self, cs: ConstraintSystem, lcs: list[list[LC]]) -> None:
+        x = lcs[self.src]
+        lcs[self.out] = gadgets.emit_below(cs, [x[i] for i in self.index.tolist()], self.lay)
+
+    def witness(self, vals: Values) -> IntArray:
+        rec, vals[self.out] = gadgets.witness_below(vals[self.src][self.index], self.lay)
+        return rec
+
+
+Step = (
+    RequantStep
+    | ReluStep
+    | MaxStep
+    | MulStep
+    | DivStep
+    | SqrtStep
+    | ArgMaxStep
+    | BelowStep
+    | ViewStep
+)
 
 
 def step_wires(step: Step, sources: Sequence[Source]) -> int:
@@ -204,6 +261,10 @@ def step_wires(step: Step, sources: Sequence[Source]) -> int:
         return len(step.ia) * step.lay.size
     if isinstance(step, SqrtStep):
         return sources[step.src].size * step.lay.size
+    if isinstance(step, ArgMaxStep):
+        return len(step.windows) * step.lay.size
+    if isinstance(step, BelowStep):
+        return len(step.index) * step.lay.size
     return 0
 
 

@@ -38,6 +38,7 @@ class CompileReport:
     input_range: tuple[float, float]
     output_scale: int
     calibration_samples: int  # 0 when ranges come from interval bounds
+    reveal: str = "logits"  # what the public outputs are (CompileOptions.reveal)
 
     def to_json(self) -> dict[str, Any]:
         """The report as JSON-ready values (for manifests and ``format_report``)."""
@@ -54,6 +55,7 @@ class CompileReport:
                 "range": list(self.input_range),
             },
             "output_scale": self.output_scale,
+            "reveal": self.reveal,
             "calibration_samples": self.calibration_samples,
             "tensors": [dataclasses.asdict(t) for t in self.tensors],
             "approximations": [dataclasses.asdict(a) for a in self.approximations],

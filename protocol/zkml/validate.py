@@ -14,8 +14,10 @@ import numpy as np
 
 from protocol.errors import RemoteProtocolError
 from protocol.zkml.affine import Affine
-from protocol.zkml.gadgets import DivLayout, SqrtLayout
+from protocol.zkml.gadgets import ArgMaxLayout, BelowLayout, DivLayout, SqrtLayout
 from protocol.zkml.program import (
+    ArgMaxStep,
+    BelowStep,
     DivStep,
     MaxStep,
     MulStep,
@@ -96,6 +98,19 @@ def _sqrt(step: SqrtStep, sources: Sequence[Source], index: int) -> bool:
     return ok and _bits(lay.bits, 1) and lay.bits <= MAX_ROOT_BITS
 
 
+def _argmax(step: ArgMaxStep, sources: Sequence[Source], index: int) -> bool:
+    lay = step.lay
+    ok = _src(step.src, index) and isinstance(lay, ArgMaxLayout) and _bits(lay.bits, 1)
+    ok = ok and _bits(lay.width, 1) and _index(step.windows, 2, sources[step.src].size)
+    return ok and step.windows.shape[1] == lay.width
+
+
+def _below(step: BelowStep, sources: Sequence[Source], index: int) -> bool:
+    lay = step.lay
+    ok = _src(step.src, index) and isinstance(lay, BelowLayout) and _bits(lay.bits, 1)
+    return ok and isinstance(lay.c, int) and _index(step.index, 1, sources[step.src].size)
+
+
 def _view(step: ViewStep, sources: Sequence[Source], index: int) -> bool:
     return _src(step.src, index) and _index(step.index, 1, sources[step.src].size)
 
@@ -107,6 +122,8 @@ _CHECKS: dict[type, Callable[[Any, Sequence[Source], int], bool]] = {
     MulStep: _mul,
     DivStep: _div,
     SqrtStep: _sqrt,
+    ArgMaxStep: _argmax,
+    BelowStep: _below,
     ViewStep: _view,
 }
 

@@ -285,3 +285,45 @@ def test_prove_defaults_to_the_one_shot_backend_and_reports_memory(
     assert circuit_cli.one_shot_backend() == "hybrid"
     monkeypatch.setattr(circuit_cli, "available_backends", lambda: ["pure"])
     assert circuit_cli.one_shot_backend() == "pure"
+
+
+@pytest.mark.snarkjs
+@pytest.mark.parametrize("reveal", ["argmax", "threshold:3:0.0"])
+def test_a_revealing_circuit_proves_and_verifies_only_its_decision(
+    tmp_path: Path, reveal: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The digits MLP compiled to reveal its class (or one bit about logit 3): the proof
+    verifies in provernet and snarkjs, and the public signals hold nothing else."""
+    out, proof = tmp_path / "circuit", tmp_path / "proof"
+    assert run("circuit", "compile", MLP, "--out", out, "--calibration", CALIBRATION,
+               "--reveal", reveal) == 0  # fmt: skip
+    assert run("circuit", "setup", out) == 0
+    assert run("circuit", "prove", out, "--input", INPUT, "--out", proof) == 0
+    assert run("circuit", "verify", out, proof) == 0
+    public = json.loads((proof / "public.json").read_text())
+    assert len(public) == 2
+    x = np.asarray(json.loads(INPUT.read_text())["input"], dtype=np.float32)
+    import onnxruntime as ort
+
+    logits = ort.InferenceSession(str(MLP)).run(None, {"input": x})[0].ravel()
+    expected = int(np.argmax(logits)) if reveal == "argmax" else int(logits[3] < 0.0)
+    assert int(public[1]) == expected
+    snarkjs = str(tools.require("snarkjs"))
+    done = subprocess.run([snarkjs, "groth16", "verify", out / "verification_key.json",
+                           proof / "public.json", proof / "proof.json"],
+                          capture_output=True, text=True, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    capsys.readouterr()
+    assert run("circuit", "info", out) == 0
+    assert f"(reveal {reveal})" in capsys.readouterr().out
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["quantization"]["reveal"] == reveal
+    assert manifest["calibration"]["accuracy"]["argmax_agreement"] >= 0.95
+
+
+def test_a_reveal_that_is_not_understood_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    capsys.readouterr()
+    assert run("circuit", "compile", MLP, "--out", tmp_path / "c", "--reveal", "argmin") == 2
+    assert "use logits, argmax, or threshold:OUTPUT:VALUE" in capsys.readouterr().err

@@ -63,8 +63,11 @@ class BuiltModel:
     spec: ModelSpec
 
 
-def compile_into(out: Path, onnx_path: Path, calibration: Path | None) -> int:
-    """Compile ``onnx_path`` into the circuit directory ``out``; its constraint count.
+def compile_into(
+    out: Path, onnx_path: Path, calibration: Path | None, reveal: str = "logits"
+) -> int:
+    """Compile ``onnx_path`` into the circuit directory ``out`` (public outputs as
+    ``reveal`` says); its constraint count.
 
     Raises CliError for unreadable files and zkml.CompileError for unsupported models.
     """
@@ -74,7 +77,7 @@ def compile_into(out: Path, onnx_path: Path, calibration: Path | None) -> int:
         shape = model_io.onnx_input_shape(onnx_bytes)
         if shape is not None:
             samples = model_io.conform_samples(samples, shape, calibration)  # type: ignore[arg-type]
-    model = zkml.compile_model(onnx_bytes, samples, zkml.CompileOptions())
+    model = zkml.compile_model(onnx_bytes, samples, zkml.CompileOptions(reveal=reveal))
     accuracy = None
     if samples is not None:
         assert calibration is not None

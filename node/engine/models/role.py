@@ -86,6 +86,8 @@ from protocol.groth16.ptau import PowersOfTau
 from protocol.groth16.zkey import MAX_NAME_BYTES as MAX_CONTRIBUTION_NAME
 from protocol.messages import ArtifactRef, ModelAnnouncement, Verified
 from protocol.r1cs import binfmt
+from protocol.zkml import CompileError
+from protocol.zkml.model import parse_reveal
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -214,6 +216,11 @@ class ModelRole:
         onnx = local_file(body.get("onnx"), "onnx")
         calibration = body.get("calibration")
         samples = None if calibration is None else local_file(calibration, "calibration")
+        reveal = body.get("reveal", "logits")
+        try:
+            parse_reveal(reveal if isinstance(reveal, str) else "")
+        except CompileError as exc:
+            raise BadRequest(str(exc)) from exc
         plan = None
         if body.get("ptau") is not None:
             window = body.get("contribution_window", DEFAULT_CONTRIBUTION_WINDOW_S)
@@ -223,7 +230,7 @@ class ModelRole:
         rid = self._start_task(
             ctx,
             f"registering {onnx}",
-            lambda log: self._register(ctx, log, onnx, name, samples, plan),
+            lambda log: self._register(ctx, log, onnx, name, samples, plan, reveal),
         )
         return {"registration": rid}
 
@@ -269,11 +276,12 @@ class ModelRole:
         name: str,
         samples: Path | None,
         plan: CeremonyPlan | None = None,
+        reveal: str = "logits",
     ) -> dict[str, Any]:
         if plan is not None:
-            record = await self._register_from_ceremony(ctx, log, onnx, name, samples, plan)
+            record = await self._register_from_ceremony(ctx, log, onnx, name, samples, plan, reveal)
         else:
-            pending, spec = await self._build(log, onnx, name, samples)
+            pending, spec = await self._build(log, onnx, name, samples, reveal)
             log.append({"stage": "registering", **spec_json(spec)})
             try:
                 model_id, result = await ctx.executor.execute(
@@ -289,13 +297,13 @@ class ModelRole:
         return {"model": model_json(record)}
 
     async def _build(
-        self, log: EventLog, onnx: Path, name: str, samples: Path | None
+        self, log: EventLog, onnx: Path, name: str, samples: Path | None, reveal: str
     ) -> tuple[Path, ModelSpec]:
         """Compile and set up ``onnx`` into its pending folder; the folder and registry entry."""
         build = self.layout.models / f".build-{secrets.token_hex(8)}"
         try:
             log.append({"stage": "compiling", "onnx": str(onnx)})
-            n = await trio.to_thread.run_sync(compile_into, build, onnx, samples)
+            n = await trio.to_thread.run_sync(compile_into, build, onnx, samples, reveal)
             log.append({"stage": "setup", "constraints": n})
             spec = (await trio.to_thread.run_sync(setup_into, build)).spec
             pending = self._pending(spec.manifest_hash)
@@ -313,6 +321,7 @@ class ModelRole:
         name: str,
         samples: Path | None,
         plan: CeremonyPlan,
+        reveal: str,
     ) -> ModelRecord:
         """Compile, open the model's ceremony on-chain, contribute, wait out the window,
         close it, build the final key on the contributions this node can verify, apply the
@@ -320,7 +329,7 @@ class ModelRole:
         build = self.layout.models / f".build-{secrets.token_hex(8)}"
         try:
             log.append({"stage": "compiling", "onnx": str(onnx)})
-            n = await trio.to_thread.run_sync(compile_into, build, onnx, samples)
+            n = await trio.to_thread.run_sync(compile_into, build, onnx, samples, reveal)
             log.append({"stage": "ceremony", "step": "initial key", "constraints": n})
             phase1, initial = await trio.to_thread.run_sync(ceremony.start, build, plan.ptau)
             circuit = file_sha256(build / R1CS_FILE)

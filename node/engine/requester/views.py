@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 from eth_utils.address import to_checksum_address
 
+from node.artifacts import MANIFEST as MANIFEST_FILE
 from node.store import BidDirection, JobRecord, Role, Store
 from protocol.market import RequesterJob, RequesterState
 from protocol.market.requester import TERMINAL
@@ -23,6 +26,19 @@ def _replacement(store: Store, job: RequesterJob) -> int | None:
         return None
     record = store.find_job(job.replaced_by, Role.REQUESTER)
     return None if record is None else record.key
+
+
+def _reveal_of(store: Store, model_id: int | None) -> str:
+    """What the model's public outputs are (its manifest's reveal; logits if unknown)."""
+    model = None if model_id is None else store.get_model(model_id)
+    if model is None or model.circuit_dir is None:
+        return "logits"
+    try:
+        manifest = json.loads((Path(model.circuit_dir) / MANIFEST_FILE).read_text())
+        reveal = manifest["quantization"].get("reveal", "logits")
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return "logits"
+    return reveal if isinstance(reveal, str) else "logits"
 
 
 def job_json(
@@ -59,6 +75,7 @@ def job_json(
     if brief or job.job_id is None:
         answer["bids"] = [] if not brief else None
         return answer
+    answer["reveal"] = _reveal_of(store, record.model_id)
     answer["bids"] = [
         {
             "prover": _address(b.bid.prover),

@@ -223,6 +223,10 @@ async def test_a_registration_of_a_missing_file_is_refused(
         for body in refused:
             with pytest.raises(BadRequest):
                 await engine.call("model.register", body)
+        for reveal in ("argmin", 3, "threshold:x:1"):
+            with pytest.raises(BadRequest, match=r"reveal .* is not understood"):
+                await engine.call("model.register", {"onnx": str(ONNX), "name": "m",
+                                                     "reveal": reveal})  # fmt: skip
         nursery.cancel_scope.cancel()
 
 

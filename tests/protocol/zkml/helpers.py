@@ -17,6 +17,8 @@ from onnx import TensorProto, helper, numpy_helper
 from protocol.r1cs.system import R1CS, Constraint, R
 from protocol.zkml import CompiledModel
 from protocol.zkml.program import (
+    ArgMaxStep,
+    BelowStep,
     DivStep,
     MaxStep,
     MulStep,
@@ -121,6 +123,11 @@ def reference_run(program: Program, x_q: Sequence[int]) -> list[int]:
                 (a[int(i)] << lay.k) // (b[int(j)] << lay.d)
                 for i, j in zip(step.ia, step.ib, strict=True)
             ]
+        elif isinstance(step, ArgMaxStep):
+            rows = [[vals[step.src][int(j)] for j in row] for row in step.windows]
+            vals[step.out] = [row.index(max(row)) for row in rows]  # the first maximum
+        elif isinstance(step, BelowStep):
+            vals[step.out] = [int(vals[step.src][int(i)] < step.lay.c) for i in step.index]
         elif isinstance(step, SqrtStep):
             vals[step.out] = [math.isqrt(v << step.lay.m) for v in vals[step.src]]
         elif isinstance(step, ViewStep):

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from onnx import helper
+from onnx import TensorProto, helper
 
 from tests.protocol.zkml.helpers import init, make_model
 
@@ -161,6 +161,27 @@ def layer_norm(decomposed: bool) -> Build:
     return build
 
 
+def argmax(last: bool) -> Build:
+    """ArgMax over the classes of a small classifier (an int64 output)."""
+
+    def build() -> tuple[bytes, tuple[int, ...]]:
+        nodes = [
+            helper.make_node("Gemm", ["x", "w"], ["logits"], name="fc", transB=1),
+            helper.make_node("ArgMax", ["logits"], ["y"], name="pick", axis=1, keepdims=0,
+                             select_last_index=int(last)),
+        ]  # fmt: skip
+        graph = helper.make_graph(
+            nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, (1, 4))],
+            [helper.make_tensor_value_info("y", TensorProto.INT64, (1,))],
+            [init("w", _w(64, 5, 4))],
+        )  # fmt: skip
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+        model.ir_version = 8
+        return model.SerializeToString(), (1, 4)
+
+    return build
+
+
 def _i(*values: int) -> np.ndarray:
     return np.array(values, dtype=np.int64)
 
@@ -185,6 +206,8 @@ LAYOUT: dict[str, Build] = {
     "softmax_opset11": softmax_classifier(11),
     "attention_block": attention_block,
     "sqrt_and_div": root_and_ratio,
+    "argmax": argmax(False),
+    "argmax_last": argmax(True),
     "layer_norm": layer_norm(False),
     "layer_norm_decomposed": layer_norm(True),
     "attention_scores": attention_scores,
