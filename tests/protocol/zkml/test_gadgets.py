@@ -150,3 +150,36 @@ def test_square_root_admits_no_other_root_and_no_negative_radicand() -> None:
         assert first_unsatisfied(r1cs, [1, 20, *record(wrong)]) is not None
     with pytest.raises(InputError, match="layer 'ln': the square root of a negative value"):
         gadgets.witness_sqrt(np.array([-4]), lay, "ln")
+
+
+def test_argmax_is_the_first_maximum_and_no_other() -> None:
+    windows = np.array([[3, 7, 7, 1], [5, 5, 5, 5], [-2, -9, -2, -1], [0, 0, 4, 4]])
+    lay = gadgets.ArgMaxLayout(4, 5)  # differences below 32
+    flat = windows.ravel().tolist()
+    cs, lcs = _system(flat)
+    gadgets.emit_argmax(cs, [lcs[i * 4 : i * 4 + 4] for i in range(4)], lay)
+    rec, index = gadgets.witness_argmax(windows, lay)
+    assert index.tolist() == [1, 0, 3, 2]
+    _check(cs, flat, rec)
+    r1cs = cs.finish()
+    honest = [1, *flat, *(int(v) % R for v in rec.ravel())]
+    # select the later of a tied pair instead: the range check before it fails
+    row = rec[0].copy()
+    row[1 : 1 + 4] = [0, 0, 1, 0]
+    gaps = 7 - windows[0] - 1 + np.cumsum(row[1:5])
+    row[5:] = np.concatenate([[(g % R) >> j & 1 for j in range(1, 5)] for g in gaps.tolist()])
+    forged = list(honest)
+    start = 1 + len(flat)
+    forged[start : start + lay.size] = [int(v) for v in row]
+    assert first_unsatisfied(r1cs, forged) is not None
+
+
+@pytest.mark.parametrize("c", [-3, 0, 5])
+def test_below_is_the_comparison(c: int) -> None:
+    xs = [-8, -4, -3, -1, 0, 4, 5, 7]
+    lay = gadgets.BelowLayout(c, 5)
+    cs, lcs = _system(xs)
+    gadgets.emit_below(cs, lcs, lay)
+    rec, bits = gadgets.witness_below(np.array(xs), lay)
+    assert bits.tolist() == [int(x < c) for x in xs]
+    _check(cs, xs, rec)
