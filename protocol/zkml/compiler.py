@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from protocol.zkml import floatir
+from protocol.zkml import floatir, onnx_ml
 from protocol.zkml.errors import CompileError, InputError
 from protocol.zkml.lowering import lower, scale_for
 from protocol.zkml.model import DEFAULT_INPUT_RANGE, CompiledModel, CompileOptions, parse_reveal
@@ -94,10 +94,25 @@ def _revealed(graph: Graph, reveal: str) -> Graph:
                 f"reveal {reveal!r} names output {index}, but the model has {n} outputs",
                 hint=f"name an output from 0 to {n - 1}",
             )
-        kind = floatir.Below(np.array([index], dtype=np.int64), value)
+        kind = floatir.Below(np.array([index], dtype=np.int64), np.array([value]))
     node = floatir.Node("reveal", f"Reveal({reveal})", (graph.output_name,), out, (1,), kind)
     return dataclasses.replace(
         graph, nodes=(*graph.nodes, node), output_name=out, output_shape=(1,)
+    )
+
+
+TABULAR_INPUT_BITS, TABULAR_WEIGHT_BITS = 32, 20
+
+
+def tabular_options(options: CompileOptions) -> CompileOptions:
+    """``options`` with at least 32-bit inputs and 20-bit weights: the widths a
+    scikit-learn (ai.onnx.ml) model needs, whose features span many magnitudes under
+    one input scale and whose folded scaler-times-coefficient weights do too. At
+    tabular sizes (tens of features, a few outputs) they cost little."""
+    return dataclasses.replace(
+        options,
+        input_bits=max(options.input_bits, TABULAR_INPUT_BITS),
+        weight_bits=max(options.weight_bits, TABULAR_WEIGHT_BITS),
     )
 
 
@@ -109,6 +124,8 @@ def compile_model(
     """Compile an ONNX model into a circuit; raises CompileError on anything unsupported."""
     options.check()
     graph = _revealed(import_onnx(onnx_bytes), options.reveal)
+    if any(op in onnx_ml.CONVERTERS for op in graph.ops):
+        options = tabular_options(options)
     stats, input_range, n_samples = _ranges(graph, calibration, options)
     input_scale = scale_for(max(abs(input_range[0]), abs(input_range[1])), options.input_bits, 1.0)
     try:

@@ -117,10 +117,12 @@ class ArgMaxWindow:
 
 @dataclass(frozen=True)
 class Below:
-    """``1.0 if x[idx] < value else 0.0`` elementwise (reveal threshold)."""
+    """``1.0 if x[idx[i]] < values[i] else 0.0`` (``<=`` when ``inclusive``): the
+    threshold reveal, and the decisions of tree ensembles."""
 
     idx: IntArray
-    value: float
+    values: FloatArray
+    inclusive: bool = False
 
 
 Kind = Linear | Combine | Pwl | MaxWindow | Product | Quotient | SquareRoot | ArgMaxWindow | Below
@@ -159,7 +161,8 @@ def _apply(kind: Kind, xs: Sequence[FloatArray]) -> FloatArray:
     if isinstance(kind, ArgMaxWindow):
         return np.asarray(xs[0][:, kind.windows].argmax(axis=2), dtype=np.float64)
     if isinstance(kind, Below):
-        return np.asarray(xs[0][:, kind.idx] < kind.value, dtype=np.float64)
+        x = xs[0][:, kind.idx]
+        return np.asarray(x <= kind.values if kind.inclusive else x < kind.values, dtype=np.float64)
     return np.asarray(xs[0][:, kind.ia] * xs[1][:, kind.ib])
 
 

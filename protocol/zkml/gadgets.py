@@ -429,14 +429,13 @@ def witness_argmax(windows: IntArray, lay: ArgMaxLayout) -> tuple[IntArray, IntA
 
 @dataclass(frozen=True)
 class BelowLayout:
-    """Record of one comparison ``b = [x < c]`` against a constant ``c``.
+    """Record of one comparison ``b = [x < c]`` against a constant ``c`` (one per element).
 
     Wires: b, the product ``b x``, then bits 1..bits-1 of ``(x - c) + b (2c - 1 - 2x)``,
     which is ``x - c`` when b = 0 and ``c - 1 - x`` when b = 1: non-negative exactly
     when b is the comparison's truth.
     """
 
-    c: int
     bits: int  # |x - c| < 2^bits
 
     @property
@@ -444,24 +443,26 @@ class BelowLayout:
         return 2 + self.bits - 1
 
 
-def emit_below(cs: ConstraintSystem, xs: Sequence[LC], lay: BelowLayout) -> list[LC]:
-    """Constrain ``b = [x < c]`` for each x; returns the bits."""
+def emit_below(
+    cs: ConstraintSystem, xs: Sequence[LC], consts: Sequence[int], lay: BelowLayout
+) -> list[LC]:
+    """Constrain ``b = [x < c]`` for each x and its c; returns the bits."""
     start = cs.alloc_many(len(xs) * lay.size).start
     out = []
-    for e, x in enumerate(xs):
+    for e, (x, c) in enumerate(zip(xs, consts, strict=True)):
         base = start + e * lay.size
         b, bx = LC.wire(base), LC.wire(base + 1)
         cs.enforce_bit(base)
         cs.enforce(b, x, bx)
-        gap = x - lay.c + b * (2 * lay.c - 1) - bx * 2
+        gap = x - c + b * (2 * c - 1) - bx * 2
         emit_bits(cs, gap, range(base + 2, base + 2 + lay.bits - 1))
         out.append(b)
     return out
 
 
-def witness_below(x: IntArray, lay: BelowLayout) -> tuple[IntArray, IntArray]:
+def witness_below(x: IntArray, consts: IntArray, lay: BelowLayout) -> tuple[IntArray, IntArray]:
     """Records and bits ``[x < c]``."""
-    b = (x < lay.c).astype(np.int64)
-    gap = np.where(b == 1, lay.c - 1 - x, x - lay.c)
+    b = (x < consts).astype(np.int64)
+    gap = np.where(b == 1, consts - 1 - x, x - consts)
     parts = [b[:, None], (b * x)[:, None], bits_of(gap, lay.bits)[:, 1:]]
     return np.concatenate(parts, axis=1), b

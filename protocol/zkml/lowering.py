@@ -302,14 +302,17 @@ class Lowering:
         self.env[node.output] = self.source_affine(out)
 
     def below(self, node: Node, kind: Below) -> None:
-        """``[x < value]`` at x's fixed-point precision: ``x_q < ceil(value 2^scale)``."""
+        """``[x < v]`` at x's fixed-point precision: ``x_q < ceil(v 2^scale)``; ``[x <= v]``
+        is ``x_q < floor(v 2^scale) + 1``."""
         src, _ = self.materialize(self.env[node.inputs[0]], node.inputs[0], node.name)
         s = self.sources[src]
-        c = math.ceil(kind.value * 2.0**s.scale)
-        c = min(max(c, s.lo - 1), s.hi + 1)  # beyond the range the answer is the same
-        bits = _checked_width(max(abs(s.hi - c), abs(c - s.lo) + 1).bit_length() + 1, node)
+        scaled = np.asarray(kind.values, dtype=np.float64) * 2.0**s.scale
+        c = np.floor(scaled) + 1 if kind.inclusive else np.ceil(scaled)
+        consts = np.clip(c, s.lo - 1, s.hi + 1).astype(np.int64)  # the same answer beyond
+        width = max(s.hi - int(consts.min(initial=0)), int(consts.max(initial=0)) - s.lo + 1)
+        bits = _checked_width(max(width, 1).bit_length() + 1, node)
         out = self.add_source(Source(len(kind.idx), 0, 0, 1), node.output, node.name)
-        self.steps.append(BelowStep(node.name, src, kind.idx, BelowLayout(c, bits), out))
+        self.steps.append(BelowStep(node.name, src, kind.idx, consts, BelowLayout(bits), out))
         self.env[node.output] = self.source_affine(out)
 
     def pwl(self, node: Node, kind: Pwl) -> None:

@@ -24,7 +24,7 @@ from protocol.zkml.floatir import (
     Quotient,
     SquareRoot,
 )
-from protocol.zkml.onnx_ops import Ctx, _attr, _bidx, _linear, _positions, _size
+from protocol.zkml.onnx_ops import Ctx, IntArray, _attr, _bidx, _linear, _positions, _size
 from protocol.zkml.report import Approximation
 
 Nodes = Node | tuple[Node, ...]
@@ -224,9 +224,7 @@ def _layer_norm(ctx: Ctx, node: onnx.NodeProto) -> Nodes:
 
 
 def _softmax(ctx: Ctx, node: onnx.NodeProto) -> Nodes:
-    """Softmax anywhere: the row maximum subtracted (max gadget), e^x on x <= 0 as an
-    interpolant, the row sums (free) and an exact floor division with a range-checked
-    remainder, so each output is e_i / sum e within the exp's error."""
+    """Softmax anywhere (``softmax_rows``), along ``axis``."""
     x, s = ctx.var(node.input[0])
     positions = _positions(s)
     if ctx.opset >= 13:
@@ -235,6 +233,16 @@ def _softmax(ctx: Ctx, node: onnx.NodeProto) -> Nodes:
     else:  # the input is coerced to 2-D at axis
         axis = int(_attr(node, "axis", 1)) % len(s)
         rows = positions.reshape(_size(s[:axis]), _size(s[axis:]))
+    return softmax_rows(ctx, x, s, rows, node.output[0])
+
+
+def softmax_rows(
+    ctx: Ctx, x: str, s: tuple[int, ...], rows: IntArray, out: str
+) -> tuple[Node, ...]:
+    """The softmax of each row of positions of ``x``: the row maximum subtracted (max
+    gadget), e^x on x <= 0 as an interpolant, the row sums (free) and an exact floor
+    division with a range-checked remainder, so each output is e_i / sum e within the
+    exp's error (noted for the report)."""
     n, (n_rows, width) = _size(s), rows.shape
     row_of = np.empty(n, dtype=np.int64)
     row_of[rows.ravel()] = np.repeat(np.arange(n_rows, dtype=np.int64), width)
@@ -245,7 +253,7 @@ def _softmax(ctx: Ctx, node: onnx.NodeProto) -> Nodes:
         ctx.name, ctx.op, f"{spec.method()} over x - max(row), then exact division by the "
         f"row sum ({width} terms)", bound, spec.error_sampled(),
     ))  # fmt: skip
-    out, every = node.output[0], np.arange(n, dtype=np.int64)
+    every = np.arange(n, dtype=np.int64)
     top, shifted, exps, sums = (f"{out}/{part}" for part in ("max", "shifted", "exp", "sum"))
     return (
         Node(ctx.name, ctx.op, (x,), top, (n_rows,), MaxWindow(rows.astype(np.int64))),

@@ -21,7 +21,7 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
-from protocol.zkml import onnx_ops, onnx_table
+from protocol.zkml import onnx_ml, onnx_ops, onnx_table
 from protocol.zkml.errors import CompileError, UnsupportedNodesError, unsupported
 from protocol.zkml.floatir import Linear, Node
 from protocol.zkml.report import Approximation
@@ -32,9 +32,8 @@ _LOG_SOFTMAX = "LogSoftmax"
 _DEFAULT_DOMAINS = ("", "ai.onnx")
 ML_DOMAIN = "ai.onnx.ml"
 _ML_HINT = (
-    "the ai.onnx.ml domain (scikit-learn models exported with skl2onnx or onnxmltools: "
-    "Scaler, LinearClassifier, TreeEnsemble...) is not supported yet; export the model "
-    "as default-domain ops (a linear model as MatMul and Add) to prove it"
+    "of the ai.onnx.ml domain only Scaler, Normalizer, LinearClassifier, LinearRegressor, "
+    "TreeEnsembleClassifier, TreeEnsembleRegressor and ZipMap (dropped) are supported"
 )
 
 
@@ -95,7 +94,9 @@ def _refused_ops(model: onnx.ModelProto) -> dict[int, CompileError]:
     refused: dict[int, CompileError] = {}
     for i, node in enumerate(model.graph.node):
         name, op = _node_name(node, i), node.op_type
-        if node.domain not in _DEFAULT_DOMAINS:
+        if node.domain == ML_DOMAIN and (op in onnx_ml.CONVERTERS or op == "ZipMap"):
+            continue
+        if node.domain not in _DEFAULT_DOMAINS or op in onnx_ml.CONVERTERS:
             hint = _ML_HINT if node.domain == ML_DOMAIN else (
                 f"provernet compiles default-domain ONNX ops only; the {node.domain!r} domain "
                 "is not supported"
@@ -111,8 +112,18 @@ def _refused_ops(model: onnx.ModelProto) -> dict[int, CompileError]:
     return refused
 
 
-def _opset(model: onnx.ModelProto) -> int:
+# Default-domain ops whose meaning no opset changed: a model using only these (a
+# scikit-learn export: ai.onnx.ml ops and a Cast) may import any opset.
+_OPSET_FREE = frozenset({"Cast", "Identity", "Constant"})
+
+
+def _opset(model: onnx.ModelProto, needed: set[int]) -> int:
     versions = [o.version for o in model.opset_import if o.domain in _DEFAULT_DOMAINS]
+    default_ops = {
+        n.op_type for i, n in enumerate(model.graph.node) if i in needed and n.domain != ML_DOMAIN
+    }
+    if versions and default_ops <= _OPSET_FREE:
+        return min(max(versions[0], MIN_OPSET), MAX_OPSET)
     if not versions:
         raise CompileError(
             "the model imports no default-domain opset",
@@ -127,11 +138,15 @@ def _opset(model: onnx.ModelProto) -> int:
 
 
 def _static_shape(value: onnx.ValueInfoProto) -> tuple[int, ...]:
+    """The tensor's shape; a dynamic first (batch) dimension is one sample."""
     tt = value.type.tensor_type
     if not tt.HasField("shape"):
         raise CompileError(f"tensor '{value.name}' has no shape", hint="export with a static shape")
     dims = []
-    for d in tt.shape.dim:
+    for k, d in enumerate(tt.shape.dim):
+        if k == 0 and len(tt.shape.dim) > 1 and not d.HasField("dim_value"):
+            dims.append(1)  # the batch: a proof is of one sample
+            continue
         if not d.HasField("dim_value") or d.dim_value <= 0:
             raise CompileError(
                 f"tensor '{value.name}' has a dynamic dimension '{d.dim_param or '?'}'",
@@ -141,10 +156,50 @@ def _static_shape(value: onnx.ValueInfoProto) -> tuple[int, ...]:
     return tuple(dims)
 
 
-def _io(model: onnx.ModelProto) -> tuple[onnx.ValueInfoProto, onnx.ValueInfoProto]:
+def _output(model: onnx.ModelProto) -> tuple[str, tuple[int, ...] | None]:
+    """The tensor the circuit outputs, and its declared shape (None: not declared).
+
+    A classifier exported from scikit-learn has two outputs, the label and the
+    probabilities (often through ZipMap, a map per class): the probabilities are the
+    output (ZipMap dropped), and ``--reveal argmax`` proves the label's class index.
+    """
+    outputs = list(model.graph.output)
+    if len(outputs) == 1:
+        return outputs[0].name, _static_shape(outputs[0])
+    producer = {o: n for n in model.graph.node for o in n.output}
+    if len(outputs) == 2:
+        for out in outputs:
+            made_by = producer.get(out.name)
+            if made_by is not None and made_by.op_type == "ZipMap":
+                return made_by.input[0], None
+            tensor = out.name
+            while made_by is not None and made_by.op_type in ("Identity", "Cast"):
+                tensor = made_by.input[0]
+                made_by = producer.get(tensor)
+            classifier = made_by is not None and made_by.op_type in onnx_ml.CLASSIFIERS
+            if classifier and list(made_by.output).index(tensor) == 1:  # type: ignore[union-attr]
+                return out.name, _static_shape(out)
+    raise CompileError(
+        f"the model has {len(outputs)} outputs",
+        hint="provernet proves models with one output tensor (or a classifier's label and "
+        "probabilities, of which it proves the probabilities)",
+    )
+
+
+def _needed(model: onnx.ModelProto, output: str) -> set[int]:
+    """The indices of the nodes ``output`` depends on."""
+    needed, wanted = set(), {output}
+    for i in range(len(model.graph.node) - 1, -1, -1):
+        node = model.graph.node[i]
+        if wanted.intersection(node.output):
+            needed.add(i)
+            wanted.update(x for x in node.input if x)
+    return needed
+
+
+def _io(model: onnx.ModelProto) -> onnx.ValueInfoProto:
     inits = {i.name for i in model.graph.initializer}
     inputs = [i for i in model.graph.input if i.name not in inits]
-    outputs = list(model.graph.output)
     for extra in inputs[1:]:
         for i, node in enumerate(model.graph.node):
             if extra.name in node.input and node.input[0] != extra.name:
@@ -155,12 +210,12 @@ def _io(model: onnx.ModelProto) -> tuple[onnx.ValueInfoProto, onnx.ValueInfoProt
                     "store weights as initializers (export with constant weights); "
                     "provernet proves models with exactly one input tensor",
                 )
-    if len(inputs) != 1 or len(outputs) != 1:
+    if len(inputs) != 1:
         raise CompileError(
-            f"the model has {len(inputs)} inputs and {len(outputs)} outputs",
+            f"the model has {len(inputs)} inputs and {len(model.graph.output)} outputs",
             hint="provernet proves models with exactly one input and one output tensor",
         )
-    return inputs[0], outputs[0]
+    return inputs[0]
 
 
 def _convert_node(state: _State, node: onnx.NodeProto, name: str, opset: int, output: str) -> None:
@@ -175,9 +230,11 @@ def _convert_node(state: _State, node: onnx.NodeProto, name: str, opset: int, ou
     if op == "Shape" and len(live) == 1:
         state.consts[node.output[0]] = np.array(state.shapes[live[0]], dtype=np.int64)
         return
-    convert: onnx_table.Converter | None = onnx_table.CONVERTERS.get(op)
+    table = onnx_ml.CONVERTERS if node.domain == ML_DOMAIN else onnx_table.CONVERTERS
+    convert: onnx_table.Converter | None = table.get(op)
     assert convert is not None, f"{op} passed _refused_ops"
-    if op != "Split" and len([o for o in node.output if o]) != 1:
+    several = op == "Split" or op in onnx_ml.CLASSIFIERS  # a classifier's label is not made
+    if not several and len([o for o in node.output if o]) != 1:
         raise unsupported(name, op, "only the first output of a node may be used")
     ctx = onnx_ops.Ctx(name, op, opset, state.consts, state.shapes)
     made = convert(ctx, node)
@@ -222,12 +279,14 @@ def _fold_linear(nodes: list[Node], output: str) -> list[Node]:
 def import_onnx(data: bytes) -> Graph:
     """Parse and convert an ONNX model (see module docstring)."""
     model = _parse(data)
-    refused = _refused_ops(model)
-    opset = _opset(model)
+    output, out_shape = _output(model)
+    needed = _needed(model, output)
+    refused = {i: e for i, e in _refused_ops(model).items() if i in needed}
+    opset = _opset(model, needed)
     if not refused:
         model = _typed(model)
-    inp, outp = _io(model)
-    in_shape, out_shape = _static_shape(inp), _static_shape(outp)
+    inp = _io(model)
+    in_shape = _static_shape(inp)
     state = _State()
     for init in model.graph.initializer:
         state.consts[init.name] = numpy_helper.to_array(init)
@@ -235,13 +294,15 @@ def import_onnx(data: bytes) -> Graph:
     problems: list[CompileError] = []
     blocked: set[str] = set()  # outputs of refused nodes and of the nodes after them
     for i, node in enumerate(model.graph.node):
+        if i not in needed:
+            continue
         if i in refused or blocked.intersection(node.input):
             if i in refused:
                 problems.append(refused[i])
             blocked.update(node.output)
             continue
         try:
-            _convert_node(state, node, _node_name(node, i), opset, outp.name)
+            _convert_node(state, node, _node_name(node, i), opset, output)
         except CompileError as exc:
             problems.append(exc)
             blocked.update(node.output)
@@ -249,20 +310,21 @@ def import_onnx(data: bytes) -> Graph:
         raise problems[0]
     if problems:
         raise UnsupportedNodesError(tuple(problems))
-    if outp.name not in state.shapes or outp.name == inp.name:
+    if output not in state.shapes or output == inp.name:
         raise CompileError(
-            f"output '{outp.name}' does not depend on the input",
+            f"output '{output}' does not depend on the input",
             hint="the model's output must be computed from its input",
         )
-    if state.shapes[outp.name] != out_shape:
+    if out_shape is not None and state.shapes[output] != out_shape:
         raise CompileError(
-            f"output '{outp.name}' has shape {state.shapes[outp.name]}, declared {out_shape}"
+            f"output '{output}' has shape {state.shapes[output]}, declared {out_shape}"
         )
-    nodes = _prune(_fold_linear(state.nodes, outp.name), outp.name)
+    out_shape = state.shapes[output]
+    nodes = _prune(_fold_linear(state.nodes, output), output)
     ops = tuple(n.op_type for n in model.graph.node)
     kept = {part for n in nodes for part in n.name.split("+")}  # folded names join with +
     notes = tuple(a for a in state.notes if a.node in kept)
-    return Graph(tuple(nodes), inp.name, in_shape, outp.name, out_shape, ops, opset, notes)
+    return Graph(tuple(nodes), inp.name, in_shape, output, out_shape, ops, opset, notes)
 
 
 def _prune(nodes: list[Node], output: str) -> list[Node]:

@@ -107,6 +107,18 @@ def _bidx(shape: tuple[int, ...], out: tuple[int, ...]) -> IntArray:
 # --- layout ---------------------------------------------------------------
 
 
+_FLOAT_TYPES = {onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE, onnx.TensorProto.FLOAT16,
+                onnx.TensorProto.BFLOAT16}  # fmt: skip
+
+
+def _cast(ctx: Ctx, node: onnx.NodeProto) -> Node:
+    """A Cast of a computed tensor to a float type is the identity here (values are
+    fixed point either way); to an integer type it would truncate, which is refused."""
+    if int(_attr(node, "to", onnx.TensorProto.FLOAT)) not in _FLOAT_TYPES:
+        raise ctx.fail("only casts of computed values to float types are supported")
+    return _identity(ctx, node)
+
+
 def _identity(ctx: Ctx, node: onnx.NodeProto) -> Node:
     x, s = ctx.var(node.input[0])
     return _gather(ctx, node, x, np.arange(_size(s)), s)

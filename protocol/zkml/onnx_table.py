@@ -21,6 +21,7 @@ Folder = Callable[[onnx.NodeProto, Mapping[str, Array], int], Array]
 
 CONVERTERS: dict[str, Converter] = {
     "Identity": o._identity,
+    "Cast": o._cast,
     "Flatten": o._flatten,
     "Reshape": o._reshape,
     "Squeeze": o._squeeze,

@@ -217,20 +217,22 @@ class ArgMaxStep:
 
 @dataclass(frozen=True)
 class BelowStep:
-    """``[x[index] < c]`` elementwise, as 0/1."""
+    """``[x[index[i]] < consts[i]]`` elementwise, as 0/1."""
 
     layer: str
     src: int
     index: IntArray
+    consts: IntArray
     lay: BelowLayout
     out: int
 
     def emit(self, cs: ConstraintSystem, lcs: list[list[LC]]) -> None:
-        x = lcs[self.src]
-        lcs[self.out] = gadgets.emit_below(cs, [x[i] for i in self.index.tolist()], self.lay)
+        x = [lcs[self.src][i] for i in self.index.tolist()]
+        lcs[self.out] = gadgets.emit_below(cs, x, self.consts.tolist(), self.lay)
 
     def witness(self, vals: Values) -> IntArray:
-        rec, vals[self.out] = gadgets.witness_below(vals[self.src][self.index], self.lay)
+        x = vals[self.src][self.index]
+        rec, vals[self.out] = gadgets.witness_below(x, self.consts, self.lay)
         return rec
 
 

@@ -108,7 +108,8 @@ def _argmax(step: ArgMaxStep, sources: Sequence[Source], index: int) -> bool:
 def _below(step: BelowStep, sources: Sequence[Source], index: int) -> bool:
     lay = step.lay
     ok = _src(step.src, index) and isinstance(lay, BelowLayout) and _bits(lay.bits, 1)
-    return ok and isinstance(lay.c, int) and _index(step.index, 1, sources[step.src].size)
+    ok = ok and _ints(step.consts, 1) and len(step.consts) == len(step.index)
+    return ok and _index(step.index, 1, sources[step.src].size)
 
 
 def _view(step: ViewStep, sources: Sequence[Source], index: int) -> bool:

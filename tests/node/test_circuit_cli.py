@@ -327,3 +327,38 @@ def test_a_reveal_that_is_not_understood_is_a_usage_error(
     capsys.readouterr()
     assert run("circuit", "compile", MLP, "--out", tmp_path / "c", "--reveal", "argmin") == 2
     assert "use logits, argmax, or threshold:OUTPUT:VALUE" in capsys.readouterr().err
+
+
+@pytest.mark.snarkjs
+def test_a_scikit_learn_credit_model_proves_one_decision(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A gradient-boosted classifier exported by skl2onnx (ai.onnx.ml, ZipMap, a dynamic
+    batch) compiles to reveal only "p(class 1) < 0.5", proves and verifies here and in
+    snarkjs; the revealed bit is onnxruntime's answer."""
+    from skl2onnx import to_onnx
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.ensemble import GradientBoostingClassifier
+
+    x, y = load_breast_cancer(return_X_y=True)
+    x = x[:, :10].astype(np.float32)
+    model = GradientBoostingClassifier(n_estimators=8, max_depth=2, random_state=0).fit(x, y)
+    onnx_path, cal, sample = tmp_path / "gb.onnx", tmp_path / "cal.npy", tmp_path / "in.json"
+    onnx_path.write_bytes(to_onnx(model, x[:1]).SerializeToString())
+    np.save(cal, x)
+    sample.write_text(json.dumps({"input": x[5:6].tolist()}))
+    out, proof = tmp_path / "circuit", tmp_path / "proof"
+    assert run("circuit", "compile", onnx_path, "--out", out, "--calibration", cal,
+               "--reveal", "threshold:1:0.5") == 0  # fmt: skip
+    assert run("circuit", "setup", out) == 0
+    assert run("circuit", "prove", out, "--input", sample, "--out", proof) == 0
+    assert run("circuit", "verify", out, proof) == 0
+    public = json.loads((proof / "public.json").read_text())
+    assert public[1] == str(int(model.predict_proba(x[5:6])[0, 1] < 0.5))
+    snarkjs = str(tools.require("snarkjs"))
+    done = subprocess.run([snarkjs, "groth16", "verify", out / "verification_key.json",
+                           proof / "public.json", proof / "proof.json"],
+                          capture_output=True, text=True, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    accuracy = json.loads((out / "manifest.json").read_text())["calibration"]["accuracy"]
+    assert accuracy["argmax_agreement"] >= 0.99  # the revealed bit, over the data set

@@ -127,7 +127,10 @@ def reference_run(program: Program, x_q: Sequence[int]) -> list[int]:
             rows = [[vals[step.src][int(j)] for j in row] for row in step.windows]
             vals[step.out] = [row.index(max(row)) for row in rows]  # the first maximum
         elif isinstance(step, BelowStep):
-            vals[step.out] = [int(vals[step.src][int(i)] < step.lay.c) for i in step.index]
+            vals[step.out] = [
+                int(vals[step.src][int(i)] < int(c))
+                for i, c in zip(step.index, step.consts, strict=True)
+            ]
         elif isinstance(step, SqrtStep):
             vals[step.out] = [math.isqrt(v << step.lay.m) for v in vals[step.src]]
         elif isinstance(step, ViewStep):

@@ -177,9 +177,9 @@ def test_argmax_is_the_first_maximum_and_no_other() -> None:
 @pytest.mark.parametrize("c", [-3, 0, 5])
 def test_below_is_the_comparison(c: int) -> None:
     xs = [-8, -4, -3, -1, 0, 4, 5, 7]
-    lay = gadgets.BelowLayout(c, 5)
+    lay = gadgets.BelowLayout(5)
     cs, lcs = _system(xs)
-    gadgets.emit_below(cs, lcs, lay)
-    rec, bits = gadgets.witness_below(np.array(xs), lay)
+    gadgets.emit_below(cs, lcs, [c] * len(xs), lay)
+    rec, bits = gadgets.witness_below(np.array(xs), np.full(len(xs), c), lay)
     assert bits.tolist() == [int(x < c) for x in xs]
     _check(cs, xs, rec)
