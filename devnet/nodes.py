@@ -33,7 +33,7 @@ from node.home import HomeLayout, write_secret
 from node.keys import PASSWORD_ENV
 
 # One step of prover price: node k asks k x 0.0005 ETH per 1,000 constraints, so the
-# demo model (2,334 constraints) costs node 1 about 0.0013 ETH, node 2 twice that.
+# demo model (2,734 constraints) costs node 1 about 0.0014 ETH, node 2 twice that.
 PRICE_STEP_WEI = 5 * 10**14
 STAKE = "1eth"
 DEMO_MODEL = "digits_mlp"
@@ -52,7 +52,7 @@ CONTRIBUTION_WINDOW_S = 30
 # contributions, the beacon): seconds each, longer with many provers on two cores.
 FETCH_TIMEOUT_S = 300.0
 # The devnet's phase 1 (generated once per devnet, single-party: devnets only): 2^12
-# covers the demo model's 2,334 constraints.
+# covers the demo model's 2,734 constraints.
 DEVNET_PTAU_POWER = 12
 
 

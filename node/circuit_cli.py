@@ -9,6 +9,7 @@ on stderr while results go to stdout.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import secrets
@@ -114,15 +115,17 @@ def cmd_compile(args: argparse.Namespace) -> int:
 
 
 def _options(args: argparse.Namespace) -> zkml.CompileOptions:
-    options = zkml.CompileOptions(
-        activation_bits=args.activation_bits,
-        weight_bits=args.weight_bits,
-        input_bits=args.input_bits,
-        headroom=args.headroom,
-        input_range=tuple(args.input_range) if args.input_range else None,
-        reveal=args.reveal,
-    )
     try:
+        preset = zkml.CompileOptions().with_precision(args.precision)
+        options = dataclasses.replace(
+            preset,
+            activation_bits=args.activation_bits or preset.activation_bits,
+            weight_bits=args.weight_bits or preset.weight_bits,
+            input_bits=args.input_bits,
+            headroom=args.headroom,
+            input_range=tuple(args.input_range) if args.input_range else None,
+            reveal=args.reveal,
+        )
         options.check()
     except zkml.CompileError as exc:
         raise CliError(str(exc), USAGE) from None
@@ -442,16 +445,22 @@ def add_circuit_commands(groups: argparse._SubParsersAction[argparse.ArgumentPar
     p.add_argument("--force", action="store_true", help="replace an existing circuit in DIR")
     defaults = zkml.CompileOptions()
     p.add_argument(
+        "--precision",
+        choices=sorted(zkml.PRECISIONS),
+        default="standard",
+        help="activation and weight widths: low (fewest constraints), standard (the "
+        "default), high (smallest error); the accuracy report shows what it bought",
+    )
+    p.add_argument(
         "--activation-bits",
         type=int,
-        default=defaults.activation_bits,
-        help="signed bits of rescaled activations (default %(default)s)",
+        help=f"signed bits of rescaled activations (default {defaults.activation_bits}, "
+        "or the --precision preset's)",
     )
     p.add_argument(
         "--weight-bits",
         type=int,
-        default=defaults.weight_bits,
-        help="signed bits of weights (default %(default)s)",
+        help=f"signed bits of weights (default {defaults.weight_bits}, or the preset's)",
     )
     p.add_argument(
         "--input-bits",

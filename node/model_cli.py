@@ -56,6 +56,8 @@ def add_model_commands(groups: argparse._SubParsersAction) -> None:  # type: ign
     register.add_argument("--calibration", metavar="SAMPLES", help=".npy array or JSON list")
     register.add_argument("--reveal", default="logits", metavar="logits|argmax|threshold:I:V",
                           help=REVEAL_HELP)  # fmt: skip
+    register.add_argument("--precision", default="standard", choices=["low", "standard", "high"],
+                          help="activation and weight widths (see circuit compile)")  # fmt: skip
     register.add_argument(
         "--ptau",
         metavar="POT.ptau",
@@ -127,6 +129,8 @@ def cmd_model_register(args: argparse.Namespace) -> int:
         body["calibration"] = _local(args.calibration, "calibration file")
     if args.reveal != "logits":
         body["reveal"] = args.reveal
+    if args.precision != "standard":
+        body["precision"] = args.precision
     if args.ptau:
         body["ptau"] = _local(args.ptau, "phase-1 file")
         try:

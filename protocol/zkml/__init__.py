@@ -20,12 +20,13 @@ arithmetic exported by PyTorch).
 from protocol.zkml.compiler import accuracy_report, compile_model
 from protocol.zkml.errors import CompileError, InputError
 from protocol.zkml.model import FORMAT_VERSION as CIRCUIT_FORMAT_VERSION
-from protocol.zkml.model import CompiledModel, CompileOptions, Witness
+from protocol.zkml.model import PRECISIONS, CompiledModel, CompileOptions, Witness
 from protocol.zkml.onnx_import import SUPPORTED_OPS
 from protocol.zkml.report import AccuracyReport, Approximation, CompileReport, format_report
 
 __all__ = [
     "CIRCUIT_FORMAT_VERSION",
+    "PRECISIONS",
     "SUPPORTED_OPS",
     "AccuracyReport",
     "Approximation",

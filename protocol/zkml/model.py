@@ -40,14 +40,15 @@ IntArray = NDArray[np.int64]
 class CompileOptions:
     """Quantization choices.
 
+    The defaults are ``PRECISIONS["standard"]``; ``with_precision`` picks another preset.
     ``activation_bits`` (B): signed bits of every rescaled tensor; each tensor's
     power-of-two scale (its fractional bits) is the largest that fits its range.
     A rescale costs k + B constraints per element (k: the shift back to the
     tensor's scale, about ``weight_bits``), plus one for a fused ReLU.
     ``weight_bits``: signed bits of weights and other constant coefficients (free
-    in the circuit; 10 bits cut the digits models' logit error 4x against 8 bits
-    for ~2 more constraints per neuron). ``input_bits``: signed bits per input
-    value, each costing one constraint. ``headroom``: calibrated ranges are
+    in the circuit, but each rescale's shift grows with them: 16 bits against 10 cut
+    the digits models' logit error 20x for ~15 % more constraints). ``input_bits``:
+    signed bits per input value, each costing one constraint. ``headroom``: calibrated ranges are
     multiplied by it before choosing scales. ``input_range``: the accepted input
     interval; defaults to the calibration samples' range, or [-1, 1] without
     samples, when tensor ranges come from interval bounds instead. ``reveal``: what
@@ -56,12 +57,22 @@ class CompileOptions:
     bit ``output[I] < V``, compared at the output's fixed-point precision).
     """
 
-    activation_bits: int = 16
-    weight_bits: int = 10
+    activation_bits: int = 18
+    weight_bits: int = 16
     input_bits: int = 10
     headroom: float = 2.0
     input_range: tuple[float, float] | None = None
     reveal: str = "logits"
+
+    def with_precision(self, name: str) -> CompileOptions:
+        """These options with the activation and weight widths of preset ``name``."""
+        if name not in PRECISIONS:
+            raise CompileError(
+                f"precision {name!r} is not one of {', '.join(PRECISIONS)}",
+                hint="low is cheapest, high most accurate; standard is the default",
+            )
+        activation, weight = PRECISIONS[name]
+        return replace(self, activation_bits=activation, weight_bits=weight)
 
     def check(self) -> None:
         """Raise CompileError when the options are out of their supported ranges."""
@@ -77,6 +88,13 @@ class CompileOptions:
             raise CompileError(
                 f"invalid options {self}", hint="use bits in 2..32, headroom >= 1, lo < hi"
             )
+
+
+# (activation_bits, weight_bits) per preset. Measured on the reference models
+# (bench/results/precision.md): max logit error 0.05-0.13 at low, 0.0025-0.018 at
+# standard, down to 0.0002 at high (where inputs, not weights, limit the 784-input MLP);
+# constraints about +4-21 % and +7-44 % over low.
+PRECISIONS: dict[str, tuple[int, int]] = {"low": (16, 10), "standard": (18, 16), "high": (22, 20)}
 
 
 def parse_reveal(text: str) -> tuple[str, int, float]:

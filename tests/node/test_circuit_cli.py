@@ -362,3 +362,18 @@ def test_a_scikit_learn_credit_model_proves_one_decision(
     assert done.returncode == 0, done.stdout + done.stderr
     accuracy = json.loads((out / "manifest.json").read_text())["calibration"]["accuracy"]
     assert accuracy["argmax_agreement"] >= 0.99  # the revealed bit, over the data set
+
+
+def test_precision_presets_are_recorded_and_cost_what_they_say(tmp_path: Path) -> None:
+    constraints = {}
+    for preset in ("low", "high"):
+        out = tmp_path / preset
+        assert run("circuit", "compile", MLP, "--out", out, "--calibration", CALIBRATION,
+                   "--precision", preset) == 0  # fmt: skip
+        manifest = json.loads((out / "manifest.json").read_text())
+        constraints[preset] = manifest["constraints"]
+        error = manifest["calibration"]["accuracy"]["max_abs_error"]
+        assert error < (0.001 if preset == "high" else 0.25)
+    assert constraints["low"] < constraints["high"]
+    with pytest.raises(SystemExit):  # argparse: not one of the choices
+        run("circuit", "compile", MLP, "--out", tmp_path / "x", "--precision", "extreme")

@@ -64,10 +64,14 @@ class BuiltModel:
 
 
 def compile_into(
-    out: Path, onnx_path: Path, calibration: Path | None, reveal: str = "logits"
+    out: Path,
+    onnx_path: Path,
+    calibration: Path | None,
+    reveal: str = "logits",
+    precision: str = "standard",
 ) -> int:
     """Compile ``onnx_path`` into the circuit directory ``out`` (public outputs as
-    ``reveal`` says); its constraint count.
+    ``reveal`` says, widths as the ``precision`` preset); its constraint count.
 
     Raises CliError for unreadable files and zkml.CompileError for unsupported models.
     """
@@ -77,7 +81,8 @@ def compile_into(
         shape = model_io.onnx_input_shape(onnx_bytes)
         if shape is not None:
             samples = model_io.conform_samples(samples, shape, calibration)  # type: ignore[arg-type]
-    model = zkml.compile_model(onnx_bytes, samples, zkml.CompileOptions(reveal=reveal))
+    options = zkml.CompileOptions(reveal=reveal).with_precision(precision)
+    model = zkml.compile_model(onnx_bytes, samples, options)
     accuracy = None
     if samples is not None:
         assert calibration is not None

@@ -86,7 +86,7 @@ from protocol.groth16.ptau import PowersOfTau
 from protocol.groth16.zkey import MAX_NAME_BYTES as MAX_CONTRIBUTION_NAME
 from protocol.messages import ArtifactRef, ModelAnnouncement, Verified
 from protocol.r1cs import binfmt
-from protocol.zkml import CompileError
+from protocol.zkml import CompileError, CompileOptions
 from protocol.zkml.model import parse_reveal
 
 logger = logging.getLogger(__name__)
@@ -126,6 +126,14 @@ DEFAULT_CONTRIBUTION_WINDOW_S = 600
 CONTRIBUTION_PATH = "/ceremonies/contributions/{id:int}"
 # An ambiguous ceremony name lists this many candidates (the newest).
 MAX_LISTED = 10
+
+
+@dataclass(frozen=True)
+class Build:
+    """How a registration compiles its model: what it reveals, at which precision."""
+
+    reveal: str = "logits"
+    precision: str = "standard"
 
 
 @dataclass(frozen=True)
@@ -216,11 +224,13 @@ class ModelRole:
         onnx = local_file(body.get("onnx"), "onnx")
         calibration = body.get("calibration")
         samples = None if calibration is None else local_file(calibration, "calibration")
-        reveal = body.get("reveal", "logits")
+        reveal, precision = body.get("reveal", "logits"), body.get("precision", "standard")
         try:
             parse_reveal(reveal if isinstance(reveal, str) else "")
+            CompileOptions().with_precision(precision if isinstance(precision, str) else "")
         except CompileError as exc:
             raise BadRequest(str(exc)) from exc
+        build = Build(reveal, precision)
         plan = None
         if body.get("ptau") is not None:
             window = body.get("contribution_window", DEFAULT_CONTRIBUTION_WINDOW_S)
@@ -230,7 +240,7 @@ class ModelRole:
         rid = self._start_task(
             ctx,
             f"registering {onnx}",
-            lambda log: self._register(ctx, log, onnx, name, samples, plan, reveal),
+            lambda log: self._register(ctx, log, onnx, name, samples, plan, build),
         )
         return {"registration": rid}
 
@@ -276,12 +286,13 @@ class ModelRole:
         name: str,
         samples: Path | None,
         plan: CeremonyPlan | None = None,
-        reveal: str = "logits",
+        build: Build | None = None,
     ) -> dict[str, Any]:
+        build = build or Build()
         if plan is not None:
-            record = await self._register_from_ceremony(ctx, log, onnx, name, samples, plan, reveal)
+            record = await self._register_from_ceremony(ctx, log, onnx, name, samples, plan, build)
         else:
-            pending, spec = await self._build(log, onnx, name, samples, reveal)
+            pending, spec = await self._build(log, onnx, name, samples, build)
             log.append({"stage": "registering", **spec_json(spec)})
             try:
                 model_id, result = await ctx.executor.execute(
@@ -297,13 +308,15 @@ class ModelRole:
         return {"model": model_json(record)}
 
     async def _build(
-        self, log: EventLog, onnx: Path, name: str, samples: Path | None, reveal: str
+        self, log: EventLog, onnx: Path, name: str, samples: Path | None, options: Build
     ) -> tuple[Path, ModelSpec]:
         """Compile and set up ``onnx`` into its pending folder; the folder and registry entry."""
         build = self.layout.models / f".build-{secrets.token_hex(8)}"
         try:
             log.append({"stage": "compiling", "onnx": str(onnx)})
-            n = await trio.to_thread.run_sync(compile_into, build, onnx, samples, reveal)
+            n = await trio.to_thread.run_sync(
+                compile_into, build, onnx, samples, options.reveal, options.precision
+            )
             log.append({"stage": "setup", "constraints": n})
             spec = (await trio.to_thread.run_sync(setup_into, build)).spec
             pending = self._pending(spec.manifest_hash)
@@ -321,7 +334,7 @@ class ModelRole:
         name: str,
         samples: Path | None,
         plan: CeremonyPlan,
-        reveal: str,
+        options: Build,
     ) -> ModelRecord:
         """Compile, open the model's ceremony on-chain, contribute, wait out the window,
         close it, build the final key on the contributions this node can verify, apply the
@@ -329,7 +342,9 @@ class ModelRole:
         build = self.layout.models / f".build-{secrets.token_hex(8)}"
         try:
             log.append({"stage": "compiling", "onnx": str(onnx)})
-            n = await trio.to_thread.run_sync(compile_into, build, onnx, samples, reveal)
+            n = await trio.to_thread.run_sync(
+                compile_into, build, onnx, samples, options.reveal, options.precision
+            )
             log.append({"stage": "ceremony", "step": "initial key", "constraints": n})
             phase1, initial = await trio.to_thread.run_sync(ceremony.start, build, plan.ptau)
             circuit = file_sha256(build / R1CS_FILE)
