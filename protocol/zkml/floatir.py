@@ -105,7 +105,12 @@ class Quotient:
 
 @dataclass(frozen=True)
 class SquareRoot:
-    """The elementwise square root of a tensor that stays non-negative (LayerNorm)."""
+    """The elementwise square root of a tensor that stays non-negative. With ``at_least_unit``
+    the circuit adds one unit of the radicand's fixed point first, so that the root is a
+    divisor of at least 1 even for a constant row (LayerNorm's epsilon, rounded away
+    at that scale, would otherwise leave 0); the float reference has the epsilon."""
+
+    at_least_unit: bool = False
 
 
 @dataclass(frozen=True)
@@ -154,8 +159,9 @@ def _apply(kind: Kind, xs: Sequence[FloatArray]) -> FloatArray:
         return kind(xs[0])
     if isinstance(kind, MaxWindow):
         return np.asarray(xs[0][:, kind.windows].max(axis=2))
-    if isinstance(kind, Quotient):
-        return np.asarray(xs[0][:, kind.ia] / xs[1][:, kind.ib])
+    if isinstance(kind, Quotient):  # 0 / 0 is 0, as onnxruntime's Normalizer has it
+        a, b = xs[0][:, kind.ia], xs[1][:, kind.ib]
+        return np.asarray(np.divide(a, b, out=np.zeros_like(a), where=b != 0))
     if isinstance(kind, SquareRoot):
         return np.asarray(np.sqrt(xs[0]))
     if isinstance(kind, ArgMaxWindow):

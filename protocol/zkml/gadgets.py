@@ -303,7 +303,7 @@ def witness_div(
 
 @dataclass(frozen=True)
 class SqrtLayout:
-    """Record of one integer square root ``s = floor(sqrt(v 2^m))`` of ``v >= 0``.
+    """Record of one integer square root ``s = floor(sqrt((v + offset) 2^m))``, v >= 0.
 
     Wires: the ``bits`` bits of s, the square ``s^2``, then bits 1..r_bits-1 of
     ``v 2^m - s^2`` and of ``s^2 + 2 s - v 2^m``. Both gaps non-negative means
@@ -314,6 +314,7 @@ class SqrtLayout:
 
     m: int  # the radicand's shift
     bits: int  # the root's bits (unsigned)
+    offset: int = 0  # one unit added to the radicand (LayerNorm: the root is then >= 1)
 
     @property
     def r_bits(self) -> int:
@@ -337,7 +338,7 @@ def emit_sqrt(cs: ConstraintSystem, vs: Sequence[LC], lay: SqrtLayout) -> list[L
         root = LC.sum_of((w, 1 << j) for j, w in enumerate(s_wires))
         square = LC.wire(base + lay.bits)
         cs.enforce(root, root, square)
-        shifted = v * (1 << lay.m)
+        shifted = (v + lay.offset) * (1 << lay.m)
         below = base + lay.bits + 1
         above = below + lay.r_bits - 1
         emit_bits(cs, shifted - square, range(below, above))
@@ -349,7 +350,7 @@ def emit_sqrt(cs: ConstraintSystem, vs: Sequence[LC], lay: SqrtLayout) -> list[L
 def witness_sqrt(v: AnyIntArray, lay: SqrtLayout, layer: str) -> tuple[IntArray, IntArray]:
     """Records and roots; raises InputError for a negative radicand or a root that leaves
     its calibrated range."""
-    shifted = [int(x) << lay.m for x in np.asarray(v).tolist()]
+    shifted = [(int(x) + lay.offset) << lay.m for x in np.asarray(v).tolist()]
     if shifted and min(shifted) < 0:
         raise InputError(
             f"layer '{layer}': the square root of a negative value ({min(shifted)}) for this "

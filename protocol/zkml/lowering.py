@@ -277,7 +277,7 @@ class Lowering:
         self.steps.append(DivStep(node.name, a, kind.ia, b, kind.ib, lay, out))
         self.env[node.output] = self.source_affine(out)
 
-    def square_root(self, node: Node) -> None:
+    def square_root(self, node: Node, kind: SquareRoot) -> None:
         """The floor root, exact, at the output's calibrated scale."""
         src, _ = self.materialize(self.env[node.inputs[0]], node.inputs[0], node.name)
         s = self.sources[src]
@@ -288,7 +288,8 @@ class Lowering:
                                node.op_type, "lower activation_bits")  # fmt: skip
         bits = self.activation_bits - 1
         out = self.add_source(Source(s.size, scale, 0, (1 << bits) - 1), node.output, node.name)
-        self.steps.append(SqrtStep(node.name, src, SqrtLayout(m, bits), out))
+        lay = SqrtLayout(m, bits, int(kind.at_least_unit))
+        self.steps.append(SqrtStep(node.name, src, lay, out))
         self.env[node.output] = self.source_affine(out)
 
     def argmax(self, node: Node, kind: ArgMaxWindow) -> None:
@@ -400,7 +401,7 @@ def lower(
         elif isinstance(kind, Quotient):
             low.quotient(node, kind)
         elif isinstance(kind, SquareRoot):
-            low.square_root(node)
+            low.square_root(node, kind)
         elif isinstance(kind, ArgMaxWindow):
             low.argmax(node, kind)
         elif isinstance(kind, Below):

@@ -216,7 +216,7 @@ def _layer_norm(ctx: Ctx, node: onnx.NodeProto) -> Nodes:
              Combine((Part(every, every, 1.0), Part(every, row_of, -1.0)), np.zeros(n))),
         Node(ctx.name, ctx.op, (centred, centred), square, s, Product(every, every)),
         Node(ctx.name, ctx.op, (square,), var, (n_rows,), variance),
-        Node(ctx.name, ctx.op, (var,), root, (n_rows,), SquareRoot()),
+        Node(ctx.name, ctx.op, (var,), root, (n_rows,), SquareRoot(at_least_unit=True)),
         Node(ctx.name, ctx.op, (centred, root), ratio, s,
              Quotient(every, row_of, (-spread, spread))),
         Node(ctx.name, ctx.op, (ratio,), out, s, affine),

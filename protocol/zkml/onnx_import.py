@@ -14,6 +14,7 @@ neighbouring linear node.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,7 +22,7 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
-from protocol.zkml import onnx_ml, onnx_ops, onnx_table
+from protocol.zkml import floatir, onnx_ml, onnx_ops, onnx_table
 from protocol.zkml.errors import CompileError, UnsupportedNodesError, unsupported
 from protocol.zkml.floatir import Linear, Node
 from protocol.zkml.report import Approximation
@@ -320,11 +321,23 @@ def import_onnx(data: bytes) -> Graph:
             f"output '{output}' has shape {state.shapes[output]}, declared {out_shape}"
         )
     out_shape = state.shapes[output]
-    nodes = _prune(_fold_linear(state.nodes, output), output)
+    nodes = _prune(_fold_linear(_roots_that_divide(state.nodes), output), output)
     ops = tuple(n.op_type for n in model.graph.node)
     kept = {part for n in nodes for part in n.name.split("+")}  # folded names join with +
     notes = tuple(a for a in state.notes if a.node in kept)
     return Graph(tuple(nodes), inp.name, in_shape, output, out_shape, ops, opset, notes)
+
+
+def _roots_that_divide(nodes: list[Node]) -> list[Node]:
+    """``nodes`` with every square root that is a divisor (x / sqrt(var + eps), the
+    decomposed LayerNorm) kept at least one unit, as LayerNormalization's is."""
+    divisors = {n.inputs[1] for n in nodes if isinstance(n.kind, floatir.Quotient)}
+    return [
+        dataclasses.replace(n, kind=floatir.SquareRoot(at_least_unit=True))
+        if isinstance(n.kind, floatir.SquareRoot) and n.output in divisors
+        else n
+        for n in nodes
+    ]
 
 
 def _prune(nodes: list[Node], output: str) -> list[Node]:

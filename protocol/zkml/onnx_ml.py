@@ -87,7 +87,7 @@ def _normalizer(ctx: Ctx, node: onnx.NodeProto) -> Nodes:
             Node(ctx.name, ctx.op, (x, x), squares, (width,), Product(every, every)),
             Node(ctx.name, ctx.op, (squares,), summed, (1,),
                  Linear(every[None], np.ones((1, width)), np.zeros(1))),
-            Node(ctx.name, ctx.op, (summed,), total, (1,), SquareRoot()),
+            Node(ctx.name, ctx.op, (summed,), total, (1,), SquareRoot(at_least_unit=True)),
         )  # fmt: skip
     elif norm_kind == "MAX":
         made = (Node(ctx.name, ctx.op, (x,), total, (1,), MaxWindow(every[None])),)
@@ -179,6 +179,7 @@ def _tree_tables(ctx: Ctx, node: onnx.NodeProto, width: int) -> _Tree:
         raise ctx.fail("the tree tables (nodes_*) are missing or of different lengths")
     table = _Tree({}, {}, {}, {}, {}, [])
     children: set[tuple[int, int]] = set()
+    parents: dict[tuple[int, int], tuple[int, int]] = {}
     for t, i, f, m, v, a, b in zip(trees, ids, features, modes, values, trues, falses,
                                    strict=True):  # fmt: skip
         key = (int(t), int(i))
@@ -191,12 +192,18 @@ def _tree_tables(ctx: Ctx, node: onnx.NodeProto, width: int) -> _Tree:
             raise ctx.fail(f"a branch reads feature {f} of {width}")
         table.feature[key], table.threshold[key] = int(f), float(v)
         table.true_child[key], table.false_child[key] = int(a), int(b)
-        children.update({(int(t), int(a)), (int(t), int(b))})
+        for child in ((int(t), int(a)), (int(t), int(b))):
+            if child in parents or child == key:  # a shared child, or a cycle
+                raise ctx.fail(f"node {child[1]} of tree {child[0]} has two parents")
+            parents[child] = key
+        children.update(parents)
     table.roots.extend(sorted(k for k in table.mode if k not in children))
+    if len(table.roots) != len({t for t, _ in table.mode}):
+        raise ctx.fail("every tree needs exactly one root (a node no branch points to)")
     for key in list(table.true_child):
-        for child in (table.true_child[key], table.false_child[key]):
-            if (key[0], child) not in table.mode:
-                raise ctx.fail(f"tree {key[0]} names a node {child} it does not have")
+        for child_id in (table.true_child[key], table.false_child[key]):
+            if (key[0], child_id) not in table.mode:
+                raise ctx.fail(f"tree {key[0]} names a node {child_id} it does not have")
     return table
 
 

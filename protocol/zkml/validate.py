@@ -95,6 +95,7 @@ def _div(step: DivStep, sources: Sequence[Source], index: int) -> bool:
 def _sqrt(step: SqrtStep, sources: Sequence[Source], index: int) -> bool:
     lay = step.lay
     ok = _src(step.src, index) and isinstance(lay, SqrtLayout) and _bits(lay.m, 0)
+    ok = ok and lay.offset in (0, 1)
     return ok and _bits(lay.bits, 1) and lay.bits <= MAX_ROOT_BITS
 
 

@@ -132,7 +132,8 @@ def reference_run(program: Program, x_q: Sequence[int]) -> list[int]:
                 for i, c in zip(step.index, step.consts, strict=True)
             ]
         elif isinstance(step, SqrtStep):
-            vals[step.out] = [math.isqrt(v << step.lay.m) for v in vals[step.src]]
+            lay = step.lay
+            vals[step.out] = [math.isqrt((v + lay.offset) << lay.m) for v in vals[step.src]]
         elif isinstance(step, ViewStep):
             vals[step.out] = [vals[step.src][int(i)] for i in step.index]
     return vals[program.output]

@@ -181,3 +181,18 @@ def test_a_pow_that_is_not_a_small_whole_number_is_refused() -> None:
         data, _ = models.gemm_then("Pow", np.array(exponent))()
         with pytest.raises(CompileError, match=r"node 'act' \(op Pow\).*whole exponents 1..4"):
             compile_model(data)
+
+
+@pytest.mark.parametrize("decomposed", [False, True])
+def test_a_layer_norm_of_constant_rows_is_proved(decomposed: bool) -> None:
+    """A constant row has variance 0 and epsilon rounds away at the variance's scale: the
+    root keeps one unit, so the divisor is at least 1 and the output is the bias."""
+    from tests.protocol.zkml.models_layout import layer_norm
+
+    data, shape = layer_norm(decomposed)()
+    model = compile_model(data, calibration(shape, scale=2.0))
+    for x in (np.zeros(shape), np.full(shape, 0.3)):
+        witness = model.generate_witness(model.quantize_input(x), SALT)
+        assert first_unsatisfied(model.r1cs, witness.values) is None
+        out = np.array(model.dequantize_output(witness.outputs_q))
+        assert np.max(np.abs(out - run_onnxruntime(data, x).ravel())) < 0.01

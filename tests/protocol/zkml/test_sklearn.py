@@ -137,3 +137,36 @@ def test_an_unsupported_ml_op_names_the_domain() -> None:
     data = to_onnx(SVR().fit(x, y), x[:1]).SerializeToString()
     with pytest.raises(CompileError, match=r"\(op SVMRegressor\) is in the 'ai.onnx.ml' domain"):
         compile_model(data, x)
+
+
+def test_an_l2_normalizer_of_a_zero_vector_is_proved() -> None:
+    x, y = _iris()
+    estimator = make_pipeline(Normalizer(), LogisticRegression()).fit(x, y)
+    data = to_onnx(estimator, x[:1]).SerializeToString()
+    model = compile_model(data, np.concatenate([x, np.zeros((1, 4), dtype=np.float32)]))
+    zero = np.zeros((1, 4), dtype=np.float32)
+    witness = model.generate_witness(model.quantize_input(zero), SALT)
+    assert first_unsatisfied(model.r1cs, witness.values) is None
+    out = np.array(model.dequantize_output(witness.outputs_q))
+    assert np.max(np.abs(out - _reference(data, zero)[0])) < 0.02
+
+
+def test_a_tree_whose_node_has_two_parents_is_refused() -> None:
+    from onnx import helper
+
+    node = helper.make_node(
+        "TreeEnsembleRegressor", ["x"], ["y"], name="trees", domain="ai.onnx.ml",
+        nodes_treeids=[0, 0, 0], nodes_nodeids=[0, 1, 2], nodes_featureids=[0, 1, 0],
+        nodes_modes=["BRANCH_LEQ", "BRANCH_LEQ", "LEAF"], nodes_values=[0.5, 0.5, 0.0],
+        nodes_truenodeids=[1, 2, 0], nodes_falsenodeids=[2, 2, 0],
+        target_treeids=[0], target_nodeids=[2], target_ids=[0], target_weights=[1.0],
+        n_targets=1,
+    )  # fmt: skip
+    graph = helper.make_graph(
+        [node], "g", [helper.make_tensor_value_info("x", 1, [1, 2])],
+        [helper.make_tensor_value_info("y", 1, [1, 1])],
+    )  # fmt: skip
+    opsets = [helper.make_opsetid("", 13), helper.make_opsetid("ai.onnx.ml", 1)]
+    data = helper.make_model(graph, opset_imports=opsets).SerializeToString()
+    with pytest.raises(CompileError, match="node 2 of tree 0 has two parents"):
+        compile_model(data)
