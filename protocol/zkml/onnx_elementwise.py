@@ -184,6 +184,19 @@ def _sqrt(ctx: Ctx, node: onnx.NodeProto) -> Nodes:
     return _linear(ctx, node, x, s, SquareRoot())
 
 
+def _reciprocal(ctx: Ctx, node: onnx.NodeProto) -> Nodes:
+    """1 / x of a computed tensor that stays positive: the exact division of a
+    constant 1 (materialised once per element) by x."""
+    x, s = ctx.var(node.input[0])
+    n = _size(s)
+    every, one = np.arange(n, dtype=np.int64), f"{node.output[0]}/one"
+    ones = Linear(every[:, None], np.zeros((n, 1)), np.ones(n))
+    return (
+        Node(ctx.name, ctx.op, (x,), one, s, ones),
+        Node(ctx.name, ctx.op, (one, x), node.output[0], s, Quotient(every, every)),
+    )
+
+
 def _layer_norm(ctx: Ctx, node: onnx.NodeProto) -> Nodes:
     """LayerNormalization over the trailing axes from ``axis``: the mean and the
     variance (free sums and products of the centred values), an exact root and an

@@ -70,6 +70,7 @@ CONVERTERS: dict[str, Converter] = {
     "Pow": el._pow,
     "Softmax": el._softmax,
     "Sqrt": el._sqrt,
+    "Reciprocal": el._reciprocal,
     "LayerNormalization": el._layer_norm,
 }
 

@@ -118,17 +118,19 @@ def attention_block() -> tuple[bytes, tuple[int, ...]]:
 
 
 def root_and_ratio() -> tuple[bytes, tuple[int, ...]]:
-    """sqrt(h^2 + 1) and h / (h^2 + 1): Sqrt of, and Div by, computed tensors."""
+    """sqrt(h^2 + 1), h / (h^2 + 1) and 1 / (h^2 + 1): Sqrt of, Div by and Reciprocal of
+    computed tensors."""
     nodes = [
         helper.make_node("Gemm", ["x", "w"], ["h"], name="fc", transB=1, alpha=2.0),
         helper.make_node("Mul", ["h", "h"], ["sq"], name="square"),
         helper.make_node("Add", ["sq", "one"], ["den"], name="plus_one"),
         helper.make_node("Sqrt", ["den"], ["root"], name="root"),
         helper.make_node("Div", ["h", "den"], ["ratio"], name="ratio"),
-        helper.make_node("Concat", ["root", "ratio"], ["y"], name="both", axis=1),
+        helper.make_node("Reciprocal", ["den"], ["inv"], name="inverse"),
+        helper.make_node("Concat", ["root", "ratio", "inv"], ["y"], name="all", axis=1),
     ]
     inits = [init("w", _w(60, 3, 4)), init("one", np.array(1.0))]
-    return make_model(nodes, (1, 4), (1, 6), inits), (1, 4)
+    return make_model(nodes, (1, 4), (1, 9), inits), (1, 4)
 
 
 def layer_norm(decomposed: bool) -> Build:
