@@ -16,8 +16,9 @@ bit decomposition fits the witness generator's WITNESS_BITS.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -360,6 +361,20 @@ class Lowering:
         return Affine(srcs, (n,) * len(terms), idx, coef, bias, scale + cs)
 
 
+# Each IR kind's lowering method.
+_LOWER: dict[type, Callable[[Lowering, Node, Any], None]] = {
+    Linear: Lowering.linear,
+    Combine: Lowering.combine,
+    Pwl: Lowering.pwl,
+    MaxWindow: Lowering.maxpool,
+    Product: Lowering.product,
+    Quotient: Lowering.quotient,
+    SquareRoot: Lowering.square_root,
+    ArgMaxWindow: Lowering.argmax,
+    Below: Lowering.below,
+}
+
+
 def _checked_width(bits: int, node: Node) -> int:
     """``bits`` if the witness generator can decompose values that wide; else CompileError."""
     if bits > WITNESS_BITS:
@@ -389,24 +404,6 @@ def lower(
     producer = {input_name: "input"}
     for node in nodes:
         producer[node.output] = node.name
-        kind = node.kind
-        if isinstance(kind, Linear):
-            low.linear(node, kind)
-        elif isinstance(kind, Combine):
-            low.combine(node, kind)
-        elif isinstance(kind, Pwl):
-            low.pwl(node, kind)
-        elif isinstance(kind, MaxWindow):
-            low.maxpool(node, kind)
-        elif isinstance(kind, Quotient):
-            low.quotient(node, kind)
-        elif isinstance(kind, SquareRoot):
-            low.square_root(node, kind)
-        elif isinstance(kind, ArgMaxWindow):
-            low.argmax(node, kind)
-        elif isinstance(kind, Below):
-            low.below(node, kind)
-        else:
-            low.product(node, kind)
+        _LOWER[type(node.kind)](low, node, node.kind)
     out, _ = low.materialize(low.env[output_name], output_name, producer[output_name])
     return Program(input_bits, tuple(low.sources), tuple(low.steps), out), low.tensors

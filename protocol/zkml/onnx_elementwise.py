@@ -24,7 +24,7 @@ from protocol.zkml.floatir import (
     Quotient,
     SquareRoot,
 )
-from protocol.zkml.onnx_ops import Ctx, IntArray, _attr, _bidx, _linear, _positions, _size
+from protocol.zkml.onnx_ops import Ctx, IntArray, _attr, _bidx, _gather, _linear, _positions, _size
 from protocol.zkml.report import Approximation
 
 Nodes = Node | tuple[Node, ...]
@@ -163,19 +163,13 @@ def _pow(ctx: Ctx, node: onnx.NodeProto) -> Nodes:
     if not (k.is_integer() and 1 <= k <= MAX_POWER):
         raise ctx.fail(f"only whole exponents 1..{MAX_POWER} are supported (got {e.ravel()[:4]})")
     if k == 1:
-        return _identity_of(ctx, node, x, s)
+        return _gather(ctx, node, x, np.arange(_size(s)), s)
     nodes, prev = [], x
     for i in range(2, int(k) + 1):
         out = node.output[0] if i == k else f"{node.output[0]}/p{i}"
         nodes.append(_product(ctx, out, prev, x, s))
         prev = out
     return tuple(nodes)
-
-
-def _identity_of(ctx: Ctx, node: onnx.NodeProto, x: str, s: tuple[int, ...]) -> Node:
-    n = _size(s)
-    kind = Linear(np.arange(n, dtype=np.int64)[:, None], np.ones((n, 1)), np.zeros(n))
-    return _linear(ctx, node, x, s, kind)
 
 
 def _sqrt(ctx: Ctx, node: onnx.NodeProto) -> Nodes:

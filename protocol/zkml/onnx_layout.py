@@ -199,6 +199,14 @@ def _resize(ctx: Ctx, node: onnx.NodeProto) -> Node:
 # --- reductions ------------------------------------------------------------------
 
 
+def _reduced_shape(node: onnx.NodeProto, s: tuple[int, ...], axes: set[int]) -> tuple[int, ...]:
+    """The shape after reducing ``axes``: kept as 1s with keepdims (the default), dropped
+    without."""
+    if int(_attr(node, "keepdims", 1)):
+        return tuple(1 if a in axes else d for a, d in enumerate(s))
+    return tuple(d for a, d in enumerate(s) if a not in axes)
+
+
 def _reduced(ctx: Ctx, node: onnx.NodeProto) -> tuple[str, tuple[int, ...], IntArray]:
     """The input, the output shape and, per output element, the input positions it reduces."""
     x, s = ctx.var(node.input[0])
@@ -213,10 +221,7 @@ def _reduced(ctx: Ctx, node: onnx.NodeProto) -> tuple[str, tuple[int, ...], IntA
     moved = np.transpose(_positions(s), rest + kept_axes)
     n_out = _size(tuple(s[a] for a in rest))
     groups = moved.reshape(n_out, -1)
-    keep = int(_attr(node, "keepdims", 1))
-    out = tuple(1 if a in kept_axes else d for a, d in enumerate(s)) if keep else tuple(
-        d for a, d in enumerate(s) if a not in kept_axes
-    )  # fmt: skip
+    out = _reduced_shape(node, s, set(kept_axes))
     return x, out, groups
 
 
@@ -251,10 +256,7 @@ def _argmax(ctx: Ctx, node: onnx.NodeProto) -> Node | tuple[Node, ...]:
     x, s = ctx.var(node.input[0])
     axis = int(_attr(node, "axis", 0)) % len(s)
     windows = np.moveaxis(_positions(s), axis, -1).reshape(-1, s[axis])
-    keep = int(_attr(node, "keepdims", 1))
-    out = tuple(1 if a == axis else d for a, d in enumerate(s)) if keep else tuple(
-        d for a, d in enumerate(s) if a != axis
-    )  # fmt: skip
+    out = _reduced_shape(node, s, {axis})
     if not _attr(node, "select_last_index", 0):
         return _linear(ctx, node, x, out, ArgMaxWindow(windows))
     backwards = f"{node.output[0]}/backwards"

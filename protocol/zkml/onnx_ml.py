@@ -178,8 +178,7 @@ def _tree_tables(ctx: Ctx, node: onnx.NodeProto, width: int) -> _Tree:
                                        == len(trues) == len(falses) == n):  # fmt: skip
         raise ctx.fail("the tree tables (nodes_*) are missing or of different lengths")
     table = _Tree({}, {}, {}, {}, {}, [])
-    children: set[tuple[int, int]] = set()
-    parents: dict[tuple[int, int], tuple[int, int]] = {}
+    parents: dict[tuple[int, int], tuple[int, int]] = {}  # child -> its branch
     for t, i, f, m, v, a, b in zip(trees, ids, features, modes, values, trues, falses,
                                    strict=True):  # fmt: skip
         key = (int(t), int(i))
@@ -196,8 +195,7 @@ def _tree_tables(ctx: Ctx, node: onnx.NodeProto, width: int) -> _Tree:
             if child in parents or child == key:  # a shared child, or a cycle
                 raise ctx.fail(f"node {child[1]} of tree {child[0]} has two parents")
             parents[child] = key
-        children.update(parents)
-    table.roots.extend(sorted(k for k in table.mode if k not in children))
+    table.roots.extend(sorted(k for k in table.mode if k not in parents))
     if len(table.roots) != len({t for t, _ in table.mode}):
         raise ctx.fail("every tree needs exactly one root (a node no branch points to)")
     for key in list(table.true_child):

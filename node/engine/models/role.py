@@ -129,7 +129,7 @@ MAX_LISTED = 10
 
 
 @dataclass(frozen=True)
-class Build:
+class CompileChoice:
     """How a registration compiles its model: what it reveals, at which precision."""
 
     reveal: str = "logits"
@@ -230,7 +230,7 @@ class ModelRole:
             CompileOptions().with_precision(precision if isinstance(precision, str) else "")
         except CompileError as exc:
             raise BadRequest(str(exc)) from exc
-        build = Build(reveal, precision)
+        build = CompileChoice(reveal, precision)
         plan = None
         if body.get("ptau") is not None:
             window = body.get("contribution_window", DEFAULT_CONTRIBUTION_WINDOW_S)
@@ -286,9 +286,9 @@ class ModelRole:
         name: str,
         samples: Path | None,
         plan: CeremonyPlan | None = None,
-        build: Build | None = None,
+        build: CompileChoice | None = None,
     ) -> dict[str, Any]:
-        build = build or Build()
+        build = build or CompileChoice()
         if plan is not None:
             record = await self._register_from_ceremony(ctx, log, onnx, name, samples, plan, build)
         else:
@@ -308,7 +308,7 @@ class ModelRole:
         return {"model": model_json(record)}
 
     async def _build(
-        self, log: EventLog, onnx: Path, name: str, samples: Path | None, options: Build
+        self, log: EventLog, onnx: Path, name: str, samples: Path | None, options: CompileChoice
     ) -> tuple[Path, ModelSpec]:
         """Compile and set up ``onnx`` into its pending folder; the folder and registry entry."""
         build = self.layout.models / f".build-{secrets.token_hex(8)}"
@@ -334,7 +334,7 @@ class ModelRole:
         name: str,
         samples: Path | None,
         plan: CeremonyPlan,
-        options: Build,
+        options: CompileChoice,
     ) -> ModelRecord:
         """Compile, open the model's ceremony on-chain, contribute, wait out the window,
         close it, build the final key on the contributions this node can verify, apply the
