@@ -1,11 +1,10 @@
 """Elementwise activations as piecewise-linear functions, with their error bounds.
 
-Relu, LeakyRelu, Clip, HardSigmoid and Abs are exactly piecewise linear. Sigmoid is
-replaced by the continuous interpolant of sigmoid at ``SIGMOID_NODES`` that saturates
-to exactly 0 and 1 beyond the outermost nodes; ``sigmoid_error_bound`` bounds its
-distance to the true sigmoid everywhere. Tanh, Erf, Softplus, Elu and Selu are
-``Smooth`` functions: interpolants at nodes placed automatically for a set error,
-following the function's asymptotes outside, each with an error bound over all reals.
+Relu, LeakyRelu, Clip, HardSigmoid and Abs are exactly piecewise linear. Sigmoid,
+Tanh, Erf, Softplus, Elu, Selu and a softmax's exp are ``Smooth`` functions:
+interpolants at nodes placed automatically for a set error (the compile option
+``smooth_tolerance``), following the function's asymptotes outside (sigmoid saturates
+to exactly 0 and 1), each with an error bound over all reals.
 """
 
 from __future__ import annotations
@@ -19,23 +18,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from protocol.zkml.floatir import FloatArray, Pwl
-
-# Interpolation nodes: denser near 0 where sigmoid bends most (|sigma'''| peaks there).
-SIGMOID_NODES = (-6.0, -4.0, -2.5, -1.5, -0.75, 0.0, 0.75, 1.5, 2.5, 4.0, 6.0)
-# |sigma''(x)| = sigma (1 - sigma) |1 - 2 sigma| is even, and on x >= 0 rises to its
-# maximum 1 / (6 sqrt 3) at x = ln(2 + sqrt 3), then falls.
-SIGMOID_SECOND_DERIVATIVE_PEAK = math.log(2.0 + math.sqrt(3.0))
-
-
-def _sigmoid(x: float) -> float:
-    return 1.0 / (1.0 + math.exp(-x))
-
-
-def _max_second_derivative(a: float, b: float) -> float:
-    """max |sigma''| over [a, b]: at an endpoint or at a peak inside (see above)."""
-    peak = SIGMOID_SECOND_DERIVATIVE_PEAK
-    points = [a, b, *(p for p in (-peak, peak) if a < p < b)]
-    return max(abs(_sigmoid(x) * (1 - _sigmoid(x)) * (1 - 2 * _sigmoid(x))) for x in points)
 
 
 def relu() -> Pwl:
@@ -60,49 +42,11 @@ def clip(lo: float | None, hi: float | None) -> Pwl:
     return Pwl(lo, 0.0, (lo, hi), (1.0, -1.0))
 
 
-def _sigmoid_values() -> list[float]:
-    vals = [_sigmoid(t) for t in SIGMOID_NODES]
-    vals[0], vals[-1] = 0.0, 1.0
-    return vals
-
-
-def sigmoid() -> Pwl:
-    """The piecewise-linear sigmoid approximation (see module docstring)."""
-    ts, vs = SIGMOID_NODES, _sigmoid_values()
-    slopes = [(vs[i + 1] - vs[i]) / (ts[i + 1] - ts[i]) for i in range(len(ts) - 1)]
-    changes = [b - a for a, b in zip([0.0, *slopes], [*slopes, 0.0], strict=True)]
-    return Pwl(0.0, 0.0, ts, tuple(changes))
-
-
-def sigmoid_error_bound() -> float:
-    """A rigorous bound on ``|approximation(x) - sigmoid(x)|`` over all real x.
-
-    On each segment the error is at most the larger endpoint error plus the
-    linear-interpolation remainder ``h^2 / 8 * max|sigma''|`` (the maximum taken
-    over the segment); beyond the outer nodes it is at most ``sigmoid(first
-    node)`` (the saturation gap).
-    """
-    ts, vs = SIGMOID_NODES, _sigmoid_values()
-    errs = [abs(v - _sigmoid(t)) for t, v in zip(ts, vs, strict=True)]
-    bound = _sigmoid(ts[0])
-    for i in range(len(ts) - 1):
-        a, b = ts[i], ts[i + 1]
-        remainder = (b - a) ** 2 / 8 * _max_second_derivative(a, b)
-        bound = max(bound, max(errs[i], errs[i + 1]) + remainder)
-    return bound
-
-
-def sigmoid_error_sampled() -> float:
-    """The approximation's largest error on a fine grid over [-10, 10] (an attained value)."""
-    x = np.linspace(-10.0, 10.0, 200_001)
-    return float(np.max(np.abs(sigmoid()(x) - 1.0 / (1.0 + np.exp(-x)))))
-
-
 # --- smooth functions by automatic interpolation ---------------------------------
 
 FloatFn = Callable[[FloatArray], FloatArray]
-SMOOTH_TOLERANCE = 0.005  # the interpolation error each segment is placed for
-_GRID_STEP = 1.0 / 4096  # the grid the error is measured on (a power of two: exact)
+SMOOTH_TOLERANCE = 0.001  # the interpolation error each segment is placed for (standard)
+_GRID_STEP = 1.0 / 16384  # the grid the error is measured on (a power of two: exact)
 _KNOT_STEP = 1.0 / 64  # nodes lie on this grid, so their scaled values are exact
 
 
@@ -195,40 +139,60 @@ def _grid_error(spec: Smooth) -> tuple[float, float]:
 _erf = np.vectorize(math.erf, otypes=[np.float64])
 
 
-def tanh() -> Smooth:
+def _tail(tolerance: float) -> float:
+    """Where a saturating exponential tail e^-t falls within half the tolerance."""
+    return math.ceil(math.log(2.0 / tolerance))
+
+
+def tanh(tolerance: float = SMOOTH_TOLERANCE) -> Smooth:
     """tanh, saturating at -1 and 1."""
-    return Smooth("tanh", np.tanh, -3.5, 3.5, (0.0, -1.0), (0.0, 1.0), 1.0)
+    t = max(3.5, _tail(tolerance) / 2)  # 1 - tanh(t) < 2 e^(-2t)
+    return Smooth("tanh", np.tanh, -t, t, (0.0, -1.0), (0.0, 1.0), 1.0, tolerance)
 
 
-def erf() -> Smooth:
+def erf(tolerance: float = SMOOTH_TOLERANCE) -> Smooth:
     """The error function, saturating at -1 and 1 (GELU's exported form uses it)."""
-    return Smooth("erf", _erf, -2.75, 2.75, (0.0, -1.0), (0.0, 1.0), 2.0 / math.sqrt(math.pi))
+    t = max(2.75, math.ceil(4 * math.sqrt(_tail(tolerance))) / 4)  # 1 - erf(t) < e^(-t^2)
+    lipschitz = 2.0 / math.sqrt(math.pi)
+    return Smooth("erf", _erf, -t, t, (0.0, -1.0), (0.0, 1.0), lipschitz, tolerance)
 
 
-def exp_nonpositive() -> Smooth:
+def sigmoid_smooth(tolerance: float = SMOOTH_TOLERANCE) -> Smooth:
+    """The logistic function 1 / (1 + e^-x), saturating at 0 and 1."""
+    t = max(6.0, _tail(tolerance))  # 1 - sigmoid(t) < e^-t
+
+    def f(x: FloatArray) -> FloatArray:
+        return np.asarray(0.5 * (1.0 + np.tanh(0.5 * x)))
+
+    return Smooth("sigmoid", f, -t, t, (0.0, 0.0), (0.0, 1.0), 0.25, tolerance)
+
+
+def exp_nonpositive(tolerance: float = SMOOTH_TOLERANCE) -> Smooth:
     """e^x for x <= 0 (a softmax's inputs after the row maximum is subtracted): 0 on
     the left; the interpolant reaches exactly 1 at 0."""
-    return Smooth("exp", np.exp, -6.0, 0.0, (0.0, 0.0), (1.0, 1.0), 1.0, upper=0.0)
+    lo = -max(6.0, _tail(tolerance))
+    return Smooth("exp", np.exp, lo, 0.0, (0.0, 0.0), (1.0, 1.0), 1.0, tolerance, upper=0.0)
 
 
-def softplus() -> Smooth:
+def softplus(tolerance: float = SMOOTH_TOLERANCE) -> Smooth:
     """log(1 + e^x): 0 on the left, x on the right."""
+    t = max(6.0, _tail(tolerance))  # log(1 + e^-t) < e^-t
     return Smooth(
-        "softplus", lambda x: np.logaddexp(0.0, x), -6.0, 6.0, (0.0, 0.0), (1.0, 0.0), 1.0
+        "softplus", lambda x: np.logaddexp(0.0, x), -t, t, (0.0, 0.0), (1.0, 0.0), 1.0, tolerance
     )
 
 
-def elu(alpha: float, gamma: float = 1.0) -> Smooth:
+def elu(alpha: float, gamma: float = 1.0, tolerance: float = SMOOTH_TOLERANCE) -> Smooth:
     """gamma * (x for x >= 0, alpha (e^x - 1) below): Elu, and Selu with its gamma."""
 
     def f(x: FloatArray) -> FloatArray:
         return np.asarray(gamma * np.where(x < 0, alpha * np.expm1(np.minimum(x, 0.0)), x))
 
     name = "elu" if gamma == 1.0 else "selu"
-    lo = -math.log(max(abs(gamma * alpha), 1e-300) / (SMOOTH_TOLERANCE / 2))  # tail within
+    lo = -math.log(max(abs(gamma * alpha), 1e-300) / (tolerance / 2))  # tail within
     return Smooth(
         name, f, min(-1.0, math.floor(lo)), 0.0, (0.0, -gamma * alpha), (gamma, 0.0),
-        gamma * max(1.0, abs(alpha)),
+        gamma * max(1.0, abs(alpha)), tolerance,
     )  # fmt: skip
 
 

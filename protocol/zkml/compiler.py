@@ -101,11 +101,11 @@ def _revealed(graph: Graph, reveal: str) -> Graph:
     )
 
 
-TABULAR_INPUT_BITS, TABULAR_WEIGHT_BITS = 32, 20
+TABULAR_INPUT_BITS, TABULAR_WEIGHT_BITS = 32, 24
 
 
 def tabular_options(options: CompileOptions) -> CompileOptions:
-    """``options`` with at least 32-bit inputs and 20-bit weights: the widths a
+    """``options`` with at least 32-bit inputs and 24-bit weights: the widths a
     scikit-learn (ai.onnx.ml) model needs, whose features span many magnitudes under
     one input scale and whose folded scaler-times-coefficient weights do too. At
     tabular sizes (tens of features, a few outputs) they cost little."""
@@ -116,6 +116,14 @@ def tabular_options(options: CompileOptions) -> CompileOptions:
     )
 
 
+def _widened(bounds: tuple[float, float], headroom: float) -> tuple[float, float]:
+    """A tabular model's accepted input range: the calibrated one stretched away from 0 by
+    ``headroom`` (32-bit inputs afford the bit), so that a feature a little past every
+    calibration sample's is still proven rather than refused."""
+    lo, hi = bounds
+    return lo - (headroom - 1) * abs(lo), hi + (headroom - 1) * abs(hi)
+
+
 def compile_model(
     onnx_bytes: bytes,
     calibration: NDArray[Any] | None = None,
@@ -123,10 +131,13 @@ def compile_model(
 ) -> CompiledModel:
     """Compile an ONNX model into a circuit; raises CompileError on anything unsupported."""
     options.check()
-    graph = _revealed(import_onnx(onnx_bytes), options.reveal)
-    if any(op in onnx_ml.CONVERTERS for op in graph.ops):
+    graph = _revealed(import_onnx(onnx_bytes, options.smooth_tolerance), options.reveal)
+    tabular = any(op in onnx_ml.CONVERTERS for op in graph.ops)
+    if tabular:
         options = tabular_options(options)
     stats, input_range, n_samples = _ranges(graph, calibration, options)
+    if tabular and options.input_range is None and n_samples:
+        input_range = _widened(input_range, options.headroom)
     input_scale = scale_for(max(abs(input_range[0]), abs(input_range[1])), options.input_bits, 1.0)
     try:
         program, tensors = lower(

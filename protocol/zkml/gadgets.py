@@ -467,3 +467,78 @@ def witness_below(x: IntArray, consts: IntArray, lay: BelowLayout) -> tuple[IntA
     gap = np.where(b == 1, consts - 1 - x, x - consts)
     parts = [b[:, None], (b * x)[:, None], bits_of(gap, lay.bits)[:, 1:]]
     return np.concatenate(parts, axis=1), b
+
+
+@dataclass(frozen=True)
+class SegmentLayout:
+    """Record of a piecewise-linear function by segment selection (one per element).
+
+    Segment j covers ``starts[j] .. ends[j]``; the function there is ``alphas[j] + slopes[j] x``.
+    Wires: selectors s_1..s_K (s_0 is ``1 - sum``, constrained to be a bit, so exactly one
+    selector is 1), bits 1..bits-1 of ``x - start`` and of ``end - x`` for the selected
+    segment (both non-negative exactly when x lies in it), then ``m = slope x``.
+    Cost: ``K + 2 bits + 2`` constraints, however many knots.
+    """
+
+    segments: int  # K + 1
+    bits: int  # every segment is narrower than 2^bits
+
+    @property
+    def size(self) -> int:
+        return self.segments - 1 + 2 * (self.bits - 1) + 1
+
+
+def _select(consts: Sequence[int], sel: range) -> LC:
+    """``consts[j]`` of the selected segment, as a linear combination of the selectors."""
+    terms = {w: int(c) - int(consts[0]) for w, c in zip(sel, consts[1:], strict=True)}
+    return LC({**terms, 0: int(consts[0])})  # wire 0 is the constant one
+
+
+def emit_segments(
+    cs: ConstraintSystem,
+    xs: Sequence[LC],
+    bounds: tuple[Sequence[int], Sequence[int]],
+    slopes: Sequence[int],
+    lay: SegmentLayout,
+) -> tuple[list[LC], list[LC]]:
+    """Constrain each x's segment and ``slope x``; returns (selectors s_1..s_K per x, m)."""
+    starts, ends = bounds
+    k = lay.segments - 1
+    start = cs.alloc_many(len(xs) * lay.size).start
+    sels: list[LC] = []
+    ms: list[LC] = []
+    for e, x in enumerate(xs):
+        base = start + e * lay.size
+        sel = range(base, base + k)
+        for w in sel:
+            cs.enforce_bit(w)
+        s0 = _select([1, *([0] * k)], sel)
+        cs.enforce(s0, s0 - 1, ZERO)
+        d_wires = range(sel.stop, sel.stop + lay.bits - 1)
+        e_wires = range(d_wires.stop, d_wires.stop + lay.bits - 1)
+        emit_bits(cs, x - _select(starts, sel), d_wires)
+        emit_bits(cs, _select(ends, sel) - x, e_wires)
+        m = LC.wire(e_wires.stop)
+        cs.enforce(_select(slopes, sel), x, m)
+        sels.extend(LC.wire(w) for w in sel)
+        ms.append(m)
+    return sels, ms
+
+
+def witness_segments(
+    x: IntArray, bounds: tuple[IntArray, IntArray], slopes: IntArray, lay: SegmentLayout, layer: str
+) -> tuple[IntArray, IntArray, IntArray]:
+    """Records, selectors (n, K) flattened, and ``slope x`` of each element's segment."""
+    starts, ends = bounds
+    j = np.searchsorted(starts, x, side="right") - 1
+    if np.any(j < 0) or np.any(x > ends[np.maximum(j, 0)]):
+        raise InputError(f"layer {layer}: a value lies outside the function's segments")
+    sel = (j[:, None] == np.arange(1, lay.segments, dtype=np.int64)[None]).astype(np.int64)
+    m = slopes[j] * x
+    parts = [
+        sel,
+        bits_of(x - starts[j], lay.bits)[:, 1:],
+        bits_of(ends[j] - x, lay.bits)[:, 1:],
+        m[:, None],
+    ]
+    return np.concatenate(parts, axis=1), sel.ravel(), m

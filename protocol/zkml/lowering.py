@@ -15,6 +15,7 @@ bit decomposition fits the witness generator's WITNESS_BITS.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -44,6 +45,7 @@ from protocol.zkml.gadgets import (
     MaxLayout,
     ReluLayout,
     RequantLayout,
+    SegmentLayout,
     SqrtLayout,
 )
 from protocol.zkml.program import (
@@ -55,6 +57,7 @@ from protocol.zkml.program import (
     Program,
     ReluStep,
     RequantStep,
+    SegmentStep,
     Source,
     SqrtStep,
     Step,
@@ -324,6 +327,13 @@ class Lowering:
             a.scale if view else scale_for(self.stats[tensor], self.activation_bits, self.headroom)
         )
         knots = [round(t * 2.0**scale) for t in kind.knots]
+        half = 1 << (self.activation_bits - 1)
+        base = self.sources[a.srcs[0]]
+        lo, hi = (base.lo, base.hi) if view else (-half, half - 1)
+        if _segments_cost(knots, lo, hi) < _relus_cost(knots, lo, hi, free_zero=not view):
+            q, _ = self.materialize(a, tensor, node.name)
+            self.env[node.output] = self._segments(node, kind, q, knots, scale)
+            return
         q, y = self.materialize(a, tensor, node.name, relu=0 in knots and not view)
         src = self.sources[q]
         terms: list[tuple[int, float]] = []
@@ -345,6 +355,35 @@ class Lowering:
         if a0 or not terms:
             terms.insert(0, (q, a0))
         self.env[node.output] = self._weighted(terms, src.size, const, scale, node)
+
+    def _segments(self, node: Node, kind: Pwl, q: int, knots: list[int], scale: int) -> Affine:
+        """The Pwl of source ``q`` by segment selection: ``alpha_j + beta_j q`` on segment j."""
+        src = self.sources[q]
+        a0, const = kind.a0, kind.c * 2.0**scale
+        merged: dict[int, float] = {}  # rounding may bring two knots onto one integer
+        for t, slope in zip(knots, kind.slopes, strict=True):
+            if t <= src.lo:  # the slope change applies on the whole range
+                a0, const = a0 + slope, const - slope * t
+            elif t <= src.hi:
+                merged[t] = merged.get(t, 0.0) + slope
+        ts = np.array(sorted(merged), dtype=np.int64)
+        betas, cs = quantize_coefs(np.cumsum([a0, *(merged[int(t)] for t in ts)]), self.weight_bits)
+        alphas = round(const * 2.0**cs) - np.concatenate([[0], np.cumsum(np.diff(betas) * ts)])
+        starts = np.concatenate([[src.lo], ts]).astype(np.int64)
+        ends = np.concatenate([ts - 1, [src.hi]]).astype(np.int64)
+        bits = _checked_width(max(1, int((ends - starts).max()).bit_length()), node)
+        lay = SegmentLayout(len(starts), bits)
+        self.note_constant(f"{node.name}.slopes", node.name, betas, cs)
+        n, k = src.size, len(ts)
+        top = int(np.abs(betas).max()) * max(-src.lo, src.hi)
+        sel = self.add_source(Source(n * k, 0, 0, 1), f"{node.output}/segment", node.name)
+        m = self.add_source(Source(n, scale + cs, -top, top), f"{node.output}/slope*x", node.name)
+        self.steps.append(SegmentStep(node.name, q, starts, ends, betas, lay, sel))
+        e = np.arange(n, dtype=np.int64)[:, None]
+        idx = np.concatenate([e * k + np.arange(k, dtype=np.int64)[None], n * k + e], axis=1)
+        coef = np.broadcast_to(np.append(alphas[1:] - alphas[0], 1), (n, k + 1)).astype(np.int64)
+        bias = np.full(n, alphas[0], dtype=np.int64)
+        return Affine((sel, m), (n * k, n), idx, coef, bias, scale + cs)
 
     def _weighted(
         self, terms: list[tuple[int, float]], n: int, const: float, scale: int, node: Node
@@ -373,6 +412,27 @@ _LOWER: dict[type, Callable[[Lowering, Node, Any], None]] = {
     ArgMaxWindow: Lowering.argmax,
     Below: Lowering.below,
 }
+
+
+def _inner(knots: list[int], lo: int, hi: int) -> list[int]:
+    return sorted({t for t in knots if lo < t <= hi})
+
+
+def _relus_cost(knots: list[int], lo: int, hi: int, free_zero: bool) -> int:
+    """Constraints per element of a Pwl as one ReLU per knot inside ``[lo, hi]``."""
+    return sum(
+        1 if t == 0 and free_zero else signed_bits(lo - t, hi - t) for t in _inner(knots, lo, hi)
+    )
+
+
+def _segments_cost(knots: list[int], lo: int, hi: int) -> int:
+    """Constraints per element of a Pwl by segment selection (``gadgets.SegmentLayout``)."""
+    inner = _inner(knots, lo, hi)
+    if not inner:
+        return 1 << 30  # a linear map needs no gadget at all
+    edges = [lo, *inner, hi + 1]
+    widest = max(b - a - 1 for a, b in itertools.pairwise(edges))
+    return len(inner) + 2 * max(1, widest.bit_length()) + 2
 
 
 def _checked_width(bits: int, node: Node) -> int:

@@ -55,6 +55,9 @@ class CompileOptions:
     the proof makes public beside the input commitment: ``logits`` (every output),
     ``argmax`` (only the index of the largest output) or ``threshold:I:V`` (only the
     bit ``output[I] < V``, compared at the output's fixed-point precision).
+    ``smooth_tolerance``: the interpolation error smooth functions (Sigmoid, Tanh, Erf,
+    exp in Softmax, ...) are placed for; each halving of it costs about 1.4x their
+    knots, one constraint per knot and element.
     """
 
     activation_bits: int = 18
@@ -63,16 +66,19 @@ class CompileOptions:
     headroom: float = 2.0
     input_range: tuple[float, float] | None = None
     reveal: str = "logits"
+    smooth_tolerance: float = 0.001
 
     def with_precision(self, name: str) -> CompileOptions:
-        """These options with the activation and weight widths of preset ``name``."""
+        """These options with the widths and interpolation tolerance of preset ``name``."""
         if name not in PRECISIONS:
             raise CompileError(
                 f"precision {name!r} is not one of {', '.join(PRECISIONS)}",
                 hint="low is cheapest, high most accurate; standard is the default",
             )
-        activation, weight = PRECISIONS[name]
-        return replace(self, activation_bits=activation, weight_bits=weight)
+        activation, weight, tolerance = PRECISIONS[name]
+        return replace(
+            self, activation_bits=activation, weight_bits=weight, smooth_tolerance=tolerance
+        )
 
     def check(self) -> None:
         """Raise CompileError when the options are out of their supported ranges."""
@@ -82,11 +88,13 @@ class CompileOptions:
             and 2 <= self.weight_bits <= 24
             and 2 <= self.input_bits <= 32
             and self.headroom >= 1.0
+            and 1e-6 <= self.smooth_tolerance <= 0.1
             and (self.input_range is None or self.input_range[0] < self.input_range[1])
         )
         if not ok:
             raise CompileError(
-                f"invalid options {self}", hint="use bits in 2..32, headroom >= 1, lo < hi"
+                f"invalid options {self}",
+                hint="use bits in 2..32, headroom >= 1, lo < hi, smooth_tolerance in 1e-6..0.1",
             )
 
 
@@ -94,7 +102,11 @@ class CompileOptions:
 # (bench/results/precision.md): max logit error 0.05-0.13 at low, 0.0025-0.018 at
 # standard, down to 0.0002 at high (where inputs, not weights, limit the 784-input MLP);
 # constraints about +4-21 % and +7-44 % over low.
-PRECISIONS: dict[str, tuple[int, int]] = {"low": (16, 10), "standard": (18, 16), "high": (22, 20)}
+PRECISIONS: dict[str, tuple[int, int, float]] = {
+    "low": (16, 10, 0.005),
+    "standard": (18, 16, 0.001),
+    "high": (22, 20, 0.0002),
+}
 
 
 def parse_reveal(text: str) -> tuple[str, int, float]:
@@ -302,6 +314,7 @@ _TYPES = {
         program_mod.SqrtStep,
         program_mod.ArgMaxStep,
         program_mod.BelowStep,
+        program_mod.SegmentStep,
         program_mod.ViewStep,
         gadgets.RequantLayout,
         gadgets.ReluLayout,
@@ -310,6 +323,7 @@ _TYPES = {
         gadgets.SqrtLayout,
         gadgets.ArgMaxLayout,
         gadgets.BelowLayout,
+        gadgets.SegmentLayout,
         floatir.Node,
         floatir.Linear,
         floatir.Combine,

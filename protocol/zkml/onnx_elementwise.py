@@ -37,32 +37,30 @@ def _pwl(ctx: Ctx, node: onnx.NodeProto, pwl: Pwl, x: str | None = None) -> Node
 
 
 def _smooth(ctx: Ctx, node: onnx.NodeProto, spec: Smooth) -> Node:
-    ctx.notes.append(
-        Approximation(ctx.name, ctx.op, spec.method(), spec.error_bound(), spec.error_sampled())
-    )
-    return _pwl(ctx, node, spec.pwl())
+    return _pwl(ctx, node, ctx.approximate(spec))
 
 
 def _tanh(ctx: Ctx, node: onnx.NodeProto) -> Nodes:
-    return _smooth(ctx, node, activations.tanh())
+    return _smooth(ctx, node, activations.tanh(ctx.tolerance))
 
 
 def _erf(ctx: Ctx, node: onnx.NodeProto) -> Nodes:
-    return _smooth(ctx, node, activations.erf())
+    return _smooth(ctx, node, activations.erf(ctx.tolerance))
 
 
 def _softplus(ctx: Ctx, node: onnx.NodeProto) -> Nodes:
-    return _smooth(ctx, node, activations.softplus())
+    return _smooth(ctx, node, activations.softplus(ctx.tolerance))
 
 
 def _elu(ctx: Ctx, node: onnx.NodeProto) -> Nodes:
-    return _smooth(ctx, node, activations.elu(float(_attr(node, "alpha", 1.0))))
+    alpha = float(_attr(node, "alpha", 1.0))
+    return _smooth(ctx, node, activations.elu(alpha, tolerance=ctx.tolerance))
 
 
 def _selu(ctx: Ctx, node: onnx.NodeProto) -> Nodes:
     alpha = float(_attr(node, "alpha", 1.67326319217681884765625))
     gamma = float(_attr(node, "gamma", 1.05070102214813232421875))
-    return _smooth(ctx, node, activations.elu(alpha, gamma))
+    return _smooth(ctx, node, activations.elu(alpha, gamma, ctx.tolerance))
 
 
 def _hard_sigmoid(ctx: Ctx, node: onnx.NodeProto) -> Nodes:
@@ -253,7 +251,7 @@ def softmax_rows(
     n, (n_rows, width) = _size(s), rows.shape
     row_of = np.empty(n, dtype=np.int64)
     row_of[rows.ravel()] = np.repeat(np.arange(n_rows, dtype=np.int64), width)
-    spec = activations.exp_nonpositive()
+    spec = activations.exp_nonpositive(ctx.tolerance)
     eps = spec.error_bound()
     bound = eps * (1 + width)  # |e'/s' - e/s| <= eps (1 + width y) / s' with s' >= 1
     ctx.notes.append(Approximation(

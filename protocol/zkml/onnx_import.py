@@ -23,6 +23,7 @@ import onnx
 from onnx import numpy_helper
 
 from protocol.zkml import floatir, onnx_ml, onnx_ops, onnx_table
+from protocol.zkml.activations import SMOOTH_TOLERANCE
 from protocol.zkml.errors import CompileError, UnsupportedNodesError, unsupported
 from protocol.zkml.floatir import Linear, Node
 from protocol.zkml.report import Approximation
@@ -58,6 +59,7 @@ class _State:
     shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
     nodes: list[Node] = field(default_factory=list)
     notes: list[Approximation] = field(default_factory=list)
+    tolerance: float = SMOOTH_TOLERANCE
 
 
 def _parse(data: bytes) -> onnx.ModelProto:
@@ -237,7 +239,7 @@ def _convert_node(state: _State, node: onnx.NodeProto, name: str, opset: int, ou
     several = op == "Split" or op in onnx_ml.CLASSIFIERS  # a classifier's label is not made
     if not several and len([o for o in node.output if o]) != 1:
         raise unsupported(name, op, "only the first output of a node may be used")
-    ctx = onnx_ops.Ctx(name, op, opset, state.consts, state.shapes)
+    ctx = onnx_ops.Ctx(name, op, opset, state.consts, state.shapes, tolerance=state.tolerance)
     made = convert(ctx, node)
     for ir in made if isinstance(made, tuple) else (made,):
         state.shapes[ir.output] = ir.shape
@@ -277,8 +279,9 @@ def _fold_linear(nodes: list[Node], output: str) -> list[Node]:
     return out
 
 
-def import_onnx(data: bytes) -> Graph:
-    """Parse and convert an ONNX model (see module docstring)."""
+def import_onnx(data: bytes, tolerance: float = SMOOTH_TOLERANCE) -> Graph:
+    """Parse and convert an ONNX model (see module docstring); smooth functions are
+    interpolated to within ``tolerance``."""
     model = _parse(data)
     output, out_shape = _output(model)
     needed = _needed(model, output)
@@ -288,7 +291,7 @@ def import_onnx(data: bytes) -> Graph:
         model = _typed(model)
     inp = _io(model)
     in_shape = _static_shape(inp)
-    state = _State()
+    state = _State(tolerance=tolerance)
     for init in model.graph.initializer:
         state.consts[init.name] = numpy_helper.to_array(init)
     state.shapes[inp.name] = in_shape

@@ -32,7 +32,6 @@ from protocol.zkml.floatir import (
 )
 from protocol.zkml.onnx_elementwise import softmax_rows
 from protocol.zkml.onnx_ops import Array, Ctx, _attr, _linear, _size
-from protocol.zkml.report import Approximation
 
 Nodes = Node | tuple[Node, ...]
 _BRANCH_MODES = {"BRANCH_LEQ", "BRANCH_LT", "BRANCH_GTE", "BRANCH_GT"}
@@ -107,13 +106,9 @@ def _scores_then(
         same = Linear(every[:, None], np.ones((n_classes, 1)), np.zeros(n_classes))
         return (Node(ctx.name, ctx.op, (scores,), out, shape, same),)
     if transform == "LOGISTIC":
-        bound = activations.sigmoid_error_bound()
-        ctx.notes.append(Approximation(
-            ctx.name, ctx.op, "LOGISTIC post-transform: the piecewise-linear sigmoid "
-            f"({len(activations.SIGMOID_NODES)} nodes)", bound,
-            activations.sigmoid_error_sampled(),
-        ))  # fmt: skip
-        return (Node(ctx.name, ctx.op, (scores,), out, shape, activations.sigmoid()),)
+        spec = activations.sigmoid_smooth(ctx.tolerance)
+        pwl = ctx.approximate(spec, "(the LOGISTIC post-transform)")
+        return (Node(ctx.name, ctx.op, (scores,), out, shape, pwl),)
     if transform == "SOFTMAX":
         return softmax_rows(ctx, scores, shape, every[None], out)
     raise ctx.fail(f"post_transform {transform!r} is not supported (NONE, LOGISTIC, SOFTMAX are)")

@@ -18,8 +18,9 @@ import onnx
 from numpy.typing import NDArray
 from onnx import helper, numpy_helper
 
+from protocol.zkml.activations import SMOOTH_TOLERANCE, Smooth
 from protocol.zkml.errors import CompileError, unsupported
-from protocol.zkml.floatir import Combine, Kind, Linear, Node, Part, Product, Quotient
+from protocol.zkml.floatir import Combine, Kind, Linear, Node, Part, Product, Pwl, Quotient
 from protocol.zkml.report import Approximation
 
 Array = np.ndarray[Any, Any]
@@ -36,6 +37,15 @@ class Ctx:
     consts: Mapping[str, Array]
     shapes: Mapping[str, tuple[int, ...]]
     notes: list[Approximation] = field(default_factory=list)  # approximations made
+    tolerance: float = SMOOTH_TOLERANCE  # the interpolation error smooth functions get
+
+    def approximate(self, spec: Smooth, how: str = "") -> Pwl:
+        """``spec``'s interpolant, noting its method (with ``how``) and bound for the report."""
+        method = spec.method() + (f" {how}" if how else "")
+        self.notes.append(
+            Approximation(self.name, self.op, method, spec.error_bound(), spec.error_sampled())
+        )
+        return spec.pwl()
 
     def var(self, tensor: str) -> tuple[str, tuple[int, ...]]:
         if tensor not in self.shapes:

@@ -11,7 +11,6 @@ from numpy.typing import NDArray
 from protocol.zkml import activations
 from protocol.zkml.floatir import Linear, MaxWindow, Node, Pwl
 from protocol.zkml.onnx_ops import Ctx, IntArray, _attr, _linear, _size
-from protocol.zkml.report import Approximation
 
 FloatArray = NDArray[np.float64]
 
@@ -217,13 +216,7 @@ def _leaky_relu(ctx: Ctx, node: onnx.NodeProto) -> Node:
 
 
 def _sigmoid(ctx: Ctx, node: onnx.NodeProto) -> Node:
-    method = (
-        f"piecewise-linear interpolation at {len(activations.SIGMOID_NODES)} nodes, "
-        "saturating beyond"
-    )
-    bound, seen = activations.sigmoid_error_bound(), activations.sigmoid_error_sampled()
-    ctx.notes.append(Approximation(ctx.name, ctx.op, method, bound, seen))
-    return _elementwise(ctx, node, activations.sigmoid())
+    return _elementwise(ctx, node, ctx.approximate(activations.sigmoid_smooth(ctx.tolerance)))
 
 
 def _clip(ctx: Ctx, node: onnx.NodeProto) -> Node:

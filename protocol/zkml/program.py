@@ -30,6 +30,7 @@ from protocol.zkml.gadgets import (
     MaxLayout,
     ReluLayout,
     RequantLayout,
+    SegmentLayout,
     SqrtLayout,
 )
 
@@ -236,6 +237,33 @@ class BelowStep:
         return rec
 
 
+@dataclass(frozen=True)
+class SegmentStep:
+    """A piecewise-linear function of a source by segment selection: its selectors
+    (source ``out``, K per element) and ``slope x`` (source ``out + 1``); the function's
+    value is an affine map of the two."""
+
+    layer: str
+    src: int
+    starts: IntArray  # the first value of each segment, ascending
+    ends: IntArray  # the last value of each segment: the next start minus one
+    slopes: IntArray  # each segment's slope (integer, at the slopes' scale)
+    lay: SegmentLayout
+    out: int
+
+    def emit(self, cs: ConstraintSystem, lcs: list[list[LC]]) -> None:
+        bounds = (self.starts.tolist(), self.ends.tolist())
+        sels, ms = gadgets.emit_segments(cs, lcs[self.src], bounds, self.slopes.tolist(), self.lay)
+        lcs[self.out], lcs[self.out + 1] = sels, ms
+
+    def witness(self, vals: Values) -> IntArray:
+        bounds = (self.starts, self.ends)
+        rec, vals[self.out], vals[self.out + 1] = gadgets.witness_segments(
+            vals[self.src], bounds, self.slopes, self.lay, self.layer
+        )
+        return rec
+
+
 Step = (
     RequantStep
     | ReluStep
@@ -245,6 +273,7 @@ Step = (
     | SqrtStep
     | ArgMaxStep
     | BelowStep
+    | SegmentStep
     | ViewStep
 )
 
@@ -267,6 +296,8 @@ def step_wires(step: Step, sources: Sequence[Source]) -> int:
         return len(step.windows) * step.lay.size
     if isinstance(step, BelowStep):
         return len(step.index) * step.lay.size
+    if isinstance(step, SegmentStep):
+        return sources[step.src].size * step.lay.size
     return 0
 
 

@@ -14,7 +14,7 @@ import numpy as np
 
 from protocol.errors import RemoteProtocolError
 from protocol.zkml.affine import Affine
-from protocol.zkml.gadgets import ArgMaxLayout, BelowLayout, DivLayout, SqrtLayout
+from protocol.zkml.gadgets import ArgMaxLayout, BelowLayout, DivLayout, SegmentLayout, SqrtLayout
 from protocol.zkml.program import (
     ArgMaxStep,
     BelowStep,
@@ -24,6 +24,7 @@ from protocol.zkml.program import (
     Program,
     ReluStep,
     RequantStep,
+    SegmentStep,
     Source,
     SqrtStep,
     ViewStep,
@@ -113,6 +114,25 @@ def _below(step: BelowStep, sources: Sequence[Source], index: int) -> bool:
     return ok and _index(step.index, 1, sources[step.src].size)
 
 
+def _segments(step: SegmentStep, sources: Sequence[Source], index: int) -> bool:
+    lay, src = step.lay, sources[step.src] if _src(step.src, index) else None
+    ok = src is not None and isinstance(lay, SegmentLayout) and _bits(lay.bits, 1)
+    ok = ok and isinstance(lay.segments, int) and lay.segments >= 1
+    arrays = (step.starts, step.ends, step.slopes)
+    ok = ok and all(_ints(a, 1) and len(a) == lay.segments for a in arrays)
+    if not ok or src is None:
+        return False
+    widths = step.ends - step.starts
+    tiled = bool(np.all(step.starts[1:] == step.ends[:-1] + 1)) and bool(np.all(widths >= 0))
+    covers = int(step.starts[0]) <= src.lo and int(step.ends[-1]) >= src.hi
+    fits = int(widths.max()) < (1 << lay.bits) and int(np.abs(step.slopes).max()) < 1 << MAX_BITS
+    if step.out + 1 >= len(sources):
+        return False
+    sel, m = sources[step.out], sources[step.out + 1]
+    outs_ok = sel.size == src.size * (lay.segments - 1) and m.size == src.size
+    return tiled and covers and fits and outs_ok
+
+
 def _view(step: ViewStep, sources: Sequence[Source], index: int) -> bool:
     return _src(step.src, index) and _index(step.index, 1, sources[step.src].size)
 
@@ -126,6 +146,7 @@ _CHECKS: dict[type, Callable[[Any, Sequence[Source], int], bool]] = {
     SqrtStep: _sqrt,
     ArgMaxStep: _argmax,
     BelowStep: _below,
+    SegmentStep: _segments,
     ViewStep: _view,
 }
 
@@ -137,7 +158,8 @@ def _steps_ok(program: Program) -> bool:
         out = step.q_out if isinstance(step, RequantStep) else getattr(step, "out", None)
         if check is None or out != produced or not check(step, program.sources, produced):
             return False
-        produced += 2 if isinstance(step, RequantStep) and step.lay.relu else 1
+        two = isinstance(step, SegmentStep) or (isinstance(step, RequantStep) and step.lay.relu)
+        produced += 2 if two else 1
     return produced == len(program.sources)
 
 

@@ -25,6 +25,7 @@ from protocol.zkml.program import (
     Program,
     ReluStep,
     RequantStep,
+    SegmentStep,
     SqrtStep,
     ViewStep,
 )
@@ -131,6 +132,13 @@ def reference_run(program: Program, x_q: Sequence[int]) -> list[int]:
                 int(vals[step.src][int(i)] < int(c))
                 for i, c in zip(step.index, step.consts, strict=True)
             ]
+        elif isinstance(step, SegmentStep):
+            starts = [int(v) for v in step.starts]
+            xs = vals[step.src]
+            segment = [max(j for j, s in enumerate(starts) if s <= v) for v in xs]
+            k = step.lay.segments - 1
+            vals[step.out] = [int(j == i + 1) for j in segment for i in range(k)]
+            vals[step.out + 1] = [int(step.slopes[j]) * v for j, v in zip(segment, xs, strict=True)]
         elif isinstance(step, SqrtStep):
             lay = step.lay
             vals[step.out] = [math.isqrt((v + lay.offset) << lay.m) for v in vals[step.src]]

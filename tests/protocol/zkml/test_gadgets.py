@@ -183,3 +183,59 @@ def test_below_is_the_comparison(c: int) -> None:
     rec, bits = gadgets.witness_below(np.array(xs), np.full(len(xs), c), lay)
     assert bits.tolist() == [int(x < c) for x in xs]
     _check(cs, xs, rec)
+
+
+# A piecewise-linear function on [-20, 20] with segments starting at -20, -4, 1 and 9.
+SEG_STARTS = np.array([-20, -4, 1, 9], dtype=np.int64)
+SEG_ENDS = np.array([-5, 0, 8, 20], dtype=np.int64)
+SEG_SLOPES = np.array([0, 3, -2, 5], dtype=np.int64)
+SEG_LAY = gadgets.SegmentLayout(4, 4)  # the widest segment spans 15 < 2^4
+
+
+def test_segments_select_the_segment_of_each_value() -> None:
+    xs = list(range(-20, 21))
+    cs, lcs = _system(xs)
+    sels, ms = gadgets.emit_segments(cs, lcs, (SEG_STARTS, SEG_ENDS), SEG_SLOPES.tolist(), SEG_LAY)
+    rec, sel, m = gadgets.witness_segments(
+        np.array(xs), (SEG_STARTS, SEG_ENDS), SEG_SLOPES, SEG_LAY, "act"
+    )
+    segment = np.searchsorted(SEG_STARTS, xs, side="right") - 1
+    assert sel.reshape(len(xs), 3).tolist() == [[int(j == i) for i in (1, 2, 3)] for j in segment]
+    assert m.tolist() == [int(SEG_SLOPES[j]) * x for j, x in zip(segment, xs, strict=True)]
+    assert len(sels) == 3 * len(xs)
+    assert len(ms) == len(xs)
+    assert len(cs.constraints) == len(xs) * (3 + 2 * 4 + 2)  # K + 2 bits + 2, for any K
+    _check(cs, xs, rec)
+
+
+@pytest.mark.parametrize("x", [-20, -5, -4, 0, 1, 8, 9, 20])
+def test_segments_refuse_every_wrong_segment(x: int) -> None:
+    """A prover claiming another segment (with its best range bits and product) fails."""
+    cs, lcs = _system([x])
+    gadgets.emit_segments(cs, lcs, (SEG_STARTS, SEG_ENDS), SEG_SLOPES.tolist(), SEG_LAY)
+    r1cs = cs.finish()
+    honest = int(np.searchsorted(SEG_STARTS, x, side="right") - 1)
+    for claim in range(4):
+        d, e = x - int(SEG_STARTS[claim]), int(SEG_ENDS[claim]) - x
+        row = [int(claim == i) for i in (1, 2, 3)]
+        row += [(d % R) >> j & 1 for j in range(1, 4)] + [(e % R) >> j & 1 for j in range(1, 4)]
+        row.append(int(SEG_SLOPES[claim]) * x % R)
+        unsatisfied = first_unsatisfied(r1cs, [1, x % R, *row])
+        assert (unsatisfied is None) == (claim == honest), claim
+
+
+def test_segments_refuse_two_selectors_at_once() -> None:
+    cs, lcs = _system([3])
+    gadgets.emit_segments(cs, lcs, (SEG_STARTS, SEG_ENDS), SEG_SLOPES.tolist(), SEG_LAY)
+    r1cs = cs.finish()
+    rec, _, _ = gadgets.witness_segments(
+        np.array([3]), (SEG_STARTS, SEG_ENDS), SEG_SLOPES, SEG_LAY, "act"
+    )
+    forged = [1, 3, *(int(v) % R for v in rec.ravel().tolist())]
+    forged[2] = 1  # segment 1 as well as segment 2: s0 = -1
+    assert first_unsatisfied(r1cs, forged) is not None
+
+
+def test_segments_outside_every_segment_is_an_input_error() -> None:
+    with pytest.raises(InputError, match="layer act: a value lies outside"):
+        gadgets.witness_segments(np.array([21]), (SEG_STARTS, SEG_ENDS), SEG_SLOPES, SEG_LAY, "act")

@@ -106,3 +106,32 @@ def test_crafted_programs_are_rejected(model: CompiledModel) -> None:
     for bad in crafted:
         with pytest.raises(RemoteProtocolError):
             CompiledModel.from_bytes(_with_program(model, bad), model.r1cs)
+
+
+def test_crafted_segment_steps_are_rejected() -> None:
+    from protocol.zkml.program import SegmentStep
+    from tests.protocol.zkml.models import CASES
+
+    data, shape = CASES["tanh"]()
+    model = compile_model(data, calibration(shape))
+    program = model.program
+    step = next(s for s in program.steps if isinstance(s, SegmentStep))
+    at = program.steps.index(step)
+    gap = step.starts.copy()
+    gap[2] += 1  # a value between two segments
+    crafted = [
+        replace(step, starts=gap),
+        replace(step, starts=step.starts + 1, ends=step.ends + 1),  # the lowest value uncovered
+        replace(step, lay=replace(step.lay, bits=1)),  # too narrow for the widest segment
+        replace(step, slopes=step.slopes[:-1]),
+        replace(step, slopes=step.slopes.astype(np.float64)),
+        replace(step, out=step.out + 1),
+    ]
+    untouched = CompiledModel.from_bytes(_with_program(model, program), model.r1cs)
+    assert untouched.generate_witness(
+        untouched.quantize_input(calibration(shape, n=1)[0]), SALT
+    ) == model.generate_witness(model.quantize_input(calibration(shape, n=1)[0]), SALT)
+    for bad in crafted:
+        steps = (*program.steps[:at], bad, *program.steps[at + 1 :])
+        with pytest.raises(RemoteProtocolError):
+            CompiledModel.from_bytes(_with_program(model, replace(program, steps=steps)))
