@@ -174,6 +174,17 @@ def exp_nonpositive(tolerance: float = SMOOTH_TOLERANCE) -> Smooth:
     return Smooth("exp", np.exp, lo, 0.0, (0.0, 0.0), (1.0, 1.0), 1.0, tolerance, upper=0.0)
 
 
+def exp_upto(upper: float, tolerance: float = SMOOTH_TOLERANCE) -> Smooth:
+    """e^x for inputs at most ``upper`` (rounded up to the node grid), to within
+    ``tolerance`` of e^upper, the output's own scale: 0 below the nodes, where e^x is
+    within half of that, and the tangent at ``upper`` beyond."""
+    hi = math.ceil(upper * 64) / 64
+    top = math.exp(hi)
+    lo = math.floor(hi - _tail(tolerance))
+    right = (top, top * (1.0 - hi))
+    return Smooth("exp", np.exp, lo, hi, (0.0, 0.0), right, top, tolerance * top, upper=hi)
+
+
 def softplus(tolerance: float = SMOOTH_TOLERANCE) -> Smooth:
     """log(1 + e^x): 0 on the left, x on the right."""
     t = max(6.0, _tail(tolerance))  # log(1 + e^-t) < e^-t

@@ -9,12 +9,12 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from protocol.zkml import floatir, onnx_ml
+from protocol.zkml import activations, floatir, onnx_ml
 from protocol.zkml.errors import CompileError, InputError
 from protocol.zkml.lowering import lower, scale_for
 from protocol.zkml.model import DEFAULT_INPUT_RANGE, CompiledModel, CompileOptions, parse_reveal
 from protocol.zkml.onnx_import import Graph, import_onnx
-from protocol.zkml.report import AccuracyReport, CompileReport
+from protocol.zkml.report import AccuracyReport, Approximation, CompileReport
 
 DEFAULT_OPTIONS = CompileOptions()
 
@@ -63,6 +63,53 @@ def _ranges(
     if lo == hi:
         lo, hi = lo - 1.0, hi + 1.0
     return _finite(stats, graph, "the calibration data"), (lo, hi), len(x)
+
+
+EXP_MAX_INPUT = 80.0  # e^80 ~ 5.5e34: any larger and fixed point has nothing left to hold
+
+
+def _upper_bounds(
+    graph: Graph, calibration: NDArray[Any] | None, options: CompileOptions, tensors: set[str]
+) -> dict[str, float]:
+    """The largest value each of ``tensors`` takes: on the calibration samples, or by
+    interval bounds over the input range without them."""
+    n_in = math.prod(graph.input_shape)
+    with np.errstate(over="ignore", invalid="ignore"):  # checked by the caller
+        if calibration is None:
+            lo, hi = options.input_range or DEFAULT_INPUT_RANGE
+            bounds = floatir.intervals(
+                graph.nodes, graph.input_name, np.full(n_in, lo), np.full(n_in, hi)
+            )
+            return {t: float(np.max(bounds[t][1], initial=-np.inf)) for t in tensors}
+        values = floatir.evaluate(graph.nodes, graph.input_name, _samples(calibration, graph))
+        return {t: float(np.max(values[t], initial=-np.inf)) for t in tensors}
+
+
+def _resolve_exp(graph: Graph, calibration: NDArray[Any] | None, options: CompileOptions) -> Graph:
+    """The graph with each Exp replaced by an interpolant of e^x up to the largest input
+    calibration shows, plus the headroom (``activations.exp_upto``), noted for the report."""
+    pending = [n for n in graph.nodes if isinstance(n.kind, floatir.Exp)]
+    if not pending:
+        return graph
+    tops = _upper_bounds(graph, calibration, options, {n.inputs[0] for n in pending})
+    nodes, notes = [], list(graph.approximations)
+    for node in graph.nodes:
+        if isinstance(node.kind, floatir.Exp):
+            upper = tops[node.inputs[0]] + math.log(options.headroom)
+            if not upper <= EXP_MAX_INPUT:  # NaN and infinity too
+                raise CompileError(
+                    f"Exp's input reaches {upper:.4g}: e^x beyond e^{EXP_MAX_INPUT:g} has no "
+                    "fixed-point representation", node.name, node.op_type,
+                    "rescale the model so the exponent stays small (subtract a row maximum "
+                    "first, as Softmax does)",
+                )  # fmt: skip
+            spec = activations.exp_upto(max(upper, -EXP_MAX_INPUT), options.smooth_tolerance)
+            notes.append(Approximation(
+                node.name, node.op_type, spec.method(), spec.error_bound(), spec.error_sampled()
+            ))  # fmt: skip
+            node = dataclasses.replace(node, kind=spec.pwl())
+        nodes.append(node)
+    return dataclasses.replace(graph, nodes=tuple(nodes), approximations=tuple(notes))
 
 
 def _finite(stats: dict[str, float], graph: Graph, source: str) -> dict[str, float]:
@@ -132,6 +179,7 @@ def compile_model(
     """Compile an ONNX model into a circuit; raises CompileError on anything unsupported."""
     options.check()
     graph = _revealed(import_onnx(onnx_bytes, options.smooth_tolerance), options.reveal)
+    graph = _resolve_exp(graph, calibration, options)
     tabular = any(op in onnx_ml.CONVERTERS for op in graph.ops)
     if tabular:
         options = tabular_options(options)

@@ -130,7 +130,24 @@ class Below:
     inclusive: bool = False
 
 
-Kind = Linear | Combine | Pwl | MaxWindow | Product | Quotient | SquareRoot | ArgMaxWindow | Below
+@dataclass(frozen=True)
+class Exp:
+    """e^x elementwise, exactly: a placeholder that the compiler replaces by an interpolant
+    once calibration bounds its input (``compiler._resolve_exp``); never lowered."""
+
+
+Kind = (
+    Linear
+    | Combine
+    | Pwl
+    | MaxWindow
+    | Product
+    | Quotient
+    | SquareRoot
+    | ArgMaxWindow
+    | Below
+    | Exp
+)
 
 
 @dataclass(frozen=True)
@@ -164,6 +181,8 @@ def _apply(kind: Kind, xs: Sequence[FloatArray]) -> FloatArray:
         return np.asarray(np.divide(a, b, out=np.zeros_like(a), where=b != 0))
     if isinstance(kind, SquareRoot):
         return np.asarray(np.sqrt(xs[0]))
+    if isinstance(kind, Exp):
+        return np.asarray(np.exp(xs[0]))
     if isinstance(kind, ArgMaxWindow):
         return np.asarray(xs[0][:, kind.windows].argmax(axis=2), dtype=np.float64)
     if isinstance(kind, Below):
@@ -205,6 +224,8 @@ def _interval(
         return lo[0][kind.windows].max(axis=1), hi[0][kind.windows].max(axis=1)
     if isinstance(kind, SquareRoot):
         return np.sqrt(np.maximum(lo[0], 0.0)), np.sqrt(np.maximum(hi[0], 0.0))
+    if isinstance(kind, Exp):
+        return np.exp(lo[0]), np.exp(hi[0])
     if isinstance(kind, ArgMaxWindow):
         n, width = kind.windows.shape
         return np.zeros(n), np.full(n, float(width - 1))

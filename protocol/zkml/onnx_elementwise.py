@@ -15,6 +15,7 @@ from protocol.zkml import activations
 from protocol.zkml.activations import Smooth
 from protocol.zkml.floatir import (
     Combine,
+    Exp,
     Linear,
     MaxWindow,
     Node,
@@ -61,6 +62,12 @@ def _selu(ctx: Ctx, node: onnx.NodeProto) -> Nodes:
     alpha = float(_attr(node, "alpha", 1.67326319217681884765625))
     gamma = float(_attr(node, "gamma", 1.05070102214813232421875))
     return _smooth(ctx, node, activations.elu(alpha, gamma, ctx.tolerance))
+
+
+def _exp(ctx: Ctx, node: onnx.NodeProto) -> Nodes:
+    """e^x; its interpolant is chosen once calibration bounds x (``compiler``)."""
+    x, s = ctx.var(node.input[0])
+    return Node(ctx.name, ctx.op, (x,), node.output[0], s, Exp())
 
 
 def _hard_sigmoid(ctx: Ctx, node: onnx.NodeProto) -> Nodes:

@@ -57,6 +57,7 @@ CONVERTERS: dict[str, Converter] = {
     "Clip": sp._clip,
     "Tanh": el._tanh,
     "Erf": el._erf,
+    "Exp": el._exp,
     "Softplus": el._softplus,
     "Elu": el._elu,
     "Selu": el._selu,
@@ -138,6 +139,8 @@ FOLDABLE: dict[str, Folder] = {
     "Max": lambda n, c, v: np.maximum.reduce(_ins(n, c)),
     "Min": lambda n, c, v: np.minimum.reduce(_ins(n, c)),
     "Abs": lambda n, c, v: np.abs(_ins(n, c)[0]),
+    "Exp": lambda n, c, v: np.exp(_ins(n, c)[0]),
+    "Sqrt": lambda n, c, v: np.sqrt(_ins(n, c)[0]),
     "Shape": lambda n, c, v: np.array(_ins(n, c)[0].shape, dtype=np.int64),
     "Slice": _slice,
     "Expand": lambda n, c, v: np.broadcast_to(

@@ -22,6 +22,18 @@ from devnet.models.layers import (
     col2im,
     im2col,
 )
+from devnet.models.layers_seq import (
+    AddPosition,
+    Conv1d,
+    DepthwiseConv2d,
+    Gelu,
+    LayerNorm,
+    MaxPool1d2,
+    MeanAxis,
+    Residual,
+    SelfAttention,
+    TokenDense,
+)
 
 STEP = 1e-6
 
@@ -46,6 +58,16 @@ def _layers() -> list[tuple[str, Layer, tuple[int, ...]]]:
         ("conv", Conv2d(2, 3, 3, rng), (2, 2, 4, 4)),
         ("batchnorm", BatchNorm2d(3), (4, 3, 2, 2)),
         ("maxpool", MaxPool2x2(), (2, 2, 4, 4)),
+        ("depthwise", DepthwiseConv2d(3, 3, rng), (2, 3, 4, 4)),
+        ("conv1d", Conv1d(3, 4, 3, rng), (2, 3, 6)),
+        ("maxpool1d", MaxPool1d2(), (2, 3, 6)),
+        ("mean", MeanAxis(1), (2, 3, 4)),
+        ("gelu", Gelu(), (3, 5)),
+        ("token_dense", TokenDense(4, 3, rng), (2, 3, 4)),
+        ("position", AddPosition(3, 4, rng), (2, 3, 4)),
+        ("layernorm", LayerNorm(4), (2, 3, 4)),
+        ("attention", SelfAttention(4, rng), (2, 3, 4)),
+        ("residual", Residual([LayerNorm(4), TokenDense(4, 4, rng)]), (2, 3, 4)),
     ]
 
 
@@ -56,7 +78,7 @@ def test_backward_matches_finite_differences(
     rng = np.random.default_rng(11)
     x = rng.normal(size=shape)
     probe = rng.normal(size=layer.forward(x, train=True).shape)
-    if isinstance(layer, BatchNorm2d):
+    if isinstance(layer, BatchNorm2d | LayerNorm):
         layer.scale[:] = rng.normal(size=layer.scale.shape)
 
     def loss() -> float:

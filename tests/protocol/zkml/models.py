@@ -297,6 +297,7 @@ CASES: dict[str, Callable[[], tuple[bytes, tuple[int, ...]]]] = {
     "product": product,
     "chained_products": chained_products,
     "tanh": gemm_then("Tanh"),
+    "exp": gemm_then("Exp"),
     "erf": gemm_then("Erf"),
     "softplus": gemm_then("Softplus"),
     "elu": gemm_then("Elu", alpha=0.7),
