@@ -3,7 +3,9 @@
 ``python ezkl_phase.py PHASE ARGS_JSON`` calls ``ezkl.PHASE(**ARGS)`` and prints
 ``{"phase", "seconds", "result"}`` on the last line of stdout. ``seconds`` times the
 EZKL call alone, not interpreter start-up or the import. Some EZKL entry points
-return awaitables; those are run to completion inside the timed region.
+return awaitables; those are run to completion inside the timed region. The extra
+phase ``outputs`` runs ``gen_witness`` on each of ``inputs`` (a list of data files)
+and returns the rescaled outputs EZKL's circuit computes for each, for error checks.
 This file imports only the standard library and ezkl, so it runs in the isolated
 EZKL virtualenv and never in provernet's.
 """
@@ -29,6 +31,7 @@ PHASES = (
     "gen_witness",
     "prove",
     "verify",
+    "outputs",
 )
 
 
@@ -43,8 +46,23 @@ def _run_args(options: dict[str, Any]) -> Any:
     return run_args
 
 
+def outputs(inputs: list[str], output: str, **kwargs: Any) -> list[list[float]]:
+    """EZKL's rescaled (float) outputs for each input data file."""
+    rows = []
+    for data in inputs:
+        ezkl.gen_witness(data=data, output=output, **kwargs)
+        with open(output) as f:
+            pretty = json.load(f)["pretty_elements"]["rescaled_outputs"]
+        rows.append([float(v) for row in pretty for v in row])
+    return rows
+
+
 def call(phase: str, kwargs: dict[str, Any]) -> tuple[float, Any, bool]:
     """Call ``ezkl.<phase>(**kwargs)``; return (seconds, result, whether it was awaited)."""
+    if phase == "outputs":
+        start = time.perf_counter()
+        rows = outputs(**kwargs)
+        return time.perf_counter() - start, rows, False
     if "py_run_args" in kwargs:
         kwargs = {**kwargs, "py_run_args": _run_args(kwargs["py_run_args"])}
     function = getattr(ezkl, phase)
@@ -66,9 +84,8 @@ def main() -> int:
     if result is False:
         print(json.dumps({"phase": args.phase, "error": "ezkl returned False"}))
         return 1
-    summary = (
-        result if isinstance(result, bool | int | float | str | None) else type(result).__name__
-    )
+    plain = isinstance(result, bool | int | float | str | None) or args.phase == "outputs"
+    summary = result if plain else type(result).__name__
     summary_doc = {"phase": args.phase, "seconds": seconds, "result": summary, "async": awaited}
     print(json.dumps(summary_doc))
     return 0

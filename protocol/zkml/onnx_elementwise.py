@@ -258,7 +258,9 @@ def softmax_rows(
     n, (n_rows, width) = _size(s), rows.shape
     row_of = np.empty(n, dtype=np.int64)
     row_of[rows.ravel()] = np.repeat(np.arange(n_rows, dtype=np.int64), width)
-    spec = activations.exp_nonpositive(ctx.tolerance)
+    # Every term's exp error reaches each probability through the row sum: a quarter of the
+    # tolerance keeps the probabilities themselves within about the tolerance.
+    spec = activations.exp_nonpositive(ctx.tolerance / 4)
     eps = spec.error_bound()
     bound = eps * (1 + width)  # |e'/s' - e/s| <= eps (1 + width y) / s' with s' >= 1
     ctx.notes.append(Approximation(
