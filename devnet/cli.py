@@ -36,6 +36,9 @@ def add_devnet_commands(groups: argparse._SubParsersAction) -> None:  # type: ig
     up.add_argument("--block-time", type=int, metavar="SECONDS", help="whole seconds; default 1")
     up.set_defaults(func=cmd_up)
     demo = commands.add_parser("demo", help="run one job end to end and show the money")
+    demo.add_argument("--reveal", default="logits", metavar="logits|argmax|threshold:I:V",
+                      help="the job goes to the demo model registered to make only this "
+                           "public (registered on first use; default logits)")  # fmt: skip
     demo.set_defaults(func=cmd_demo)
     status = commands.add_parser("status", help="the processes, peers, sync and jobs")
     status.set_defaults(func=cmd_status)
@@ -120,9 +123,15 @@ def _print_summary(directory: Path, state: Any) -> None:
 def cmd_demo(args: argparse.Namespace) -> int:
     """Submit one job to the demo model and show it settle."""
     from devnet import demo
+    from protocol.zkml import CompileError
+    from protocol.zkml.model import parse_reveal
 
+    try:
+        parse_reveal(args.reveal)
+    except CompileError as exc:
+        raise CliError(str(exc), USAGE) from exc
     with _state_errors():
-        return demo.run(args.dir.absolute(), as_json=args.json)
+        return demo.run(args.dir.absolute(), as_json=args.json, reveal=args.reveal)
 
 
 def cmd_status(args: argparse.Namespace) -> int:

@@ -3,13 +3,16 @@
 Node 0 submits a job for the demo model with the sample input shipped beside it
 (the first image of the digits test split); the bids are printed as they arrive,
 then the winner and its fee, the proving time (from the input's delivery to the
-accepted proof), the transactions, the output and the predicted digit. Both sides
+accepted proof), the transactions, the output and the predicted digit (with
+``--reveal argmax``, the demo model registered to make only the class public, and the
+class it revealed). Both sides
 withdraw what JobMarket owes them; once they have, a table shows every node's
 ETH and JobMarket balance before and after, and the gas each node paid meanwhile.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -39,10 +42,17 @@ WITHDRAW_TIMEOUT_S = 60.0
 Report = Callable[[str], None]
 
 
-def run(directory: Path, *, as_json: bool) -> int:
-    """Run the demo job on the devnet in ``directory``; OK if it settled."""
+def run(directory: Path, *, as_json: bool, reveal: str = "logits") -> int:
+    """Run the demo job on the devnet in ``directory``; OK if it settled. With a ``reveal``
+    other than logits the job goes to the demo model registered to make only that public
+    (registered on first use)."""
     state = DevnetState.load(directory)
     report: Report = (lambda _line: None) if as_json else print
+    if reveal != "logits":
+        from devnet import orchestrate
+
+        model = orchestrate.revealing_model(directory, state, reveal, report)
+        state = dataclasses.replace(state, model=model)
     w3 = connect(state.rpc_url, expected_chain_id=state.chain_id)
     market = _market(w3, state)
     names = {str(Web3.to_checksum_address(n.address)): n.name for n in state.nodes}
@@ -180,8 +190,12 @@ def _summary(
     after: Mapping[str, tuple[int, int]],
     gas: Mapping[str, int],
 ) -> dict[str, Any]:
-    output = job.get("output")
-    predicted = None if not output else max(range(len(output)), key=lambda i: output[i])
+    output, reveal = job.get("output"), str(state.model.get("reveal", "logits"))
+    revealed = (job.get("output_q") or [None])[0] if reveal != "logits" else None
+    if reveal == "argmax":
+        predicted = revealed
+    else:
+        predicted = None if not output else max(range(len(output)), key=lambda i: output[i])
     states = timeline["states"]
     proving = None
     if "proven" in states and "accepted" in states:
@@ -204,6 +218,9 @@ def _summary(
         "tx": job.get("tx"),
         "output": output,
         "ceremony": state.model.get("ceremony"),
+        "model": state.model.get("name"),
+        "reveal": reveal,
+        "revealed": revealed,
         "predicted": predicted,
         "label": state.model.get("label"),
         "balances": balances,
@@ -226,11 +243,19 @@ def _print_summary(summary: Mapping[str, Any], names: Mapping[str, str]) -> None
     for name, tx in (summary["tx"] or {}).items():
         if tx and isinstance(tx, str):
             print(f"tx {name:<7} {tx}")
-    if summary["output"]:
+    label = summary["label"]
+    truth = "" if label is None else f" (the sample is a handwritten {label})"
+    reveal = summary["reveal"]
+    if summary["output"] and reveal == "logits":
         print("output     " + " ".join(f"{v:.3f}" for v in summary["output"]))
-        label = summary["label"]
-        truth = "" if label is None else f" (the sample is a handwritten {label})"
         print(f"predicted  digit {summary['predicted']}{truth}")
+    elif summary["revealed"] is not None and reveal == "argmax":
+        print(f"revealed   digit {summary['revealed']}{truth}: the proof's only public output "
+              "is the class, the logits are not on-chain")  # fmt: skip
+    elif summary["revealed"] is not None:
+        _, index, value = reveal.split(":")
+        answer = "yes" if int(summary["revealed"]) else "no"
+        print(f"revealed   logit {index} < {value}: {answer}{truth}; only this bit is public")
     print()
     print(f"{'node':<7} {'role':<10} {'ETH before':>18} {'ETH after':>18} {'change':>12} "
           f"{'gas paid':>10} {'owed by JobMarket':>18}")  # fmt: skip

@@ -211,12 +211,16 @@ def register_model(
     ptau: Path,
     contributors: Sequence[NodeEntry] = (),
     report: Callable[[str], None] = lambda _line: None,
+    reveal: str = "logits",
 ) -> dict[str, Any]:
     """Register the model through ``entry``'s daemon with a setup ceremony from ``ptau``:
-    the registrant contributes, then each of ``contributors`` does, then the beacon."""
+    the registrant contributes, then each of ``contributors`` does, then the beacon.
+    ``reveal`` is what the circuit makes public (``circuit compile --reveal``)."""
     client = ApiClient.for_home(Path(entry.home), timeout_s=30)
     body = {"onnx": str(files.onnx), "name": name, "calibration": str(files.calibration),
             "ptau": str(ptau), "contribution_window": CONTRIBUTION_WINDOW_S}  # fmt: skip
+    if reveal != "logits":
+        body["reveal"] = reveal
     try:
         rid = client.post("/models", body)["registration"]
         deadline = time.monotonic() + REGISTER_TIMEOUT_S

@@ -14,6 +14,7 @@ devnet whose ``up`` never finished is refused the same way.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import secrets
 import shutil
@@ -255,28 +256,7 @@ def _prepare(
         for entry, tx in zip(entries[1:], pool.map(nodes.stake, entries[1:]), strict=True):
             report(f"{entry.name} staked {nodes.STAKE} (tx {tx})")
     files = nodes.demo_model_files()
-    ptau = _phase1(directory, report)
-    report(f"registering the demo model {nodes.DEMO_MODEL} (compile, setup ceremony, "
-           "registry) ...")  # fmt: skip
-    started = time.monotonic()
-    model = nodes.register_model(entries[0], files, nodes.DEMO_MODEL, ptau, entries[1:3], report)
-    who = ", ".join(names_of(entries, (model.get("ceremony") or {}).get("contributors") or []))
-    report(f"registered {nodes.DEMO_MODEL} as model {model.get('id')} "
-           f"({model.get('constraints', '?')} constraints; ceremony contributors: {who}) "
-           f"in {time.monotonic() - started:.1f} s")  # fmt: skip
-    # Provers verify a model's transcript before bidding on it: done here, so the demo's
-    # bids do not race the verification (a prover still verifying would miss the window).
-    report("the provers fetch the model and verify its ceremony ...")
-    started = time.monotonic()
-    with ThreadPoolExecutor(max_workers=len(entries) - 1) as pool:
-        fetched = pool.map(lambda e: nodes.fetch_model(e, int(model["id"])), entries[1:])
-        for entry, held in zip(entries[1:], fetched, strict=True):
-            if not (held.get("ceremony") or {}).get("verified"):
-                raise CliError(f"{entry.name} holds model {held.get('id')} but has not "
-                               f"verified its ceremony; see `provernet devnet logs "
-                               f"{entry.name}`", FAILED)  # fmt: skip
-            report(f"{entry.name} holds model {held.get('id')}, its ceremony verified")
-    report(f"every prover holds the model ({time.monotonic() - started:.1f} s)")
+    model = _register_and_fetch(directory, entries, nodes.DEMO_MODEL, "logits", report)
     state = DevnetState(
         rpc_url=rpc_url,
         chain_id=deployment.chain_id,
@@ -295,6 +275,53 @@ def _prepare(
     )
     state.save(directory)
     return state
+
+
+def _register_and_fetch(
+    directory: Path, entries: Sequence[NodeEntry], name: str, reveal: str, report: Report
+) -> dict[str, Any]:
+    """Register the demo model as ``name`` (revealing ``reveal``) with a ceremony the
+    registrant and two provers contribute to; every prover then holds it, verified."""
+    files = nodes.demo_model_files()
+    ptau = _phase1(directory, report)
+    shown = "" if reveal == "logits" else f" revealing {reveal}"
+    report(f"registering the demo model as {name}{shown} (compile, setup ceremony, "
+           "registry) ...")  # fmt: skip
+    started = time.monotonic()
+    model = nodes.register_model(entries[0], files, name, ptau, entries[1:3], report, reveal=reveal)
+    who = ", ".join(names_of(entries, (model.get("ceremony") or {}).get("contributors") or []))
+    report(f"registered {name} as model {model.get('id')} "
+           f"({model.get('constraints', '?')} constraints; ceremony contributors: {who}) "
+           f"in {time.monotonic() - started:.1f} s")  # fmt: skip
+    # Provers verify a model's transcript before bidding on it: done here, so the demo's
+    # bids do not race the verification (a prover still verifying would miss the window).
+    report("the provers fetch the model and verify its ceremony ...")
+    started = time.monotonic()
+    with ThreadPoolExecutor(max_workers=len(entries) - 1) as pool:
+        fetched = pool.map(lambda e: nodes.fetch_model(e, int(model["id"])), entries[1:])
+        for entry, held in zip(entries[1:], fetched, strict=True):
+            if not (held.get("ceremony") or {}).get("verified"):
+                raise CliError(f"{entry.name} holds model {held.get('id')} but has not "
+                               f"verified its ceremony; see `provernet devnet logs "
+                               f"{entry.name}`", FAILED)  # fmt: skip
+            report(f"{entry.name} holds model {held.get('id')}, its ceremony verified")
+    report(f"every prover holds the model ({time.monotonic() - started:.1f} s)")
+    return model
+
+
+def revealing_model(
+    directory: Path, state: DevnetState, reveal: str, report: Report
+) -> dict[str, Any]:
+    """The demo model registered to reveal only ``reveal`` (registered, and recorded in
+    devnet.json, on first use); its name, id and ceremony."""
+    variants = dict(state.model.get("variants") or {})
+    if reveal not in variants:
+        name = f"{nodes.DEMO_MODEL}-{reveal.replace(':', '-')}"
+        model = _register_and_fetch(directory, state.nodes, name, reveal, report)
+        variants[reveal] = {"name": name, "id": model.get("id"), "ceremony": model.get("ceremony")}
+        state = dataclasses.replace(state, model={**state.model, "variants": variants})
+        state.save(directory)
+    return {**state.model, **variants[reveal], "reveal": reveal}
 
 
 def _resume(

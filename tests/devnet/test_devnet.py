@@ -180,6 +180,26 @@ def test_demo_shows_bids_winner_output_and_balances(devnet: Devnet) -> None:
     assert int(rows["node0"]["eth_delta"]) == -int(summary["fee"]) - int(rows["node0"]["gas_paid"])
 
 
+def test_demo_revealing_only_the_class_registers_that_model_and_shows_the_digit(
+    devnet: Devnet,
+) -> None:
+    demo = provernet("devnet", "demo", "--dir", str(devnet.directory), "--reveal", "argmax",
+                     "--json")  # fmt: skip
+    assert demo.returncode == 0, demo.stdout + demo.stderr
+    summary = json.loads(demo.stdout)
+    assert summary["settled"] is True
+    assert (summary["model"], summary["reveal"]) == ("digits_mlp-argmax", "argmax")
+    assert summary["revealed"] == summary["predicted"] == SAMPLE_LABEL
+    assert summary["job"]["output_q"] == [SAMPLE_LABEL]  # the logits are not public
+    assert summary["ceremony"]["contributors"][0] == devnet.address(0)
+    recorded = json.loads((devnet.directory / "devnet.json").read_text())["model"]
+    assert recorded["variants"]["argmax"]["name"] == "digits_mlp-argmax"
+    assert recorded["name"] == "digits_mlp"  # the logits model stays the default
+    bad = provernet("devnet", "demo", "--dir", str(devnet.directory), "--reveal", "argmin")
+    assert bad.returncode == 2
+    assert "reveal 'argmin' is not understood" in bad.stderr
+
+
 def test_a_crashed_node_is_restarted_by_up(devnet: Devnet) -> None:
     directory = str(devnet.directory)
     crashed = load_pids(devnet.directory)["node2"]
@@ -207,6 +227,7 @@ def test_down_stops_every_process_and_up_resumes_the_same_chain(devnet: Devnet) 
     assert resumed["contracts"] == devnet.info["contracts"]  # the same chain, not a new one
     assert int(devnet.w3.eth.block_number) >= height
     jobs = provernet("--home", devnet.home(0), "job", "list", "--json")
-    assert [j["state"] for j in json.loads(jobs.stdout)] == ["proven", "proven"]
+    # the CLI's job, the demo's and the revealing demo's
+    assert [j["state"] for j in json.loads(jobs.stdout)] == ["proven", "proven", "proven"]
     again = provernet("devnet", "up", "--dir", directory, "--json")
     assert json.loads(again.stdout)["started"] == []  # everything runs: nothing restarted
