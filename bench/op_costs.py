@@ -66,6 +66,7 @@ OPS: dict[str, Build] = {
     "Tanh": _unary("Tanh"),
     "Erf": _unary("Erf"),
     "Softplus": _unary("Softplus"),
+    "Exp": _unary("Exp"),
     "Elu": _unary("Elu"),
     "Selu": _unary("Selu"),
     "GELU (Erf form)": _gelu_erf,
