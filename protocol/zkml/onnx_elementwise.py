@@ -160,21 +160,51 @@ def _min_max(ctx: Ctx, node: onnx.NodeProto) -> Nodes:
     return d, r, last
 
 
+def _powers(ctx: Ctx, out: str, x: str, s: tuple[int, ...], k: int) -> list[Node]:
+    """x^k for a whole k >= 2 as a chain of products, the last one into ``out``."""
+    nodes, prev = [], x
+    for i in range(2, k + 1):
+        step = out if i == k else f"{out}/p{i}"
+        nodes.append(_product(ctx, step, prev, x, s))
+        prev = step
+    return nodes
+
+
+def _inverse(ctx: Ctx, out: str, x: str, s: tuple[int, ...]) -> list[Node]:
+    """1 / x of a computed tensor that stays positive: the exact division of a constant 1
+    (materialised once per element) by x."""
+    n = _size(s)
+    every, one = np.arange(n, dtype=np.int64), f"{out}/one"
+    ones = Linear(every[:, None], np.zeros((n, 1)), np.ones(n))
+    return [
+        Node(ctx.name, ctx.op, (x,), one, s, ones),
+        Node(ctx.name, ctx.op, (one, x), out, s, Quotient(every, every)),
+    ]
+
+
 def _pow(ctx: Ctx, node: onnx.NodeProto) -> Nodes:
-    """x to a constant whole power 1..MAX_POWER, as a chain of products."""
+    """x to a constant power: a whole one 1..MAX_POWER as products, 0.5 as the exact root,
+    and their reciprocals (-1..-MAX_POWER, -0.5) as an exact division of 1 by them, for a
+    base that stays positive."""
     x, s = ctx.var(node.input[0])
     e = np.asarray(ctx.const(node.input[1]), dtype=float)
     k = float(e.ravel()[0]) if e.size == 1 else float("nan")
-    if not (k.is_integer() and 1 <= k <= MAX_POWER):
-        raise ctx.fail(f"only whole exponents 1..{MAX_POWER} are supported (got {e.ravel()[:4]})")
+    size = abs(k)
+    if not ((size.is_integer() and 1 <= size <= MAX_POWER) or size == 0.5):
+        raise ctx.fail(
+            f"only exponents +-1..{MAX_POWER} and +-0.5 are supported (got {e.ravel()[:4]})"
+        )
+    out = node.output[0]
     if k == 1:
         return _gather(ctx, node, x, np.arange(_size(s)), s)
-    nodes, prev = [], x
-    for i in range(2, int(k) + 1):
-        out = node.output[0] if i == k else f"{node.output[0]}/p{i}"
-        nodes.append(_product(ctx, out, prev, x, s))
-        prev = out
-    return tuple(nodes)
+    if k == -1:
+        return tuple(_inverse(ctx, out, x, s))
+    base = out if k > 0 else f"{out}/base"
+    if size == 0.5:
+        made = [Node(ctx.name, ctx.op, (x,), base, s, SquareRoot())]
+    else:
+        made = _powers(ctx, base, x, s, int(size))
+    return tuple(made if k > 0 else [*made, *_inverse(ctx, out, base, s)])
 
 
 def _sqrt(ctx: Ctx, node: onnx.NodeProto) -> Nodes:
@@ -184,16 +214,9 @@ def _sqrt(ctx: Ctx, node: onnx.NodeProto) -> Nodes:
 
 
 def _reciprocal(ctx: Ctx, node: onnx.NodeProto) -> Nodes:
-    """1 / x of a computed tensor that stays positive: the exact division of a
-    constant 1 (materialised once per element) by x."""
+    """1 / x of a computed tensor that stays positive (``_inverse``)."""
     x, s = ctx.var(node.input[0])
-    n = _size(s)
-    every, one = np.arange(n, dtype=np.int64), f"{node.output[0]}/one"
-    ones = Linear(every[:, None], np.zeros((n, 1)), np.ones(n))
-    return (
-        Node(ctx.name, ctx.op, (x,), one, s, ones),
-        Node(ctx.name, ctx.op, (one, x), node.output[0], s, Quotient(every, every)),
-    )
+    return tuple(_inverse(ctx, node.output[0], x, s))
 
 
 def _layer_norm(ctx: Ctx, node: onnx.NodeProto) -> Nodes:

@@ -133,6 +133,20 @@ def root_and_ratio() -> tuple[bytes, tuple[int, ...]]:
     return make_model(nodes, (1, 4), (1, 9), inits), (1, 4)
 
 
+def powers() -> tuple[bytes, tuple[int, ...]]:
+    """(h^2 + 1) to the powers 0.5, -0.5, -1 and -2: Pow's root and reciprocals."""
+    nodes = [
+        helper.make_node("Gemm", ["x", "w"], ["h"], name="fc", transB=1, alpha=2.0),
+        helper.make_node("Mul", ["h", "h"], ["sq"], name="square"),
+        helper.make_node("Add", ["sq", "one"], ["den"], name="plus_one"),
+        *(helper.make_node("Pow", ["den", f"e{i}"], [f"p{i}"], name=f"pow{i}") for i in range(4)),
+        helper.make_node("Concat", [f"p{i}" for i in range(4)], ["y"], name="all", axis=1),
+    ]
+    exps = [init(f"e{i}", np.array(v)) for i, v in enumerate((0.5, -0.5, -1.0, -2.0))]
+    inits = [init("w", _w(61, 3, 4)), init("one", np.array(1.0)), *exps]
+    return make_model(nodes, (1, 4), (1, 12), inits), (1, 4)
+
+
 def layer_norm(decomposed: bool) -> Build:
     """LayerNormalization over the last axis of a (1, 3, 6) sequence, as the opset-17 op
     or as older exporters write it (ReduceMean, Sub, Pow, ReduceMean, Add, Sqrt, Div)."""
@@ -198,6 +212,7 @@ def reduce(op: str, out: tuple[int, ...], axes: list[int], opset: int, **attrs: 
 
 
 LAYOUT: dict[str, Build] = {
+    "powers": powers,
     "reduce_sum": reduce("ReduceSum", (1, 3, 1, 1), [2, 3], 13),
     "reduce_mean": reduce("ReduceMean", (1, 3), [-1, -2], 13, keepdims=0),
     "reduce_mean_opset18": reduce("ReduceMean", (1, 1, 3, 4), [1], 18),
