@@ -5,8 +5,9 @@ the chain for confirmed events every ``poll_interval_s`` (through a worker
 thread: web3 is synchronous), sends each batch that covers new blocks to the
 engine and waits until the engine has applied it and moved the cursor in the same
 store transaction. ``head`` and ``processed`` are what ``node status`` and the
-metrics show. An unreachable RPC is logged and retried at the next poll; it
-never stops the daemon.
+metrics show; a round reads no block past the head it read first, so
+``processed <= head`` holds at every instant. An unreachable RPC is logged and
+retried at the next poll; it never stops the daemon.
 """
 
 from __future__ import annotations
@@ -74,10 +75,13 @@ class ChainSync:
 
     async def sync_once(self) -> None:
         """One round: read the head and the confirmed events since the cursor; apply them."""
-        self.head = await trio.to_thread.run_sync(self.chain.block_number)
+        head = await trio.to_thread.run_sync(self.chain.block_number)
+        self.head = max(self.head, head)
         anchor, self._anchor = self._anchor, None  # the watcher keeps it from here on
         try:
-            batch = await trio.to_thread.run_sync(self._fetch, anchor)
+            # Up to the head just read, never past it: blocks mined since then wait for
+            # the next round, so ``processed`` never runs ahead of ``head``.
+            batch = await trio.to_thread.run_sync(self._fetch, anchor, head)
         except ChainReorg as exc:
             logger.error("chain sync: %s", exc)
             raise
@@ -90,5 +94,5 @@ class ChainSync:
         if self.on_progress is not None:
             self.on_progress(self.head, self.processed)
 
-    def _fetch(self, anchor: tuple[int, str] | None) -> EventBatch:
-        return self.chain.events_since(self.next_block, anchor=anchor)
+    def _fetch(self, anchor: tuple[int, str] | None, head: int) -> EventBatch:
+        return self.chain.events_since(self.next_block, head, anchor=anchor)

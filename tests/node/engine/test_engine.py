@@ -317,6 +317,34 @@ async def test_chain_events_are_applied_once_with_the_cursor(
     assert engine.applied_events == 2
 
 
+async def test_a_sync_round_never_processes_past_the_head_it_shows(
+    store: Store, chain: HookedChain, ledger: FakeLedger
+) -> None:
+    """A block mined between reading the head and reading the events waits for the next
+    round: ``node status`` never shows a processed block above its head."""
+    engine = make_engine(store, chain)
+    chain.inner.deposit_stake(ETH)
+
+    class MinesAfterHead:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(chain, name)
+
+        def block_number(self) -> int:
+            head = chain.inner.block_number()
+            ledger.chain("0x" + "22" * 20).deposit_stake(ETH)  # lands right after the read
+            return head
+
+    sync = ChainSync(cast(Chain, MinesAfterHead()), engine.inputs.clone(), ChainCursor(0, None),
+                     poll_interval_s=1.0)  # fmt: skip
+    async with trio.open_nursery() as nursery:
+        await open_engine(engine, nursery)
+        for head in (1, 2, 3):
+            await sync.sync_once()
+            assert (sync.head, sync.processed) == (head, head)
+        nursery.cancel_scope.cancel()
+    assert engine.applied_events == 3
+
+
 async def test_a_job_action_in_doubt_is_never_sent_again(
     store: Store, chain: HookedChain, ledger: FakeLedger
 ) -> None:
