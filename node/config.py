@@ -95,6 +95,7 @@ class ChainConfig:
 class P2PSection:
     listen: tuple[str, ...]
     bootstrap: tuple[str, ...]
+    min_peer_stake: int = 10**16  # wei: heartbeats and bids only from provers staking this
 
 
 @dataclass(frozen=True)
@@ -188,6 +189,8 @@ FIELDS: tuple[Field, ...] = (
         "p2p.listen", multiaddrs(need_peer_id=False), ("/ip4/0.0.0.0/tcp/4001",), "PROVERNET_LISTEN"
     ),
     Field("p2p.bootstrap", multiaddrs(need_peer_id=True), (), "PROVERNET_BOOTSTRAP"),
+    # 0.01 ether locked per identity makes a flood of heartbeat or bid signers cost money.
+    Field("p2p.min_peer_stake", amount(MAX_AMOUNT), 10**16, render=format_amount),
     Field("roles.requester", boolean, True),
     Field("roles.prover", boolean, False),
     # Starting prices for an operator to tune: 1 gwei per 1,000 constraints, a 10 % margin.
@@ -331,7 +334,11 @@ def _build(v: Mapping[str, Any]) -> NodeConfig:
             poll_interval_s=v["chain.poll_interval"],
             max_log_range=v["chain.max_log_range"],
         ),
-        p2p=P2PSection(listen=v["p2p.listen"], bootstrap=v["p2p.bootstrap"]),
+        p2p=P2PSection(
+            listen=v["p2p.listen"],
+            bootstrap=v["p2p.bootstrap"],
+            min_peer_stake=v["p2p.min_peer_stake"],
+        ),
         roles=RolesConfig(requester=v["roles.requester"], prover=v["roles.prover"]),
         prover=ProverConfig(
             price_per_1k_constraints=v["prover.price_per_1k_constraints"],

@@ -149,6 +149,10 @@ class Metrics:
         """Report the prover pool's backend and prepared models at each scrape."""
         self.registry.register(_ProverCollector(pool))
 
+    def watch_bounds(self, hits: Mapping[str, int]) -> None:
+        """Report how often each bounded map or queue was full (node.bounds) at each scrape."""
+        self.registry.register(_BoundsCollector(hits))
+
     def render(self) -> bytes:
         """Every metric in the Prometheus text format (``CONTENT_TYPE``)."""
         return generate_latest(self.registry)
@@ -195,6 +199,28 @@ class _P2PCollector(Collector):
                 labels=["protocol", "reason"],
             ),
         ]
+
+
+class _BoundsCollector(Collector):
+    def __init__(self, hits: Mapping[str, int]) -> None:
+        self._hits = hits
+
+    def describe(self) -> Iterable[CounterMetricFamily]:
+        return [self._family()]
+
+    def collect(self) -> Iterable[CounterMetricFamily]:
+        family = self._family()
+        for name, count in sorted(self._hits.items()):
+            family.add_metric([name], count)
+        return [family]
+
+    @staticmethod
+    def _family() -> CounterMetricFamily:
+        return CounterMetricFamily(
+            f"{PREFIX}_bounds_hit",
+            "Times a bounded map or queue was full and dropped or evicted",
+            labels=["bound"],
+        )
 
 
 class _ProverCollector(Collector):

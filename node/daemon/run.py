@@ -35,6 +35,7 @@ import trio
 from libp2p.peer.id import ID
 
 from node.api import ApiServer, Readiness, Routes, add_node_routes
+from node.bounds import Bounds
 from node.chain.client import Web3Chain
 from node.config import NodeConfig
 from node.daemon.peer_memory import known_addresses, remember_peers
@@ -47,6 +48,7 @@ from node.daemon.resources import (
 )
 from node.daemon.routes import add_daemon_routes, job_counts, status_source
 from node.engine import Engine, EngineContext, IntentExecutor, StakeCommands, forward
+from node.engine.admission import ChainAdmission
 from node.engine.known_provers import KnownProvers
 from node.engine.models import ModelRole
 from node.engine.prover import P2PProverNetwork, Pricing, ProverRole
@@ -146,7 +148,10 @@ async def _serve(
     StakeCommands(chain).register(engine)
     models = ModelRole(chain, home, bytes(chain.sender.account.key))
     models.register(engine)
-    p2p, inbox = _p2p_service(config, home, chain, store, models.lookup_blob)
+    bounds = Bounds()
+    admission = ChainAdmission(chain, min_stake=config.p2p.min_peer_stake, bounds=bounds)
+    admission.register(engine)
+    p2p, inbox = _p2p_service(config, home, chain, store, models.lookup_blob, admission)
     provers = _known_provers(p2p)
     provers.register(engine)
     metrics.watch_provers(provers.count)
@@ -157,6 +162,7 @@ async def _serve(
         _prover(config, chain, p2p, models, pool, metrics).register(engine)
     models.attach(p2p)
     metrics.watch_p2p(p2p)
+    metrics.watch_bounds(bounds.hits)
     cursor = store.cursor() or ChainCursor(config.chain.deployment_block, None)
     sync = ChainSync(
         chain,
@@ -262,7 +268,12 @@ async def _count_jobs(services: Services, ctx: EngineContext, now: float) -> Non
 
 
 def _p2p_service(
-    config: NodeConfig, home: Path, chain: Web3Chain, store: Store, blobs: BlobLookup
+    config: NodeConfig,
+    home: Path,
+    chain: Web3Chain,
+    store: Store,
+    blobs: BlobLookup,
+    admission: ChainAdmission,
 ) -> tuple[P2PService, trio.MemoryReceiveChannel[Inbound]]:
     key_pair = load_or_create_identity(HomeLayout(home).p2p_key)
     chain_id = chain.chain_id
@@ -274,7 +285,9 @@ def _p2p_service(
         key_pair,
         P2PConfig(listen=config.p2p.listen, bootstrap=config.p2p.bootstrap, known=known),
         send,
-        topics=market_topics(chain_id, ReplayGuard(), time.time),
+        topics=market_topics(
+            chain_id, time.time, admit=admission.topics(), on_bound=admission.bounds.hit
+        ),
         bids=envelope_delivery(Bid, chain_id, ReplayGuard(), time.time),
         inputs=DirectRules(InputDelivery.MAX_SIZE, lambda data: decode_as(data, InputDelivery))
         if config.roles.prover
@@ -282,6 +295,7 @@ def _p2p_service(
         blobs=blobs,
         local_record=record,
         verify_record=peer_record_verifier(chain_id),
+        bounds=admission.bounds,
     )
     return service, receive
 

@@ -30,8 +30,10 @@ from node.p2p.gossip import (
     JOBS_TOPIC,
     MODELS_TOPIC,
     TOPICS,
+    AdmissionUndecided,
     Drop,
     GossipMessage,
+    NotAdmitted,
     TopicRules,
 )
 from node.p2p.identity import load_or_create_identity, peer_id_of
@@ -55,6 +57,7 @@ __all__ = [
     "MODELS_TOPIC",
     "RECORD_PROTOCOL",
     "TOPICS",
+    "AdmissionUndecided",
     "BadMessage",
     "DirectMessage",
     "DirectRules",
@@ -65,6 +68,7 @@ __all__ = [
     "IdentityError",
     "Inbound",
     "InvalidAddress",
+    "NotAdmitted",
     "NotBound",
     "P2PConfig",
     "P2PError",

@@ -4,14 +4,16 @@
 verified peer record binds it to, a penalty score, and a ban deadline. Scores
 recover toward zero over time; a peer whose score falls to the ban threshold is
 banned until the deadline and its score reset, so a ban is always temporary.
-``TokenBucket`` rate-limits one peer on one topic. Times are parameters (trio's
+``TokenBucket`` rate-limits one peer (or one signing account: ``allow_account``) on
+one topic. Times are parameters (trio's
 monotonic clock in the service), so everything here is tested without sleeping.
 """
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
+from typing import Any
 
 from libp2p.peer.id import ID
 
@@ -63,6 +65,8 @@ class PeerBook:
     policy: ScorePolicy = field(default_factory=ScorePolicy)
     _peers: dict[ID, _Peer] = field(default_factory=dict)
     _buckets: dict[tuple[ID, Hashable], TokenBucket] = field(default_factory=dict)
+    _account_buckets: dict[tuple[bytes, Hashable], TokenBucket] = field(default_factory=dict)
+    on_bound: Callable[[str], None] = lambda name: None
 
     def _get(self, peer: ID) -> _Peer:
         return self._peers.setdefault(peer, _Peer())
@@ -128,22 +132,46 @@ class PeerBook:
 
     def allow(self, peer: ID, key: Hashable, rate: float, burst: float, now: float) -> bool:
         """Spend one of ``peer``'s tokens for ``key``; False when it is over its rate."""
-        bucket = self._buckets.get((peer, key))
-        if bucket is None:
-            if len(self._buckets) >= MAX_BUCKETS:
-                self._forget_full_buckets(now)
-            bucket = self._buckets[(peer, key)] = TokenBucket(rate, burst, burst, now)
-        return bucket.take(now)
+        return _take(self._buckets, (peer, key), rate, burst, now, self._full("peer_buckets"))
 
-    def _forget_full_buckets(self, now: float) -> None:
-        # A bucket that has refilled to its burst holds no state worth keeping.
-        self._buckets = {
-            key: bucket
-            for key, bucket in self._buckets.items()
-            if bucket.tokens + (now - bucket.updated) * bucket.rate < bucket.burst
-        }
+    def allow_account(
+        self, account: bytes, key: Hashable, rate: float, burst: float, now: float
+    ) -> bool:
+        """Spend one of ``account``'s tokens for ``key`` (across every peer it signs through)."""
+        full = self._full("account_buckets")
+        return _take(self._account_buckets, (account, key), rate, burst, now, full)
+
+    def _full(self, name: str) -> Callable[[], None]:
+        return lambda: self.on_bound(name)
 
     def _recover(self, state: _Peer, now: float) -> None:
         elapsed = max(0.0, now - state.scored_at)
         state.score = min(0.0, state.score + elapsed * self.policy.recovery_per_s)
         state.scored_at = now
+
+
+def _take(
+    buckets: dict[Any, TokenBucket],
+    key: Any,
+    rate: float,
+    burst: float,
+    now: float,
+    on_full: Callable[[], None],
+) -> bool:
+    bucket = buckets.get(key)
+    if bucket is None:
+        if len(buckets) >= MAX_BUCKETS:
+            _forget_full_buckets(buckets, now)
+            if len(buckets) >= MAX_BUCKETS:
+                # Every bucket still holds state: the oldest goes. Its owner starts again
+                # with a full burst, no more than a fresh peer id or account would get.
+                del buckets[next(iter(buckets))]
+                on_full()
+        bucket = buckets[key] = TokenBucket(rate, burst, burst, now)
+    return bucket.take(now)
+
+
+def _forget_full_buckets(buckets: dict[Any, TokenBucket], now: float) -> None:
+    # A bucket that has refilled to its burst holds no state worth keeping.
+    for key in [k for k, b in buckets.items() if b.tokens + (now - b.updated) * b.rate >= b.burst]:
+        del buckets[key]

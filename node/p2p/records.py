@@ -1,7 +1,10 @@
 """provernet's wire messages on the network edge: gossip envelopes and peer records.
 
 ``market_topics`` gives the rules of the four market topics: each carries signed
-``Envelope``s (protocol.messages) of one payload type. ``envelope_delivery`` gives
+``Envelope``s (protocol.messages) of one payload type, has a replay guard of its own
+(a flood on one topic never refuses another's messages), limits each signing
+account's rate (``ACCOUNT_RATES``) and, where the daemon gives one, awaits the
+topic's on-chain admission. ``envelope_delivery`` gives
 the same rules to a direct protocol (bids sent straight to the requester).
 ``decode`` runs every check that does not depend on what this node saw before or
 on who sent it (encoding, chain id, lifetime, EIP-712 signature, the payload naming
@@ -16,7 +19,7 @@ ours, ``peer_record_verifier`` checks a remote one against the stream's peer id.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Mapping
 
 from libp2p.peer.id import ID
 
@@ -40,7 +43,7 @@ from protocol.messages import (
     sign_peer_record,
     validate_envelope,
 )
-from protocol.messages.errors import BadSignature, UnexpectedMessageType
+from protocol.messages.errors import BadSignature, ReplayCacheFull, UnexpectedMessageType
 
 # Payload fields that name the peer a reply should go to; it must be the publisher.
 PEER_FIELDS = ("peer_id", "requester_peer_id")
@@ -52,18 +55,52 @@ TOPIC_TYPES: dict[str, type[Message]] = {
 }
 
 
+# Per signing account (rate per second, burst), across every peer it publishes through:
+# a requester re-announces each open job every 15 s, a prover heartbeats every 15 s and
+# bids on each job once, an owner announces each model it serves once a period.
+ACCOUNT_RATES: dict[str, tuple[float, float]] = {
+    JOBS_TOPIC: (2.0, 30.0),
+    BIDS_TOPIC: (5.0, 50.0),
+    MODELS_TOPIC: (1.0, 20.0),
+    HEARTBEATS_TOPIC: (0.5, 5.0),
+}
+Admit = Callable[[Verified], Awaitable[None]]
+
+
 class PeerIdMismatch(RemoteProtocolError):  # noqa: N818 (named for the reason, as in protocol.messages)
     """A message names a peer id other than the peer that sent it."""
 
 
 def market_topics(
-    chain_id: int, replay: ReplayGuard, wall_clock: Callable[[], float]
+    chain_id: int,
+    wall_clock: Callable[[], float],
+    *,
+    admit: Mapping[str, Admit] | None = None,
+    on_bound: Callable[[str], None] = lambda name: None,
 ) -> list[TopicRules]:
-    """Rules for the job, bid, model and heartbeat topics on ``chain_id``."""
-    return [
-        envelope_topic(topic, payload, chain_id, replay, wall_clock)
-        for topic, payload in TOPIC_TYPES.items()
-    ]
+    """Rules for the job, bid, model and heartbeat topics on ``chain_id``.
+
+    ``admit[topic]``, where given, is awaited for every message of that topic that
+    passed the checks needing no chain; it raises node.p2p.NotAdmitted to refuse one.
+    """
+    rules = []
+    for topic, payload in TOPIC_TYPES.items():
+        replay = ReplayGuard()
+        decode, check = _envelope_rules(payload, chain_id, replay, wall_clock, on_bound)
+        rate, burst = ACCOUNT_RATES[topic]
+        rules.append(
+            TopicRules(
+                topic,
+                Envelope.MAX_SIZE,
+                decode,
+                check,
+                account_of=_signer,
+                account_rate_per_s=rate,
+                account_burst=burst,
+                admit=None if admit is None else admit.get(topic),
+            )
+        )
+    return rules
 
 
 def envelope_topic(
@@ -75,7 +112,11 @@ def envelope_topic(
 ) -> TopicRules:
     """Rules for a topic whose messages are envelopes carrying ``payload``."""
     decode, check = _envelope_rules(payload, chain_id, replay, wall_clock)
-    return TopicRules(topic, Envelope.MAX_SIZE, decode, check)
+    return TopicRules(topic, Envelope.MAX_SIZE, decode, check, account_of=_signer)
+
+
+def _signer(verified: Verified) -> bytes:
+    return verified.sender
 
 
 def envelope_delivery(
@@ -98,6 +139,7 @@ def _envelope_rules(
     chain_id: int,
     replay: ReplayGuard,
     wall_clock: Callable[[], float],
+    on_bound: Callable[[str], None] = lambda name: None,
 ) -> tuple[Callable[[bytes], Verified], Callable[[Verified, ID, float], None]]:
     def decode(data: bytes) -> Verified:
         # A fresh guard: replays are judged in ``check``, once the rest has passed.
@@ -115,7 +157,11 @@ def _envelope_rules(
             if named is not None and named != origin.to_bytes():
                 raise PeerIdMismatch(f"{name} is not the sending peer {origin}")
         envelope = verified.envelope
-        replay.check_and_record(envelope.sender, envelope.nonce, envelope.expiry, int(now))
+        try:
+            replay.check_and_record(envelope.sender, envelope.nonce, envelope.expiry, int(now))
+        except ReplayCacheFull:
+            on_bound(f"replay_cache:{payload.__name__}")
+            raise
 
     return decode, check
 

@@ -28,6 +28,7 @@ from libp2p.peer.id import ID
 from libp2p.peer.peerinfo import PeerInfo, info_from_p2p_addr
 from multiaddr import Multiaddr
 
+from node.bounds import Bounds
 from node.p2p.config import DirectMessage, DirectRules, Inbound, P2PConfig
 from node.p2p.direct import (
     ACCEPTED,
@@ -86,9 +87,11 @@ class P2PService:
         blobs: BlobLookup | None = None,
         local_record: bytes | None = None,
         verify_record: Callable[[bytes, ID], bytes] | None = None,
+        bounds: Bounds | None = None,
     ) -> None:
         self.config = config
-        self.peers = PeerBook(config.score)
+        self.bounds = bounds or Bounds()
+        self.peers = PeerBook(config.score, on_bound=self.bounds.hit)
         # For metrics: failed dials per bootstrap peer, refused streams per (protocol, reason).
         self.dial_failures: Counter[ID] = Counter()
         self.direct_dropped: Counter[tuple[str, str]] = Counter()
@@ -111,6 +114,10 @@ class P2PService:
             penalise=self.penalise,
             wall_clock=time.time,
             judged=self._notify,
+            allow_account=lambda account, key, rate, burst: self.peers.allow_account(
+                account, key, rate, burst, trio.current_time()
+            ),
+            on_bound=self.bounds.hit,
         )
         self._nursery: trio.Nursery | None = None
         self._stopped = trio.Event()
@@ -249,8 +256,11 @@ class P2PService:
     async def _subscribe(self) -> list[ISubscriptionAPI]:
         subscriptions = []
         for rules in self._topics:
-            validator = self.gossip.validator(rules)
-            self._parts.pubsub.set_topic_validator(rules.topic, validator, False)
+            if rules.admit is None:
+                validator: Any = self.gossip.validator(rules)
+            else:
+                validator = self.gossip.async_validator(rules)
+            self._parts.pubsub.set_topic_validator(rules.topic, validator, rules.admit is not None)
             subscriptions.append(await self._parts.pubsub.subscribe(rules.topic))
         return subscriptions
 

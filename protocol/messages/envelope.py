@@ -79,10 +79,14 @@ class Verified:
 class ReplayGuard:
     """The (sender, nonce) pairs accepted and not yet expired, bounded in size.
 
-    Entries are kept until their envelope's expiry; an expired envelope is refused
-    before this check, so forgetting it then is safe. When the cache (or one
-    sender's share) is full, new envelopes are refused rather than old entries
-    evicted: eviction would reopen the door to replays.
+    Entries are kept until their envelope's expiry and forgotten then (an expired
+    envelope is refused before this check, so forgetting it is safe); no live entry
+    is ever evicted, since that would reopen the door to its replay. A sender holds
+    at most ``per_sender`` live entries. Past ``capacity`` live entries in total, a
+    sender is refused only if it holds at least its fair share (``capacity`` divided
+    by the number of senders with live entries): a few senders' volume never shuts
+    out the others, and the total stays below ``2 * capacity`` (one fair share more
+    per sender at most), where every new entry is refused.
     """
 
     capacity: int = 100_000
@@ -93,6 +97,11 @@ class ReplayGuard:
 
     def __len__(self) -> int:
         return len(self._live)
+
+    @property
+    def senders(self) -> int:
+        """How many senders hold live entries."""
+        return len(self._counts)
 
     def prune(self, now: int) -> None:
         """Forget entries whose envelopes have expired at ``now``."""
@@ -108,13 +117,20 @@ class ReplayGuard:
         self.prune(now)
         if (sender, nonce) in self._live:
             raise Replayed(f"nonce {nonce} from 0x{sender.hex()} was already accepted")
-        if self._counts.get(sender, 0) >= self.per_sender:
+        held = self._counts.get(sender, 0)
+        if held >= self.per_sender:
             raise ReplayCacheFull(f"0x{sender.hex()} has {self.per_sender} live envelopes")
         if len(self._live) >= self.capacity:
-            raise ReplayCacheFull(f"{self.capacity} live envelopes are cached")
+            senders = len(self._counts) + (held == 0)
+            fair = self.capacity // senders
+            if held >= fair or len(self._live) >= 2 * self.capacity:
+                raise ReplayCacheFull(
+                    f"{len(self._live)} live envelopes are cached and 0x{sender.hex()} holds "
+                    f"{held} of them (its fair share is {fair})"
+                )
         self._live.add((sender, nonce))
         heapq.heappush(self._by_time, (expiry, sender, nonce))
-        self._counts[sender] = self._counts.get(sender, 0) + 1
+        self._counts[sender] = held + 1
 
 
 def _check_times(envelope: Envelope, now: int, max_skew_s: int, max_lifetime_s: int) -> None:

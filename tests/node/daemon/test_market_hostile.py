@@ -243,10 +243,12 @@ def test_hostile_bids_are_dropped_and_the_job_still_settles(
     assert len(refused) == 3 + GARBAGE
 
     # Her counters: every forged, replayed and garbled message dropped, nothing else.
+    # Mallory has no stake: her genuine bid and its replay are not admitted to gossip
+    # (the replay is refused before the replay cache is even asked).
     gossip = {key[1:]: n for key, n in dropped.items() if key[0] == "gossip"}
     assert gossip == {
         (BIDS_TOPIC, "malformed"): 2 + GARBAGE,  # the two forgeries and the garbage
-        (BIDS_TOPIC, "rejected"): 1,  # the replay
+        (BIDS_TOPIC, "not_admitted"): 2,  # the unstaked bid and its replay
         (JOBS_TOPIC, "malformed"): GARBAGE,
     }
     direct = {key[2]: n for key, n in dropped.items() if key[0] == "direct"}

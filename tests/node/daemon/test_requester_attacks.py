@@ -159,7 +159,7 @@ async def attack(
         job_id, result = await trio.to_thread.run_sync(chain.create_job, request)
         txs.append(result)
         jobs[name] = Job(job_id, values, salt, commitment)
-    topics = market_topics(chain_id, ReplayGuard(), time.time)
+    topics = market_topics(chain_id, time.time)
     bids = envelope_delivery(Bid, chain_id, ReplayGuard(), time.time)
     async with open_node("mallory", topics=topics, bootstrap=[alice.multiaddr, bob.multiaddr],
                          eth_key=key, bids=bids) as node:  # fmt: skip

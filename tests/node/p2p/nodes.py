@@ -27,7 +27,6 @@ from node.p2p import (
     peer_record_verifier,
 )
 from node.p2p.direct import BlobLookup
-from protocol.messages import ReplayGuard
 from tests.node.p2p.wire import CHAIN_ID
 
 # Fast redials keep the tests short; the daemon's default is 2 s.
@@ -79,7 +78,7 @@ class Node:
 
 def market_rules() -> list[TopicRules]:
     """The four market topics with this node's own replay guard."""
-    return market_topics(CHAIN_ID, ReplayGuard(), time.time)
+    return market_topics(CHAIN_ID, time.time)
 
 
 @asynccontextmanager

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import hypothesis.strategies as st
+import pytest
 from hypothesis import given, settings
 from libp2p.crypto.ed25519 import create_new_key_pair
 from libp2p.peer.id import ID
 from libp2p.pubsub.pb import rpc_pb2
 
-from node.p2p import Drop, TopicRules
+from node.p2p import AdmissionUndecided, Drop, NotAdmitted, TopicRules
 from node.p2p.gossip import GossipGate
 from protocol.errors import RemoteProtocolError
 
@@ -145,3 +146,66 @@ def test_garbage_is_refused_never_raised(data: bytes, from_id: bytes) -> None:
     msg = rpc_pb2.Message(data=data, topicIDs=[TOPIC], from_id=from_id, seqno=b"\x00" * 8)
     valid = data.startswith(b"ok") and not data.endswith(b"stale") and len(data) <= 100
     assert h.validate(MALLORY, msg) == valid
+
+
+class AdmittingHarness(Harness):
+    """A gate whose topic rate-limits by account (the first word) and admits on-chain."""
+
+    def __init__(self, account_burst: int = 100) -> None:
+        super().__init__(burst=10**6)
+        self.account_tokens: dict[bytes, int] = {}
+        self.account_burst = account_burst
+        self.checked: list[str] = []
+        self.gate = GossipGate(ME, self.banned.__contains__, self.allow, self.penalise,
+                               lambda: 1e9, allow_account=self.allow_account)  # fmt: skip
+        rules = TopicRules(TOPIC, 100, decode=self.decode, check=self.record_check,
+                           account_of=lambda m: m.split()[1].encode(),
+                           admit=self.admit)  # fmt: skip
+        self.validate_async = self.gate.async_validator(rules)
+
+    def allow_account(self, account: bytes, key: str, rate: float, burst: float) -> bool:
+        self.account_tokens[account] = self.account_tokens.get(account, 0) + 1
+        return self.account_tokens[account] <= self.account_burst
+
+    def record_check(self, message: str, origin: ID, now: float) -> None:
+        self.checked.append(message)
+
+    async def admit(self, message: str) -> None:
+        if "unstaked" in message:
+            raise NotAdmitted("no stake")
+        if "unknown" in message:
+            raise AdmissionUndecided("the RPC is away")
+
+    async def offer_async(self, data: bytes, origin: ID, forwarder: ID | None = None) -> bool:
+        self.seqno += 1
+        msg = rpc_pb2.Message(
+            data=data, topicIDs=[TOPIC], from_id=origin.to_bytes(), seqno=self.seqno.to_bytes(8)
+        )
+        return await self.validate_async(forwarder or origin, msg)
+
+
+async def test_admission_refuses_before_the_replay_check_and_penalises_only_the_unstaked() -> None:
+    h = AdmittingHarness()
+    assert await h.offer_async(b"ok alice", ALICE)
+    assert not await h.offer_async(b"ok mallory unstaked", MALLORY)
+    assert not await h.offer_async(b"ok carol unknown", RELAY)
+    assert h.checked == ["ok alice"]  # refused messages never reach the replay cache
+    assert h.gate.dropped == {(TOPIC, Drop.NOT_ADMITTED): 1, (TOPIC, Drop.UNDECIDED): 1}
+    assert h.penalties == [(MALLORY, 5.0)]
+
+
+async def test_one_account_is_rate_limited_whatever_peer_ids_it_signs_through() -> None:
+    h = AdmittingHarness(account_burst=3)
+    origins = [new_peer() for _ in range(6)]
+    results = [await h.offer_async(b"ok mallory", origin) for origin in origins]
+    assert results == [True] * 3 + [False] * 3
+    assert await h.offer_async(b"ok alice", new_peer())
+    assert h.gate.dropped == {(TOPIC, Drop.RATE_LIMITED): 3}
+    assert await h.offer_async(b"ok mallory", ME)  # our own are never limited
+
+
+def test_a_topic_with_admission_has_no_sync_validator() -> None:
+    h = AdmittingHarness()
+    rules = TopicRules(TOPIC, 100, decode=h.decode, admit=h.admit)
+    with pytest.raises(AssertionError):
+        h.gate.validator(rules)

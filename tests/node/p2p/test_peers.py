@@ -37,6 +37,27 @@ def test_idle_buckets_are_forgotten_when_too_many_are_kept() -> None:
     assert len(book._buckets) == 1
 
 
+def test_when_every_bucket_is_busy_the_oldest_goes_and_the_bound_is_reported() -> None:
+    hits: list[str] = []
+    book = PeerBook(on_bound=hits.append)
+    for index in range(MAX_BUCKETS + 5):
+        assert book.allow_account(index.to_bytes(20, "big"), "bids", 1.0, 2.0, 0.0)
+    assert len(book._account_buckets) == MAX_BUCKETS
+    assert hits == ["account_buckets"] * 5
+    assert (b"\x00" * 20, "bids") not in book._account_buckets
+
+
+def test_an_account_is_limited_across_peers_and_topics_apart() -> None:
+    book, alice = PeerBook(), b"\xaa" * 20
+    assert [book.allow_account(alice, "bids", 1.0, 2.0, 0.0) for _ in range(3)] == [
+        True,
+        True,
+        False,
+    ]
+    assert book.allow_account(alice, "heartbeats", 1.0, 2.0, 0.0)
+    assert book.allow_account(alice, "bids", 1.0, 2.0, 1.0)  # refilled
+
+
 def test_penalties_lead_to_a_temporary_ban_and_scores_recover() -> None:
     policy = ScorePolicy(ban_threshold=-100.0, recovery_per_s=1.0, ban_s=60.0)
     book, mallory = PeerBook(policy), new_peer()

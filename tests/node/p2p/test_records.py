@@ -48,7 +48,7 @@ ALICE_PEER, BOB_PEER = new_peer(), new_peer()
 
 
 def rules_by_topic() -> dict[str, TopicRules]:
-    return {r.topic: r for r in market_topics(CHAIN_ID, ReplayGuard(), lambda: float(NOW))}
+    return {r.topic: r for r in market_topics(CHAIN_ID, lambda: float(NOW))}
 
 
 def admit(

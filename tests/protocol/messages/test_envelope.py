@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 
 import pytest
@@ -151,13 +152,49 @@ def test_replay_cache_bounds_per_sender_and_in_total() -> None:
     guard = ReplayGuard(capacity=3, per_sender=2)
     guard.check_and_record(ALICE, 1, NOW + 5, NOW)
     guard.check_and_record(ALICE, 2, NOW + 9, NOW)
-    with pytest.raises(ReplayCacheFull):
+    with pytest.raises(ReplayCacheFull, match="2 live envelopes"):
         guard.check_and_record(ALICE, 3, NOW + 9, NOW)
     guard.check_and_record(BOB, 1, NOW + 9, NOW)
-    with pytest.raises(ReplayCacheFull):
-        guard.check_and_record(b"\x07" * 20, 1, NOW + 9, NOW)
-    guard.check_and_record(ALICE, 3, NOW + 9, NOW + 6)  # alice's nonce 1 expired, freeing room
-    assert len(guard) == 3
+    # Full: alice and bob hold their fair shares (3 // 2 = 1), a newcomer's share is 1.
+    guard.check_and_record(b"\x07" * 20, 1, NOW + 9, NOW)
+    with pytest.raises(ReplayCacheFull, match="fair share"):
+        guard.check_and_record(BOB, 2, NOW + 9, NOW)
+    with pytest.raises(ReplayCacheFull, match="fair share"):  # still full after one expiry
+        guard.check_and_record(ALICE, 3, NOW + 9, NOW + 6)
+    guard.check_and_record(BOB, 2, NOW + 19, NOW + 10)  # every earlier entry has expired
+    assert len(guard) == 1
+    assert guard.senders == 1
+
+
+def test_a_flood_from_a_few_senders_never_shuts_out_the_others() -> None:
+    """Ten senders fill the cache and keep sending 10,000 envelopes each; 400 quiet
+    senders still get in, and the cache never grows past twice its capacity."""
+    guard = ReplayGuard(capacity=10_000, per_sender=1_000)
+    refused = 0
+    for i in range(10):
+        for nonce in range(10_000):
+            try:
+                guard.check_and_record(i.to_bytes(20, "big"), nonce, NOW + 60, NOW)
+            except ReplayCacheFull:
+                refused += 1
+    assert len(guard) == 10_000
+    assert refused == 90_000
+    for quiet in range(1_000, 1_400):  # 400 newcomers, 5 envelopes each
+        for nonce in range(5):
+            guard.check_and_record(quiet.to_bytes(20, "big"), nonce, NOW + 60, NOW)
+    assert len(guard) <= 2 * guard.capacity
+    with pytest.raises(ReplayCacheFull):  # a flooder stays shut out
+        guard.check_and_record((0).to_bytes(20, "big"), 5_000, NOW + 60, NOW)
+
+
+@settings(max_examples=100)
+@given(st.lists(st.integers(0, 40), max_size=400))
+def test_the_cache_never_grows_past_twice_its_capacity(senders: list[int]) -> None:
+    guard = ReplayGuard(capacity=16, per_sender=8)
+    for nonce, sender in enumerate(senders):
+        with contextlib.suppress(ReplayCacheFull):
+            guard.check_and_record(sender.to_bytes(20, "big"), nonce, NOW + 60, NOW)
+        assert len(guard) <= 2 * guard.capacity
 
 
 @settings(max_examples=150)
