@@ -49,6 +49,8 @@ ARTIFACT_NAMES = frozenset(
 )  # fmt: skip
 # Bytes hashed per read when checking a fetched file (proving keys reach GBs).
 HASH_CHUNK = 1 << 20
+# A manifest lists a dozen files: far below this.
+MAX_MANIFEST_BYTES = 1 << 20
 
 
 class ModelFileError(Exception):
@@ -179,6 +181,45 @@ def check_fetched(path: Path, info: ModelInfo, key: bytes, refs: tuple[ArtifactR
     problem = vk.degeneracy()
     if problem is not None:
         raise ModelFileError(f"the verification key is degenerate ({problem}): anyone could forge")
+    _check_r1cs(path / art.R1CS_FILE, info)
+
+
+def _check_r1cs(path: Path, info: ModelInfo) -> None:
+    """The R1CS itself must have the registered constraint count and public signals: a
+    registrant declaring fewer would have provers admit jobs they cannot finish in time."""
+    try:
+        r1cs = binfmt.r1cs_from_bytes(path.read_bytes())
+    except RemoteProtocolError as exc:
+        raise ModelFileError(f"the R1CS is malformed: {exc}") from exc
+    if r1cs.n_constraints != info.constraint_count:
+        raise ModelFileError(
+            f"the R1CS has {r1cs.n_constraints} constraints; the registry says "
+            f"{info.constraint_count}"
+        )
+    if r1cs.n_public != info.n_public:
+        raise ModelFileError(
+            f"the R1CS has {r1cs.n_public} public signals; the registry says {info.n_public}"
+        )
+
+
+def manifest_files(data: bytes, info: ModelInfo) -> list[tuple[str, bytes, int]]:
+    """(name, sha256, size) of each file a fetched manifest lists, once the manifest is
+    the registered one (its sha256 is the registry's manifest hash): sizes and hashes to
+    fetch by, none of them taken from a peer. Raises ModelFileError."""
+    if hashlib.sha256(data).digest() != info.manifest_hash:
+        raise ModelFileError("the manifest does not hash to the registered manifest hash")
+    manifest = _manifest(data)
+    files = []
+    try:
+        for key in (*ARTIFACT_KEYS, *(k for k in CEREMONY_KEYS if k in manifest["files"])):
+            entry = manifest["files"][key]
+            name, size = str(entry["file"]), int(entry["size"])
+            if name not in ARTIFACT_NAMES or name == art.MANIFEST or size < 0:
+                raise ModelFileError(f"the manifest lists an unexpected file {name!r}")
+            files.append((name, bytes.fromhex(str(entry["sha256"])), size))
+    except (KeyError, ValueError, TypeError) as exc:
+        raise ModelFileError(f"the manifest is malformed: {exc!r}") from exc
+    return files
 
 
 def _manifest(data: bytes) -> dict[str, Any]:

@@ -37,7 +37,7 @@ from libp2p.peer.id import ID
 
 from node.api.errors import BadRequest, Conflict, HttpError, NotFound
 from node.api.events import EventLog
-from node.artifacts import R1CS_FILE, CircuitDir
+from node.artifacts import MANIFEST, R1CS_FILE, CircuitDir
 from node.ceremony_cli import ZKEY_FILE, record_ceremony
 from node.chain.errors import ContractRevert, TransactionRejected
 from node.chain.events import ChainEvent
@@ -47,7 +47,7 @@ from node.engine.core import Engine, EngineContext
 from node.engine.models import ceremonies, ceremony
 from node.engine.models.ceremony import check_transcript
 from node.engine.models.files import (
-    ARTIFACT_NAMES,
+    MAX_MANIFEST_BYTES,
     ModelFileError,
     artifact_refs,
     blob_index,
@@ -55,6 +55,7 @@ from node.engine.models.files import (
     compile_into,
     describe_error,
     file_sha256,
+    manifest_files,
     setup_into,
     spec_of,
 )
@@ -97,6 +98,17 @@ ANNOUNCE_INTERVAL_S = 60.0
 ANNOUNCE_LIFETIME_S = 300
 # An announced artifact set that fails its checks against the registry is a lie.
 BAD_ARTIFACTS_PENALTY = 60.0
+# A model file's time to arrive: a fixed allowance plus its size at a slow link's rate
+# (the size from the registered manifest, never from the peer serving it).
+FETCH_BASE_S = 30.0
+FETCH_MIN_BYTES_PER_S = 1 << 20
+
+
+def fetch_budget_s(size: int) -> float:
+    """Seconds a file of ``size`` bytes may take to arrive before the fetch gives up."""
+    return FETCH_BASE_S + size / FETCH_MIN_BYTES_PER_S
+
+
 REGISTRATION_PATH = "/models/registrations/{id:int}"
 
 
@@ -666,12 +678,7 @@ class ModelRole:
         folder = self.layout.models / f".fetch-{model_id}-{secrets.token_hex(8)}"
         folder.mkdir(parents=True)
         try:
-            for ref in (r for r in ann.artifacts if r.name in ARTIFACT_NAMES):
-                size = await self.network.fetch_blob_to_file(
-                    peer, ref.sha256, folder / ref.name, max_bytes=ref.size
-                )
-                if size != ref.size:
-                    raise ModelFileError(f"{ref.name} is {size} bytes, announced {ref.size}")
+            await self._fetch_files(peer, ann, info, folder)
             try:
                 await trio.to_thread.run_sync(check_fetched, folder, info, key, ann.artifacts)
                 transcript = await trio.to_thread.run_sync(
@@ -695,6 +702,41 @@ class ModelRole:
         self._index(model_id, target)
         logger.info("fetched model %d from %s", model_id, peer)
         return target
+
+    async def _fetch_files(
+        self, peer: ID, ann: ModelAnnouncement, info: ModelInfo, folder: Path
+    ) -> None:
+        """The manifest first (its hash is the registry's), then every file it lists, each
+        capped at the manifest's size and given ``fetch_budget_s`` of it to arrive."""
+        assert self.network is not None
+        manifest = next((r for r in ann.artifacts if r.name == MANIFEST), None)
+        if manifest is None:
+            raise ModelFileError("the announcement lists no manifest")
+        await self._fetch_file(peer, MANIFEST, manifest.sha256, MAX_MANIFEST_BYTES, folder)
+        try:
+            files = manifest_files((folder / MANIFEST).read_bytes(), info)
+        except ModelFileError:
+            self.network.penalise(peer, BAD_ARTIFACTS_PENALTY)
+            raise
+        for name, sha256, size in files:
+            await self._fetch_file(peer, name, sha256, size, folder, exact=True)
+
+    async def _fetch_file(
+        self, peer: ID, name: str, sha256: bytes, size: int, folder: Path, *, exact: bool = False
+    ) -> None:
+        assert self.network is not None
+        budget = fetch_budget_s(size)
+        try:
+            with trio.fail_after(budget):
+                got = await self.network.fetch_blob_to_file(
+                    peer, sha256, folder / name, max_bytes=size
+                )
+        except trio.TooSlowError:
+            raise ModelFileError(
+                f"{name} ({size} bytes) did not arrive within {budget:.0f} s"
+            ) from None
+        if exact and got != size:
+            raise ModelFileError(f"{name} is {got} bytes, the manifest says {size}")
 
     # -- queries ---------------------------------------------------------------
 

@@ -2,7 +2,13 @@
 
 The job is stored SEEN before the decision (which reads the chain and may fetch the
 model), so a decision a crash cuts short is taken again on a later tick or
-announcement; ``deciding`` keeps one decision per job at a time. A bid commits us to
+announcement. Each decision runs in a task of its own within ``DECIDE_TIMEOUT_S``
+(``start``; ``deciding`` keeps one per job at a time): a slow RPC or model server
+never stalls the engine. A decision that cannot be taken yet (the model still
+downloading in its own task, fetches.py; the RPC away) leaves the job SEEN, to be
+decided again after ``RETRY_S``. Only jobs won and not yet settled count against the
+capacity (a bid locks nothing, and acceptance checks the plan again), so far-off
+bid deadlines cannot lock a prover out of other work. A bid commits us to
 nothing: it is a signed price over the job's on-chain terms (JobTerms), valid until
 ``BID_SLACK_S`` after the bid deadline so that the requester may award it when the
 winner's award lapses. A job announced again after a lapse or a slash (a later
@@ -17,13 +23,16 @@ from pathlib import Path
 
 import trio
 
+from node.chain.errors import RpcUnreachable
 from node.chain.interface import Chain
+from node.chain.rpc import TRANSPORT_ERRORS
 from node.engine.core import EngineContext
-from node.engine.prover.jobs import ProverJobs, prover_job
+from node.engine.prover.fetches import ModelFetchError, NotYet
+from node.engine.prover.jobs import HELD, ProverJobs, prover_job
 from node.engine.prover.network import Pricing, ProverNetwork
 from node.engine.prover.work import disagreement, payload
 from node.metrics import Metrics
-from node.store import Role, Store
+from node.store import Role
 from protocol.market import ProverState, new_prover_job
 from protocol.market import actions as ma
 from protocol.market.planning import BID_SLACK_S, Quote, admit, price, submit_gas_estimate
@@ -33,6 +42,14 @@ from protocol.messages import Bid, JobAnnouncement, sign_bid
 logger = logging.getLogger(__name__)
 
 S = ProverState
+# One decision's chain reads and its wait for the model, at most.
+DECIDE_TIMEOUT_S = 20.0
+# How long a decision waits for a model download before deciding again later.
+MODEL_WAIT_S = 5.0
+# A decision that could not be taken is tried again this much later.
+RETRY_S = 5.0
+# The RPC away: these leave a decision for later instead of declining the job.
+_UNREACHABLE: tuple[type[BaseException], ...] = (RpcUnreachable, *TRANSPORT_ERRORS)
 
 
 class Bidding:
@@ -47,7 +64,7 @@ class Bidding:
         private_key: bytes,
         market: bytes,
         pricing: Pricing,
-        circuit: Callable[[int], Awaitable[Path]],
+        circuit: Callable[[EngineContext, int, float], Awaitable[Path]],
         rate: Callable[[], int],
         gas_price: Callable[[], int],
         metrics: Metrics | None,
@@ -56,6 +73,7 @@ class Bidding:
         self._key, self.market, self.pricing = private_key, market, pricing
         self.circuit, self.rate, self.gas_price, self.metrics = circuit, rate, gas_price, metrics
         self.deciding: set[int] = set()  # announcements being admitted and priced now
+        self.retry_at: dict[int, float] = {}  # undecided jobs: when to try again
         self._fees: dict[int, int] = {}
         jobs.handle(
             ma.SendBid, lambda ctx, key, action: lambda: self.send_bid(ctx, key, action.bid)
@@ -76,20 +94,42 @@ class Bidding:
             if self.jobs.advance(ctx, record.key, Reannounced(job)) is None:
                 return  # we hold (or failed) this job: a new round is not for us
             key = record.key
-        elif record.state == S.SEEN.value and record.key not in self.deciding:
-            key = record.key  # seen before a restart and never decided: decide now
+        elif record.state == S.SEEN.value:
+            key = record.key  # seen before a restart or left undecided: decide now
         else:
             return
-        await self.decide(ctx, key)
+        self.start(ctx, key, force=True)
 
-    async def decide(self, ctx: EngineContext, key: int) -> None:
-        """Bid on the SEEN job ``key`` or decline it with the reason."""
-        job = prover_job(ctx.store.get_job(key)).job
+    def start(self, ctx: EngineContext, key: int, *, force: bool = False) -> None:
+        """Decide the SEEN job ``key`` in a task of its own, unless one is deciding it or
+        (without ``force``) its retry time has not come."""
+        if key in self.deciding or (not force and self.jobs.clock() < self.retry_at.get(key, 0)):
+            return
         self.deciding.add(key)
+        ctx.spawn(lambda: self._decide_task(ctx, key))
+
+    async def _decide_task(self, ctx: EngineContext, key: int) -> None:
         try:
-            reason = await self._refusal(ctx.store, job)
+            with trio.move_on_after(DECIDE_TIMEOUT_S) as scope:
+                await self.decide(ctx, key)
+            if scope.cancelled_caught:
+                logger.info("job %d: deciding took over %g s; trying again later", key,
+                            DECIDE_TIMEOUT_S)  # fmt: skip
+                self.retry_at[key] = self.jobs.clock() + RETRY_S
         finally:
             self.deciding.discard(key)
+
+    async def decide(self, ctx: EngineContext, key: int) -> None:
+        """Bid on the SEEN job ``key`` or decline it with the reason; leave it SEEN if the
+        decision must wait."""
+        job = prover_job(ctx.store.get_job(key)).job
+        try:
+            reason = await self._refusal(ctx, job)
+        except NotYet as exc:
+            logger.info("job %d: not decided yet: %s", job.job_id, exc)
+            self.retry_at[key] = self.jobs.clock() + RETRY_S
+            return
+        self.retry_at.pop(key, None)
         if reason is not None:
             if self.jobs.advance(ctx, key, Declined(reason)) is not None:
                 self.jobs.reasons[key] = reason
@@ -101,7 +141,7 @@ class Bidding:
                        peer_id=self.network.peer_id)  # fmt: skip
         self.jobs.advance(ctx, key, BidPlaced(bid))
 
-    async def _refusal(self, store: Store, job: JobAnnouncement) -> str | None:
+    async def _refusal(self, ctx: EngineContext, job: JobAnnouncement) -> str | None:
         if job.collateral > self.pricing.max_collateral:
             return (
                 f"the collateral {job.collateral} exceeds our limit {self.pricing.max_collateral}"
@@ -109,26 +149,29 @@ class Bidding:
         try:
             onchain = await trio.to_thread.run_sync(self.chain.get_job, job.job_id)
             chain_now = await trio.to_thread.run_sync(self.chain.timestamp)
-        except Exception as exc:  # unknown job or the RPC away
+            free = (await trio.to_thread.run_sync(self.chain.stake_of, self.chain.address)).free
+            info = await trio.to_thread.run_sync(self.chain.get_model, job.model_id)
+        except _UNREACHABLE as exc:
+            raise NotYet(f"the chain cannot be reached: {exc}") from exc
+        except Exception as exc:  # an unknown job or model: the contract reverts
             return f"the job cannot be read on-chain: {exc}"
         problem = disagreement(job, onchain, chain_now)
         if problem is not None:
             return problem
-        try:
-            free = (await trio.to_thread.run_sync(self.chain.stake_of, self.chain.address)).free
-            info = await trio.to_thread.run_sync(self.chain.get_model, job.model_id)
-            await self.circuit(job.model_id)
-        except Exception as exc:  # unknown model, no peer serving it, a corrupt artifact
-            return f"model {job.model_id} is not available: {exc}"
         if info.deprecated:
             return f"model {job.model_id} is deprecated"
         if free < job.collateral:
             return f"our free stake {free} does not cover the collateral {job.collateral}"
-        queue = self.jobs.queue(store)
-        admission = admit(job, info.constraint_count, self.rate(), queue, int(self.jobs.clock()),
+        # Won jobs only: a bid commits us to nothing, and acceptance checks the plan again.
+        held = self.jobs.queue(ctx.store, HELD)
+        admission = admit(job, info.constraint_count, self.rate(), held, int(self.jobs.clock()),
                           self.pricing.capacity)  # fmt: skip
         if not admission.admitted:
             return admission.reason
+        try:
+            await self.circuit(ctx, job.model_id, MODEL_WAIT_S)
+        except ModelFetchError as exc:
+            return f"model {job.model_id} is not available: {exc}"
         quote = await self._quote(job, info.n_public)
         self._fees[job.job_id] = quote.fee
         return quote.refusal

@@ -66,7 +66,7 @@ class Recovery:
         if now > prover_job(record).job.bid_deadline:
             self.jobs.advance(ctx, record.key, Declined("the bid deadline passed"), now=now)
         else:
-            await self.bidding.decide(ctx, record.key)
+            self.bidding.start(ctx, record.key)
 
     async def resume(self, ctx: EngineContext, record: JobRecord, now: int) -> None:
         """Carry on a job whose acceptance, proving or submission was cut short."""

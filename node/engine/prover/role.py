@@ -5,12 +5,13 @@ Theory of operation. Each job seen is a ``protocol.market.ProverJob`` in the sto
 every change goes through ``ProverJobs.advance`` and is saved BEFORE its actions are
 taken. The stages, one module each, composed here:
 
-- ``Bidding``: an announcement is admitted (``planning.admit``: the bid deadline near
-  enough, the accept window long enough, the proof window feasible at the node's
-  measured rate, capacity free) and priced (``planning.price``: work + acceptJob and
-  submitProof gas x gas price + margin); a declined job keeps its reason, an admitted
-  one gets a signed bid over the job's terms, published on the bids topic and sent to
-  the requester's peer. A bid locks nothing.
+- ``Bidding``: an announcement is decided in a task of its own: admitted
+  (``planning.admit``: the bid deadline near enough, the accept window long enough,
+  the proof window feasible at the node's measured rate, a slot free among the jobs
+  won; the model fetched in its own task, fetches.py) and priced (``planning.price``:
+  work + acceptJob and submitProof gas x gas price + margin); a declined job keeps its
+  reason, an admitted one gets a signed bid over the job's terms, published on the
+  bids topic and sent to the requester's peer. A bid locks nothing.
 - ``Acceptance``: JobAwarded names the winner; the input is taken only for a job
   awarded to us, only from its requester's account, and only if it can be proved
   (range, commitment, every layer's range checks, a satisfying witness) and our plan
@@ -38,6 +39,7 @@ from node.chain.interface import Chain
 from node.engine.core import Engine, EngineContext
 from node.engine.prover.acceptance import Acceptance
 from node.engine.prover.bidding import Bidding
+from node.engine.prover.fetches import ModelFetches
 from node.engine.prover.heartbeats import HeartbeatPublisher, Offer, held_models
 from node.engine.prover.jobs import ACTIVE, HELD, ProverJobs, prover_job
 from node.engine.prover.network import Pricing, ProverNetwork
@@ -84,6 +86,7 @@ class ProverRole:
         self.me = bytes.fromhex(chain.address[2:])
         self.ensure_model = ensure_model
         self.jobs = ProverJobs(clock, self.me)
+        self.fetches = ModelFetches(self._circuit, clock)
         self.proving = Proving(self.jobs, pool, circuit=self._circuit, metrics=metrics, rate=rate)
         self.bidding = Bidding(
             self.jobs,
@@ -92,7 +95,7 @@ class ProverRole:
             private_key=private_key,
             market=bytes.fromhex(market[2:]),
             pricing=pricing,
-            circuit=self._circuit,
+            circuit=self.fetches.wait,
             rate=self._rate,
             gas_price=gas_price or (lambda: 0),
             metrics=metrics,

@@ -3,8 +3,12 @@
 Theory of operation. A job is announced (and re-announced every ``ANNOUNCE_EVERY_S``
 while its bid window is open). Bids arrive by gossip or directly; each is stored with
 its verdict (``bid_problem``: signature over this chain, market and the job's terms,
-expiry, fee, the prover's free stake). When the bid window closes the winner is
-``select_winner``'s and awardJob is sent; nothing of the prover's is locked by it.
+expiry, fee, the prover's free stake), judged in a task of its own so the stake read
+never stalls the engine; a bid whose prover's stake cannot be read (the RPC away)
+stays pending and is judged again (``PENDING_RETRY_S``), and at the window's close
+every pending bid is judged with the stakes read then. When the bid window closes
+the winner is ``select_winner``'s and awardJob is sent; nothing of the prover's is
+locked by it.
 
 An award that lapses (no acceptJob by the accept deadline) or a slash (accepted, not
 proved) sends the job back to the auction: once the chain's own clock has passed the
@@ -49,6 +53,14 @@ ANNOUNCE_TIMEOUT_S = 10.0
 TX_RETRY_S = 12.0
 # Bids that may still win: valid ones and those that lost an earlier award of the job.
 STANDING = (BidStatus.VALID, BidStatus.LOST)
+# What the award considers: those, and bids whose stake could not be read yet.
+CANDIDATES = (*STANDING, BidStatus.PENDING)
+# A pending bid (its prover's stake unread) is judged again this often.
+PENDING_RETRY_S = 5.0
+
+
+class StakeUnknown(Exception):  # noqa: N818 (named for the reason)
+    """A prover's stake could not be read now."""
 
 
 def checksum(raw: bytes) -> str:
@@ -76,6 +88,8 @@ class Auction:
         self.jobs, self.chain, self.network, self.market = jobs, chain, network, market
         self.bid_window_s = bid_window_s  # of a re-opened job's new round
         self.announced_at: dict[int, float] = {}
+        self.judged_at: dict[int, float] = {}  # pending bids: when last judged
+        self.judging: set[int] = set()  # bids being judged now
         jobs.handle(ma.Announce, lambda ctx, key, action: lambda: self.announce(ctx, key))
         jobs.handle(ma.AwardJob, lambda ctx, key, action: lambda: self.award(ctx, key, action.bid))
 
@@ -126,19 +140,50 @@ class Auction:
     # -- bids -------------------------------------------------------------------
 
     async def judge(self, ctx: EngineContext, record: JobRecord, bid_key: int, bid: Bid) -> None:
-        """Store a new bid's verdict: valid (it may win now or after a failure) or why not."""
-        problem = await self._problem(ctx.store, record, bid)
+        """Store a new bid's verdict: valid (it may win now or after a failure) or why not;
+        pending while the prover's stake cannot be read."""
+        self.judged_at[bid_key] = self.jobs.clock()
+        try:
+            problem = await self._problem(ctx.store, record, bid)
+        except StakeUnknown as exc:
+            logger.info("job %d: the bid of %s is judged later: %s", record.key,
+                        checksum(bid.prover), exc)  # fmt: skip
+            return
+        self.judged_at.pop(bid_key, None)
         status = BidStatus.INVALID if problem else BidStatus.VALID
         ctx.store.set_bid_status(bid_key, status, problem)
         self.jobs.note(record.key, "bid", prover=checksum(bid.prover), fee=str(bid.fee),
                        reason=problem)  # fmt: skip
 
+    def judge_pending(self, ctx: EngineContext, record: JobRecord, now: float) -> None:
+        """Judge again, each in a task, the pending bids of ``record`` whose retry is due."""
+        job = record.job
+        assert isinstance(job, RequesterJob)
+        assert job.job_id is not None
+        for b in ctx.store.bids_for_job(job.job_id, BidDirection.RECEIVED):
+            due = self.judged_at.get(b.key, 0.0) + PENDING_RETRY_S
+            if b.status is BidStatus.PENDING and now >= due and b.key not in self.judging:
+                self.spawn_judge(ctx, record, b.key, b.bid)
+
+    def spawn_judge(self, ctx: EngineContext, record: JobRecord, bid_key: int, bid: Bid) -> None:
+        """``judge`` in a task of its own (one per bid at a time)."""
+        self.judging.add(bid_key)
+
+        async def run() -> None:
+            try:
+                await self.judge(ctx, ctx.store.get_job(record.key), bid_key, bid)
+            finally:
+                self.judging.discard(bid_key)
+
+        ctx.spawn(run)
+
     async def _problem(self, store: Store, record: JobRecord, bid: Bid) -> str | None:
         try:
             free = (await trio.to_thread.run_sync(self.chain.stake_of, checksum(bid.prover))).free
-        except Exception as exc:  # the RPC away: judge the stake again at the award
-            logger.warning("stake of %s unknown: %r", checksum(bid.prover), exc)
-            free = 0
+        except Exception as exc:  # the RPC away: the bid stays pending
+            raise StakeUnknown(
+                f"the stake of {checksum(bid.prover)} cannot be read: {exc}"
+            ) from exc
         return bid_problem(self.announcement(store, record), bid, free, int(self.jobs.clock()))
 
     async def choose(self, ctx: EngineContext, key: int, job: RequesterJob, now: int) -> bool:
@@ -147,7 +192,7 @@ class Auction:
         records = [
             b
             for b in ctx.store.bids_for_job(job.job_id, BidDirection.RECEIVED)
-            if b.status in STANDING
+            if b.status in CANDIDATES
         ]
         if not records:
             return False
@@ -157,6 +202,8 @@ class Auction:
             problem = bid_problem(announcement, b.bid, stakes[b.bid.prover], now)
             if problem is not None:
                 ctx.store.set_bid_status(b.key, BidStatus.INVALID, problem)
+            elif b.status is BidStatus.PENDING:
+                ctx.store.set_bid_status(b.key, BidStatus.VALID, None)
         winner = select_winner(announcement, [b.bid for b in records], stakes, reputation, now)
         if winner is None:
             return False

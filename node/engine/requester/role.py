@@ -238,7 +238,7 @@ class RequesterRole:
             problem = f"the job is {job.state.value}; it takes no more bids"
             ctx.store.set_bid_status(bid_key, BidStatus.INVALID, problem)
             return
-        await self.auction.judge(ctx, record, bid_key, bid)
+        self.auction.spawn_judge(ctx, record, bid_key, bid)
 
     def on_chain_event(self, ctx: EngineContext, event: ChainEvent) -> None:
         """Advance our job named by a JobMarket event (a replay finds it moved on)."""
@@ -322,6 +322,7 @@ class RequesterRole:
         if job.state in _BIDDING:
             if self.auction.announce_due(key, job, now):
                 self.jobs.perform(ctx, key, (ma.Announce(),))
+            self.auction.judge_pending(ctx, ctx.store.get_job(key), now)
             closed = ready and now >= job.bid_deadline
             if closed and await self.auction.choose(ctx, key, job, int(now)):
                 return

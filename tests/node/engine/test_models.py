@@ -26,6 +26,7 @@ from node.chain.interface import Chain
 from node.chain.types import ModelSpec
 from node.engine import ChainBatch, Engine, IntentExecutor
 from node.engine.models import ModelRole, ModelUnavailable
+from node.engine.models import role as model_role
 from node.engine.models.files import (
     BuiltModel,
     artifact_refs,
@@ -333,6 +334,7 @@ def other_key(spec: ModelSpec) -> bytes:
         ("onnx hash", "ONNX sha256 differs from the registry"),
         ("key", "verification key is not the one registered"),
         ("degenerate key", "degenerate .gamma equals delta.: anyone could forge"),
+        ("constraint count", "the R1CS has [0-9]+ constraints; the registry says"),
     ],
 )
 async def test_ensure_model_refuses_artifacts_that_disagree_with_the_registry(
@@ -353,6 +355,11 @@ async def test_ensure_model_refuses_artifacts_that_disagree_with_the_registry(
         monkeypatch.setattr(fake_chain, "_refuse_degenerate", lambda key, n_public: None)
     elif case == "onnx hash":
         spec = dataclasses.replace(spec, onnx_sha256=hashlib.sha256(b"another model").digest())
+    elif case == "constraint count":  # a registrant declaring half the work, consistently
+        half = spec.constraint_count // 2
+        served = tampered_copy(built, tmp_path, lambda m: m.update(constraints=half))
+        spec = spec_of(served)
+        assert spec.constraint_count == half
     else:
         spec = dataclasses.replace(spec, verifying_key=other_key(spec))
     model_id = register(ledger, spec)
@@ -373,6 +380,33 @@ async def test_ensure_model_refuses_artifacts_that_disagree_with_the_registry(
     assert net(bob).penalties == [ALICE_PEER]
     record = bob.store.get_model(model_id)
     assert record is None or record.circuit_dir is None
+
+
+async def test_a_model_served_too_slowly_is_given_up_within_its_budget(
+    tmp_path: Path, ledger: FakeLedger, built: BuiltModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """mallory trickles the proving key: the fetch gives up after the budget the registered
+    manifest's size allows, and alice's copy is fetched instead."""
+    monkeypatch.setattr(model_role, "FETCH_BASE_S", 0.5)
+    bob = node(tmp_path, "bob", ledger, bytes(BOB.key), BOB.address)
+    model_id = register(ledger, built.spec)
+    network = net(bob)
+    network.serve_dir(MALLORY_PEER, built.path)
+    network.serve_dir(ALICE_PEER, built.path)
+    slow_key = file_sha256(built.path / "proving_key.bin")
+    honest = network.fetch_blob_to_file
+
+    async def trickle(peer: ID, sha256: bytes, path: Path, *, max_bytes: int | None = None) -> int:
+        if peer == MALLORY_PEER and sha256 == slow_key:
+            await trio.sleep(3600)
+        return await honest(peer, sha256, path, max_bytes=max_bytes)
+
+    network.fetch_blob_to_file = trickle  # type: ignore[method-assign]
+    await hear(bob, model_id, built.spec, built.path, MALLORY_PEER)
+    await hear(bob, model_id, built.spec, built.path, ALICE_PEER)
+    with trio.fail_after(30):
+        folder = await bob.ensure_model(model_id)
+    assert file_sha256(folder / "proving_key.bin") == slow_key
 
 
 async def test_ensure_model_without_an_announcement_says_so(

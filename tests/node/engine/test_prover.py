@@ -138,6 +138,7 @@ class World:
                          self.constraints, vk)  # fmt: skip
         self.alice = self.ledger.chain(ADDR["alice"])
         self.model_id = register_finalized(self.alice, spec, fake_miner(self.ledger))
+        self.spec = spec
         self.ledger.chain(ADDR["bob"]).deposit_stake(ETH)
         self.store = Store.open(tmp_path / "bob.db", chain_id=31337, contracts=CONTRACTS)
         self.chain = BobChain(self.ledger)
@@ -164,18 +165,25 @@ class World:
         self.role.register(self.engine)
 
     def create(
-        self, *, window: int = 120, proof_s: int = 600, accept_s: int = 60, salt: int = 7
+        self,
+        *,
+        window: int = 120,
+        proof_s: int = 600,
+        accept_s: int = 60,
+        salt: int = 7,
+        model_id: int | None = None,
     ) -> JobAnnouncement:
         """alice creates a job on the ledger; its announcement (bids until now + window)."""
+        model_id = self.model_id if model_id is None else model_id
         x_q = self.model.quantize_input(np.asarray(INPUT))
         self.values = tuple(int(v) for v in x_q.tolist())
         self.salt = salt
         commitment = self.model.input_commitment(x_q, salt)
-        request = JobRequest(self.model_id, commitment, ETH // 10, accept_s, proof_s,
+        request = JobRequest(model_id, commitment, ETH // 10, accept_s, proof_s,
                              ETH // 100)  # fmt: skip
         job_id, _ = self.alice.create_job(request)
         return JobAnnouncement(31337, bytes.fromhex(MARKET[2:]), job_id,
-                               self.model_id, b"\x02" * 32, self.constraints, request.max_fee,
+                               model_id, b"\x02" * 32, self.constraints, request.max_fee,
                                request.collateral, self.ledger.time + window, accept_s, proof_s,
                                commitment, RAW["alice"], PEERS["alice"], 0)  # fmt: skip
 
@@ -246,6 +254,82 @@ async def test_an_admitted_job_gets_a_signed_bid_at_the_configured_price(world: 
     assert bid.expiry == job.bid_deadline + BID_SLACK_S
     assert world.state(job.job_id) == "bid"
     assert world.metrics.bids_sent._value.get() == 1
+
+
+async def test_bids_on_far_off_jobs_do_not_fill_the_capacity(world: World) -> None:
+    """A requester announcing jobs whose awards are an hour away cannot lock the prover:
+    only won jobs hold slots, so a fifth job still gets a bid and the heartbeat keeps
+    offering every slot."""
+    async with trio.open_nursery() as nursery:
+        await nursery.start(world.engine.run)
+        jobs = [world.create(window=3000, salt=i) for i in range(PRICING.capacity + 1)]
+        for count, job in enumerate(jobs, start=1):
+            await world.announce(job)
+            await until(lambda: world.state(job.job_id) not in ("none", "seen"))  # noqa: B023
+            assert world.state(job.job_id) == "bid", world.role.reasons
+            await until(lambda: len(world.network.sent) == count)  # noqa: B023
+        await until(lambda: bool(world.network.heartbeats))
+        nursery.cancel_scope.cancel()
+    assert [world.state(job.job_id) for job in jobs] == ["bid"] * len(jobs)
+    assert world.network.heartbeats[-1].capacity == PRICING.capacity
+
+
+async def test_a_slow_model_download_holds_up_nothing_else(world: World, circuit_dir: Path) -> None:
+    """A model that takes long to arrive leaves its job undecided while the download goes
+    on in its own task; a job for a model held meanwhile gets its bid at once."""
+    slow_model = register_finalized(world.alice, world.spec, fake_miner(world.ledger))
+    arrived = trio.Event()
+    fetched: list[int] = []
+
+    async def ensure(model_id: int) -> Path:
+        fetched.append(model_id)
+        if model_id == slow_model:
+            await arrived.wait()
+        return circuit_dir
+
+    world.role.fetches._ensure = ensure
+    async with trio.open_nursery() as nursery:
+        await nursery.start(world.engine.run)
+        slow = world.create(model_id=slow_model, salt=1)
+        await world.announce(slow)
+        await until(lambda: slow_model in world.role.fetches.running)
+        quick = world.create(salt=2)
+        await world.announce(quick)
+        await until(lambda: world.state(quick.job_id) == "bid", seconds=5)
+        assert world.state(slow.job_id) == "seen"
+        arrived.set()
+        await until(lambda: world.state(slow.job_id) == "bid", seconds=30)
+        nursery.cancel_scope.cancel()
+    assert fetched.count(slow_model) == 1  # one download, however many decisions waited
+
+
+async def test_the_rpc_away_while_deciding_leaves_the_job_for_later(world: World) -> None:
+    real = world.chain.get_job
+    calls: list[int] = []
+
+    def unreachable(job_id: int) -> JobInfo:
+        calls.append(job_id)
+        if len(calls) < 3:
+            raise ConnectionError("the RPC is away")
+        return real(job_id)
+
+    world.chain.get_job = unreachable  # type: ignore[method-assign]
+    async with trio.open_nursery() as nursery:
+        await nursery.start(world.engine.run)
+        job = world.create()
+        await world.announce(job)
+        await until(lambda: len(calls) >= 1)
+        assert world.state(job.job_id) == "seen"
+        for record in world.store.list_jobs(Role.PROVER):  # no need to wait out the retry
+            world.role.bidding.retry_at[record.key] = 0
+        await until(lambda: len(calls) >= 2)
+        for record in world.store.list_jobs(Role.PROVER):
+            world.role.bidding.retry_at[record.key] = 0
+        await until(lambda: world.state(job.job_id) == "bid")
+        nursery.cancel_scope.cancel()
+    record = world.store.find_job(job.job_id, Role.PROVER)
+    assert record is not None
+    assert record.key not in world.role.reasons
 
 
 async def test_an_infeasible_deadline_is_declined_with_a_reason(world: World) -> None:

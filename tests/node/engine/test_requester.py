@@ -306,6 +306,37 @@ async def test_the_cheapest_valid_bid_wins_gets_the_input_and_the_result_complet
     assert world.role._json(world.store, 1)["tx"] == status["tx"]
 
 
+async def test_a_bid_whose_stake_cannot_be_read_stays_pending_and_is_judged_again(
+    world: World, autojump_clock: trio.testing.MockClock
+) -> None:
+    """The RPC away when bob's bid arrives: the bid is not marked invalid for good; it is
+    judged again once the stake can be read, and it wins."""
+    real = world.chain.stake_of
+    away = [True]
+
+    def stake_of(prover: str) -> Any:
+        if away[0]:
+            raise ConnectionError("the RPC is away")
+        return real(prover)
+
+    world.chain.stake_of = stake_of  # type: ignore[method-assign]
+    async with trio.open_nursery() as nursery:
+        await nursery.start(world.engine.run)
+        await _submit(world)
+        [announced] = world.network.announced[:1]
+        await world.send_bid(world.bid("bob", 4 * GWEI))
+        await until(lambda: len(world.store.bids_for_job(announced.job_id)) == 1)
+        await trio.sleep(1.0)
+        assert world.bid_statuses() == [BidStatus.PENDING]
+        away[0] = False
+        world.ledger.advance(6)  # past the pending bid's retry time
+        await until(lambda: world.bid_statuses() == [BidStatus.VALID])
+        world.ledger.advance_to(announced.bid_deadline)
+        await until(lambda: world.job().state == "input delivered")
+        nursery.cancel_scope.cancel()
+    assert world.job().job.prover == bytes.fromhex(ADDR["bob"][2:])
+
+
 async def test_heartbeats_add_warnings_to_a_submission_they_never_block(
     world: World, autojump_clock: trio.testing.MockClock
 ) -> None:
