@@ -146,13 +146,13 @@ async def _serve(
     chain.sender.on_signed = executor.on_signed
     engine = Engine(store, executor)
     StakeCommands(chain).register(engine)
-    models = ModelRole(chain, home, bytes(chain.sender.account.key))
-    models.register(engine)
     bounds = Bounds()
+    models = ModelRole(chain, home, bytes(chain.sender.account.key), on_bound=bounds.hit)
+    models.register(engine)
     admission = ChainAdmission(chain, min_stake=config.p2p.min_peer_stake, bounds=bounds)
     admission.register(engine)
     p2p, inbox = _p2p_service(config, home, chain, store, models.lookup_blob, admission)
-    provers = _known_provers(p2p)
+    provers = _known_provers(p2p, bounds)
     provers.register(engine)
     metrics.watch_provers(provers.count)
     if config.roles.requester:
@@ -228,12 +228,13 @@ def _requester(
     )
 
 
-def _known_provers(p2p: P2PService) -> KnownProvers:
+def _known_provers(p2p: P2PService, bounds: Bounds) -> KnownProvers:
     """The heartbeat table, checking heartbeats against the peer records ``p2p`` verified."""
     book = p2p.peers
     return KnownProvers(
         account_of=lambda peer: book.account_of(ID(peer)),
         peers_of=lambda account: [peer.to_bytes() for peer in book.peers_of(account)],
+        on_bound=bounds.hit,
     )
 
 

@@ -65,6 +65,11 @@ class KnownProver:
         }
 
 
+# Provers kept at most; past it the one heard longest ago goes (heartbeats come only
+# from staked accounts, node.engine.admission, so reaching it takes that many stakes).
+MAX_PROVERS = 10_000
+
+
 class KnownProvers:
     """The newest heartbeat per prover account, forgotten after ``ttl_s``."""
 
@@ -75,9 +80,12 @@ class KnownProvers:
         peers_of: Callable[[bytes], Collection[bytes]] = lambda account: (),
         ttl_s: float = HEARTBEAT_TTL_S,
         wall_clock: Callable[[], float] = time.time,
+        on_bound: Callable[[str], None] = lambda name: None,
+        max_provers: int = MAX_PROVERS,
     ) -> None:
         """``account_of(peer id)`` and ``peers_of(account)`` read the verified peer records."""
         self._account_of, self._peers_of = account_of, peers_of
+        self._on_bound, self.max_provers = on_bound, max_provers
         self.ttl_s, self._clock = ttl_s, wall_clock
         self._provers: dict[bytes, KnownProver] = {}
 
@@ -105,8 +113,16 @@ class KnownProvers:
         known = self._provers.get(heartbeat.prover)
         if known is not None and signed_at < known.signed_at:
             return False  # an older heartbeat that arrived late
+        if known is None and len(self._provers) >= self.max_provers and not self.live_room():
+            oldest = min(self._provers, key=lambda a: self._provers[a].heard_at)
+            del self._provers[oldest]
+            self._on_bound("known_provers")
         self._provers[heartbeat.prover] = KnownProver(heartbeat, signed_at, self._clock())
         return True
+
+    def live_room(self) -> bool:
+        """Whether forgetting the expired entries leaves room for one more prover."""
+        return len(self.live()) < self.max_provers
 
     def _binding_problem(self, heartbeat: ProverHeartbeat) -> str | None:
         bound = self._account_of(heartbeat.peer_id)

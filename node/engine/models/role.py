@@ -98,6 +98,9 @@ ANNOUNCE_INTERVAL_S = 60.0
 ANNOUNCE_LIFETIME_S = 300
 # An announced artifact set that fails its checks against the registry is a lie.
 BAD_ARTIFACTS_PENALTY = 60.0
+# Peers remembered per model as serving it (models are registered: their number costs
+# gas); a fetch tries them in turn, so a few dozen is plenty.
+MAX_ANNOUNCERS = 32
 # A model file's time to arrive: a fixed allowance plus its size at a slow link's rate
 # (the size from the registered manifest, never from the peer serving it).
 FETCH_BASE_S = 30.0
@@ -167,8 +170,10 @@ class ModelRole:
         *,
         announce_interval_s: float = ANNOUNCE_INTERVAL_S,
         wall_clock: Callable[[], float] = time.time,
+        on_bound: Callable[[str], None] = lambda name: None,
     ) -> None:
         self.chain, self.layout, self._key = chain, HomeLayout(home), private_key
+        self.on_bound = on_bound
         self._clock = wall_clock
         self.network: ModelNetwork | None = None
         self._store: Store | None = None
@@ -591,7 +596,12 @@ class ModelRole:
             != (ann.onnx_sha256, ann.circuit_id, ann.manifest_hash)
         ):
             raise AnnouncementMismatch(f"model {ann.model_id}'s hashes differ from the registry")
-        self.heard.setdefault(ann.model_id, {})[inbound.origin] = ann
+        announcers = self.heard.setdefault(ann.model_id, {})
+        announcers.pop(inbound.origin, None)
+        announcers[inbound.origin] = ann  # newest last
+        if len(announcers) > MAX_ANNOUNCERS:
+            del announcers[next(iter(announcers))]  # the peer heard from longest ago
+            self.on_bound("model_announcers")
         owner = to_checksum_address(ann.owner)
         if owner == signer_of(inbound):  # the owner's own label for its model
             self._owner_names[ann.model_id] = (owner, ann.name)

@@ -189,6 +189,17 @@ async def test_a_prover_not_heard_for_the_ttl_is_forgotten() -> None:
     assert table.count() == 0
 
 
+async def test_the_table_is_bounded_and_the_prover_heard_longest_ago_goes() -> None:
+    clock, hits = Clock(), []
+    table = KnownProvers(wall_clock=clock, on_bound=hits.append, max_provers=1)
+    await table.on_heartbeat(CTX, gossip("bob", heartbeat("bob"), 1_000))
+    await table.on_heartbeat(CTX, gossip("bob", heartbeat("bob"), 1_001))  # bob again: no hit
+    clock.now += 1
+    await table.on_heartbeat(CTX, gossip("carol", heartbeat("carol"), 1_002))
+    assert [k.account for k in table.live()] == [ADDR["carol"]]
+    assert hits == ["known_provers"]
+
+
 async def test_a_heartbeat_its_peer_records_contradict_is_dropped() -> None:
     bound = {PEERS["bob"]: RAW["bob"], PEERS["dave"]: RAW["dave"]}
     table = KnownProvers(
